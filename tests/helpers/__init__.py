@@ -1,0 +1,28 @@
+"""Shared test helpers (importable as `helpers`: tests/ is on sys.path via tests/conftest.py).
+
+- `helpers.images`: build images in pure Python; write `dir:` and OCI layouts.
+- `helpers.registry`: start `docker-registry` (plain, TLS, htpasswd); push/get via the API.
+- `helpers.peers`: skopeo, gpg and podman wrappers.
+- `helpers.cli`: run skopo in a subprocess; `assert_clean_error`.
+- `helpers.tls`, `helpers.proc`, `helpers.env`: certificates, processes, environments.
+"""
+
+from helpers.cli import SkopoRunner, assert_clean_error, describe_result
+from helpers.env import IsolatedHome, make_isolated_home, merge_env
+from helpers.peers import GnupgHome, PeerCommandError, PodmanService, Skopeo
+from helpers.registry import RegistryFactory, RegistryServer
+
+__all__ = [
+    "GnupgHome",
+    "IsolatedHome",
+    "PeerCommandError",
+    "PodmanService",
+    "RegistryFactory",
+    "RegistryServer",
+    "Skopeo",
+    "SkopoRunner",
+    "assert_clean_error",
+    "describe_result",
+    "make_isolated_home",
+    "merge_env",
+]

@@ -1,0 +1,101 @@
+"""Running `skopo` as a user does: `python -m toolkit ...` in a subprocess.
+
+`SkopoRunner` (the `run_skopo` fixture) runs with a throwaway HOME / XDG_CONFIG_HOME /
+XDG_RUNTIME_DIR, so no test touches the user's auth.json, policy or registries.d.
+`assert_clean_error` checks the error contract of `design.md` rule 5: non-zero exit,
+one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers.env import IsolatedHome, merge_env
+
+__all__ = ["SkopoRunner", "StrPath", "assert_clean_error", "describe_result"]
+
+StrPath = str | os.PathLike[str]
+
+
+def describe_result(result: subprocess.CompletedProcess[bytes]) -> str:
+    """The command, exit status, stdout and stderr of `result`, for assertion messages."""
+    args = result.args if isinstance(result.args, list | tuple) else [result.args]
+    cmd = " ".join(os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in args)
+    out = (result.stdout or b"")[-4000:].decode("utf-8", errors="replace")
+    err = (result.stderr or b"")[-4000:].decode("utf-8", errors="replace")
+    return f"$ {cmd}\nexit status {result.returncode}\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
+
+
+@dataclass(frozen=True)
+class SkopoRunner:
+    """Runs `[sys.executable, "-m", "toolkit", *args]` in an isolated home.
+
+    Call it: `run_skopo("manifest-digest", path)` -> `CompletedProcess[bytes]` (never
+    raises for a non-zero exit; check `returncode` or use `assert_clean_error`).
+    `env` entries override the isolated environment (None removes a variable).
+    """
+
+    isolated: IsolatedHome
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The base environment every run starts from."""
+        return self.isolated.env
+
+    @property
+    def home(self) -> Path:
+        """The throwaway HOME."""
+        return self.isolated.home
+
+    def __call__(
+        self,
+        *args: StrPath,
+        input: bytes | None = None,
+        env: Mapping[str, str | None] | None = None,
+        cwd: StrPath | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[bytes]:
+        argv = [sys.executable, "-m", "toolkit", *(os.fspath(a) for a in args)]
+        return subprocess.run(
+            argv,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            env=merge_env(self.isolated.env, env),
+            cwd=cwd if cwd is not None else self.isolated.root,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def assert_clean_error(
+    result: subprocess.CompletedProcess[bytes],
+    expected_exit: int | None = None,
+    match: str | None = None,
+) -> str:
+    """Assert that `result` failed the way skopo must fail; return the error line.
+
+    - the exit status is non-zero (and equals `expected_exit` if given),
+    - "Traceback" appears nowhere in stderr or stdout,
+    - stderr holds exactly one non-empty line,
+    - that line matches the regex `match` (with `re.search`), if given.
+    """
+    info = describe_result(result)
+    assert result.returncode != 0, f"expected a failure\n{info}"
+    if expected_exit is not None:
+        assert result.returncode == expected_exit, f"expected exit status {expected_exit}\n{info}"
+    stderr = (result.stderr or b"").decode("utf-8", errors="replace")
+    stdout = (result.stdout or b"").decode("utf-8", errors="replace")
+    assert "Traceback" not in stderr and "Traceback" not in stdout, f"a traceback reached the user\n{info}"
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected exactly one line on stderr, got {len(lines)}\n{info}"
+    line = lines[0]
+    if match is not None:
+        assert re.search(match, line), f"stderr line does not match {match!r}\n{info}"
+    return line

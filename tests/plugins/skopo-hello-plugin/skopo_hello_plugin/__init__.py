@@ -1,0 +1,1 @@
+"""A test plugin for skopo: the `hello` command and the `hello:` transport."""

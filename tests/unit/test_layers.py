@@ -1,0 +1,151 @@
+"""The architecture's import rules (design.md), checked by walking every module's AST.
+
+- Layers import only downward (same layer allowed across packages, except that concrete
+  transports never import each other).
+- Third-party libraries stay in their rooms: requests in transports/docker/, typer/rich/
+  click in cli/, gnupg in signature/gpg.py, platformdirs and yaml in config/,
+  cryptography in signature/, isal/zstandard in compression.py.
+- No print() or sys.exit() outside cli/.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2] / "toolkit"
+
+LAYERS: dict[str, int] = {
+    "toolkit": 1,
+    "toolkit.errors": 1,
+    "toolkit.digest": 1,
+    "toolkit.types": 1,
+    "toolkit.limits": 1,
+    "toolkit.compression": 1,
+    "toolkit.reference": 2,
+    "toolkit.manifest": 2,
+    "toolkit.signature": 3,
+    "toolkit.config": 3,
+    "toolkit.transports": 4,
+    "toolkit.image": 5,
+    "toolkit.policy": 6,
+    "toolkit.ops": 7,
+    "toolkit.cli": 8,
+    "toolkit.__main__": 8,
+}
+
+# Third-party top-level module -> module prefixes allowed to import it.
+ROOMS: dict[str, tuple[str, ...]] = {
+    "requests": ("toolkit.transports.docker",),
+    "urllib3": ("toolkit.transports.docker",),
+    "typer": ("toolkit.cli",),
+    "click": ("toolkit.cli",),
+    "rich": ("toolkit.cli",),
+    "gnupg": ("toolkit.signature.gpg",),
+    "platformdirs": ("toolkit.config",),
+    "yaml": ("toolkit.config",),
+    "cryptography": ("toolkit.signature",),
+    "nacl": ("toolkit.signature",),
+    "isal": ("toolkit.compression",),
+    "zstandard": ("toolkit.compression",),
+}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> int:
+    best = ""
+    for prefix in LAYERS:
+        if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+            best = prefix
+    if not best:
+        raise AssertionError(f"module {module} is in no layer: add it to LAYERS and design.md")
+    return LAYERS[best]
+
+
+def concrete_transport(module: str) -> str | None:
+    parts = module.split(".")
+    if len(parts) >= 3 and parts[1] == "transports" and not parts[2].startswith("_") and parts[2] not in {
+        "base",
+        "unsupported",
+    }:
+        return parts[2]
+    return None
+
+
+def imports_of(tree: ast.AST, module: str, is_package: bool) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                if not is_package:
+                    base = base[:-1]
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.append((target, node.lineno))
+    return found
+
+
+SOURCES = sorted(ROOT.rglob("*.py"))
+STDLIB = set(sys.stdlib_module_names)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT.parent)))
+def test_module_respects_layers(path: Path) -> None:
+    module = module_name(path)
+    tree = ast.parse(path.read_text(), str(path))
+    own_layer = layer_of(module)
+    own_transport = concrete_transport(module)
+    problems: list[str] = []
+    for target, line in imports_of(tree, module, path.name == "__init__.py"):
+        top = target.split(".")[0]
+        if top == "toolkit":
+            if layer_of(target) > own_layer:
+                problems.append(f"line {line}: upward import of {target} (layer {layer_of(target)})")
+            other = concrete_transport(target)
+            if own_transport and other and other != own_transport:
+                problems.append(f"line {line}: transport {own_transport} imports transport {other}")
+        elif top in ROOMS:
+            if not any(module == room or module.startswith(room + ".") for room in ROOMS[top]):
+                problems.append(f"line {line}: {top} used outside {', '.join(ROOMS[top])}")
+        elif top not in STDLIB and top != "__future__":
+            problems.append(f"line {line}: unexpected third-party import {top}: give it a room")
+    if not (module == "toolkit.cli" or module.startswith("toolkit.cli.") or module == "toolkit.__main__"):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                func = node.func
+                if isinstance(func, ast.Name) and func.id == "print":
+                    problems.append(f"line {node.lineno}: print() outside cli/")
+                if (
+                    isinstance(func, ast.Attribute)
+                    and func.attr == "exit"
+                    and isinstance(func.value, ast.Name)
+                    and func.value.id == "sys"
+                ):
+                    problems.append(f"line {node.lineno}: sys.exit() outside cli/")
+    assert not problems, f"{module}:\n" + "\n".join(problems)
+
+
+def test_checker_catches_violations(tmp_path: Path) -> None:
+    """The walker itself must see relative and absolute upward imports."""
+    tree = ast.parse("from ..ops import copy\nimport requests\nfrom toolkit.cli import app\n")
+    found = imports_of(tree, "toolkit.manifest.x", is_package=False)
+    assert ("toolkit.ops", 1) in found
+    assert layer_of("toolkit.ops.copy") > layer_of("toolkit.manifest.x")
+    assert ("requests", 2) in found
+    assert concrete_transport("toolkit.transports.oci.dest") == "oci"
+    assert concrete_transport("toolkit.transports._tar") is None

@@ -1,0 +1,5 @@
+"""`python -m toolkit` runs the `skopo` command."""
+
+from toolkit.cli.app import main
+
+main()

@@ -1,0 +1,231 @@
+"""The `skopo` command: the root Typer app, global flags, plugin discovery, error handling.
+
+Contract:
+- Every subcommand, built-in or not, comes from the entry-point group `toolkit.commands`.
+  An entry point may name a function (becomes a command), a `typer.Typer` (becomes a
+  command group) or an already-built click command. One that fails to load prints one
+  warning line on stderr and is skipped; the other commands keep working.
+- `main()` never lets a traceback reach the user (unless `--debug`): a `ToolkitError`
+  prints `Error: <message>` and exits with its `exit_code` (2 for image-not-found);
+  usage errors exit 1, as skopeo does, so that 2 keeps meaning "not found".
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from toolkit import __version__
+from toolkit.cli.context import GlobalOptions
+from toolkit.cli.options import parse_go_duration, rewrite_bool_flags
+from toolkit.errors import ToolkitError, safe_text
+
+__all__ = ["COMMANDS_GROUP", "build_app", "main"]
+
+COMMANDS_GROUP = "toolkit.commands"
+log = logging.getLogger("toolkit")
+
+
+class CommandTimeoutError(ToolkitError):
+    """--command-timeout elapsed."""
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"skopo version {__version__}")
+        raise typer.Exit(0)
+
+
+def _root(
+    ctx: typer.Context,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Path to a trust policy file", metavar="PATH")
+    ] = None,
+    insecure_policy: Annotated[
+        bool, typer.Option("--insecure-policy", help="Run the tool without any policy check")
+    ] = False,
+    registries_d: Annotated[
+        Path | None,
+        typer.Option("--registries.d", help="Use registry configuration files in DIR", metavar="DIR"),
+    ] = None,
+    registries_conf: Annotated[
+        Path | None,
+        typer.Option("--registries-conf", help="Path to registries.conf", metavar="PATH", hidden=True),
+    ] = None,
+    override_arch: Annotated[
+        str,
+        typer.Option(
+            "--override-arch", help="Use ARCH instead of the architecture of the machine", metavar="ARCH"
+        ),
+    ] = "",
+    override_os: Annotated[
+        str, typer.Option("--override-os", help="Use OS instead of the running OS", metavar="OS")
+    ] = "",
+    override_variant: Annotated[
+        str,
+        typer.Option(
+            "--override-variant",
+            help="Use VARIANT instead of the running architecture variant",
+            metavar="VARIANT",
+        ),
+    ] = "",
+    tmpdir: Annotated[
+        Path | None,
+        typer.Option("--tmpdir", help="Directory used for big temporary files", metavar="DIR"),
+    ] = None,
+    command_timeout: Annotated[
+        str,
+        typer.Option("--command-timeout", help="Timeout for the command execution (e.g. 30s, 5m)"),
+    ] = "0",
+    user_agent_prefix: Annotated[
+        str,
+        typer.Option("--user-agent-prefix", help="Prefix to add to the user agent", metavar="PREFIX"),
+    ] = "",
+    debug: Annotated[bool, typer.Option("--debug", help="Enable debug output")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-v", help="Print the version number", callback=_version_callback, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Various operations with container images and container image registries."""
+    timeout = parse_go_duration(command_timeout)
+    ctx.obj = GlobalOptions(
+        policy_path=policy,
+        insecure_policy=insecure_policy,
+        registries_d=registries_d,
+        registries_conf=registries_conf,
+        override_arch=override_arch,
+        override_os=override_os,
+        override_variant=override_variant,
+        tmpdir=tmpdir,
+        command_timeout=timeout,
+        debug=debug,
+        user_agent_prefix=user_agent_prefix,
+    )
+    _configure_logging(debug)
+    if timeout > 0:
+        _arm_timeout(timeout, command_timeout)
+
+
+def _configure_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("toolkit")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    root.propagate = False
+
+
+def _arm_timeout(seconds: float, text: str) -> None:
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise CommandTimeoutError(f"command timed out after {text}")
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"Warning: {safe_text(message)}\n")
+
+
+def build_app() -> typer.Typer:
+    """Build the root app with every subcommand registered in `toolkit.commands`."""
+    app = typer.Typer(
+        name="skopo",
+        help="Various operations with container images and container image registries.",
+        no_args_is_help=False,
+        add_completion=True,
+        rich_markup_mode="rich",
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback(invoke_without_command=True)(_root)
+    seen: set[str] = set()
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        if ep.name in seen:
+            continue
+        try:
+            obj = ep.load()
+            if isinstance(obj, typer.Typer):
+                app.add_typer(obj, name=ep.name)
+            elif callable(obj) and not hasattr(obj, "params"):
+                app.command(name=ep.name)(obj)
+            else:
+                _CLICK_COMMANDS[ep.name] = obj
+        except Exception as exc:  # a broken plugin must not break the built-in commands
+            _warn(f'plugin command "{ep.name}" ({ep.value}) could not be loaded: {exc}')
+            continue
+        seen.add(ep.name)
+    return app
+
+
+# Already-built click commands from plugins, added after Typer builds the group.
+_CLICK_COMMANDS: dict[str, Any] = {}
+
+
+def _build_command() -> Any:
+    app = build_app()
+    command = typer.main.get_command(app)
+    for name, cmd in _CLICK_COMMANDS.items():
+        command.add_command(cmd, name)  # type: ignore[attr-defined]
+    return command
+
+
+def run(args: Sequence[str]) -> int:
+    """Run skopo with `args` (without the program name); return the exit status."""
+    debug = "--debug" in args or "--debug=true" in args
+    try:
+        command = _build_command()
+        rewritten = rewrite_bool_flags(command, args)
+        if not rewritten:
+            rewritten = ["--help"]
+        result = command.main(args=rewritten, prog_name="skopo", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except ToolkitError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"Error: {exc}\n")
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("Error: aborted\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("Error: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:
+        format_message = getattr(exc, "format_message", None)
+        if callable(format_message):  # a usage error from the command-line parser
+            sys.stderr.write(f"Error: {safe_text(' '.join(str(format_message()).splitlines()))}\n")
+            return 1
+        if debug:
+            traceback.print_exc()
+        # Any other exception is a bug, but the user still gets one line.
+        sys.stderr.write(f"Error: internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}\n")
+        return 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    status = run(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = status or 1
+    sys.exit(status)

@@ -1,0 +1,201 @@
+"""`skopo copy SOURCE-IMAGE DESTINATION-IMAGE`."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolkit.cli.common import base_context, policy_context, with_retries, write_digest_file
+from toolkit.cli.context import global_options
+from toolkit.cli.flags import (
+    Flag,
+    FlagValues,
+    command_with_flags,
+    copy_shared_flags,
+    dest_flags,
+    image_flags,
+    retry_flags,
+    system_context,
+)
+from toolkit.cli.progress import make_reporter
+from toolkit.errors import InvalidInputError, NotSupportedError, safe_text
+from toolkit.manifest import mime
+from toolkit.ops.copy import DEFAULT_PARALLEL_COPIES, CopyOptions, MultiArch, copy_image
+from toolkit.reference import NamedReference, parse_normalized_named
+from toolkit.transports import parse_image_name
+from toolkit.types import Compression, LayerCompression, SystemContext
+
+_FORMATS = {"oci": mime.OCI_MANIFEST, "v2s1": mime.DOCKER_V2S1_SIGNED, "v2s2": mime.DOCKER_V2S2}
+
+COPY_FLAGS: list[Flag] = [
+    Flag("additional-tag", list[str] | None, None,
+         "additional tags (supports docker-archive)", metavar="TAG"),
+    Flag("quiet", bool, False, "Suppress output information when copying images", short="-q"),
+    Flag("all", bool, False, "Copy all images if SOURCE-IMAGE is a list", short="-a"),
+    Flag("multi-arch", str | None, None,
+         "How to handle multi-architecture images (system, all, or index-only)", metavar="LIST"),
+    Flag("sign-identity", str | None, None, "Identity of signed image, must be a fully specified docker reference",
+         metavar="REFERENCE"),
+    Flag("digestfile", Path | None, None, "Write the digest of the pushed image to the specified file",
+         metavar="PATH"),
+    Flag("encryption-key", list[str] | None, None, "*Experimental* key with the encryption protocol to use",
+         metavar="KEY"),
+    Flag("encrypt-layer", list[int] | None, None, "*Experimental* the 0-indexed layer indices to encrypt",
+         metavar="INDEX"),
+    Flag("decryption-key", list[str] | None, None, "*Experimental* key needed to decrypt the image",
+         metavar="KEY"),
+    Flag("image-parallel-copies", int, 0, "Maximum number of image layers to be copied (pulled/pushed) "
+         "simultaneously (0: the default, 6)", metavar="N"),
+]
+
+
+def _parse_multi_arch(flags: FlagValues) -> MultiArch:
+    value: str | None = flags.get("multi-arch")
+    copy_all: bool = flags.get("all")
+    if value is not None and copy_all:
+        raise InvalidInputError("Cannot use --all and --multi-arch at the same time")
+    if copy_all:
+        return MultiArch.ALL
+    if value is None:
+        return MultiArch.SYSTEM
+    try:
+        return MultiArch(value)
+    except ValueError:
+        raise InvalidInputError(f'unknown multi-arch option "{safe_text(value)}". Choose one of the supported '
+                                "options: 'system', 'all', or 'index-only'") from None
+
+
+def _parse_compression(flags: FlagValues) -> tuple[LayerCompression | None, Compression | None, int | None]:
+    compress: bool = flags.get("dest-compress")
+    decompress: bool = flags.get("dest-decompress")
+    if compress and decompress:
+        raise InvalidInputError("Cannot compress and decompress at the same time")
+    layer: LayerCompression | None = None
+    if compress:
+        layer = LayerCompression.COMPRESS
+    elif decompress:
+        layer = LayerCompression.DECOMPRESS
+    fmt_text: str | None = flags.get("dest-compress-format")
+    fmt: Compression | None = None
+    if fmt_text is not None:
+        if fmt_text == "gzip":
+            fmt = Compression.GZIP
+        elif fmt_text == "zstd":
+            fmt = Compression.ZSTD
+        elif fmt_text == "zstd:chunked":
+            raise NotSupportedError("compression format zstd:chunked is not supported")
+        elif fmt_text in {"bzip2", "xz"}:
+            raise NotSupportedError(
+                f"compression using {fmt_text} required, but none of the known manifest formats support it"
+            )
+        else:
+            raise InvalidInputError(f'unknown compression algorithm "{safe_text(fmt_text)}"')
+    level: int | None = flags.get("dest-compress-level")
+    if level is not None:
+        algorithm = fmt or Compression.GZIP
+        low, high = (1, 9) if algorithm is Compression.GZIP else (1, 20)
+        if not low <= level <= high:
+            raise InvalidInputError(f"--dest-compress-level for {algorithm.value} must be between {low} and {high}")
+    return layer, fmt, level
+
+
+def _parse_additional_tags(values: list[str] | None) -> tuple[str, ...]:
+    tags: list[str] = []
+    for value in values or []:
+        for item in value.split(","):
+            ref = parse_normalized_named(item)
+            if ref.tag is None or ref.digest is not None:
+                raise InvalidInputError(f'additional tag "{safe_text(item)}" must be a tagged reference')
+            tags.append(str(ref))
+    return tuple(tags)
+
+
+@command_with_flags(image_flags("src-", with_shared_authfile=True), dest_flags(), retry_flags(),
+                    copy_shared_flags(), COPY_FLAGS)
+def copy(
+    ctx: typer.Context,
+    source_image: Annotated[str, typer.Argument(metavar="SOURCE-IMAGE", show_default=False)],
+    destination_image: Annotated[str, typer.Argument(metavar="DESTINATION-IMAGE", show_default=False)],
+    flags: FlagValues,
+) -> None:
+    """Copy an image from one location to another.
+
+    SOURCE-IMAGE and DESTINATION-IMAGE are `transport:details` names (docker://, dir:,
+    oci:, oci-archive:, docker-archive:, tarball:). The trust policy is checked on the
+    source before anything is written; on any failure the destination is left as it was.
+    """
+    options = global_options(ctx)
+    base = base_context(options)
+    src_ctx = system_context(flags, "src-", base=base)
+    layer_compression, compression_format, compression_level = _parse_compression(flags)
+    dest_ctx = system_context(flags, "dest-", base=base)
+    dest_ctx = _with_dest_extras(dest_ctx, flags)
+    multi_arch = _parse_multi_arch(flags)
+    fmt: str | None = flags.get("format")
+    forced_mime = None
+    if fmt is not None:
+        if fmt not in _FORMATS:
+            raise InvalidInputError(f'unknown format "{safe_text(fmt)}". Choose one of the supported formats: '
+                                    "'oci', 'v2s1', or 'v2s2'")
+        forced_mime = _FORMATS[fmt]
+    for unsupported, what in (("encryption-key", "image encryption"), ("decryption-key", "image decryption"),
+                              ("encrypt-layer", "image encryption"), ("sign-by", "signing with GPG keys"),
+                              ("sign-by-sigstore-private-key", "sigstore signing")):
+        if flags.get(unsupported):
+            raise NotSupportedError(f"--{unsupported}: {what} is not supported yet")
+    if flags.get("encrypt-layer") and not flags.get("encryption-key"):
+        raise InvalidInputError("--encrypt-layer can only be used with --encryption-key")
+    sign_identity: NamedReference | None = None
+    if flags.get("sign-identity") is not None:
+        sign_identity = parse_normalized_named(flags.get("sign-identity"))
+    parallel: int = flags.get("image-parallel-copies")
+    if parallel < 0:
+        raise InvalidInputError("--image-parallel-copies must not be negative")
+
+    policy = policy_context(ctx)
+    src_ref = parse_image_name(source_image)
+    dest_ref = parse_image_name(destination_image)
+    reporter = make_reporter(flags.get("quiet"))
+    copy_options = CopyOptions(
+        source_ctx=src_ctx,
+        dest_ctx=dest_ctx,
+        reporter=reporter,
+        remove_signatures=flags.get("remove-signatures"),
+        sign_identity=sign_identity,
+        forced_manifest_mime=forced_mime,
+        multi_arch=multi_arch,
+        preserve_digests=flags.get("preserve-digests"),
+        layer_compression=layer_compression,
+        compression_format=compression_format,
+        compression_level=compression_level,
+        parallel_copies=parallel or DEFAULT_PARALLEL_COPIES,
+    )
+    try:
+        result = with_retries(
+            flags,
+            lambda: copy_image(policy, dest_ref, src_ref, copy_options),
+            _log_line,
+        )
+    finally:
+        close = getattr(reporter, "close", None)
+        if callable(close):
+            close()
+    digestfile: Path | None = flags.get("digestfile")
+    if digestfile is not None:
+        write_digest_file(digestfile, str(result.manifest_digest))
+
+
+def _log_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+def _with_dest_extras(dest_ctx: SystemContext, flags: FlagValues) -> SystemContext:
+    return replace(
+        dest_ctx,
+        oci_accept_uncompressed_layers=flags.get("dest-oci-accept-uncompressed-layers"),
+        docker_archive_additional_tags=_parse_additional_tags(flags.get("additional-tag")),
+    )

@@ -1,0 +1,19 @@
+"""`skopo manifest-digest FILE`: print the digest of a manifest file as skopeo does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolkit.limits import MAX_MANIFEST_SIZE, read_file_limited
+from toolkit.manifest import manifest_digest as compute_manifest_digest
+
+
+def manifest_digest(
+    manifest: Annotated[Path, typer.Argument(help="Manifest file", metavar="MANIFEST")],
+) -> None:
+    """Compute a manifest digest for a manifest file (schema1 signatures are stripped)."""
+    raw = read_file_limited(manifest, MAX_MANIFEST_SIZE, "manifest")
+    typer.echo(str(compute_manifest_digest(raw)))

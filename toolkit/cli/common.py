@@ -1,0 +1,87 @@
+"""Helpers shared by the CLI commands: contexts, policy, retries, output files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+
+from toolkit.cli.context import GlobalOptions, global_options
+from toolkit.cli.flags import FlagValues
+from toolkit.cli.options import parse_go_duration
+from toolkit.errors import InvalidInputError, PolicyError, RetryableError, ToolkitError, safe_text
+from toolkit.policy import InsecureAcceptAnything, PolicyContext
+from toolkit.types import SystemContext
+
+__all__ = ["base_context", "policy_context", "with_retries", "write_digest_file"]
+
+T = TypeVar("T")
+
+
+def base_context(options: GlobalOptions) -> SystemContext:
+    """The `SystemContext` fields that come from global flags."""
+    return SystemContext(
+        override_os=options.override_os,
+        override_arch=options.override_arch,
+        override_variant=options.override_variant,
+        tmpdir=options.tmpdir,
+        registries_d_path=options.registries_d,
+        registries_conf_path=options.registries_conf,
+        user_agent=(f"{options.user_agent_prefix} " if options.user_agent_prefix else "") + "skopo",
+    )
+
+
+def policy_context(ctx: typer.Context) -> PolicyContext:
+    """The trust policy for this command: `--insecure-policy`, or a policy.json.
+
+    Evaluating policy.json is not available yet, so without `--insecure-policy` this
+    refuses clearly instead of copying unchecked.
+    """
+    options = global_options(ctx)
+    if options.insecure_policy:
+        if options.policy_path is not None:
+            raise InvalidInputError("--insecure-policy and --policy cannot be used together")
+        return InsecureAcceptAnything()
+    raise PolicyError(
+        "no trust policy: evaluating policy.json is not supported yet; "
+        "use --insecure-policy to run without any policy check"
+    )
+
+
+def with_retries(flags: FlagValues, operation: Callable[[], T], log: Callable[[str], None]) -> T:
+    """Run `operation`, re-running it on retryable errors per `--retry-times`/`--retry-delay`."""
+    times: int = flags.get("retry-times")
+    if times < 0:
+        raise InvalidInputError("--retry-times must not be negative")
+    fixed_delay = parse_go_duration(flags.get("retry-delay"))
+    attempt = 0
+    while True:
+        try:
+            return operation()
+        except RetryableError as exc:
+            if attempt >= times:
+                raise
+            delay = fixed_delay if fixed_delay > 0 else (2**attempt) * (1 + random.random() * 0.1)
+            attempt += 1
+            log(f"Failed, retrying in {delay:.1f}s ... ({attempt}/{times}). Error: {exc}")
+            time.sleep(delay)
+
+
+def write_digest_file(path: Path, digest: str) -> None:
+    """Write `digest` (no newline, mode 0644) to `path`, atomically."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(digest)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ToolkitError(f"writing digest file {safe_text(str(path))}: {exc.strerror}") from exc

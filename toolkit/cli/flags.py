@@ -1,0 +1,267 @@
+"""Reusable flag groups, as skopeo's `cmd/skopeo/utils.go` defines them.
+
+skopeo repeats the same flags with a prefix (`--src-creds`, `--dest-creds`, `--creds`).
+Here a group is declared once as a list of `Flag`s; `command_with_flags` gives a command
+function the full Typer signature, and the command receives the values grouped:
+`values.group("src-")` returns the values of that prefix by unprefixed name.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from toolkit.errors import InvalidInputError
+from toolkit.types import Credentials, OptionalBool, SystemContext
+
+__all__ = [
+    "Flag",
+    "FlagValues",
+    "auth_flags",
+    "image_flags",
+    "dest_flags",
+    "retry_flags",
+    "copy_shared_flags",
+    "command_with_flags",
+    "system_context",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One command-line flag: `name` without dashes (`src-creds`), python type and default."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    metavar: str | None = None
+    hidden: bool = False
+    short: str | None = None
+    #: For optional booleans (absent / true / false): a `--no-` form for the parser.
+    tristate: bool = False
+
+    @property
+    def param(self) -> str:
+        return self.name.replace("-", "_").replace(".", "_")
+
+    def parameter(self) -> inspect.Parameter:
+        decls = [f"--{self.name}"]
+        if self.tristate:
+            decls = [f"--{self.name}/--no-{self.name}"]
+        if self.short:
+            decls.append(self.short)
+        option = typer.Option(*decls, help=self.help, metavar=self.metavar, hidden=self.hidden, show_default=False)
+        return inspect.Parameter(
+            self.param,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=self.default,
+            annotation=Annotated[self.type, option],
+        )
+
+
+class FlagValues:
+    """The values of a command's flags, by flag name."""
+
+    def __init__(self, values: dict[str, Any], flags: list[Flag]) -> None:
+        self._values = values
+        self._flags = {f.name: f for f in flags}
+
+    def get(self, name: str) -> Any:
+        flag = self._flags[name]
+        return self._values.get(flag.param, flag.default)
+
+    def group(self, prefix: str) -> dict[str, Any]:
+        """Values of the flags named `prefix + x`, keyed by `x`."""
+        return {
+            name[len(prefix) :]: self.get(name)
+            for name in self._flags
+            if name.startswith(prefix)
+        }
+
+    def was_set(self, name: str) -> bool:
+        return bool(self.get(name) != self._flags[name].default)
+
+
+def auth_flags(prefix: str, *, with_shared_authfile: bool = False) -> list[Flag]:
+    """AUTH group: credentials and TLS for one image (prefix "", "src-" or "dest-")."""
+    flags: list[Flag] = []
+    if with_shared_authfile or not prefix:
+        flags.append(
+            Flag("authfile", Path | None, None, "path of the authentication file (default: $REGISTRY_AUTH_FILE "
+                 "or the standard auth.json locations)", metavar="PATH")
+        )
+    if prefix:
+        flags.append(Flag(f"{prefix}authfile", Path | None, None, "path of the authentication file for this image",
+                          metavar="PATH"))
+    flags += [
+        Flag(f"{prefix}creds", str | None, None, "Use USERNAME[:PASSWORD] for accessing the registry",
+             metavar="USERNAME[:PASSWORD]"),
+        Flag(f"{prefix}username", str | None, None, "The username to access the registry", metavar="USERNAME"),
+        Flag(f"{prefix}password", str | None, None, "The password to access the registry", metavar="PASSWORD"),
+        Flag(f"{prefix}registry-token", str | None, None, "Provide a Bearer token for accessing the registry",
+             metavar="TOKEN"),
+        Flag(f"{prefix}cert-dir", Path | None, None,
+             "use certificates at PATH (*.crt, *.cert, *.key) to connect to the registry or daemon", metavar="PATH"),
+        Flag(f"{prefix}tls-verify", bool | None, None,
+             "require HTTPS and verify certificates when talking to the container registry or daemon",
+             tristate=True),
+        Flag(f"{prefix}no-creds", bool, False, "Access the registry anonymously"),
+    ]
+    return flags
+
+
+def image_flags(prefix: str, *, with_shared_authfile: bool = False) -> list[Flag]:
+    """IMG group: AUTH plus `shared-blob-dir` (oci:) and `daemon-host` (docker-daemon:)."""
+    return [
+        *auth_flags(prefix, with_shared_authfile=with_shared_authfile),
+        Flag(f"{prefix}shared-blob-dir", Path | None, None,
+             "DIRECTORY to use to share blobs across OCI repositories", metavar="DIRECTORY"),
+        Flag(f"{prefix}daemon-host", str | None, None,
+             "use docker daemon host at HOST (docker-daemon: only)", metavar="HOST"),
+    ]
+
+
+def dest_flags() -> list[Flag]:
+    """DEST group: IMG for `dest-` plus compression choices."""
+    return [
+        *image_flags("dest-"),
+        Flag("dest-compress", bool, False,
+             "Compress layers when saving to the destination (dir:; docker-archive: keeps layers compressed)"),
+        Flag("dest-decompress", bool, False, "Decompress layers when saving to the destination (dir: only)"),
+        Flag("dest-oci-accept-uncompressed-layers", bool, False,
+             "Allow uncompressed image layers when saving to an OCI image using oci transport"),
+        Flag("dest-compress-format", str | None, None, "FORMAT to use for the compression (gzip, zstd)",
+             metavar="FORMAT"),
+        Flag("dest-compress-level", int | None, None, "LEVEL to use for the compression (gzip 1-9, zstd 1-20)",
+             metavar="LEVEL"),
+    ]
+
+
+def retry_flags() -> list[Flag]:
+    """RETRY group: whole-operation retries."""
+    return [
+        Flag("retry-times", int, 0, "the number of times to possibly retry", metavar="N"),
+        Flag("retry-delay", str, "0", "Fixed delay between retries (default: exponential back-off)",
+             metavar="DURATION"),
+    ]
+
+
+def copy_shared_flags() -> list[Flag]:
+    """COPYSHARED group: signatures and manifest format."""
+    return [
+        Flag("remove-signatures", bool, False, "Do not copy signatures from SOURCE-IMAGE"),
+        Flag("sign-by", str | None, None, "Sign the image using a GPG key with the specified FINGERPRINT",
+             metavar="FINGERPRINT"),
+        Flag("sign-by-sigstore-private-key", Path | None, None,
+             "Sign the image using a sigstore private key at PATH", metavar="PATH"),
+        Flag("sign-passphrase-file", Path | None, None, "Read a passphrase for signing an image from PATH",
+             metavar="PATH"),
+        Flag("format", str | None, None, "MANIFEST TYPE (oci, v2s1, or v2s2) to use in the destination",
+             metavar="MANIFEST-TYPE", short="-f"),
+        Flag("preserve-digests", bool, False, "Preserve digests of images and lists"),
+    ]
+
+
+def command_with_flags(*flag_groups: list[Flag]) -> Callable[[F], F]:
+    """Give a command function the Typer parameters of `flag_groups`.
+
+    The function keeps its own leading parameters (context, arguments) and receives the
+    flag values as a `FlagValues` in its keyword parameter `flags`.
+    """
+    flags = [flag for group in flag_groups for flag in group]
+
+    def decorate(func: F) -> F:
+        own = [p for p in inspect.signature(func).parameters.values() if p.name != "flags"]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {f.param: kwargs.pop(f.param) for f in flags if f.param in kwargs}
+            return func(*args, flags=FlagValues(values, flags), **kwargs)
+
+        seen: set[str] = set()
+        params = list(own)
+        for flag in flags:
+            if flag.param not in seen:
+                seen.add(flag.param)
+                params.append(flag.parameter())
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def parse_creds(text: str, flag: str) -> Credentials:
+    """`USER[:PASSWORD]` as skopeo parses it (split at the first colon)."""
+    if not text:
+        raise InvalidInputError("credentials can't be empty")
+    user, _, password = text.partition(":")
+    if not user:
+        raise InvalidInputError("username can't be empty")
+    return Credentials(username=user, password=password)
+
+
+def system_context(
+    values: FlagValues,
+    prefix: str,
+    *,
+    base: SystemContext,
+) -> SystemContext:
+    """Build the `SystemContext` for one image from its flag group (`prefix` "", "src-", "dest-").
+
+    Applies skopeo's validation of credential flag combinations.
+    """
+    group = values.group(prefix)
+    creds_text: str | None = group.get("creds")
+    username: str | None = group.get("username")
+    password: str | None = group.get("password")
+    no_creds: bool = bool(group.get("no-creds"))
+    if no_creds and creds_text is not None:
+        raise InvalidInputError(f"--{prefix}creds and --{prefix}no-creds cannot be specified at the same time")
+    if no_creds and username is not None:
+        raise InvalidInputError(f"--{prefix}username and --{prefix}no-creds cannot be specified at the same time")
+    if creds_text is not None and username is not None:
+        raise InvalidInputError(f"--{prefix}creds and --{prefix}username cannot be specified at the same time")
+    if username is not None and password is None:
+        raise InvalidInputError(f"--{prefix}password must be specified when --{prefix}username is specified")
+    if password is not None and username is None:
+        raise InvalidInputError(f"--{prefix}username must be specified when --{prefix}password is specified")
+    credentials: Credentials | None = None
+    if creds_text is not None:
+        credentials = parse_creds(creds_text, f"--{prefix}creds")
+    elif username is not None:
+        credentials = Credentials(username=username, password=password or "")
+    authfile = group.get("authfile")
+    if authfile is None and prefix:
+        authfile = values.get("authfile") if "authfile" in values.group("") else None
+    tls_verify = group.get("tls-verify")
+    shared_blob_dir = group.get("shared-blob-dir")
+    daemon_host = group.get("daemon-host")
+    return SystemContext(
+        override_os=base.override_os,
+        override_arch=base.override_arch,
+        override_variant=base.override_variant,
+        tmpdir=base.tmpdir,
+        registries_d_path=base.registries_d_path,
+        registries_conf_path=base.registries_conf_path,
+        auth_file_path=authfile,
+        credentials=credentials,
+        no_credentials=no_creds,
+        registry_token=group.get("registry-token") or "",
+        cert_dir=group.get("cert-dir"),
+        tls_verify=OptionalBool.of(tls_verify),
+        user_agent=base.user_agent,
+        oci_shared_blob_dir=shared_blob_dir,
+        oci_accept_uncompressed_layers=bool(group.get("oci-accept-uncompressed-layers") or False),
+        daemon_host=daemon_host or "",
+        max_decompressed_size=base.max_decompressed_size,
+    )

@@ -1,0 +1,117 @@
+"""Command-line syntax helpers that make skopo's flags behave like skopeo's (cobra/pflag).
+
+- Boolean flags accept `--flag`, `--flag=true` and `--flag=false` (Go `strconv.ParseBool`
+  spellings). Typer only knows `--flag`/`--no-flag`, so `rewrite_bool_flags` rewrites the
+  `=value` forms before parsing, walking the same command tree Typer built.
+- Durations use Go's syntax (`30s`, `1m30s`, `250ms`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from toolkit.errors import InvalidInputError, safe_text
+
+__all__ = ["parse_go_bool", "parse_go_duration", "rewrite_bool_flags"]
+
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def parse_go_bool(flag: str, value: str) -> bool:
+    """Parse `value` as Go's strconv.ParseBool does; raise `InvalidInputError` otherwise."""
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidInputError(
+        f'invalid argument "{safe_text(value)}" for "{flag}" flag: strconv.ParseBool: parsing '
+        f'"{safe_text(value)}": invalid syntax'
+    )
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_duration(text: str) -> float:
+    """Parse a Go duration (`1h2m3.5s`, `0`, `-1s` is refused) into seconds."""
+    if text == "0":
+        return 0.0
+    rest = text
+    total = 0.0
+    if not rest:
+        raise InvalidInputError(f'time: invalid duration "{safe_text(text)}"')
+    while rest:
+        match = _DURATION_PART.match(rest)
+        if match is None:
+            raise InvalidInputError(f'time: invalid duration "{safe_text(text)}"')
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        rest = rest[match.end() :]
+    return total
+
+
+def _param_tables(command: Any) -> tuple[dict[str, tuple[str | None, bool]], set[str]]:
+    """For a (Typer-built) command: bool flag name -> (negative name, default), and the
+    names of options that take a value."""
+    flags: dict[str, tuple[str | None, bool]] = {}
+    valued: set[str] = set()
+    for param in getattr(command, "params", []):
+        opts = list(getattr(param, "opts", [])) + list(getattr(param, "secondary_opts", []))
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        if getattr(param, "is_flag", False) and getattr(param, "is_bool_flag", False):
+            negative = next(iter(getattr(param, "secondary_opts", [])), None)
+            for opt in getattr(param, "opts", []):
+                flags[opt] = (negative, bool(getattr(param, "default", False)))
+        elif not getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            valued.update(opts)
+    return flags, valued
+
+
+def rewrite_bool_flags(command: Any, args: Sequence[str]) -> list[str]:
+    """Rewrite `--flag=VALUE` for boolean flags into the form Typer parses.
+
+    `--flag=true` becomes `--flag`; `--flag=false` becomes `--no-flag` (or is dropped when
+    the flag has no negative form and defaults to false). Subcommands are followed through
+    the command tree; everything after `--` is left alone. Raises `InvalidInputError` for a
+    value that is not a Go boolean.
+    """
+    out: list[str] = []
+    flags, valued = _param_tables(command)
+    i = 0
+    args = list(args)
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            out.extend(args[i:])
+            break
+        if token.startswith("--") and "=" in token:
+            name, value = token.split("=", 1)
+            if name in flags:
+                negative, default = flags[name]
+                if parse_go_bool(name, value):
+                    out.append(name)
+                elif negative is not None:
+                    out.append(negative)
+                elif default:
+                    raise InvalidInputError(f'"{name}" cannot be set to false')
+                i += 1
+                continue
+            out.append(token)
+        elif token.startswith("-") and token != "-":
+            out.append(token)
+            if token in valued and i + 1 < len(args):
+                out.append(args[i + 1])
+                i += 1
+        else:
+            sub = getattr(command, "commands", {}).get(token) if hasattr(command, "commands") else None
+            if sub is not None:
+                out.append(token)
+                out.extend(rewrite_bool_flags(sub, args[i + 1 :]))
+                return out
+            out.append(token)
+        i += 1
+    return out

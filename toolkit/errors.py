@@ -1,0 +1,148 @@
+"""Typed errors for every layer of skopo.
+
+Contract: every failure that can reach a user is a `ToolkitError` (or a subclass). The CLI
+catches `ToolkitError` once, prints `str(error)` as one line on stderr and exits with
+`error.exit_code`. Foreign exceptions (OSError, requests, gnupg, ...) are wrapped where the
+foreign library is used, with `raise ToolkitError(...) from exc`, so the cause stays
+available under `--debug`.
+
+Messages may quote untrusted text (names, server messages); `safe_text` strips control
+characters so a hostile registry or archive cannot write escape sequences to a terminal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+__all__ = [
+    "ToolkitError",
+    "InvalidInputError",
+    "InvalidReferenceError",
+    "InvalidImageNameError",
+    "InvalidDigestError",
+    "DigestMismatchError",
+    "SizeMismatchError",
+    "SizeLimitError",
+    "ManifestError",
+    "AmbiguousManifestError",
+    "ImageNotFoundError",
+    "NotSupportedError",
+    "ConfigError",
+    "PolicyError",
+    "PolicyRejectedError",
+    "SignatureError",
+    "ArchiveError",
+    "DestinationError",
+    "RegistryError",
+    "RetryableError",
+    "safe_text",
+]
+
+
+def safe_text(text: str, limit: int = 512) -> str:
+    """Return `text` with control characters escaped and cut to `limit` characters.
+
+    Used for any untrusted string placed in a message (file names from archives, server
+    error bodies, header values). Never raises.
+    """
+    out: list[str] = []
+    for ch in text[:limit]:
+        if ch in "\t" or not unicodedata.category(ch).startswith("C"):
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    if len(text) > limit:
+        out.append("...")
+    return "".join(out)
+
+
+class ToolkitError(Exception):
+    """Base of all errors skopo reports to users. `exit_code` is the process status."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        # One line, whatever the message holds.
+        return safe_text(" ".join(self.message.splitlines()), limit=4096)
+
+
+class InvalidInputError(ToolkitError):
+    """A user-supplied value (flag, argument, file) is malformed."""
+
+
+class InvalidReferenceError(InvalidInputError):
+    """A docker reference does not follow the distribution reference grammar."""
+
+
+class InvalidImageNameError(InvalidInputError):
+    """A `transport:reference` image name cannot be parsed."""
+
+
+class InvalidDigestError(ToolkitError):
+    """A digest string is not `sha256:<64 hex>` or `sha512:<128 hex>`."""
+
+
+class DigestMismatchError(ToolkitError):
+    """Content does not hash to the digest it was announced with."""
+
+
+class SizeMismatchError(ToolkitError):
+    """Content is longer or shorter than the size it was announced with."""
+
+
+class SizeLimitError(ToolkitError):
+    """A document or stream exceeded a hard size limit."""
+
+
+class ManifestError(ToolkitError):
+    """A manifest, index or image config is malformed or unsupported."""
+
+
+class AmbiguousManifestError(ManifestError):
+    """A document parses as more than one manifest kind (CVE-2021-41190)."""
+
+
+class ImageNotFoundError(ToolkitError):
+    """The image (or manifest) does not exist. Exits 2, like skopeo."""
+
+    exit_code = 2
+
+
+class NotSupportedError(ToolkitError):
+    """A feature, transport or combination that skopo does not support (yet)."""
+
+
+class ConfigError(ToolkitError):
+    """A configuration file (policy.json, registries.d, auth.json, ...) is invalid."""
+
+
+class PolicyError(ConfigError):
+    """policy.json is missing or invalid."""
+
+
+class PolicyRejectedError(ToolkitError):
+    """The trust policy refused the image."""
+
+
+class SignatureError(ToolkitError):
+    """A signature is invalid, untrusted or cannot be made."""
+
+
+class ArchiveError(ToolkitError):
+    """A tar archive or on-disk layout is malformed or hostile."""
+
+
+class DestinationError(ToolkitError):
+    """The destination refuses the write (existing data, wrong kind of path, ...)."""
+
+
+class RegistryError(ToolkitError):
+    """A registry answered with an error or could not be reached."""
+
+
+class RetryableError(ToolkitError):
+    """A transient failure (network, 5xx, rate limit): `--retry-times` may re-run the operation."""

@@ -1,0 +1,80 @@
+"""Size limits for untrusted documents and bounded readers (stdlib only, layer 1).
+
+Contract: `read_limited` never returns more than `limit` bytes and raises
+`SizeLimitError` ("exceeded maximum allowed size of N bytes") as soon as the input is
+longer, after reading at most `limit + 1` bytes (CVE-2020-1702). `read_file_limited`
+also refuses anything that is not a regular file (a FIFO or device could block forever
+or never end).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from toolkit.errors import SizeLimitError, ToolkitError, safe_text
+
+__all__ = [
+    "MAX_MANIFEST_SIZE",
+    "MAX_CONFIG_SIZE",
+    "MAX_SIGNATURE_SIZE",
+    "MAX_SIGNATURE_LIST_SIZE",
+    "MAX_AUTH_TOKEN_SIZE",
+    "MAX_ERROR_BODY_SIZE",
+    "MAX_TAR_MANIFEST_SIZE",
+    "MAX_INDEX_JSON_SIZE",
+    "MAX_CONFIG_FILE_SIZE",
+    "MAX_SIGNATURES",
+    "read_limited",
+    "read_file_limited",
+]
+
+MAX_MANIFEST_SIZE: Final = 4 << 20
+MAX_CONFIG_SIZE: Final = 4 << 20
+MAX_SIGNATURE_SIZE: Final = 4 << 20
+MAX_SIGNATURE_LIST_SIZE: Final = 4 << 20
+MAX_AUTH_TOKEN_SIZE: Final = 1 << 20
+MAX_ERROR_BODY_SIZE: Final = 1 << 20
+MAX_TAR_MANIFEST_SIZE: Final = 1 << 20
+MAX_INDEX_JSON_SIZE: Final = 4 << 20
+#: policy.json, registries.d files, auth.json, registries.conf, sync YAML.
+MAX_CONFIG_FILE_SIZE: Final = 1 << 20
+#: Signatures read for one image (lookaside, dir:, sigstore attachment layers).
+MAX_SIGNATURES: Final = 128
+
+
+def read_limited(stream: BinaryIO, limit: int, what: str) -> bytes:
+    """Read all of `stream`, refusing more than `limit` bytes."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise SizeLimitError(f"reading {what}: exceeded maximum allowed size of {limit} bytes")
+    return data
+
+
+def read_file_limited(path: Path | str, limit: int, what: str, *, follow_symlinks: bool = True) -> bytes:
+    """Read a regular file of at most `limit` bytes.
+
+    Raises `ToolkitError` naming the file if it is missing, not a regular file (FIFO,
+    device, directory; or a symlink when `follow_symlinks` is false) or too large.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError as exc:
+        raise ToolkitError(f"{what} {safe_text(str(path))}: no such file") from exc
+    except OSError as exc:
+        raise ToolkitError(f"{what} {safe_text(str(path))}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ToolkitError(f"{what} {safe_text(str(path))}: not a regular file")
+        # The file is regular: blocking reads are fine again.
+        os.set_blocking(f.fileno(), True)
+        try:
+            return read_limited(f, limit, f"{what} {safe_text(str(path))}")
+        except OSError as exc:
+            raise ToolkitError(f"{what} {safe_text(str(path))}: {exc.strerror}") from exc

@@ -1,0 +1,343 @@
+"""Byte-exact imitations of Go's `encoding/json` and `time` where digests depend on them.
+
+skopo must produce the same bytes as containers/image when it *creates* a manifest or a
+config (conversion, layer edits), so that both tools agree on digests. Go's `json.Marshal`
+of a struct writes fields in declaration order, drops `omitempty` zero values, sorts map
+keys, writes compactly and escapes `<`, `>`, `&`, U+2028 and U+2029. This module provides:
+
+- `GoStruct`: an ordered list of (key, value) pairs, written in that order (a struct).
+  A plain `dict` is written as a Go map (keys sorted by their UTF-8 bytes).
+- `marshal(value) -> bytes`: Go's `json.Marshal`.
+- `compact(raw) -> bytes`: what Go does to a `json.RawMessage` on output (HTML-escaping too).
+- `GoTime`: RFC 3339 parse / RFC3339Nano format as `time.Time` JSON does.
+- `loads_go(raw)`: a *lenient* Go-like parse (duplicate keys: last wins; invalid UTF-8
+  replaced) used only where skopo must see a document exactly as Go would (MIME guessing and
+  schema1 digest computation). It never raises anything but `ManifestError`.
+- `go_field(obj, name)`: Go's case-insensitive struct-field lookup (last matching key wins).
+
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from toolkit.errors import ManifestError
+
+__all__ = [
+    "GoStruct",
+    "GoPairs",
+    "GoTime",
+    "marshal",
+    "compact",
+    "quote",
+    "loads_go",
+    "go_field",
+    "fold_equal",
+]
+
+
+class GoStruct(list[tuple[str, Any]]):
+    """A struct value for `marshal`: fields in order; the caller has already applied omitempty."""
+
+    def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
+        super().__init__(pairs)
+
+    def add(self, key: str, value: Any, *, omitempty: bool = False) -> GoStruct:
+        """Append a field; with `omitempty`, skip Go's empty values ("", 0, False, None, [], {})."""
+        if omitempty and _is_empty(value):
+            return self
+        self.append((key, value))
+        return self
+
+
+class GoPairs(list[tuple[str, Any]]):
+    """A JSON object as parsed by `loads_go`: every (key, value) pair in document order."""
+
+
+def _is_empty(value: Any) -> bool:
+    if value is None or value is False:
+        return True
+    if isinstance(value, (str, list, tuple, dict)) and not isinstance(value, GoStruct):
+        return len(value) == 0
+    return isinstance(value, int) and not isinstance(value, bool) and value == 0
+
+
+_ESCAPES: Final = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_NEEDS_ESCAPE: Final = re.compile('["\\\\\x00-\x1f<>&\u2028\u2029\ud800-\udfff]')
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    ch = match.group(0)
+    known = _ESCAPES.get(ch)
+    if known is not None:
+        return known
+    if "\ud800" <= ch <= "\udfff":
+        # Go never holds a lone surrogate; it would have become U+FFFD.
+        return "\ufffd"
+    # Go (as built into skopeo 1.9.3) writes \b and \f as \u0008 / \u000c too.
+    return f"\\u{ord(ch):04x}"
+
+
+def quote(text: str) -> str:
+    """A Go `json.Marshal` string literal (HTML-safe)."""
+    return '"' + _NEEDS_ESCAPE.sub(_escape_char, text) + '"'
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, str):
+        out.append(quote(value))
+    elif isinstance(value, GoStruct):
+        out.append("{")
+        for i, (key, item) in enumerate(value):
+            if i:
+                out.append(",")
+            out.append(quote(key))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, dict):
+        out.append("{")
+        # Go sorts map keys by their bytes; for str keys UTF-8 order == code point order.
+        for i, key in enumerate(sorted(value)):
+            if i:
+                out.append(",")
+            out.append(quote(key))
+            out.append(":")
+            _encode(value[key], out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    elif isinstance(value, RawJSON):
+        out.append(compact(value.raw).decode("utf-8", "surrogateescape"))
+    elif isinstance(value, GoTime):
+        out.append(quote(value.format()))
+    else:  # pragma: no cover - programming error
+        raise TypeError(f"cannot marshal {type(value).__name__}")
+
+
+def marshal(value: Any) -> bytes:
+    """Go `json.Marshal(value)` for values built from GoStruct/dict/list/str/int/bool/None."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out).encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True, slots=True)
+class RawJSON:
+    """A `json.RawMessage`: already-valid JSON bytes, compacted on output."""
+
+    raw: bytes
+
+
+_WS: Final = frozenset(b" \t\r\n")
+
+
+def compact(raw: bytes) -> bytes:
+    """Go's `json.Compact` with HTML escaping, as applied to a RawMessage by `json.Marshal`.
+
+    Whitespace outside strings is dropped; inside strings `<`, `>`, `&` become `\\u003c` ...
+    and U+2028/U+2029 become escapes; every other byte is kept as it is (existing escapes
+    too). The input must already be valid JSON.
+    """
+    out = bytearray()
+    i = 0
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == 0x22:  # a string: copy it, escaping the HTML-unsafe characters
+            j = i + 1
+            out.append(c)
+            while j < n:
+                d = raw[j]
+                if d == 0x5C:
+                    out += raw[j : j + 2]
+                    j += 2
+                    continue
+                if d == 0x22:
+                    out.append(d)
+                    j += 1
+                    break
+                if d == 0x3C:
+                    out += b"\\u003c"
+                elif d == 0x3E:
+                    out += b"\\u003e"
+                elif d == 0x26:
+                    out += b"\\u0026"
+                elif d == 0xE2 and raw[j + 1 : j + 3] in (b"\x80\xa8", b"\x80\xa9"):
+                    out += b"\\u2028" if raw[j + 2] == 0xA8 else b"\\u2029"
+                    j += 3
+                    continue
+                else:
+                    out.append(d)
+                j += 1
+            i = j
+            continue
+        if c not in _WS:
+            out.append(c)
+        i += 1
+    return bytes(out)
+
+
+# --- time.Time --------------------------------------------------------------------------------
+
+_RFC3339: Final = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})\Z"
+)
+_DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+@dataclass(frozen=True, slots=True)
+class GoTime:
+    """A `time.Time` as far as JSON is concerned: wall-clock fields plus the zone offset.
+
+    Go keeps the parsed offset and prints it back (`Z` for a zero offset).
+    """
+
+    year: int = 1
+    month: int = 1
+    day: int = 1
+    hour: int = 0
+    minute: int = 0
+    second: int = 0
+    nanosecond: int = 0
+    offset_minutes: int = 0
+
+    @classmethod
+    def parse(cls, text: object, *, what: str) -> GoTime:
+        """Parse like Go's `Time.UnmarshalJSON` (RFC 3339); raise `ManifestError` if invalid."""
+        match = _RFC3339.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise ManifestError(f"{what}: invalid RFC 3339 time {json.dumps(text)[:80]}")
+        year, month, day, hour, minute, second = (int(match.group(k)) for k in range(1, 7))
+        frac = match.group(7) or ""
+        nanos = int((frac[:9]).ljust(9, "0")) if frac else 0
+        zone = match.group(8)
+        offset = 0
+        if zone != "Z":
+            zh, zm = int(zone[1:3]), int(zone[4:6])
+            if zh > 23 or zm > 59:
+                raise ManifestError(f"{what}: invalid time zone offset in {text!r}")
+            offset = (zh * 60 + zm) * (-1 if zone[0] == "-" else 1)
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        if not 1 <= month <= 12:
+            raise ManifestError(f"{what}: month out of range in {text!r}")
+        days = 29 if (month == 2 and leap) else _DAYS[month - 1]
+        if not 1 <= day <= days or hour > 23 or minute > 59 or second > 59:
+            raise ManifestError(f"{what}: time field out of range in {text!r}")
+        return cls(year, month, day, hour, minute, second, nanos, offset)
+
+    def format(self) -> str:
+        """RFC3339Nano, as Go's `Time.MarshalJSON` writes it."""
+        text = (
+            f"{self.year:04d}-{self.month:02d}-{self.day:02d}T"
+            f"{self.hour:02d}:{self.minute:02d}:{self.second:02d}"
+        )
+        if self.nanosecond:
+            text += "." + f"{self.nanosecond:09d}".rstrip("0")
+        if self.offset_minutes == 0:
+            return text + "Z"
+        sign = "-" if self.offset_minutes < 0 else "+"
+        off = abs(self.offset_minutes)
+        return f"{text}{sign}{off // 60:02d}:{off % 60:02d}"
+
+
+# --- lenient, Go-like parsing -------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON literal {name}")
+
+
+def _lenient_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:40]} out of range")
+    return value
+
+
+def loads_go(raw: bytes) -> Any:
+    """Parse `raw` as Go's decoder would see it; raise `ManifestError` where Go would fail.
+
+    Objects become `GoPairs` (all pairs, in order), so callers can apply Go's "last
+    case-insensitively matching key wins" rule. A UTF-8 BOM or NaN is an error (as in Go);
+    invalid UTF-8 is replaced by U+FFFD (as Go does).
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ManifestError("invalid character 'ï' looking for beginning of value")
+    text = raw.decode("utf-8", "replace")
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=GoPairs,
+            parse_constant=_reject_constant,
+            parse_float=_lenient_float,
+        )
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"invalid JSON: {exc}") from None
+
+
+def fold_equal(key: str, name: str) -> bool:
+    """Go's `encoding/json` key match for an ASCII field `name`: exact, else Unicode simple folding.
+
+    Besides ASCII case, U+017F (long s) folds to `s` and U+212A (Kelvin) to `k`, as in Go.
+    """
+    if key == name:
+        return True
+    if len(key) != len(name):
+        return False
+    for a, b in zip(key, name, strict=True):
+        lb = b.lower()
+        if a.lower() == lb:
+            continue
+        if (a == "\u017f" and lb == "s") or (a == "\u212a" and lb == "k"):
+            continue
+        return False
+    return True
+
+
+_MISSING: Final = object()
+
+
+def go_field(obj: Any, name: str, default: Any = None) -> Any:
+    """The value Go would decode into struct field `name` from a `GoPairs` object.
+
+    Go processes keys in order and each matching key overwrites the field, so the last key
+    that matches (exactly or case-insensitively) wins. Returns `default` if none matches or
+    `obj` is not an object.
+    """
+    if not isinstance(obj, GoPairs):
+        return default
+    found: Any = _MISSING
+    for key, value in obj:
+        if fold_equal(key, name):
+            found = value
+    return default if found is _MISSING else found

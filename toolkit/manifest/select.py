@@ -1,0 +1,65 @@
+"""Choosing the instance of a manifest list for a platform (c/image `ChooseInstance`).
+
+Raises `ImageNotFoundError` with c/image's message when nothing matches (an empty list too).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from toolkit.digest import Digest
+from toolkit.errors import ImageNotFoundError
+from toolkit.manifest.platform import Host, matches, wanted_platforms
+from toolkit.types import SystemContext
+
+if TYPE_CHECKING:
+    from toolkit.manifest.formats import OCI1Index, Schema2List
+
+__all__ = ["choose_from_docker_list", "choose_from_oci_index", "ZSTD_ANNOTATION"]
+
+#: c/image OCI1InstanceAnnotationCompressionZSTD: the instance uses zstd layers.
+ZSTD_ANNOTATION = "io.github.containers.compression.zstd"
+
+
+def _not_found(kind: str, ctx: SystemContext | None, host: Host | None) -> ImageNotFoundError:
+    first = wanted_platforms(ctx, host)[0]
+    return ImageNotFoundError(
+        f'no image found in {kind} for architecture "{first.architecture}", '
+        f'variant "{first.variant}", OS "{first.os}"'
+    )
+
+
+def choose_from_docker_list(view: Schema2List, ctx: SystemContext | None, host: Host | None = None) -> Digest:
+    """For each wanted platform in order, the first entry that matches it."""
+    wanted = wanted_platforms(ctx, host)
+    for platform in wanted:
+        for entry in view.manifests:
+            if entry.platform is not None and matches(entry.platform, platform):
+                return entry.digest
+    raise _not_found("manifest list", ctx, host)
+
+
+def choose_from_oci_index(
+    view: OCI1Index, ctx: SystemContext | None, host: Host | None = None, *, prefer_gzip: bool = False
+) -> Digest:
+    """Best (platform rank, zstd-or-gzip preference, position); no platform = lowest rank."""
+    wanted = wanted_platforms(ctx, host)
+    lowest = len(wanted)  # entries without a platform rank after every wanted platform
+    best: tuple[int, int, int] | None = None
+    best_digest: Digest | None = None
+    for position, entry in enumerate(view.manifests):
+        rank = lowest
+        if entry.platform is not None:
+            found = next((i for i, p in enumerate(wanted) if matches(entry.platform, p)), None)
+            if found is None:
+                continue
+            rank = found
+        is_zstd = entry.annotations.get(ZSTD_ANNOTATION) == "true"
+        # Smaller tuples win: zstd preferred unless prefer_gzip.
+        compression_rank = (1 if is_zstd else 0) if prefer_gzip else (0 if is_zstd else 1)
+        key = (rank, compression_rank, position)
+        if best is None or key < best:
+            best, best_digest = key, entry.digest
+    if best_digest is None:
+        raise _not_found("image index", ctx, host)
+    return best_digest

@@ -1,0 +1,182 @@
+"""Atomic, symlink-safe file operations shared by the local transports.
+
+Contract:
+- `atomic_write_bytes` / `AtomicFile`: the target is either its old content or the new,
+  complete content (temp file in the target's directory, fsync, `os.replace`, fsync of
+  the directory). A failure leaves no temp file behind.
+- `open_regular_file`: opens without following a final symlink and refuses anything
+  that is not a regular file (FIFO, device, directory), so a hostile layout cannot make
+  us block forever or read `/dev/zero` (security.md row 21).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from toolkit.digest import CHUNK_SIZE
+from toolkit.errors import ArchiveError, DestinationError, ImageNotFoundError, ToolkitError, safe_text
+
+__all__ = [
+    "AtomicFile",
+    "atomic_write_bytes",
+    "fsync_dir",
+    "open_regular_file",
+    "temp_name",
+    "copy_stream",
+    "remove_tree_quietly",
+    "wrap_os_error",
+]
+
+
+def temp_name(target: Path, kind: str = "tmp") -> Path:
+    """A fresh hidden sibling name for `target`: `.<name>.<kind>-<random>`."""
+    return target.with_name(f".{target.name}.{kind}-{secrets.token_hex(6)}")
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so that renames inside it are durable (best effort)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def wrap_os_error(exc: OSError, what: str) -> ToolkitError:
+    """A one-line `ToolkitError` for an OSError while working on `what`."""
+    reason = exc.strerror or str(exc)
+    return ToolkitError(f"{what}: {reason}")
+
+
+class AtomicFile:
+    """Write a file atomically: `with AtomicFile(path) as f: f.write(...)`; `commit()`
+    (or leaving the block without an exception) publishes it, an exception discards it."""
+
+    def __init__(self, target: Path, mode: int = 0o644, *, replace: bool = True) -> None:
+        self.target = target
+        self._mode = mode
+        self._replace = replace
+        self._tmp = temp_name(target)
+        self._file: BinaryIO | None = None
+        self._done = False
+
+    def __enter__(self) -> BinaryIO:
+        try:
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, self._mode)
+        except OSError as exc:
+            raise wrap_os_error(exc, f"creating {safe_text(str(self.target))}") from exc
+        self._file = os.fdopen(fd, "wb")
+        return self._file
+
+    def commit(self) -> None:
+        """fsync and move into place. Idempotent."""
+        if self._done or self._file is None:
+            return
+        try:
+            self._file.flush()
+            os.fchmod(self._file.fileno(), self._mode)
+            os.fsync(self._file.fileno())
+            self._file.close()
+            if self._replace:
+                os.replace(self._tmp, self.target)
+            else:
+                # Publish only if nothing is there yet (content-addressed files).
+                with contextlib.suppress(FileExistsError):
+                    os.link(self._tmp, self.target)
+                os.unlink(self._tmp)
+            fsync_dir(self.target.parent)
+        except OSError as exc:
+            self.discard()
+            raise wrap_os_error(exc, f"writing {safe_text(str(self.target))}") from exc
+        self._done = True
+
+    def discard(self) -> None:
+        """Drop the temp file. Idempotent, never raises."""
+        if self._file is not None and not self._file.closed:
+            self._file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+        self._done = True
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if t is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace `target` with `data` atomically."""
+    with AtomicFile(target, mode) as f:
+        f.write(data)
+
+
+def open_regular_file(path: Path, what: str, *, missing_is_not_found: bool = False) -> BinaryIO:
+    """Open `path` for reading; refuse a final symlink or a non-regular file.
+
+    Raises `ArchiveError` ("not a regular file") for FIFOs, devices, directories and
+    symlinks; `ImageNotFoundError` (if `missing_is_not_found`) or `ToolkitError` when missing.
+    """
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError as exc:
+        cls = ImageNotFoundError if missing_is_not_found else ToolkitError
+        raise cls(f"{what} {safe_text(str(path))}: no such file") from exc
+    except OSError as exc:
+        if exc.errno in {40, 20}:  # ELOOP (symlink with O_NOFOLLOW), ENOTDIR
+            raise ArchiveError(f"{what} {safe_text(str(path))}: not a regular file") from exc
+        raise wrap_os_error(exc, f"{what} {safe_text(str(path))}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ArchiveError(f"{what} {safe_text(str(path))}: not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb", buffering=0)
+
+
+def copy_stream(src: BinaryIO, dst: BinaryIO, chunk_size: int = CHUNK_SIZE) -> int:
+    """Copy `src` to `dst` in chunks; return the number of bytes copied."""
+    total = 0
+    while True:
+        chunk = src.read(chunk_size)
+        if not chunk:
+            return total
+        dst.write(chunk)
+        total += len(chunk)
+
+
+def remove_tree_quietly(path: Path) -> None:
+    """Remove a file or directory tree, ignoring errors (cleanup paths only)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def ensure_directory(path: Path, what: str) -> None:
+    """Create `path` (and parents) if missing; refuse if it exists and is not a directory."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise DestinationError(f"{what} {safe_text(str(path))} exists and is not a directory") from exc
+    except OSError as exc:
+        raise wrap_os_error(exc, f"creating {what} {safe_text(str(path))}") from exc

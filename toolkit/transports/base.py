@@ -1,0 +1,227 @@
+"""The three transport interfaces (after containers/image `types/types.go`).
+
+Contract shared by every transport:
+- An `ImageReference` is immutable and made only by `Transport.parse_reference`; its
+  `string_within_transport()` round-trips through `parse_reference`.
+- `ImageSource` and `ImageDestination` are context managers. Leaving a destination's
+  `with` block without `commit()` aborts: the destination is left exactly as it was.
+- Every value read from a source is untrusted until verified: `get_blob` returns a
+  `BlobStream` that checks size and digest at EOF (see `toolkit.digest.VerifyingReader`);
+  manifests are returned as the exact bytes stored or served.
+- Errors are `ToolkitError`s; a missing image is `ImageNotFoundError` (exit 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from toolkit.digest import Digest
+from toolkit.reference import NamedReference
+from toolkit.types import BlobInfo, LayerCompression, SystemContext
+
+__all__ = [
+    "Transport",
+    "ImageReference",
+    "ImageSource",
+    "ImageDestination",
+    "BlobStream",
+    "DestinationCapabilities",
+    "ImageSourceBase",
+    "ImageDestinationBase",
+]
+
+
+@runtime_checkable
+class BlobStream(Protocol):
+    """A readable blob. `read` raises `DigestMismatchError`/`SizeMismatchError` at EOF
+    when the bytes do not match what was announced."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """A named transport (`dir`, `oci`, `docker`, ...), registered by entry point."""
+
+    @property
+    def name(self) -> str: ...
+
+    def parse_reference(self, reference: str) -> ImageReference:
+        """Parse the part after `name:`; raise `InvalidImageNameError` on bad syntax."""
+        ...
+
+    def validate_policy_configuration_scope(self, scope: str) -> None:
+        """Raise `PolicyError` if `scope` is not a valid policy.json scope for this transport."""
+        ...
+
+
+class ImageReference(Protocol):
+    """An image location within a transport."""
+
+    @property
+    def transport(self) -> Transport: ...
+
+    def string_within_transport(self) -> str: ...
+
+    def docker_reference(self) -> NamedReference | None:
+        """The docker reference this image is known as, if any (for signatures/policy)."""
+        ...
+
+    def policy_configuration_identity(self) -> str: ...
+
+    def policy_configuration_namespaces(self) -> list[str]: ...
+
+    def new_image_source(self, ctx: SystemContext) -> ImageSource: ...
+
+    def new_image_destination(self, ctx: SystemContext) -> ImageDestination: ...
+
+    def delete_image(self, ctx: SystemContext) -> None: ...
+
+
+class ImageSource(Protocol):
+    """Read side of an image. Use as a context manager."""
+
+    @property
+    def reference(self) -> ImageReference: ...
+
+    def get_manifest(self, instance_digest: Digest | None = None) -> tuple[bytes, str]:
+        """The exact manifest bytes and their MIME type ("" if unknown).
+
+        With `instance_digest`, the manifest of that list instance; the bytes MUST hash to it.
+        """
+        ...
+
+    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
+        """A verifying stream of the blob and its size (-1 if unknown)."""
+        ...
+
+    def get_signatures(self, instance_digest: Digest | None = None) -> list[bytes]:
+        """Signatures in the containers/image blob format (see `toolkit.signature`)."""
+        ...
+
+    def layer_infos_for_copy(self, instance_digest: Digest | None = None) -> list[BlobInfo] | None:
+        """Layer infos to use instead of the manifest's, or None to use the manifest's."""
+        ...
+
+    @property
+    def has_thread_safe_get_blob(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> ImageSource: ...
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DestinationCapabilities:
+    """What a destination accepts; consulted by the copy engine before writing.
+
+    `supported_manifest_mime_types`: None means any type; otherwise in order of preference.
+    """
+
+    supported_manifest_mime_types: tuple[str, ...] | None = None
+    supports_signatures: bool = False
+    signatures_unsupported_reason: str = ""
+    desired_layer_compression: LayerCompression = LayerCompression.PRESERVE
+    accepts_foreign_layer_urls: bool = False
+    must_match_runtime_os: bool = False
+    ignores_embedded_docker_reference: bool = False
+    has_thread_safe_put_blob: bool = False
+    supports_manifest_lists: bool = True
+    must_know_blob_size: bool = False
+    #: True if the destination cannot hold an image whose manifest mentions a compressed
+    #: layer under an uncompressed media type (informational).
+    accepts_uncompressed_layers: bool = True
+
+
+class ImageDestination(Protocol):
+    """Write side of an image. Use as a context manager; nothing is visible before `commit()`."""
+
+    @property
+    def reference(self) -> ImageReference: ...
+
+    @property
+    def capabilities(self) -> DestinationCapabilities: ...
+
+    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
+        """If the destination already has `info`'s blob, return its info (no copy needed)."""
+        ...
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
+        """Store a blob. `info.digest` may be None (computed here); `info.size` may be -1.
+
+        The stream is consumed to EOF. Returns the stored blob's digest and size. The
+        stream raising (e.g. a digest mismatch) aborts this blob and leaves no trace of it.
+        """
+        ...
+
+    def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None: ...
+
+    def put_signatures(self, signatures: Sequence[bytes], instance_digest: Digest | None = None) -> None: ...
+
+    def commit(self) -> None:
+        """Make everything written visible, atomically where the format allows."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> ImageDestination: ...
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class ImageSourceBase:
+    """Mixin with the context-manager plumbing and defaults for sources."""
+
+    has_thread_safe_get_blob: bool = True
+
+    def layer_infos_for_copy(self, instance_digest: Digest | None = None) -> list[BlobInfo] | None:
+        return None
+
+    def get_signatures(self, instance_digest: Digest | None = None) -> list[bytes]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> ImageSourceBase:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class ImageDestinationBase:
+    """Mixin with the context-manager plumbing for destinations.
+
+    Subclasses implement `_abort()` (undo everything not committed) and set
+    `self._committed = True` in `commit()`.
+    """
+
+    _committed: bool = False
+
+    def _abort(self) -> None:
+        return None
+
+    def close(self) -> None:
+        if not self._committed:
+            self._abort()
+
+    def __enter__(self) -> ImageDestinationBase:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

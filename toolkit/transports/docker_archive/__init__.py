@@ -1,0 +1,326 @@
+"""The `docker-archive:` transport: a `docker save` tar file (containers/image `docker/archive/`).
+
+Reference syntax: `path`, `path:docker-reference` or `path:@N` (c/image `ParseReference`):
+the path ends at the first `:`; a reference must be a tagged name (a name alone gets
+`:latest`), a digest is refused; `@N` is a 0-based image index, for sources only.
+
+The format itself lives in `transports/_docker_tar.py` (shared with `docker-daemon:`).
+Beyond containers/image:
+- the source never reads a host file named by the archive, refuses ambiguous archives
+  (duplicate member names, a tag naming two images) and bounds decompression and spooling;
+- a regular-file destination is written to a temp file next to it and renamed into place at
+  `commit()` (fsync'ed); leaving without `commit()` leaves no file behind. A FIFO, character
+  device, or `-` (stdout) is written as a stream: a failure then leaves the reader with a
+  truncated archive, which nothing can undo.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from toolkit.digest import Digest
+from toolkit.errors import (
+    DestinationError,
+    InvalidDigestError,
+    InvalidImageNameError,
+    InvalidReferenceError,
+    ManifestError,
+    NotSupportedError,
+    PolicyError,
+    safe_text,
+)
+from toolkit.manifest import mime
+from toolkit.reference import NamedReference, parse_normalized_named, tag_name_only
+from toolkit.transports._docker_tar import ArchiveImage, ArchiveReader, ArchiveWriter, archive_tags
+from toolkit.transports._fs import AtomicFile, wrap_os_error
+from toolkit.transports.base import (
+    BlobStream,
+    DestinationCapabilities,
+    ImageDestinationBase,
+    ImageSourceBase,
+)
+from toolkit.types import BlobInfo, LayerCompression, SystemContext
+
+__all__ = [
+    "TRANSPORT",
+    "DockerArchiveTransport",
+    "DockerArchiveReference",
+    "DockerArchiveImageSource",
+    "DockerArchiveImageDestination",
+    "archive_tags",
+]
+
+log = logging.getLogger(__name__)
+
+_NAME = "docker-archive"
+# Go strconv.Atoi syntax: optional sign, decimal digits.
+_ATOI = re.compile(r"[+-]?[0-9]+")
+_INT64_MAX = (1 << 63) - 1
+
+
+def _parse_index(text: str) -> int:
+    if not _ATOI.fullmatch(text):
+        raise InvalidImageNameError(
+            f'Invalid source index @{safe_text(text)}: strconv.Atoi: parsing "{safe_text(text)}": invalid syntax'
+        )
+    value = int(text)
+    if value > _INT64_MAX or value < -_INT64_MAX - 1:
+        raise InvalidImageNameError(
+            f'Invalid source index @{safe_text(text)}: strconv.Atoi: parsing "{safe_text(text)}": '
+            "value out of range"
+        )
+    if value < 0:
+        raise InvalidImageNameError(f"Invalid source index @{value}: must not be negative")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class DockerArchiveTransport:
+    """The `docker-archive` transport."""
+
+    name: str = _NAME
+
+    def parse_reference(self, reference: str) -> DockerArchiveReference:
+        """Parse `path[:ref]` or `path:@N`; raise `InvalidImageNameError` with c/image's texts."""
+        if not reference:
+            raise InvalidImageNameError(
+                f"docker-archive reference {reference} isn't of the form <path>[:<reference>]"
+            )
+        path, sep, rest = reference.partition(":")
+        if not path:
+            raise InvalidImageNameError(
+                f"docker-archive reference {safe_text(reference)} isn't of the form <path>[:<reference>]"
+            )
+        if not sep:
+            return DockerArchiveReference(path, None, None)
+        if rest.startswith("@"):
+            return DockerArchiveReference(path, None, _parse_index(rest[1:]))
+        try:
+            ref = tag_name_only(parse_normalized_named(rest))
+        except (InvalidReferenceError, InvalidDigestError) as exc:
+            raise InvalidImageNameError(f"docker-archive parsing reference: {exc}") from exc
+        if ref.tag is None:
+            raise InvalidImageNameError(f"reference does not include a tag: {ref}")
+        if ref.digest is not None:
+            raise InvalidImageNameError(f"docker-archive doesn't support digest references: {ref}")
+        return DockerArchiveReference(path, ref, None)
+
+    def validate_policy_configuration_scope(self, scope: str) -> None:
+        """Only the default "" scope exists for docker-archive (as in c/image)."""
+        if scope != "":
+            raise PolicyError('docker-archive: does not support any scopes except the default "" one')
+
+
+TRANSPORT = DockerArchiveTransport()
+
+
+@dataclass(frozen=True, slots=True)
+class DockerArchiveReference:
+    """`path` plus either a tagged `ref` or a 0-based `source_index` (or neither)."""
+
+    path: str
+    ref: NamedReference | None
+    source_index: int | None
+
+    @property
+    def transport(self) -> DockerArchiveTransport:
+        return TRANSPORT
+
+    def string_within_transport(self) -> str:
+        if self.ref is not None:
+            return f"{self.path}:{self.ref}"
+        if self.source_index is not None:
+            return f"{self.path}:@{self.source_index}"
+        return self.path
+
+    def docker_reference(self) -> NamedReference | None:
+        return self.ref
+
+    def policy_configuration_identity(self) -> str:
+        return ""
+
+    def policy_configuration_namespaces(self) -> list[str]:
+        return []
+
+    def new_image_source(self, ctx: SystemContext) -> DockerArchiveImageSource:
+        return DockerArchiveImageSource(self, ctx)
+
+    def new_image_destination(self, ctx: SystemContext) -> DockerArchiveImageDestination:
+        return DockerArchiveImageDestination(self, ctx)
+
+    def delete_image(self, ctx: SystemContext) -> None:
+        raise NotSupportedError("Deleting images not implemented for docker-archive: images")
+
+    def __str__(self) -> str:
+        return f"{_NAME}:{self.string_within_transport()}"
+
+
+class DockerArchiveImageSource(ImageSourceBase):
+    """Reads one image of an archive (selected by reference, `@N`, or the only one).
+
+    Everything is validated at construction (see `ArchiveReader`, `ArchiveImage`): a
+    missing file or image raises `ImageNotFoundError`, a malformed or hostile archive
+    `ArchiveError`/`SizeLimitError`. Blobs can be read from several threads at once.
+    """
+
+    has_thread_safe_get_blob = True
+
+    def __init__(self, ref: DockerArchiveReference, ctx: SystemContext) -> None:
+        self._ref = ref
+        self._archive = ArchiveReader.from_path(ref.path, ctx)
+        try:
+            self._image: ArchiveImage = self._archive.open_image(ref.ref, ref.source_index)
+        except BaseException:
+            self._archive.close()
+            raise
+
+    @property
+    def reference(self) -> DockerArchiveReference:
+        return self._ref
+
+    def get_manifest(self, instance_digest: Digest | None = None) -> tuple[bytes, str]:
+        if instance_digest is not None:
+            raise ManifestError('Manifest lists are not supported by "docker-archive:"')
+        return self._image.manifest, mime.DOCKER_V2S2
+
+    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
+        if info.digest is None:
+            raise ManifestError("docker-archive: a blob without a digest cannot be read")
+        return self._image.get_blob(info.digest)
+
+    def close(self) -> None:
+        self._archive.close()
+
+
+_CAPABILITIES = DestinationCapabilities(
+    supported_manifest_mime_types=(mime.DOCKER_V2S2,),
+    supports_signatures=False,
+    signatures_unsupported_reason="Storing signatures for docker tar files is not supported",
+    desired_layer_compression=LayerCompression.DECOMPRESS,
+    accepts_foreign_layer_urls=False,
+    must_match_runtime_os=False,
+    ignores_embedded_docker_reference=False,
+    has_thread_safe_put_blob=False,
+    supports_manifest_lists=False,
+)
+
+
+def _additional_tags(ctx: SystemContext) -> list[NamedReference]:
+    out = []
+    for text in ctx.docker_archive_additional_tags:
+        try:
+            ref = parse_normalized_named(text)
+        except (InvalidReferenceError, InvalidDigestError) as exc:
+            raise InvalidImageNameError(f"additional tag {safe_text(text)!r}: {exc}") from exc
+        if ref.tag is None or ref.digest is not None:
+            raise InvalidImageNameError(f"additional tag '{safe_text(text)}' must be a tagged reference")
+        out.append(ref)
+    return out
+
+
+class DockerArchiveImageDestination(ImageDestinationBase):
+    """Writes one image into a new archive (see the module docstring for the file modes).
+
+    Opening refuses a non-empty regular file (`DestinationError("docker-archive doesn't
+    support modifying existing images")`), a directory, and an `@N` reference.
+    """
+
+    def __init__(self, ref: DockerArchiveReference, ctx: SystemContext) -> None:
+        if ref.source_index is not None:
+            raise InvalidImageNameError(f"Destination reference must not contain a manifest index @{ref.source_index}")
+        self._ref = ref
+        self._tags = ([ref.ref] if ref.ref is not None else []) + _additional_tags(ctx)
+        self._atomic: AtomicFile | None = None
+        self._stream: BinaryIO | None = None
+        out, seekable = self._open_target(ref.path)
+        self._out = out
+        self._writer = ArchiveWriter(out, seekable=seekable, ctx=ctx)
+        self._manifest_written = False
+
+    def _open_target(self, path: str) -> tuple[BinaryIO, bool]:
+        if path == "-":
+            # stdout, as a stream; our own copy of the descriptor, so closing is harmless.
+            self._stream = os.fdopen(os.dup(1), "wb")
+            return self._stream, False
+        try:
+            st: os.stat_result | None = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise wrap_os_error(exc, f"error opening file {safe_text(path)!r}") from exc
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise DestinationError(f"error opening file {safe_text(path)!r}: is a directory")
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            # A pipe or device (e.g. /dev/stdout): write straight into it.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise wrap_os_error(exc, f"error opening file {safe_text(path)!r}") from exc
+            self._stream = os.fdopen(fd, "wb")
+            return self._stream, False
+        if st is not None and st.st_size != 0:
+            raise DestinationError("docker-archive doesn't support modifying existing images")
+        # A new or empty regular file: build it next to the target (through a symlink, the
+        # file it points to), publish at commit.
+        target = Path(os.path.realpath(path))
+        self._atomic = AtomicFile(target, 0o644)
+        return self._atomic.__enter__(), True
+
+    @property
+    def reference(self) -> DockerArchiveReference:
+        return self._ref
+
+    @property
+    def capabilities(self) -> DestinationCapabilities:
+        return _CAPABILITIES
+
+    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
+        if info.digest is None:
+            return None
+        return self._writer.try_reusing_blob(info.digest)
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
+        return self._writer.put_blob(stream, info, is_config=is_config)
+
+    def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
+        if instance_digest is not None:
+            raise NotSupportedError("Manifest lists are not supported for docker tar files")
+        self._writer.add_image(raw, self._tags)
+        self._manifest_written = True
+
+    def put_signatures(self, signatures: Sequence[bytes], instance_digest: Digest | None = None) -> None:
+        if instance_digest is not None:
+            raise NotSupportedError("Manifest lists are not supported for docker tar files")
+        if signatures:
+            raise NotSupportedError("Storing signatures for docker tar files is not supported")
+
+    def commit(self) -> None:
+        if self._committed:
+            return
+        if not self._manifest_written:
+            raise DestinationError("docker-archive: commit without a manifest; nothing was written")
+        self._writer.finish()
+        if self._atomic is not None:
+            self._atomic.commit()
+        elif self._stream is not None:
+            try:
+                self._stream.close()
+            except OSError as exc:
+                raise wrap_os_error(exc, f"writing {safe_text(self._ref.path)}") from exc
+        self._committed = True
+
+    def _abort(self) -> None:
+        if self._atomic is not None:
+            self._atomic.discard()
+        if self._stream is not None and not self._stream.closed:
+            try:
+                self._stream.close()
+            except OSError:
+                log.debug("closing %s after a failure", self._ref.path, exc_info=True)

@@ -1,0 +1,147 @@
+"""Plain frozen value types shared by every layer (stdlib only).
+
+Contract: instances are immutable and hold only validated values (a `Digest` is always
+valid). Options are keyword-only so call sites stay readable and new fields never shift
+positional meaning.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from toolkit.digest import Digest
+
+__all__ = [
+    "BlobInfo",
+    "Compression",
+    "LayerCompression",
+    "Platform",
+    "SystemContext",
+    "Credentials",
+    "OptionalBool",
+]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class Compression(enum.Enum):
+    """Compression algorithm of a blob's bytes."""
+
+    NONE = "none"
+    GZIP = "gzip"
+    ZSTD = "zstd"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+
+
+class LayerCompression(enum.Enum):
+    """What a destination wants done with layers (containers/image LayerCompression)."""
+
+    PRESERVE = "preserve"
+    COMPRESS = "compress"
+    DECOMPRESS = "decompress"
+
+
+class OptionalBool(enum.Enum):
+    """A tri-state flag: absent (use configuration) / true / false."""
+
+    UNDEFINED = "undefined"
+    TRUE = "true"
+    FALSE = "false"
+
+    @classmethod
+    def of(cls, value: bool | None) -> OptionalBool:
+        if value is None:
+            return cls.UNDEFINED
+        return cls.TRUE if value else cls.FALSE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlobInfo:
+    """A blob as described by a manifest descriptor (or learnt while copying).
+
+    `digest` is None only for a blob whose digest is not known yet (a stream the
+    destination must hash). `size` is -1 when unknown. `media_type` is the descriptor's
+    media type ("" if none). `urls` are foreign-layer URLs (untrusted; never fetched
+    unless a transport opts in). `compression` is what the copy engine knows of the
+    bytes' compression (None: unknown / not determined).
+    """
+
+    digest: Digest | None
+    size: int = -1
+    media_type: str = ""
+    urls: tuple[str, ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    compression: Compression | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Platform:
+    """An OCI platform (os/architecture/variant and the optional extras)."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+    os_version: str = ""
+    os_features: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.os}/{self.architecture}"
+        return f"{text}/{self.variant}" if self.variant else text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credentials:
+    """A username/password pair, or an identity token (username empty).
+
+    `__repr__` never shows the secret.
+    """
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=***)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemContext:
+    """Everything a transport may need to know about its environment, for one image.
+
+    Paths that are None mean "use the default search" (done by `toolkit.config`); tests
+    set them all to temporary paths. A `SystemContext` is built once per image by the CLI
+    (with the `--src-*` or `--dest-*` flags) and passed down unchanged.
+    """
+
+    # Platform choice (--override-*).
+    override_os: str = ""
+    override_arch: str = ""
+    override_variant: str = ""
+    # Temporary files (--tmpdir); None: the platform default (/var/tmp).
+    tmpdir: Path | None = None
+    # Configuration locations.
+    registries_d_path: Path | None = None
+    registries_conf_path: Path | None = None
+    auth_file_path: Path | None = None
+    # Registry access.
+    credentials: Credentials | None = None
+    no_credentials: bool = False
+    registry_token: str = ""
+    cert_dir: Path | None = None
+    tls_verify: OptionalBool = OptionalBool.UNDEFINED
+    user_agent: str = ""
+    # oci: shared blob directory (--src-shared-blob-dir / --dest-shared-blob-dir).
+    oci_shared_blob_dir: Path | None = None
+    oci_accept_uncompressed_layers: bool = False
+    # docker-archive: extra RepoTags (--additional-tag), as normalised reference strings.
+    docker_archive_additional_tags: tuple[str, ...] = ()
+    # docker-daemon: engine endpoint (--src-daemon-host / --dest-daemon-host).
+    daemon_host: str = ""
+    # Upper bound on decompressed bytes from one compressed input (gzip-bomb guard);
+    # None means the default budget of the component doing the decompression.
+    max_decompressed_size: int | None = None
