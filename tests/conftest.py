@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers.cli import SkopoRunner
 from helpers.env import make_isolated_home
 from helpers.peers import GnupgHome, PodmanService, Skopeo, start_podman_service

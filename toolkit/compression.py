@@ -358,17 +358,13 @@ class DecompressingReader(io.RawIOBase):
             # Right after a member: the next member (pigz, concatenated files) or garbage.
             magic = _MAGICS[self._algorithm]
             if not data.startswith(magic[: len(data)]):
-                raise CompressionError(
-                    f"decompressing {self._what} data: trailing garbage after compressed data"
-                )
+                raise CompressionError(f"decompressing {self._what} data: trailing garbage after compressed data")
             self._pending = data
             return self._factory()
         # Zero padding (tape blocking; gzip and xz tools accept it): only zeros may follow.
         while data:
             if data.strip(b"\0"):
-                raise CompressionError(
-                    f"decompressing {self._what} data: trailing garbage after compressed data"
-                )
+                raise CompressionError(f"decompressing {self._what} data: trailing garbage after compressed data")
             data = self._src.read(CHUNK_SIZE)
         return None
 
@@ -384,8 +380,7 @@ class DecompressingReader(io.RawIOBase):
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text
+    return str(exc) or type(exc).__name__
 
 
 class _TeeReader:
@@ -418,6 +413,7 @@ class _ZstdFrameWalker:
         self._skip = 0
         self._after_skip = "magic"
         self._checksum = False
+        self._last_block = False
         self._frames = 0
         self._seen = 0
         self._eof = False
@@ -515,8 +511,6 @@ class _ZstdFrameWalker:
         elif state == "skippable":
             self._skip_then(int.from_bytes(field, "little"), "frame_end")
 
-    _last_block = False
-
     def check(self) -> None:
         if self._error is not None:
             raise CompressionError(f"decompressing zstd data: {self._error}")
@@ -530,9 +524,7 @@ class _ZstdFrameWalker:
             raise CompressionError("decompressing zstd data: unexpected end of data")
 
 
-def decompressing_reader(
-    stream: Readable, algorithm: Compression, *, budget: int | None
-) -> DecompressingReader:
+def decompressing_reader(stream: Readable, algorithm: Compression, *, budget: int | None) -> DecompressingReader:
     """Decompress `stream` (untrusted) as `algorithm`, producing at most `budget` bytes.
 
     `budget` None means `DEFAULT_DECOMPRESS_BUDGET`. See `DecompressingReader`.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from helpers import GnupgHome, Skopeo
 from helpers.images import build_image
 

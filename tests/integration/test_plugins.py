@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+
 from helpers import SkopoRunner, assert_clean_error, describe_result
 from helpers.images import build_image
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from helpers import PodmanService, RegistryFactory, RegistryServer, Skopeo, SkopoRunner, describe_result
 from helpers.images import (
     BuiltImage,

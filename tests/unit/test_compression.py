@@ -180,17 +180,13 @@ def test_gzip_explicit_level_is_exactly_zlib() -> None:
 
 def test_outputs_are_standard_formats() -> None:
     assert gzip.decompress(compress_all(DATA, Compression.GZIP)) == DATA
-    assert (
-        zstandard.ZstdDecompressor().decompressobj().decompress(compress_all(DATA, Compression.ZSTD)) == DATA
-    )
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(compress_all(DATA, Compression.ZSTD)) == DATA
     # Our zstd frames carry a content checksum (as c/image's klauspost writer).
     params = zstandard.get_frame_parameters(compress_all(b"abc", Compression.ZSTD))
     assert params.has_checksum
 
 
-@pytest.mark.skipif(
-    shutil.which("gzip") is None or shutil.which("zstd") is None, reason="needs gzip and zstd"
-)
+@pytest.mark.skipif(shutil.which("gzip") is None or shutil.which("zstd") is None, reason="needs gzip and zstd")
 def test_cli_tools_read_our_output_and_we_read_theirs(tmp_path: os.PathLike[str]) -> None:
     for algorithm, tool in ((Compression.GZIP, "gzip"), (Compression.ZSTD, "zstd")):
         for level in (None, 5):
@@ -526,9 +522,7 @@ def test_property_arbitrary_bytes_only_toolkit_errors(data: bytes, algorithm: Co
     position=st.floats(0, 1, exclude_max=True),
     value=st.integers(1, 255),
 )
-def test_property_damaged_streams_only_toolkit_errors(
-    algorithm: Compression, position: float, value: int
-) -> None:
+def test_property_damaged_streams_only_toolkit_errors(algorithm: Compression, position: float, value: int) -> None:
     packed = bytearray(STDLIB_COMPRESS[algorithm](DATA[:30_000]))
     packed[int(position * len(packed))] ^= value
     with contextlib.suppress(ToolkitError):

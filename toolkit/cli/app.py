@@ -26,7 +26,7 @@ import typer
 
 from toolkit import __version__
 from toolkit.cli.context import GlobalOptions
-from toolkit.cli.options import parse_go_duration, rewrite_bool_flags
+from toolkit.cli.options import hoist_global_flags, parse_go_duration, rewrite_bool_flags
 from toolkit.errors import ToolkitError, safe_text
 
 __all__ = ["COMMANDS_GROUP", "build_app", "main"]
@@ -187,7 +187,7 @@ def run(args: Sequence[str]) -> int:
     debug = "--debug" in args or "--debug=true" in args
     try:
         command = _build_command()
-        rewritten = rewrite_bool_flags(command, args)
+        rewritten = rewrite_bool_flags(command, hoist_global_flags(command, args))
         if not rewritten:
             rewritten = ["--help"]
         result = command.main(args=rewritten, prog_name="skopo", standalone_mode=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from toolkit.errors import InvalidInputError, PolicyError, RetryableError, Toolk
 from toolkit.policy import InsecureAcceptAnything, PolicyContext
 from toolkit.types import SystemContext
 
-__all__ = ["base_context", "policy_context", "with_retries", "write_digest_file"]
+__all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file"]
 
 T = TypeVar("T")
 
@@ -71,6 +72,11 @@ def with_retries(flags: FlagValues, operation: Callable[[], T], log: Callable[[s
             attempt += 1
             log(f"Failed, retrying in {delay:.1f}s ... ({attempt}/{times}). Error: {exc}")
             time.sleep(delay)
+
+
+def log_line(line: str) -> None:
+    """Print a progress or retry message on stderr."""
+    sys.stderr.write(line + "\n")
 
 
 def write_digest_file(path: Path, digest: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from toolkit.errors import InvalidInputError, safe_text
 
-__all__ = ["parse_go_bool", "parse_go_duration", "rewrite_bool_flags"]
+__all__ = ["parse_go_bool", "parse_go_duration", "rewrite_bool_flags", "hoist_global_flags"]
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
@@ -115,3 +115,63 @@ def rewrite_bool_flags(command: Any, args: Sequence[str]) -> list[str]:
             out.append(token)
         i += 1
     return out
+
+
+def _option_names(command: Any) -> tuple[set[str], set[str]]:
+    """All option spellings of `command`, and those that take a value."""
+    flags, valued = _param_tables(command)
+    names = set(valued)
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") == "option":
+            names.update(getattr(param, "opts", []))
+            names.update(getattr(param, "secondary_opts", []))
+    names.update(flags)
+    return names, valued
+
+
+def hoist_global_flags(command: Any, args: Sequence[str]) -> list[str]:
+    """Move global flags given after the subcommand name in front of it.
+
+    skopeo's global flags are "persistent" (cobra): `skopeo inspect --override-arch arm64 X`
+    works. A flag the subcommand defines itself keeps its subcommand meaning.
+    """
+    args = list(args)
+    root_names, root_valued = _option_names(command)
+    head: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--" or not token.startswith("-") or token == "-":
+            break
+        head.append(token)
+        if token in root_valued and i + 1 < len(args):
+            head.append(args[i + 1])
+            i += 1
+        i += 1
+    if i >= len(args) or args[i] == "--":
+        return args
+    sub = getattr(command, "commands", {}).get(args[i])
+    if sub is None:
+        return args
+    sub_names, sub_valued = _option_names(sub)
+    moved: list[str] = []
+    rest: list[str] = [args[i]]
+    j = i + 1
+    while j < len(args):
+        token = args[j]
+        if token == "--":
+            rest.extend(args[j:])
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        if name in root_names and name not in sub_names and token not in {"-h", "--help"}:
+            moved.append(token)
+            if "=" not in token and name in root_valued and j + 1 < len(args):
+                moved.append(args[j + 1])
+                j += 1
+        else:
+            rest.append(token)
+            if token in sub_valued and j + 1 < len(args):
+                rest.append(args[j + 1])
+                j += 1
+        j += 1
+    return head + moved + rest

@@ -31,7 +31,13 @@ __all__ = ["make_reporter", "PlainReporter", "RichReporter"]
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MiB"
+    """A byte count for people: B, KiB, MiB or GiB."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.2f} GiB"
 
 
 class _PlainBlob:

@@ -341,3 +341,52 @@ def go_field(obj: Any, name: str, default: Any = None) -> Any:
         if fold_equal(key, name):
             found = value
     return default if found is _MISSING else found
+
+
+def indent(compact_json: bytes, prefix_unit: str = "    ") -> bytes:
+    """Go's `json.Indent(dst, src, "", prefix_unit)` applied to compact JSON
+    (what `json.MarshalIndent` writes): empty `{}`/`[]` stay on one line."""
+    text = compact_json.decode("utf-8", "surrogateescape")
+    out: list[str] = []
+    depth = 0
+    in_string = False
+    escaped = False
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if in_string:
+            out.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+            out.append(ch)
+        elif ch in "{[":
+            closing = "}" if ch == "{" else "]"
+            if i + 1 < n and text[i + 1] == closing:
+                out.append(ch + closing)
+                i += 2
+                continue
+            depth += 1
+            out.append(ch + "\n" + prefix_unit * depth)
+        elif ch in "}]":
+            depth -= 1
+            out.append("\n" + prefix_unit * depth + ch)
+        elif ch == ",":
+            out.append(",\n" + prefix_unit * depth)
+        elif ch == ":":
+            out.append(": ")
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out).encode("utf-8", "surrogateescape")
+
+
+def marshal_indent(value: Any, prefix_unit: str = "    ") -> bytes:
+    """Go `json.MarshalIndent(value, "", prefix_unit)`."""
+    return indent(marshal(value), prefix_unit)

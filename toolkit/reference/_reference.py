@@ -8,7 +8,8 @@ Contract:
 - A `NamedReference` always holds a grammar-valid domain, path, tag and a validated
   `Digest`; its constructor checks that, so `dataclasses.replace` cannot break it either.
   The constructor does not normalise: build references with the `parse_*` functions.
-- Error texts are distribution's, because they are what skopeo prints.
+- Error texts are the ones skopeo prints (containers/image's copy of distribution's
+  package); see the package docstring for where that copy and distribution differ.
 """
 
 from __future__ import annotations
@@ -160,8 +161,9 @@ def split_docker_domain(name: str) -> tuple[str, str]:
     `splitDockerDomain`); the remainder keeps any `:tag` / `@digest`.
 
     The first `/`-separated component is the domain if it is `localhost` or contains `.`
-    or `:`; otherwise the domain is `docker.io` and the whole text is the remainder. `index.docker.io` becomes
-    `docker.io`, and on `docker.io` a single-component remainder gets `library/`. A name
+    or `:`; otherwise the domain is `docker.io` and the whole text is the remainder.
+    `index.docker.io` becomes `docker.io`, and on `docker.io` a single-component remainder
+    gets `library/`. A name
     with no `/` at all is always on Docker Hub (so `localhost:5000` is `localhost` tagged
     `5000`). Nothing is validated; never raises.
     """
@@ -191,7 +193,7 @@ def parse_normalized_named(text: str) -> NamedReference:
     (distribution's `ParseNormalizedNamed`): `busybox` -> `docker.io/library/busybox`,
     `foo/bar:1` -> `docker.io/foo/bar:1`. No tag is added (see `tag_name_only`).
 
-    `text` is untrusted. Raises `InvalidReferenceError` with distribution's messages:
+    `text` is untrusted. Raises `InvalidReferenceError` with skopeo's messages:
     `invalid repository name (<hex>), cannot specify 64-byte hexadecimal strings`,
     `invalid reference format: repository name must be lowercase`,
     `invalid reference format`, `repository name must not be more than 255 characters`;

@@ -43,7 +43,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 from toolkit.compression import (
     DEFAULT_DECOMPRESS_BUDGET,
@@ -435,6 +435,7 @@ class _RandomAccess:
     """Positional reads from one shared file; thread-safe (os.pread, or seek under a lock)."""
 
     def __init__(self, f: _SeekableReadable) -> None:
+        self.file = f
         self._f = f
         self._lock = threading.Lock()
         self._fd: int | None
@@ -544,11 +545,9 @@ class TarMemberReader(io.RawIOBase):
         try:
             data = self._ra.pread(self._offset + self._pos, n)
         except (OSError, ValueError) as exc:
-            raise ArchiveError(f"reading {_name_for_message(self._name)} from the archive: {exc}") from exc
+            raise ArchiveError(f'reading "{_name_for_message(self._name)}" from the archive: {exc}') from exc
         if len(data) < n:
-            raise ArchiveError(
-                f"reading {_name_for_message(self._name)} from the archive: unexpected end of file"
-            )
+            raise ArchiveError(f'reading "{_name_for_message(self._name)}" from the archive: unexpected end of file')
         self._pos += len(data)
         return data
 
@@ -567,9 +566,10 @@ class TarIndex:
     `close()` closes the file if the index owns it (it does for `from_stream`/`open`).
     """
 
-    def __init__(self, f: _SeekableReadable, entries: list[TarHeader], *, owns_file: bool) -> None:
-        self._f = f
-        self._ra = _RandomAccess(f)
+    def __init__(self, ra: _RandomAccess, entries: list[TarHeader], *, owns_file: bool) -> None:
+        """Private: use `from_file`, `from_stream` or `open`."""
+        self._f = ra.file
+        self._ra = ra
         self._owns = owns_file
         self.entries: tuple[TarHeader, ...] = tuple(entries)
         self._by_name: dict[str, list[TarHeader]] = {}
@@ -581,9 +581,7 @@ class TarIndex:
     # -- construction
 
     @classmethod
-    def from_file(
-        cls, f: _SeekableReadable, *, max_entries: int = MAX_ENTRIES, owns_file: bool = False
-    ) -> TarIndex:
+    def from_file(cls, f: _SeekableReadable, *, max_entries: int = MAX_ENTRIES, owns_file: bool = False) -> TarIndex:
         """Index the seekable, uncompressed tar file `f` (untrusted content).
 
         Reads only headers. Raises `ArchiveError` for a malformed or truncated archive or
@@ -591,8 +589,8 @@ class TarIndex:
         closes it.
         """
         ra = _RandomAccess(f)
-        parser = _Parser(_FileSource(ra))
-        src = parser._src
+        src = _FileSource(ra)
+        parser = _Parser(src)
         entries: list[TarHeader] = []
         try:
             while (hdr := parser.next()) is not None:
@@ -602,7 +600,7 @@ class TarIndex:
                 src.skip(_round_up(hdr.size))
         except OSError as exc:
             raise ArchiveError(f"reading tar archive: {exc.strerror or exc}") from exc
-        return cls(f, entries, owns_file=owns_file)
+        return cls(ra, entries, owns_file=owns_file)
 
     @classmethod
     def from_stream(
@@ -632,9 +630,7 @@ class TarIndex:
         try:
             tmp = tempfile.TemporaryFile(dir=tmpdir)  # noqa: SIM115 - owned by the index
         except OSError as exc:
-            raise ToolkitError(
-                f"creating a temporary file in {safe_text(str(tmpdir))}: {exc.strerror}"
-            ) from exc
+            raise ToolkitError(f"creating a temporary file in {safe_text(str(tmpdir))}: {exc.strerror}") from exc
         try:
             algorithm, peeked = peek_compression(_NoClose(stream))
             reader = decompressing_reader(peeked, algorithm, budget=limit)
@@ -645,9 +641,7 @@ class TarIndex:
                     try:
                         tmp.write(chunk)
                     except OSError as exc:
-                        raise ToolkitError(
-                            f"writing a temporary copy of the archive: {exc.strerror}"
-                        ) from exc
+                        raise ToolkitError(f"writing a temporary copy of the archive: {exc.strerror}") from exc
             except SizeLimitError as exc:
                 if by_space:
                     raise SizeLimitError(
@@ -721,9 +715,7 @@ class TarIndex:
         if not found or key is None:
             raise MemberNotFoundError(f'file "{_name_for_message(name)}" does not exist in the archive')
         if len(found) > 1:
-            raise ArchiveError(
-                f'invalid tar archive: ambiguous: {len(found)} entries named "{_name_for_message(key)}"'
-            )
+            raise ArchiveError(f'invalid tar archive: ambiguous: {len(found)} entries named "{_name_for_message(key)}"')
         return key, found[0]
 
     def resolve(self, name: str) -> TarHeader:
@@ -751,8 +743,7 @@ class TarIndex:
             key, entry = self._lookup(resolved)
         if entry.type is not MemberType.REGULAR:
             raise ArchiveError(
-                f'reading tar archive component "{_name_for_message(key)}": '
-                f"not a regular file ({entry.type.value})"
+                f'reading tar archive component "{_name_for_message(key)}": not a regular file ({entry.type.value})'
             )
         return entry
 
@@ -871,8 +862,7 @@ class TarStreamMember(io.RawIOBase):
         data = self._src.read_some(n)
         if not data:
             raise ArchiveError(
-                f"reading {_name_for_message(self._name)} from the archive: "
-                "unexpected end of data (truncated)"
+                f'reading "{_name_for_message(self._name)}" from the archive: unexpected end of data (truncated)'
             )
         self._remaining -= len(data)
         return data
@@ -915,6 +905,11 @@ def iter_tar_stream(stream: Readable) -> Iterator[tuple[TarHeader, TarStreamMemb
 
 class _Writable(Protocol):
     def write(self, data: bytes, /) -> int | None: ...
+
+
+class _SeekableWritable(_Writable, Protocol):
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+    def tell(self) -> int: ...
 
 
 def _is_ascii(text: str) -> bool:
@@ -1081,11 +1076,8 @@ class TarStreamWriter:
         `parseNumeric` accepts base-256 in any header format). Returns the size.
         """
         if not self.can_patch_sizes:
-            raise NotSupportedError(
-                "writing a tar entry of unknown size needs a seekable output; spool the data first"
-            )
-        seekable = self._f
-        assert hasattr(seekable, "seek") and hasattr(seekable, "tell")
+            raise NotSupportedError("writing a tar entry of unknown size needs a seekable output; spool the data first")
+        seekable = cast(_SeekableWritable, self._f)  # checked by can_patch_sizes
         placeholder = self._header(name, b"0", 0, mode, mtime, patchable=True)
         with self._entry():
             start = seekable.tell()
@@ -1139,13 +1131,11 @@ class TarStreamWriter:
             chunk = stream.read(min(remaining, CHUNK_SIZE))
             if not chunk:
                 raise SizeMismatchError(
-                    f"writing {_name_for_message(name)} to the archive: got {size - remaining} bytes, "
-                    f"expected {size}"
+                    f"writing {_name_for_message(name)} to the archive: got {size - remaining} bytes, expected {size}"
                 )
             if len(chunk) > remaining:  # a stream that ignores n
                 raise SizeMismatchError(
-                    f"writing {_name_for_message(name)} to the archive: "
-                    f"more data than the expected size {size}"
+                    f"writing {_name_for_message(name)} to the archive: more data than the expected size {size}"
                 )
             self._write(chunk)
             remaining -= len(chunk)

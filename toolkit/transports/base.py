@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, Self, runtime_checkable
 
 from toolkit.digest import Digest
 from toolkit.reference import NamedReference
@@ -193,7 +193,7 @@ class ImageSourceBase:
     def close(self) -> None:
         return None
 
-    def __enter__(self) -> ImageSourceBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -218,7 +218,7 @@ class ImageDestinationBase:
         if not self._committed:
             self._abort()
 
-    def __enter__(self) -> ImageDestinationBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

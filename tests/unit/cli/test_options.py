@@ -90,3 +90,19 @@ def test_rewrite(args: list[str], expected: list[str]) -> None:
 def test_rewrite_rejects_bad_bool() -> None:
     with pytest.raises(InvalidInputError, match='invalid argument "maybe" for "--tls-verify"'):
         rewrite_bool_flags(_tree(), ["copy", "--tls-verify=maybe", "x"])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["copy", "x", "--policy", "p", "--debug"], ["--policy", "p", "--debug", "copy", "x"]),
+        (["--debug", "copy", "--policy=p", "x"], ["--debug", "--policy=p", "copy", "x"]),
+        (["copy", "--creds", "--policy", "x"], ["copy", "--creds", "--policy", "x"]),
+        (["copy", "x", "--", "--debug"], ["copy", "x", "--", "--debug"]),
+        (["nosuch", "--debug"], ["nosuch", "--debug"]),
+    ],
+)
+def test_hoist_global_flags(args: list[str], expected: list[str]) -> None:
+    from toolkit.cli.options import hoist_global_flags
+
+    assert hoist_global_flags(_tree(), args) == expected

@@ -9,23 +9,25 @@ refuses them) and the empty-domain case (`a_b.c/x`, skopo refuses it at parse ti
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
+from helpers.peers import Skopeo
 from toolkit.errors import InvalidDigestError, InvalidReferenceError
 from toolkit.reference import parse_normalized_named
 
-pytestmark = pytest.mark.peer
-
-SKOPEO = shutil.which("skopeo")
 F64 = "f" * 64
+_NO_NETWORK = {
+    # A closed loopback port: a reference that parses fails at once, nothing goes out.
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": None,
+    "no_proxy": None,
+}
 
 FIXED_CORPUS = [
     "",
@@ -134,24 +136,24 @@ def _known_difference(text: str) -> bool:
 _MSG_RE = re.compile(r'level=fatal msg="(.*)"\s*$')
 
 
-def _skopeo_verdict(text: str, registries_conf: Path) -> str | None:
+def _skopeo_verdict(skopeo: Skopeo, text: str, registries_conf: Path) -> str | None:
     """None if skopeo parsed `text`, else its parse error message."""
-    assert SKOPEO is not None
-    env = dict(os.environ)
-    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="")
-    env.update(https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9", no_proxy="")
-    proc = subprocess.run(
-        [SKOPEO, "--registries-conf", str(registries_conf), "inspect", "--retry-times", "0", f"docker://{text}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
+    proc = skopeo.run(
+        "--registries-conf",
+        registries_conf,
+        "inspect",
+        "--retry-times",
+        "0",
+        f"docker://{text}",
         check=False,
+        env=_NO_NETWORK,
+        timeout=60,
     )
     if proc.returncode == 0:
         return None
-    lines = [line for line in proc.stderr.splitlines() if "level=fatal" in line]
-    assert lines, proc.stderr
+    stderr = proc.stderr.decode("utf-8", "replace")
+    lines = [line for line in stderr.splitlines() if "level=fatal" in line]
+    assert lines, stderr
     match = _MSG_RE.search(lines[-1])
     assert match, lines[-1]
     message = match.group(1).replace('\\"', '"').replace("\\\\", "\\")
@@ -172,13 +174,12 @@ def _skopo_verdict(text: str) -> str | None:
     return None
 
 
-@pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed (Debian package skopeo)")
-def test_same_verdicts_as_skopeo(tmp_path: Path) -> None:
+def test_same_verdicts_as_skopeo(skopeo: Skopeo, tmp_path: Path) -> None:
     registries_conf = tmp_path / "registries.conf"
     registries_conf.write_text("")
     corpus = [t for t in dict.fromkeys(FIXED_CORPUS + _random_corpus(300)) if not _known_difference(t)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        theirs = list(pool.map(lambda t: _skopeo_verdict(t, registries_conf), corpus))
+        theirs = list(pool.map(lambda t: _skopeo_verdict(skopeo, t, registries_conf), corpus))
     mismatches = []
     for text, their in zip(corpus, theirs, strict=True):
         ours = _skopo_verdict(text)

@@ -88,6 +88,7 @@ def write_image(
     ctx: SystemContext | None = None,
     compress: bool = False,
     unknown: bool = False,
+    unknown_size: bool = False,
     config: bytes | None = None,
 ) -> bytes:
     """Write one image through the destination API; returns the config bytes."""
@@ -99,6 +100,8 @@ def write_image(
         for layer in layers:
             data = gzip.compress(layer, mtime=0) if compress else layer
             info = BlobInfo(digest=None) if unknown else BlobInfo(digest=Digest.from_bytes(data), size=len(data))
+            if unknown_size:
+                info = BlobInfo(digest=Digest.from_bytes(data))
             got = dest.put_blob(io.BytesIO(data), info)
             assert got.digest == Digest.from_bytes(data)
             assert got.size == len(data)
@@ -231,10 +234,13 @@ def test_destination_capabilities(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("unknown", [False, True], ids=["known-size", "unknown-size"])
-def test_round_trip(tmp_path: Path, unknown: bool) -> None:
+@pytest.mark.parametrize(
+    ("unknown", "unknown_size"), [(False, False), (True, False), (False, True)],
+    ids=["known", "unknown-digest-spooled", "unknown-size-patched"],
+)
+def test_round_trip(tmp_path: Path, unknown: bool, unknown_size: bool) -> None:
     target = tmp_path / "out.tar"
-    config = write_image(f"{target}:busybox:v1", LAYERS, unknown=unknown)
+    config = write_image(f"{target}:busybox:v1", LAYERS, unknown=unknown, unknown_size=unknown_size)
     assert [p.name for p in tmp_path.iterdir()] == ["out.tar"]  # no temp file left
     raw, blobs = read_image(f"docker-archive:{target}")
     assert raw == expected_manifest(config, LAYERS)
@@ -345,7 +351,7 @@ def test_write_to_pipe(tmp_path: Path) -> None:
 
     reader = threading.Thread(target=consume)
     reader.start()
-    config = write_image(f"{fifo}:busybox:p", LAYERS, ctx=SystemContext(tmpdir=spool), unknown=True)
+    config = write_image(f"{fifo}:busybox:p", LAYERS, ctx=SystemContext(tmpdir=spool), unknown_size=True, compress=True)
     reader.join(timeout=30)
     assert list(spool.iterdir()) == []
     out = tmp_path / "copy.tar"

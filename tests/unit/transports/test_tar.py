@@ -8,7 +8,6 @@ import io
 import lzma
 import os
 import shutil
-import stat
 import subprocess
 import tarfile
 import threading
@@ -78,6 +77,7 @@ def raw_header(
     block[157 : 157 + len(link_b[:100])] = link_b[:100]
     block[257 : 257 + len(magic)] = magic
     block[345 : 345 + len(prefix)] = prefix
+    assert len(block) == 512, "a field overflowed its width"
     checksum = sum(block) + (1 if bad_checksum else 0)
     block[148:156] = b"%06o\x00 " % checksum
     return bytes(block)
@@ -319,7 +319,9 @@ def test_add_file_size_mismatch_breaks_writer() -> None:
 
 def test_add_file_stops_at_size_with_verifying_stream() -> None:
     class Counting(io.BytesIO):
-        reads: list[int] = []
+        def __init__(self, data: bytes) -> None:
+            super().__init__(data)
+            self.reads: list[int] = []
 
         def read(self, n: int | None = -1) -> bytes:
             self.reads.append(-1 if n is None else n)
@@ -509,7 +511,7 @@ def test_index_without_fileno_and_concurrent_readers(tmp_path: Path) -> None:
             idx = TarIndex.from_file(f)
             errors: list[BaseException] = []
 
-            def read(name: str, expected: bytes, idx: TarIndex = idx) -> None:
+            def read(name: str, expected: bytes, idx: TarIndex = idx, errors: list[BaseException] = errors) -> None:
                 try:
                     for _ in range(5):
                         r = idx.open_member(name)
@@ -677,7 +679,7 @@ def test_iter_tar_stream_skips_unread_data_and_invalidates_old_readers() -> None
     assert hdr_l.type is MemberType.SYMLINK and hdr_l.linkname == "a" and rl.read() == b""
     with pytest.raises(ArchiveError, match="moved on"):
         ra.read(1)
-    hdr_b, rb = next(it)
+    _, rb = next(it)
     assert rb.read() == b"B" * 10
     assert next(it, None) is None
 
@@ -805,7 +807,7 @@ def test_duplicate_names_are_ambiguous_on_lookup() -> None:
     data = member("manifest.json", b"1") + member("./manifest.json", b"2") + member("other", b"o") + END
     idx = index_of(data)
     assert idx.open_member("other").read() == b"o"  # indexing itself succeeds
-    with pytest.raises(ArchiveError, match='ambiguous: 2 entries named "manifest.json"'):
+    with pytest.raises(ArchiveError, match=r'ambiguous: 2 entries named "manifest\.json"'):
         idx.open_member("manifest.json")
     link = member("a", b"1") + member("a", b"2") + member("l", typeflag=b"2", linkname="a") + END
     with pytest.raises(ArchiveError, match="ambiguous"):
@@ -835,7 +837,7 @@ HOSTILE = {
     + pad(b"x" * (MAX_EXTENSION_SIZE + 1))
     + member("f")
     + END,
-    "huge PAX announced, absent": raw_header("p", typeflag=b"x", size=1 << 40) + END,
+    "huge PAX announced, absent": raw_header("p", typeflag=b"x", size=1 << 32) + END,
     "many extension headers": b"".join(pax(pax_record("path", f"p{i}")) for i in range(9)) + member("f") + END,
     "truncated mid-member": member("a", b"A" * 5000)[:3000],
     "truncated mid-header": member("a", b"A")[:1000] + member("b")[:100],
@@ -994,8 +996,9 @@ def test_property_writer_round_trip(files: dict[str, bytes]) -> None:
         assert {m.name: t.extractfile(m).read() for m in t} == files  # type: ignore[union-attr]
 
 
-def test_member_stat_of_regular_file_index_reads_no_data(tmp_path: Path) -> None:
-    """Indexing a big archive reads headers only (data is skipped by arithmetic)."""
+@pytest.mark.timeout(10)
+def test_indexing_skips_data_without_reading_it(tmp_path: Path) -> None:
+    """Indexing a big (sparse) archive reads headers only: data is skipped by arithmetic."""
     path = tmp_path / "sparse.tar"
     with open(path, "wb") as f:
         f.write(raw_header("big", size=1 << 30))
@@ -1004,4 +1007,3 @@ def test_member_stat_of_regular_file_index_reads_no_data(tmp_path: Path) -> None
     with open(path, "rb") as f:
         idx = TarIndex.from_file(f)
     assert idx.entries[0].size == 1 << 30
-    assert stat.S_ISREG(os.stat(path).st_mode)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from toolkit.cli.common import base_context, policy_context, with_retries, write_digest_file
+from toolkit.cli.common import base_context, log_line, policy_context, with_retries, write_digest_file
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import (
     Flag,
@@ -178,7 +177,7 @@ def copy(
         result = with_retries(
             flags,
             lambda: copy_image(policy, dest_ref, src_ref, copy_options),
-            _log_line,
+            log_line,
         )
     finally:
         close = getattr(reporter, "close", None)
@@ -187,10 +186,6 @@ def copy(
     digestfile: Path | None = flags.get("digestfile")
     if digestfile is not None:
         write_digest_file(digestfile, str(result.manifest_digest))
-
-
-def _log_line(line: str) -> None:
-    sys.stderr.write(line + "\n")
 
 
 def _with_dest_extras(dest_ctx: SystemContext, flags: FlagValues) -> SystemContext:

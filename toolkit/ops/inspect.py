@@ -1,0 +1,200 @@
+"""`inspect`: what skopeo's `inspect` reports about an image, computed as containers/image does.
+
+- `raw_manifest(ref, ctx)`: the top-level manifest bytes, unchanged (a list stays a list).
+- `inspect_image(ref, ctx)`: an `InspectInfo` for the instance matching the (overridden)
+  platform; `Digest` is the digest of the top-level manifest, as in skopeo.
+- `image_config(ref, ctx, raw=...)`: the raw config blob, or the OCI form of it.
+- `list_platforms(ref, ctx)`: every instance of a list with its platform, digest and size
+  (skopo's addition; never fails because the host's platform is missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from toolkit.digest import Digest
+from toolkit.errors import ManifestError
+from toolkit.image import UnparsedImage, read_config
+from toolkit.limits import MAX_CONFIG_SIZE
+from toolkit.manifest import (
+    docker_config_to_oci,
+    manifest_digest,
+    mime,
+    parse_config,
+    parse_list,
+    parse_manifest,
+)
+from toolkit.manifest.formats import ListEntry, Schema1
+from toolkit.manifest.gojson import GoStruct, GoTime
+from toolkit.manifest.strictjson import loads_strict
+from toolkit.transports.base import ImageReference, ImageSource
+from toolkit.types import SystemContext
+
+__all__ = ["InspectInfo", "InspectLayer", "inspect_image", "raw_manifest", "image_config", "list_platforms"]
+
+
+@dataclass(frozen=True, slots=True)
+class InspectLayer:
+    """One entry of `LayersData`."""
+
+    mime_type: str
+    digest: Digest
+    size: int
+    annotations: Mapping[str, str] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InspectInfo:
+    """skopeo's `inspect` output, field for field."""
+
+    name: str = ""
+    tag: str = ""
+    digest: Digest
+    repo_tags: list[str] = field(default_factory=list)
+    created: GoTime | None = None
+    docker_version: str = ""
+    labels: Mapping[str, str] | None = None
+    architecture: str = ""
+    variant: str = ""
+    os: str = ""
+    layers: list[str] = field(default_factory=list)
+    layers_data: list[InspectLayer] = field(default_factory=list)
+    env: list[str] | None = None
+
+    def go_struct(self) -> GoStruct:
+        """The value skopeo marshals (field order and omitempty of its Output struct)."""
+        out = GoStruct()
+        out.add("Name", self.name, omitempty=True)
+        out.add("Tag", self.tag, omitempty=True)
+        out.add("Digest", str(self.digest))
+        out.add("RepoTags", list(self.repo_tags))
+        out.add("Created", self.created)
+        out.add("DockerVersion", self.docker_version)
+        out.add("Labels", dict(self.labels) if self.labels is not None else None)
+        out.add("Architecture", self.architecture)
+        out.add("Os", self.os)
+        out.add("Layers", list(self.layers))
+        out.add(
+            "LayersData",
+            [
+                GoStruct(
+                    [
+                        ("MIMEType", layer.mime_type),
+                        ("Digest", str(layer.digest)),
+                        ("Size", layer.size),
+                        ("Annotations", dict(layer.annotations) if layer.annotations else None),
+                    ]
+                )
+                for layer in self.layers_data
+            ],
+        )
+        out.add("Env", list(self.env) if self.env is not None else None)
+        return out
+
+
+def raw_manifest(ref: ImageReference, ctx: SystemContext) -> bytes:
+    """The top-level manifest bytes as stored."""
+    with ref.new_image_source(ctx) as source:
+        raw, _ = UnparsedImage(source).manifest()
+        return raw
+
+
+def _chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedImage, bytes]:
+    """The single image for this platform, and the top-level manifest bytes."""
+    top = UnparsedImage(source)
+    raw, top_mime = top.manifest()
+    if not mime.is_list_type(top_mime):
+        return top, raw
+    chosen = parse_list(raw, top_mime).choose_instance(ctx)
+    return UnparsedImage(source, chosen), raw
+
+
+def image_config(ref: ImageReference, ctx: SystemContext, *, raw: bool) -> bytes:
+    """The chosen image's config: the raw blob, or its OCI form (compact JSON)."""
+    with ref.new_image_source(ctx) as source:
+        image, _ = _chosen_instance(source, ctx)
+        manifest_raw, manifest_mime = image.manifest()
+        view = parse_manifest(manifest_raw, manifest_mime)
+        info = view.config_info()
+        if info.digest is None:
+            raise ManifestError("this image (docker schema1) has no config blob")
+        config = read_config(source, info)
+    return config if raw else docker_config_to_oci(config)
+
+
+def inspect_image(ref: ImageReference, ctx: SystemContext) -> InspectInfo:
+    """Inspect the image at `ref` (the instance for the wanted platform if it is a list)."""
+    with ref.new_image_source(ctx) as source:
+        image, top_raw = _chosen_instance(source, ctx)
+        manifest_raw, manifest_mime = image.manifest()
+        view = parse_manifest(manifest_raw, manifest_mime)
+        layer_infos = view.layer_infos()
+        layers = [str(layer.digest) for layer in layer_infos]
+        layers_data = [
+            InspectLayer(
+                mime_type=layer.media_type,
+                digest=layer.digest,
+                size=layer.size,
+                annotations=layer.annotations or None,
+            )
+            for layer in layer_infos
+            if layer.digest is not None
+        ]
+        docker_ref = ref.docker_reference()
+        info: dict[str, Any] = {
+            "name": docker_ref.name if docker_ref is not None else "",
+            "digest": manifest_digest(top_raw),
+            "layers": layers,
+            "layers_data": layers_data,
+        }
+        if isinstance(view, Schema1):
+            info.update(_schema1_details(view))
+        else:
+            config = parse_config(read_config(source, view.config_info()))
+            info.update(
+                created=GoTime.parse(config.created, what="created") if config.created else None,
+                docker_version=config.docker_version,
+                labels=dict(config.labels) if config.labels else None,
+                architecture=config.architecture,
+                variant=config.variant,
+                os=config.os,
+                env=list(config.env) if config.env else None,
+            )
+        return InspectInfo(**info)
+
+
+def _schema1_details(view: Schema1) -> dict[str, Any]:
+    """Inspect fields from a schema1 manifest's top v1Compatibility entry."""
+    details: dict[str, Any] = {"tag": view.tag, "architecture": view.architecture}
+    if not view.history:
+        return details
+    top = loads_strict(view.history[0].encode(), what="v1Compatibility", limit=MAX_CONFIG_SIZE)
+    if not isinstance(top, dict):
+        return details
+    created = top.get("created")
+    if isinstance(created, str):
+        details["created"] = GoTime.parse(created, what="created")
+    if isinstance(top.get("docker_version"), str):
+        details["docker_version"] = top["docker_version"]
+    if isinstance(top.get("os"), str):
+        details["os"] = top["os"]
+    config = top.get("config")
+    if isinstance(config, dict):
+        labels = config.get("Labels")
+        if isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values()):
+            details["labels"] = labels or None
+        env = config.get("Env")
+        if isinstance(env, list) and all(isinstance(v, str) for v in env):
+            details["env"] = env or None
+    return details
+
+
+def list_platforms(ref: ImageReference, ctx: SystemContext) -> list[ListEntry]:
+    """Every instance of the image's manifest list (empty for a single image)."""
+    with ref.new_image_source(ctx) as source:
+        raw, top_mime = UnparsedImage(source).manifest()
+        if not mime.is_list_type(top_mime):
+            return []
+        return parse_list(raw, top_mime).instances()
