@@ -1,0 +1,135 @@
+"""Where configuration files are looked for (the only module that knows default paths).
+
+Every function takes the environment as a mapping (default `os.environ`) so tests point
+everything at temporary directories. Search orders follow containers/image:
+
+- policy.json: `--policy`, else `$HOME/.config/containers/policy.json` if it exists,
+  else `/etc/containers/policy.json`.
+- registries.d: `--registries.d`, else `$HOME/.config/containers/registries.d` if it
+  exists, else `/etc/containers/registries.d`.
+- registries.conf: `--registries-conf`, else `$HOME/.config/containers/registries.conf`
+  if it exists, else `/etc/containers/registries.conf` (plus `.d/*.conf` drop-ins).
+- auth files: see `auth_file_search` and `primary_auth_file`.
+- certs.d: `--cert-dir`, else `$HOME/.config/containers/certs.d/HOST`,
+  `/etc/containers/certs.d/HOST`, `/etc/docker/certs.d/HOST`.
+- default lookaside (signature storage): `/var/lib/containers/sigstore` for root, else
+  `$XDG_DATA_HOME/containers/sigstore` (`~/.local/share/...`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import platformdirs
+
+__all__ = [
+    "home_dir",
+    "policy_file_candidates",
+    "registries_d_dir",
+    "registries_conf_candidates",
+    "auth_file_search",
+    "primary_auth_file",
+    "certs_d_candidates",
+    "default_lookaside_dir",
+    "SYSTEM_POLICY_PATH",
+    "SYSTEM_REGISTRIES_D",
+    "SYSTEM_REGISTRIES_CONF",
+]
+
+SYSTEM_POLICY_PATH = Path("/etc/containers/policy.json")
+SYSTEM_REGISTRIES_D = Path("/etc/containers/registries.d")
+SYSTEM_REGISTRIES_CONF = Path("/etc/containers/registries.conf")
+
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def home_dir(env: Mapping[str, str] | None = None) -> Path:
+    """`$HOME`, else the password database's home directory."""
+    home = _env(env).get("HOME")
+    return Path(home) if home else Path.home()
+
+
+def _user_config_dir(env: Mapping[str, str] | None) -> Path:
+    """`$XDG_CONFIG_HOME` or `$HOME/.config` (platformdirs' rule, with our environment)."""
+    xdg = _env(env).get("XDG_CONFIG_HOME")
+    if xdg:
+        return Path(xdg)
+    if env is None:
+        return Path(platformdirs.user_config_dir())
+    return home_dir(env) / ".config"
+
+
+def policy_file_candidates(explicit: Path | None, env: Mapping[str, str] | None = None) -> list[Path]:
+    """The policy.json files to try, in order (the first existing one is used)."""
+    if explicit is not None:
+        return [explicit]
+    return [home_dir(env) / ".config/containers/policy.json", SYSTEM_POLICY_PATH]
+
+
+def registries_d_dir(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path:
+    """The registries.d directory to read."""
+    if explicit is not None:
+        return explicit
+    user = home_dir(env) / ".config/containers/registries.d"
+    return user if user.is_dir() else SYSTEM_REGISTRIES_D
+
+
+def registries_conf_candidates(explicit: Path | None, env: Mapping[str, str] | None = None) -> list[Path]:
+    """registries.conf files to try, in order (the first existing one is used)."""
+    if explicit is not None:
+        return [explicit]
+    return [home_dir(env) / ".config/containers/registries.conf", SYSTEM_REGISTRIES_CONF]
+
+
+def primary_auth_file(env: Mapping[str, str] | None = None) -> Path:
+    """The auth file `login` writes to: `$REGISTRY_AUTH_FILE`, else
+    `$XDG_RUNTIME_DIR/containers/auth.json`, else `/run/containers/<uid>/auth.json`."""
+    e = _env(env)
+    if e.get("REGISTRY_AUTH_FILE"):
+        return Path(e["REGISTRY_AUTH_FILE"])
+    runtime = e.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "containers/auth.json"
+    return Path(f"/run/containers/{os.getuid()}/auth.json")
+
+
+def auth_file_search(explicit: Path | None, env: Mapping[str, str] | None = None) -> list[tuple[Path, bool]]:
+    """Auth files to read, in order, each with `legacy` (True: the old `.dockercfg`
+    format without the `auths` wrapper). An explicit file is the only one read."""
+    if explicit is not None:
+        return [(explicit, False)]
+    e = _env(env)
+    files: list[tuple[Path, bool]] = [(primary_auth_file(env), False)]
+    files.append((_user_config_dir(env) / "containers/auth.json", False))
+    docker_config = e.get("DOCKER_CONFIG")
+    if docker_config:
+        files.append((Path(docker_config) / "config.json", False))
+    else:
+        files.append((home_dir(env) / ".docker/config.json", False))
+    files.append((home_dir(env) / ".dockercfg", True))
+    return files
+
+
+def certs_d_candidates(host: str, explicit: Path | None, env: Mapping[str, str] | None = None) -> list[Path]:
+    """Directories holding `*.crt` / `*.cert` + `*.key` for `host` (`host[:port]`)."""
+    if explicit is not None:
+        return [explicit]
+    return [
+        home_dir(env) / ".config/containers/certs.d" / host,
+        Path("/etc/containers/certs.d") / host,
+        Path("/etc/docker/certs.d") / host,
+    ]
+
+
+def default_lookaside_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where signatures are stored when registries.d configures no lookaside."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/containers/sigstore")
+    e = _env(env)
+    data = e.get("XDG_DATA_HOME")
+    base = Path(data) if data else home_dir(env) / ".local/share"
+    return base / "containers/sigstore"
