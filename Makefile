@@ -19,17 +19,27 @@ peers:
 	@bash tests/install-peers.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check toolkit tests bench
+	$(VENV)/bin/ruff check toolkit tests bench examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 ## test: everything CI runs
 test: $(STAMP) peers lint typecheck
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@# Tests run skopo in many subprocesses: compile once so none of them recompiles.
+	$(PY) -m compileall -q toolkit
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	@bash examples/demo.sh
+
+## man: regenerate man/*.1 from the CLI's definitions (man/*.5 are written by hand)
+man: $(STAMP)
+	$(PY) -m toolkit.cli.manpages man
+
+## bench: time skopo against skopeo on a ~1 GiB local image (not part of `make test`)
+bench: $(STAMP)
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -13,6 +13,9 @@ Contract:
   the output asked for by one `read(n)` call, whatever the data's compression ratio.
 - `read(n)` returns at most `n` bytes (possibly fewer, like a raw stream: loop) and `b""`
   only at the end of the data. The readers are not thread-safe (one consumer per reader).
+- `ReadAheadReader` runs a reader chain (decompression, compression, hashing of the
+  source) in a background thread, a bounded number of chunks ahead of its consumer, so
+  that the work overlaps the consumer's hashing and writing (two or more cores).
 - Output of `compressing_reader` is a standard single gzip member (RFC 1952) or a
   single zstd frame with a content checksum, readable by `gzip -d`, `zstd -d` and Go's
   `compress/gzip` / `klauspost/compress/zstd`.
@@ -21,9 +24,12 @@ Contract:
 from __future__ import annotations
 
 import bz2
+import contextlib
 import io
 import logging
 import lzma
+import queue
+import threading
 import zlib
 from collections.abc import Callable
 from typing import IO, Final, Protocol, cast
@@ -44,6 +50,7 @@ __all__ = [
     "DecompressingReader",
     "CompressingReader",
     "PrefixedReader",
+    "ReadAheadReader",
     "detect_compression",
     "peek_compression",
     "decompressing_reader",
@@ -640,3 +647,140 @@ class _ZstdCompressor:
 
     def flush(self) -> bytes:
         return self._obj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+
+
+# ------------------------------------------------------------------------------- read-ahead
+
+
+#: Chunks a `ReadAheadReader` may hold (each at most its `chunk_size`).
+READ_AHEAD_DEPTH: Final = 4
+
+
+class _Failure:
+    """An exception raised by the producer, handed to the consumer."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_EOF: Final = b""
+
+
+def _produce(
+    stream: Readable, chunk_size: int, out: queue.Queue[bytes | _Failure], stop: threading.Event
+) -> None:
+    """The read-ahead thread: `stream.read` until EOF, an error, or `stop`."""
+
+    def put(item: bytes | _Failure) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        while not stop.is_set():
+            data = stream.read(chunk_size)
+            if not put(data) or not data:
+                return
+    except BaseException as exc:  # handed over to the consumer, re-raised there
+        put(_Failure(exc))
+
+
+class ReadAheadReader(io.RawIOBase):
+    """Reads `stream` in a background thread, at most `depth` chunks ahead.
+
+    For a pipeline stage that costs CPU (decompression, compression, hashing) whose
+    consumer also does work: both then run at once (these C routines release the GIL).
+
+    Contract:
+    - The bytes, and the exceptions, are those of `stream`: an exception raised by
+      `stream.read` in the thread is raised (the same object) by the consumer's `read`
+      at the position where it happened, and again on every later `read`.
+    - Memory: at most `depth` + 1 chunks of `chunk_size` bytes are held.
+    - `stream` is read only by the thread, which starts at the first `read` and ends at
+      EOF, on an error or at `close()`. After `read` returned `b""` (EOF) or raised, the
+      thread no longer touches `stream`, so the caller may use it again.
+    - `close()` stops the thread (waiting for a `stream.read` in progress), then closes
+      `stream`. Always close a reader that was not read to its end.
+    - One consumer (not thread-safe itself).
+    """
+
+    def __init__(self, stream: Readable, *, chunk_size: int = CHUNK_SIZE, depth: int = READ_AHEAD_DEPTH) -> None:
+        super().__init__()
+        self._src = stream
+        self._chunk_size = chunk_size
+        self._queue: queue.Queue[bytes | _Failure] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_chunk(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=_produce,
+                args=(self._src, self._chunk_size, self._queue, self._stop),
+                name="skopo-read-ahead",
+                daemon=True,
+            )
+            self._thread.start()
+        item = self._queue.get()
+        if isinstance(item, _Failure):
+            self._error = item.exc
+            raise item.exc
+        if not item:
+            self._eof = True
+        self._buf, self._pos = item, 0
+
+    def read(self, n: int | None = -1, /) -> bytes:
+        if n is None or n < 0:
+            parts = []
+            while chunk := self.read(self._chunk_size):
+                parts.append(chunk)
+            return b"".join(parts)
+        if self._error is not None:
+            raise self._error
+        if n == 0 or self._eof:
+            return b""
+        if self._pos >= len(self._buf):
+            self._next_chunk()
+            if self._eof:
+                return b""
+        buf, pos = self._buf, self._pos
+        if pos == 0 and n >= len(buf):
+            self._pos = len(buf)
+            return buf
+        out = buf[pos : pos + n]
+        self._pos = pos + len(out)
+        return out
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stop.set()
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                # Unblock a producer waiting for room, then wait for it to leave `stream`.
+                while thread.is_alive():
+                    with contextlib.suppress(queue.Empty):
+                        self._queue.get_nowait()
+                    thread.join(0.01)
+            self._buf = b""
+            close = getattr(self._src, "close", None)
+            if close is not None:
+                close()
+        super().close()

@@ -31,6 +31,7 @@ __all__ = [
     "PolicyError",
     "PolicyRejectedError",
     "SignatureError",
+    "InvalidSignatureError",
     "ArchiveError",
     "DestinationError",
     "RegistryError",
@@ -130,6 +131,10 @@ class PolicyRejectedError(ToolkitError):
 
 class SignatureError(ToolkitError):
     """A signature is invalid, untrusted or cannot be made."""
+
+
+class InvalidSignatureError(SignatureError):
+    """A signature (or its key, certificate or transparency-log proof) is malformed or does not verify."""
 
 
 class ArchiveError(ToolkitError):

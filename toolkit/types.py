@@ -145,3 +145,6 @@ class SystemContext:
     # Upper bound on decompressed bytes from one compressed input (gzip-bomb guard);
     # None means the default budget of the component doing the decompression.
     max_decompressed_size: int | None = None
+    # docker://: seconds without any byte from a registry before a read fails (idle-read
+    # timeout; a trickling server cannot hang a copy). None: the transport's default (60 s).
+    registry_read_timeout: float | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -84,7 +85,9 @@ def _root(
     ] = None,
     command_timeout: Annotated[
         str,
-        typer.Option("--command-timeout", help="Timeout for the command execution (e.g. 30s, 5m)"),
+        typer.Option(
+            "--command-timeout", help="Timeout for the command execution (e.g. 30s, 5m)", metavar="DURATION"
+        ),
     ] = "0",
     user_agent_prefix: Annotated[
         str,
@@ -146,7 +149,7 @@ def build_app() -> typer.Typer:
         help="Various operations with container images and container image registries.",
         no_args_is_help=False,
         add_completion=True,
-        rich_markup_mode="rich",
+        rich_markup_mode="markdown",
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
@@ -182,6 +185,26 @@ def _build_command() -> Any:
     return command
 
 
+_INTERRUPTED = threading.Event()
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    _INTERRUPTED.set()
+    signal.default_int_handler(signum, frame)
+
+
+def _watch_sigint() -> threading.Event:
+    """Record Ctrl-C (then raise KeyboardInterrupt as usual). Only in the main thread, and
+    not if SIGINT is ignored or handled by someone else."""
+    _INTERRUPTED.clear()
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) in (
+        signal.default_int_handler,
+        _on_sigint,
+    ):
+        signal.signal(signal.SIGINT, _on_sigint)
+    return _INTERRUPTED
+
+
 def run(args: Sequence[str]) -> int:
     """Run skopo with `args` (without the program name); return the exit status."""
     debug = "--debug" in args or "--debug=true" in args
@@ -190,7 +213,12 @@ def run(args: Sequence[str]) -> int:
         rewritten = rewrite_bool_flags(command, hoist_global_flags(command, args))
         if not rewritten:
             rewritten = ["--help"]
+        interrupted = _watch_sigint()
         result = command.main(args=rewritten, prog_name="skopo", standalone_mode=False)
+        if interrupted.is_set():
+            # Typer turns Ctrl-C into a silent exit status 130; the user still gets one line.
+            sys.stderr.write("Error: interrupted\n")
+            return 130
         return result if isinstance(result, int) else 0
     except ToolkitError as exc:
         if debug:

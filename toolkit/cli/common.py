@@ -16,8 +16,8 @@ import typer
 from toolkit.cli.context import GlobalOptions, global_options
 from toolkit.cli.flags import FlagValues
 from toolkit.cli.options import parse_go_duration
-from toolkit.errors import InvalidInputError, PolicyError, RetryableError, ToolkitError, safe_text
-from toolkit.policy import InsecureAcceptAnything, PolicyContext
+from toolkit.errors import InvalidInputError, RetryableError, ToolkitError, safe_text
+from toolkit.policy import InsecureAcceptAnything, PolicyContext, SignaturePolicyContext, load_policy
 from toolkit.types import SystemContext
 
 __all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file"]
@@ -41,18 +41,16 @@ def base_context(options: GlobalOptions) -> SystemContext:
 def policy_context(ctx: typer.Context) -> PolicyContext:
     """The trust policy for this command: `--insecure-policy`, or a policy.json.
 
-    Evaluating policy.json is not available yet, so without `--insecure-policy` this
-    refuses clearly instead of copying unchecked.
+    policy.json is `--policy`, else `$HOME/.config/containers/policy.json`, else
+    `/etc/containers/policy.json`; none -> `PolicyError` listing the paths tried. The file
+    is parsed strictly here, before any image is opened.
     """
     options = global_options(ctx)
     if options.insecure_policy:
         if options.policy_path is not None:
             raise InvalidInputError("--insecure-policy and --policy cannot be used together")
         return InsecureAcceptAnything()
-    raise PolicyError(
-        "no trust policy: evaluating policy.json is not supported yet; "
-        "use --insecure-policy to run without any policy check"
-    )
+    return SignaturePolicyContext(load_policy(options.policy_path))
 
 
 def with_retries(flags: FlagValues, operation: Callable[[], T], log: Callable[[str], None]) -> T:

@@ -180,7 +180,7 @@ def command_with_flags(*flag_groups: list[Flag]) -> Callable[[F], F]:
     flags = [flag for group in flag_groups for flag in group]
 
     def decorate(func: F) -> F:
-        own = [p for p in inspect.signature(func).parameters.values() if p.name != "flags"]
+        own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "flags"]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -14,6 +14,8 @@ everything at temporary directories. Search orders follow containers/image:
   `/etc/containers/certs.d/HOST`, `/etc/docker/certs.d/HOST`.
 - default lookaside (signature storage): `/var/lib/containers/sigstore` for root, else
   `$XDG_DATA_HOME/containers/sigstore` (`~/.local/share/...`).
+- docker-daemon endpoint: `--daemon-host`, else `$DOCKER_HOST`, else
+  `unix:///var/run/docker.sock` (see `docker_daemon_host`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ __all__ = [
     "primary_auth_file",
     "certs_d_candidates",
     "default_lookaside_dir",
+    "docker_daemon_host",
+    "DEFAULT_DOCKER_HOST",
     "SYSTEM_POLICY_PATH",
     "SYSTEM_REGISTRIES_D",
     "SYSTEM_REGISTRIES_CONF",
@@ -41,6 +45,8 @@ __all__ = [
 SYSTEM_POLICY_PATH = Path("/etc/containers/policy.json")
 SYSTEM_REGISTRIES_D = Path("/etc/containers/registries.d")
 SYSTEM_REGISTRIES_CONF = Path("/etc/containers/registries.conf")
+#: The Docker engine's default endpoint (docker/client `DefaultDockerHost` on Linux).
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -133,3 +139,15 @@ def default_lookaside_dir(env: Mapping[str, str] | None = None) -> Path:
     data = e.get("XDG_DATA_HOME")
     base = Path(data) if data else home_dir(env) / ".local/share"
     return base / "containers/sigstore"
+
+
+def docker_daemon_host(explicit: str, env: Mapping[str, str] | None = None) -> str:
+    """The Docker engine endpoint for `docker-daemon:`: `explicit` (`--daemon-host`) if
+    set, else `$DOCKER_HOST` if set, else `DEFAULT_DOCKER_HOST`.
+
+    skopeo itself ignores `$DOCKER_HOST` (containers/image only looks at the flag); skopo
+    honours it, as the `docker` CLI does, because it is where users already point tools.
+    """
+    if explicit:
+        return explicit
+    return _env(env).get("DOCKER_HOST") or DEFAULT_DOCKER_HOST

@@ -27,9 +27,23 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from toolkit.compression import Readable, compressing_reader, decompressing_reader, peek_compression
+from toolkit.compression import (
+    CompressionError,
+    Readable,
+    ReadAheadReader,
+    compressing_reader,
+    decompressing_reader,
+    peek_compression,
+)
 from toolkit.digest import CHUNK_SIZE, Digest
-from toolkit.errors import DestinationError, NotSupportedError, ToolkitError, safe_text
+from toolkit.errors import (
+    DestinationError,
+    DigestMismatchError,
+    NotSupportedError,
+    SizeMismatchError,
+    ToolkitError,
+    safe_text,
+)
 from toolkit.image import UnparsedImage, read_config
 from toolkit.manifest import (
     ListUpdate,
@@ -119,8 +133,14 @@ def copy_image(
         policy.is_running_image_allowed(top)
 
         with dest_ref.new_image_destination(options.dest_ctx) as dest:
+            # Optional destination hook (docker://): the source repository, so blobs can be
+            # mounted across repositories of the same registry instead of uploaded.
+            reuse_hint = getattr(dest, "set_reuse_source", None)
+            if callable(reuse_hint):
+                reuse_hint(src_ref.docker_reference())
             copier = _Copier(source, dest, options)
             if not is_list:
+                _check_signature_support(dest, options, top_signatures)
                 result = copier.copy_single(top, top_signatures, instance=None)
             elif options.multi_arch is MultiArch.SYSTEM:
                 listing = parse_list(top_raw, top_mime)
@@ -128,11 +148,28 @@ def copy_image(
                 instance = UnparsedImage(source, chosen)
                 policy.is_running_image_allowed(instance)
                 signatures = [] if options.remove_signatures else instance.signatures()
+                _check_signature_support(dest, options, signatures)
                 result = copier.copy_single(instance, signatures, instance=None)
             else:
+                _check_signature_support(dest, options, top_signatures)
                 result = copier.copy_list(top, top_signatures)
             dest.commit()
     return result
+
+
+def _check_signature_support(dest: ImageDestination, options: CopyOptions, signatures: Sequence[bytes]) -> None:
+    """Refuse, before any blob is written, signatures the destination cannot store
+    (carried from the source, or made by `options.signers`)."""
+    if (signatures or options.signers) and not dest.capabilities.supports_signatures:
+        reason = dest.capabilities.signatures_unsupported_reason or "the destination does not support signatures"
+        raise DestinationError(
+            f"Can not copy signatures to {dest.reference.transport.name}:"
+            f"{safe_text(dest.reference.string_within_transport())}: {reason}"
+        )
+
+
+class CopyCancelledError(ToolkitError):
+    """Another layer failed, or the user interrupted the copy, while this layer was copied."""
 
 
 class _Copier:
@@ -368,6 +405,12 @@ class _Copier:
         with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(jobs))) as pool:
             futures = [pool.submit(run, job) for job in jobs]
             try:
+                # Stop at the first failure (not at the first failure in layer order), so
+                # the other layers are cancelled at once and the real error is reported.
+                concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+                for future in futures:
+                    if future.done() and not future.cancelled() and future.exception() is not None:
+                        raise _first_error(futures)
                 return [future.result() for future in futures]
             except BaseException:
                 cancel.set()
@@ -385,7 +428,7 @@ class _Copier:
         cancel: threading.Event,
     ) -> _CopiedLayer:
         if cancel.is_set():
-            raise ToolkitError("copy cancelled")
+            raise CopyCancelledError("copy cancelled")
         if layer.digest is None:
             raise ToolkitError("a layer without a digest cannot be copied")
         if plan.operation is None and plan.known and not compute_diff_id:
@@ -396,6 +439,7 @@ class _Copier:
         progress = self.reporter.blob("blob", layer.digest, layer.size)
         stream, _ = self.source.get_blob(layer)
         tap: _DiffIDTap | None = None
+        ahead: ReadAheadReader | None = None
         try:
             compression, readable = peek_compression(stream)
             # The media type may be wrong or missing: the bytes decide.
@@ -411,15 +455,26 @@ class _Copier:
                     out = decompressing_reader(out, compression, budget=self.options.dest_ctx.max_decompressed_size)
                 if operation is not Compression.NONE:
                     out = compressing_reader(out, operation, level=self.options.compression_level)
+                # (De)compress in a thread, overlapping the destination's hashing and writing.
+                out = ahead = ReadAheadReader(out)
                 # The destination must not see EOF before the source bytes are verified.
                 out = _DrainThenEOF(out, stream)
                 expected = diff_id if operation is Compression.NONE else None
                 put_info = BlobInfo(digest=expected, size=-1, media_type=layer.media_type, compression=operation)
             else:
                 put_info = layer
-            stored = self.dest.put_blob(_ProgressReader(out, progress), put_info)  # type: ignore[arg-type]
+            reader = _ProgressReader(out, progress, cancel)
+            try:
+                stored = self.dest.put_blob(reader, put_info)  # type: ignore[arg-type]
+            except CompressionError as exc:
+                # A corrupted blob usually shows first as bad compressed data; when the
+                # source's own digest check fails, that is the error to report.
+                _raise_if_source_mismatch(stream, exc)
+                raise ToolkitError(f"copying blob {layer.digest}: {exc}") from exc
             _drain(stream)
         finally:
+            if ahead is not None:
+                ahead.close()  # stops the thread before the source is closed under it
             stream.close()
         progress.finish("done")
         new_info = BlobInfo(
@@ -541,9 +596,29 @@ class _DiffIDTap:
         return None
 
 
+def _first_error(futures: list[concurrent.futures.Future[_CopiedLayer]]) -> BaseException:
+    """The error of a failed layer copy, preferring a real failure over a cancellation."""
+    errors = [f.exception() for f in futures if f.done() and not f.cancelled()]
+    real = [e for e in errors if e is not None and not isinstance(e, CopyCancelledError)]
+    found = real[0] if real else next(e for e in errors if e is not None)
+    assert found is not None
+    return found
+
+
 def _drain(stream: BlobStream) -> None:
     while stream.read(CHUNK_SIZE):
         pass
+
+
+def _raise_if_source_mismatch(stream: BlobStream, cause: BaseException) -> None:
+    """Read `stream` (a verifying source stream) to its end; raise its digest or size
+    mismatch error, if any, from `cause`. Other errors while draining are ignored."""
+    try:
+        _drain(stream)
+    except (DigestMismatchError, SizeMismatchError) as mismatch:
+        raise mismatch from cause
+    except (ToolkitError, OSError, ValueError):
+        return
 
 
 class _DrainThenEOF:
@@ -566,13 +641,17 @@ class _DrainThenEOF:
 
 
 class _ProgressReader:
-    """Counts bytes for the reporter."""
+    """Counts bytes for the reporter; stops the copy (raises) once `cancel` is set, so
+    that Ctrl-C or a failed sibling layer does not wait for every layer to finish."""
 
-    def __init__(self, inner: Readable, progress: BlobProgress) -> None:
+    def __init__(self, inner: Readable, progress: BlobProgress, cancel: threading.Event | None = None) -> None:
         self._inner = inner
         self._progress = progress
+        self._cancel = cancel
 
     def read(self, n: int = -1, /) -> bytes:
+        if self._cancel is not None and self._cancel.is_set():
+            raise CopyCancelledError("copy cancelled")
         data = self._inner.read(n)
         if data:
             self._progress.advance(len(data))

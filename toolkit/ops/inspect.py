@@ -6,16 +6,19 @@
 - `image_config(ref, ctx, raw=...)`: the raw config blob, or the OCI form of it.
 - `list_platforms(ref, ctx)`: every instance of a list with its platform, digest and size
   (skopo's addition; never fails because the host's platform is missing).
+- `inspect_any(ref, ctx)`: `inspect_image`, except that for a list with no instance for
+  the host's platform (and no `override_*` in `ctx`) it returns a `ListInspectInfo` (the
+  list's digest and every platform) instead of raising `ImageNotFoundError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.digest import Digest
-from toolkit.errors import ManifestError
+from toolkit.errors import ImageNotFoundError, ManifestError, ToolkitError
 from toolkit.image import UnparsedImage, read_config
 from toolkit.limits import MAX_CONFIG_SIZE
 from toolkit.manifest import (
@@ -32,7 +35,18 @@ from toolkit.manifest.strictjson import loads_strict
 from toolkit.transports.base import ImageReference, ImageSource
 from toolkit.types import SystemContext
 
-__all__ = ["InspectInfo", "InspectLayer", "inspect_image", "raw_manifest", "image_config", "list_platforms"]
+__all__ = [
+    "InspectInfo",
+    "InspectLayer",
+    "ListInspectInfo",
+    "NoMatchingInstanceError",
+    "inspect_image",
+    "inspect_any",
+    "raw_manifest",
+    "image_config",
+    "list_platforms",
+    "platform_struct",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +108,44 @@ class InspectInfo:
         return out
 
 
+def platform_struct(entry: ListEntry) -> GoStruct:
+    """One instance of a list as `--platforms` prints it: Platform, Digest, Size, MIMEType."""
+    return GoStruct(
+        [
+            ("Platform", str(entry.platform) if entry.platform is not None else ""),
+            ("Digest", str(entry.digest)),
+            ("Size", entry.size),
+            ("MIMEType", entry.media_type),
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListInspectInfo:
+    """What `inspect` prints for a list without an instance for this platform."""
+
+    name: str = ""
+    digest: Digest
+    repo_tags: list[str] = field(default_factory=list)
+    mime_type: str
+    platforms: list[ListEntry] = field(default_factory=list)
+    #: Why no instance was chosen (the message `ImageNotFoundError` would have carried).
+    reason: str = ""
+
+    def go_struct(self) -> GoStruct:
+        out = GoStruct()
+        out.add("Name", self.name, omitempty=True)
+        out.add("Digest", str(self.digest))
+        out.add("RepoTags", list(self.repo_tags))
+        out.add("MIMEType", self.mime_type)
+        out.add("Platforms", [platform_struct(entry) for entry in self.platforms])
+        return out
+
+
+class NoMatchingInstanceError(ImageNotFoundError):
+    """A list has no instance for the wanted platform (exit status 2, as in skopeo)."""
+
+
 def raw_manifest(ref: ImageReference, ctx: SystemContext) -> bytes:
     """The top-level manifest bytes as stored."""
     with ref.new_image_source(ctx) as source:
@@ -107,7 +159,10 @@ def _chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedI
     raw, top_mime = top.manifest()
     if not mime.is_list_type(top_mime):
         return top, raw
-    chosen = parse_list(raw, top_mime).choose_instance(ctx)
+    try:
+        chosen = parse_list(raw, top_mime).choose_instance(ctx)
+    except ImageNotFoundError as exc:
+        raise NoMatchingInstanceError(str(exc)) from exc
     return UnparsedImage(source, chosen), raw
 
 
@@ -124,10 +179,53 @@ def image_config(ref: ImageReference, ctx: SystemContext, *, raw: bool) -> bytes
     return config if raw else docker_config_to_oci(config)
 
 
-def inspect_image(ref: ImageReference, ctx: SystemContext) -> InspectInfo:
-    """Inspect the image at `ref` (the instance for the wanted platform if it is a list)."""
+def inspect_image(
+    ref: ImageReference, ctx: SystemContext, *, no_tags: bool = False, warn: Callable[[str], None] | None = None
+) -> InspectInfo:
+    """Inspect the image at `ref` (the instance for the wanted platform if it is a list).
+
+    `RepoTags` lists every tag of the repository for references that can list them
+    (`docker://`), unless `no_tags`; a registry refusing the tag list (DENIED, or ECR's
+    404) gives a warning through `warn` and an empty list, as in skopeo.
+    """
+    info = _inspect(ref, ctx, no_tags=no_tags, warn=warn, list_fallback=False)
+    assert isinstance(info, InspectInfo)
+    return info
+
+
+def inspect_any(
+    ref: ImageReference, ctx: SystemContext, *, no_tags: bool = False, warn: Callable[[str], None] | None = None
+) -> InspectInfo | ListInspectInfo:
+    """`inspect_image`, or a `ListInspectInfo` for a list with no instance for the host's
+    platform when `ctx` overrides none of os/arch/variant (an explicit choice that matches
+    nothing still raises `NoMatchingInstanceError`)."""
+    return _inspect(ref, ctx, no_tags=no_tags, warn=warn, list_fallback=True)
+
+
+def _inspect(
+    ref: ImageReference,
+    ctx: SystemContext,
+    *,
+    no_tags: bool,
+    warn: Callable[[str], None] | None,
+    list_fallback: bool,
+) -> InspectInfo | ListInspectInfo:
     with ref.new_image_source(ctx) as source:
-        image, top_raw = _chosen_instance(source, ctx)
+        try:
+            image, top_raw = _chosen_instance(source, ctx)
+        except NoMatchingInstanceError as exc:
+            if not list_fallback or ctx.override_os or ctx.override_arch or ctx.override_variant:
+                raise
+            top_raw, top_mime = UnparsedImage(source).manifest()
+            docker_ref = ref.docker_reference()
+            return ListInspectInfo(
+                name=docker_ref.name if docker_ref is not None else "",
+                digest=manifest_digest(top_raw),
+                repo_tags=[] if no_tags else _repo_tags(ref, ctx, warn),
+                mime_type=top_mime,
+                platforms=parse_list(top_raw, top_mime).instances(),
+                reason=str(exc),
+            )
         manifest_raw, manifest_mime = image.manifest()
         view = parse_manifest(manifest_raw, manifest_mime)
         layer_infos = view.layer_infos()
@@ -148,6 +246,7 @@ def inspect_image(ref: ImageReference, ctx: SystemContext) -> InspectInfo:
             "digest": manifest_digest(top_raw),
             "layers": layers,
             "layers_data": layers_data,
+            "repo_tags": [] if no_tags else _repo_tags(ref, ctx, warn),
         }
         if isinstance(view, Schema1):
             info.update(_schema1_details(view))
@@ -163,6 +262,22 @@ def inspect_image(ref: ImageReference, ctx: SystemContext) -> InspectInfo:
                 env=list(config.env) if config.env else None,
             )
         return InspectInfo(**info)
+
+
+def _repo_tags(ref: ImageReference, ctx: SystemContext, warn: Callable[[str], None] | None) -> list[str]:
+    list_tags = getattr(ref, "list_tags", None)
+    if not callable(list_tags):
+        return []
+    try:
+        tags: list[str] = list_tags(ctx)
+    except ToolkitError as exc:
+        text = str(exc)
+        if "denied" in text.lower() or "404 page not found" in text:
+            if warn is not None:
+                warn("Registry disallows tag list retrieval; skipping")
+            return []
+        raise
+    return tags
 
 
 def _schema1_details(view: Schema1) -> dict[str, Any]:

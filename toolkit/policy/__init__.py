@@ -2,15 +2,51 @@
 
 `PolicyContext` is what the copy engine asks before it reads anything but the source's
 manifest and signatures, and before it touches the destination.
+
+- `load_policy(explicit, env=None)`: find (`--policy`, `~/.config/containers/policy.json`,
+  `/etc/containers/policy.json`) and parse policy.json strictly (`toolkit.policy.model`);
+- `SignaturePolicyContext(policy)`: evaluates it (`toolkit.policy.evaluate`);
+- `InsecureAcceptAnything`: the `--insecure-policy` context.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
+from toolkit.config.policy_file import find_policy_file, read_policy_file
 from toolkit.image import UnparsedImage
+from toolkit.policy.evaluate import ScopeMatch, SignaturePolicyContext, image_name
+from toolkit.policy.model import (
+    INSECURE_POLICY,
+    Policy,
+    PRInsecureAcceptAnything,
+    PRReject,
+    PRSignedBaseLayer,
+    PRSignedBy,
+    PRSigstoreSigned,
+    Requirement,
+    parse_policy,
+)
 
-__all__ = ["PolicyContext", "InsecureAcceptAnything"]
+__all__ = [
+    "PolicyContext",
+    "InsecureAcceptAnything",
+    "SignaturePolicyContext",
+    "ScopeMatch",
+    "Policy",
+    "Requirement",
+    "PRInsecureAcceptAnything",
+    "PRReject",
+    "PRSignedBy",
+    "PRSignedBaseLayer",
+    "PRSigstoreSigned",
+    "INSECURE_POLICY",
+    "parse_policy",
+    "load_policy",
+    "image_name",
+]
 
 
 class PolicyContext(Protocol):
@@ -26,3 +62,13 @@ class InsecureAcceptAnything:
 
     def is_running_image_allowed(self, image: UnparsedImage) -> None:
         return None
+
+
+def load_policy(explicit: Path | None, env: Mapping[str, str] | None = None) -> Policy:
+    """Find and parse the policy (see `toolkit.config.policy_file.find_policy_file`).
+
+    Raises `PolicyError` if no file exists (listing the paths tried), it cannot be read,
+    or it is invalid (naming the file and the place).
+    """
+    path = find_policy_file(explicit, env)
+    return parse_policy(read_policy_file(path), source=str(path))

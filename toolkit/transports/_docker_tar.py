@@ -37,7 +37,7 @@ from toolkit.compression import (
     decompressing_reader,
     peek_compression,
 )
-from toolkit.digest import CHUNK_SIZE, Digest, VerifyingReader
+from toolkit.digest import CHUNK_SIZE, SUPPORTED_ALGORITHMS, Digest, HashingReader, VerifyingReader
 from toolkit.errors import (
     ArchiveError,
     DigestMismatchError,
@@ -645,10 +645,11 @@ class ArchiveWriter:
       engine keeps them) as `<compressed digest hex>.tar`. `docker load` and c/image's
       reader both detect and decompress compressed layer files and check them against
       the config's diffIDs; the names are not part of the format.
-    - Known digest, unknown size: on a seekable output the header size is patched
-      afterwards (`add_file_unknown_size`), no temp space used. Unknown digest (the file
-      name is not known yet), or unknown size on a pipe: the blob is first spooled to an
-      unnamed temp file in `ctx.tmpdir` (bounded by `spool_budget`), like c/image.
+    - Unknown size or unknown digest on a seekable output: the entry is streamed and its
+      header patched afterwards (`add_file_unknown_size`; for an unknown digest the name
+      too, from a placeholder of the same length), no temp space used. Unknown size or
+      digest on a pipe: the blob is first spooled to an unnamed temp file in `ctx.tmpdir`
+      (bounded by `spool_budget`), like c/image.
     - `add_image(manifest)` writes c/image's legacy layer directories and records the image;
       `finish()` writes `manifest.json`, `repositories` and the end of the archive.
     Any failure (including a digest mismatch) makes the writer unusable: the output is
@@ -720,6 +721,26 @@ class ArchiveWriter:
                 size = self._tar.add_file_unknown_size(name, checked)
             if not checked.verified:
                 checked.drain()
+        elif self._can_patch:
+            # Digest unknown (a layer compressed on the fly): stream it under a placeholder
+            # name of the final name's length, hashing, then patch name and size in place.
+            algorithm = "sha256"
+            hashing = HashingReader(cast(BinaryIO, prefixed), algorithm)
+            placeholder = layer_file_name(Digest(algorithm, "0" * SUPPORTED_ALGORITHMS[algorithm]))
+            found: _Written | None = None
+
+            def final_name(length: int) -> str | None:
+                nonlocal found
+                if info.size >= 0 and length != info.size:
+                    raise SizeMismatchError(f"layer {hashing.digest()}: got {length} bytes, expected {info.size}")
+                found = self._blobs.get(hashing.digest())
+                return None if found is not None else layer_file_name(hashing.digest())
+
+            size = self._tar.add_file_unknown_size(placeholder, hashing, rename=final_name)
+            if found is not None:  # already in the archive: the entry was dropped
+                return BlobInfo(digest=found.digest, size=found.size)
+            digest = hashing.digest()
+            name = layer_file_name(digest)
         else:
             spooled, size = spool_to_temp(prefixed, self._ctx, "spooling a layer of unknown size")
             with spooled:

@@ -539,7 +539,7 @@ class LayoutImageSource(ImageSourceBase):
             raise SizeMismatchError(
                 f"{self._store.where}: blob {info.digest} has {size} bytes, expected {info.size}"
             )
-        return VerifyingReader(stream, info.digest, size, what=f"blob {info.digest}"), size
+        return VerifyingReader(stream, info.digest, size, what="blob"), size
 
     def close(self) -> None:
         if self._on_close is not None:

@@ -40,7 +40,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol, cast
@@ -68,6 +68,8 @@ __all__ = [
     "BLOCK_SIZE",
     "MAX_EXTENSION_SIZE",
     "MAX_ENTRIES",
+    "MAX_SPOOL_RATIO",
+    "SPOOL_RATIO_FLOOR",
     "MemberType",
     "MemberNotFoundError",
     "TarHeader",
@@ -86,6 +88,13 @@ BLOCK_SIZE: Final = 512
 MAX_EXTENSION_SIZE: Final = 1 << 20
 #: Default cap on the entries of an indexed archive (image archives hold a few hundred).
 MAX_ENTRIES: Final = 100_000
+#: Decompression-bomb guard for spooled compressed archives (`TarIndex.from_stream`): past
+#: `SPOOL_RATIO_FLOOR` decompressed bytes, more than `MAX_SPOOL_RATIO` decompressed bytes per
+#: compressed byte read is refused. gzip cannot exceed ~1032:1, so only a stream of almost
+#: nothing but zeros trips it; real image archives stay far below (random or compressed
+#: layer data is ~1:1, text ~3-10:1). The bomb fails after ~0.5 GiB, not after the budget.
+MAX_SPOOL_RATIO: Final = 1000
+SPOOL_RATIO_FLOOR: Final = 512 << 20
 #: Extension headers (x, g, L, K) allowed in a row before a real entry; real writers use <= 3.
 _MAX_EXTENSIONS_IN_ROW: Final = 8
 #: Old GNU sparse extension blocks allowed for one entry.
@@ -632,12 +641,25 @@ class TarIndex:
         except OSError as exc:
             raise ToolkitError(f"creating a temporary file in {safe_text(str(tmpdir))}: {exc.strerror}") from exc
         try:
-            algorithm, peeked = peek_compression(_NoClose(stream))
+            counted = _CountingReader(_NoClose(stream))
+            algorithm, peeked = peek_compression(counted)
             reader = decompressing_reader(peeked, algorithm, budget=limit)
             if algorithm is not Compression.NONE:
                 logger.debug("decompressing a %s-compressed archive to a temporary file", algorithm.value)
+            written = 0
             try:
                 while chunk := reader.read(CHUNK_SIZE):
+                    written += len(chunk)
+                    if (
+                        algorithm is not Compression.NONE
+                        and written > SPOOL_RATIO_FLOOR
+                        and written > MAX_SPOOL_RATIO * counted.count
+                    ):
+                        raise SizeLimitError(
+                            f"refusing to decompress the archive: {written} bytes from {counted.count}"
+                            f" compressed bytes exceeds the ratio limit of {MAX_SPOOL_RATIO}:1"
+                            " (a decompression bomb?)"
+                        )
                     try:
                         tmp.write(chunk)
                     except OSError as exc:
@@ -781,6 +803,19 @@ class _NoClose:
 
 
 # ------------------------------------------------------------------------ streaming reader
+
+
+class _CountingReader:
+    """Counts the bytes read from `stream` (the compressed input of a spooled archive)."""
+
+    def __init__(self, stream: Readable) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._stream.read(n)
+        self.count += len(data)
+        return data
 
 
 class _StreamSource:
@@ -1062,7 +1097,15 @@ class TarStreamWriter:
         with self._entry():
             self._write(header)
 
-    def add_file_unknown_size(self, name: str, stream: Readable, *, mode: int = 0o444, mtime: int = 0) -> int:
+    def add_file_unknown_size(
+        self,
+        name: str,
+        stream: Readable,
+        *,
+        mode: int = 0o444,
+        mtime: int = 0,
+        rename: Callable[[int], str | None] | None = None,
+    ) -> int:
         """Add a regular file of unknown size: stream it, then patch the header in place.
 
         Needs `can_patch_sizes` (else `NotSupportedError`: the caller must spool the data
@@ -1074,6 +1117,13 @@ class TarStreamWriter:
         be used here because a PAX record's length depends on the size. Base-256 size
         fields are read by GNU tar, bsdtar, Python's tarfile and Go's archive/tar (its
         `parseNumeric` accepts base-256 in any header format). Returns the size.
+
+        `rename` (for names known only once the data is read, e.g. a digest): called with
+        the size after the data is written; it returns the final name, whose header MUST
+        have the same length as `name`'s (`InvalidInputError` otherwise; same-length ASCII
+        names of at most 100 bytes always do), or None to drop the entry: the output is
+        then truncated back to where the entry began (needs `truncate()`). An exception
+        from `rename` breaks the writer like any other failure.
         """
         if not self.can_patch_sizes:
             raise NotSupportedError("writing a tar entry of unknown size needs a seekable output; spool the data first")
@@ -1086,13 +1136,22 @@ class TarStreamWriter:
             while chunk := stream.read(CHUNK_SIZE):
                 self._write(chunk)
                 size += len(chunk)
+            final_name = name if rename is None else rename(size)
+            if final_name is None:
+                seekable.seek(start)
+                truncate = getattr(self._f, "truncate", None)
+                if truncate is None:
+                    raise NotSupportedError("dropping a tar entry needs an output that can be truncated")
+                truncate(start)
+                return size
             self._write(bytes(_round_up(size) - size))
             end = seekable.tell()
-            final = self._header(name, b"0", size, mode, mtime, patchable=True)
-            if len(final) != len(placeholder):  # pragma: no cover - names are identical
-                raise ArchiveError("internal error: tar header length changed while patching")
-            seekable.seek(start + len(final) - BLOCK_SIZE)
-            self._write(final[-BLOCK_SIZE:])
+            final = self._header(final_name, b"0", size, mode, mtime, patchable=True)
+            if len(final) != len(placeholder):
+                raise InvalidInputError("internal error: tar header length changed while patching")
+            # The name may have changed: rewrite every block of the header (PAX included).
+            seekable.seek(start)
+            self._write(final)
             seekable.seek(end)
             return size
 

@@ -24,6 +24,7 @@ from toolkit.errors import (
     NotSupportedError,
     PolicyError,
     SizeLimitError,
+    SizeMismatchError,
     ToolkitError,
 )
 from toolkit.manifest import mime
@@ -601,3 +602,44 @@ def test_peer_multi_image_list_tags(two_images: tuple[Path, list[bytes]], skopeo
         theirs = skopeo.run("inspect", "--raw", f"docker-archive:{path}:{sel}").stdout
         ours, _ = read_image(f"docker-archive:{path}:{sel}")
         assert ours == theirs
+
+
+def test_unknown_digest_on_a_seekable_output_uses_no_temp_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer compressed on the fly (digest unknown) is streamed, its name patched in place;
+    the same bytes twice are stored once."""
+    import toolkit.transports._docker_tar as docker_tar
+
+    def no_spool(*_args: object) -> None:
+        raise AssertionError("spooled to a temp file")
+
+    monkeypatch.setattr(docker_tar, "spool_to_temp", no_spool)
+    layer = gzip.compress(LAYERS[0], mtime=0)
+    path = tmp_path / "c.tar"
+    with open(path, "wb") as f:
+        writer = ArchiveWriter(f, seekable=True, ctx=SystemContext())
+        first = writer.put_blob(io.BytesIO(layer), BlobInfo(digest=None))
+        again = writer.put_blob(io.BytesIO(layer), BlobInfo(digest=None))
+        assert first.digest == again.digest == Digest.from_bytes(layer)
+        assert first.size == again.size == len(layer)
+        config = make_config([LAYERS[0]])
+        writer.put_blob(io.BytesIO(config), BlobInfo(digest=None), is_config=True)
+        assert first.digest is not None
+        writer.add_image(schema2(config, [(first.digest, first.size, mime.DOCKER_LAYER_GZIP)]), [])
+        writer.finish()
+    with tarfile.open(path) as t:
+        names = t.getnames()
+        assert names.count(f"{first.digest.hex}.tar") == 1
+        assert t.extractfile(f"{first.digest.hex}.tar").read() == layer  # type: ignore[union-attr]
+    _raw, blobs = read_image(f"docker-archive:{path}")
+    assert LAYERS[0] in blobs.values()
+
+
+def test_unknown_digest_with_wrong_size_fails(tmp_path: Path) -> None:
+    with open(tmp_path / "w.tar", "wb") as f:
+        writer = ArchiveWriter(f, seekable=True, ctx=SystemContext())
+        with pytest.raises(SizeMismatchError):
+            writer.put_blob(io.BytesIO(b"abc"), BlobInfo(digest=None, size=4))
+        with pytest.raises(ArchiveError, match="unusable"):
+            writer.put_blob(io.BytesIO(b"abc"), BlobInfo(digest=None))

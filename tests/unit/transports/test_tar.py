@@ -1007,3 +1007,39 @@ def test_indexing_skips_data_without_reading_it(tmp_path: Path) -> None:
     with open(path, "rb") as f:
         idx = TarIndex.from_file(f)
     assert idx.entries[0].size == 1 << 30
+
+
+def test_writer_unknown_size_rename_and_drop(tmp_path: Path) -> None:
+    """`rename` patches the name chosen after the data; None drops the entry entirely."""
+    payload = os.urandom(300_000)
+    path = tmp_path / "r.tar"
+    with open(path, "wb") as f:
+        w = TarStreamWriter(f)
+        w.add_bytes("before", b"1")
+        sizes: list[int] = []
+
+        def rename(size: int) -> str:
+            sizes.append(size)
+            return "b" * 64 + ".tar"
+
+        assert w.add_file_unknown_size("0" * 64 + ".tar", io.BytesIO(payload), rename=rename) == len(payload)
+        assert sizes == [len(payload)]
+        end = f.tell()
+        assert w.add_file_unknown_size("0" * 64 + ".tar", io.BytesIO(b"dup" * 1000), rename=lambda _n: None) == 3000
+        assert f.tell() == end  # dropped: nothing of it remains
+        w.add_bytes("after", b"2")
+        w.close()
+    with tarfile.open(path) as t:
+        assert t.getnames() == ["before", "b" * 64 + ".tar", "after"]
+        assert t.extractfile("b" * 64 + ".tar").read() == payload  # type: ignore[union-attr]
+    with open(path, "rb") as f:
+        assert TarIndex.from_file(f).open_member("b" * 64 + ".tar").read() == payload
+
+
+def test_writer_rename_to_other_length_breaks_the_writer(tmp_path: Path) -> None:
+    with open(tmp_path / "x.tar", "wb") as f:
+        w = TarStreamWriter(f)
+        with pytest.raises(InvalidInputError, match="header length changed"):
+            w.add_file_unknown_size("a" * 100, io.BytesIO(b"x"), rename=lambda _n: "a" * 101)
+        with pytest.raises(ArchiveError, match="unusable"):
+            w.add_bytes("y", b"1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -24,11 +25,26 @@ from toolkit.cli.progress import make_reporter
 from toolkit.errors import InvalidInputError, NotSupportedError, safe_text
 from toolkit.manifest import mime
 from toolkit.ops.copy import DEFAULT_PARALLEL_COPIES, CopyOptions, MultiArch, copy_image
+from toolkit.ops.sign import gpg_signer, read_passphrase_file
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.transports import parse_image_name
+from toolkit.transports.base import ImageReference
 from toolkit.types import Compression, LayerCompression, SystemContext
 
 _FORMATS = {"oci": mime.OCI_MANIFEST, "v2s1": mime.DOCKER_V2S1_SIGNED, "v2s2": mime.DOCKER_V2S2}
+
+#: For `man skopo-copy` (toolkit/cli/manpages.py): a description, then `$ ` command lines.
+EXAMPLES = [
+    "Pull an image from a registry into a `docker load`-able archive, without Docker:\n"
+    "$ skopo copy docker://docker.io/library/alpine:3.20 docker-archive:alpine.tar:alpine:3.20",
+    "Stream the archive to a host that runs Docker (progress goes to stderr, stdout carries only the tar):\n"
+    "$ skopo copy docker://docker.io/library/alpine:3.20 docker-archive:/dev/stdout:alpine:3.20 | ssh HOST docker load",
+    "Copy every platform of a multi-architecture image into an OCI layout, keeping the digests:\n"
+    "$ skopo copy --all --preserve-digests docker://docker.io/library/alpine:3.20 oci:alpine-layout:3.20",
+    "Push an image from an OCI layout to a local registry that serves plain HTTP:\n"
+    "$ skopo copy --dest-tls-verify=false oci:alpine-layout:3.20 docker://localhost:5000/alpine:3.20",
+]
+SEE_ALSO = ["skopo-transports(5)", "skopo-policy.json(5)", "skopo-registries.d(5)", "skopo-inspect(1)"]
 
 COPY_FLAGS: list[Flag] = [
     Flag("additional-tag", list[str] | None, None,
@@ -142,7 +158,7 @@ def copy(
                                     "'oci', 'v2s1', or 'v2s2'")
         forced_mime = _FORMATS[fmt]
     for unsupported, what in (("encryption-key", "image encryption"), ("decryption-key", "image decryption"),
-                              ("encrypt-layer", "image encryption"), ("sign-by", "signing with GPG keys"),
+                              ("encrypt-layer", "image encryption"),
                               ("sign-by-sigstore-private-key", "sigstore signing")):
         if flags.get(unsupported):
             raise NotSupportedError(f"--{unsupported}: {what} is not supported yet")
@@ -151,6 +167,8 @@ def copy(
     sign_identity: NamedReference | None = None
     if flags.get("sign-identity") is not None:
         sign_identity = parse_normalized_named(flags.get("sign-identity"))
+        if sign_identity.is_name_only():
+            raise InvalidInputError(f"Sign identity must be a fully specified reference {sign_identity}")
     parallel: int = flags.get("image-parallel-copies")
     if parallel < 0:
         raise InvalidInputError("--image-parallel-copies must not be negative")
@@ -158,6 +176,7 @@ def copy(
     policy = policy_context(ctx)
     src_ref = parse_image_name(source_image)
     dest_ref = parse_image_name(destination_image)
+    signers = _signers(flags, sign_identity, dest_ref)
     reporter = make_reporter(flags.get("quiet"))
     copy_options = CopyOptions(
         source_ctx=src_ctx,
@@ -165,6 +184,7 @@ def copy(
         reporter=reporter,
         remove_signatures=flags.get("remove-signatures"),
         sign_identity=sign_identity,
+        signers=signers,
         forced_manifest_mime=forced_mime,
         multi_arch=multi_arch,
         preserve_digests=flags.get("preserve-digests"),
@@ -186,6 +206,26 @@ def copy(
     digestfile: Path | None = flags.get("digestfile")
     if digestfile is not None:
         write_digest_file(digestfile, str(result.manifest_digest))
+
+
+def _signers(
+    flags: FlagValues, sign_identity: NamedReference | None, dest_ref: ImageReference
+) -> tuple[Callable[[bytes, NamedReference | None], bytes], ...]:
+    """`--sign-by` (with `--sign-passphrase-file`): a GPG signer. Checked before copying:
+    the signature needs an identity (`--sign-identity` or the destination's reference)."""
+    key: str | None = flags.get("sign-by")
+    passphrase_file: Path | None = flags.get("sign-passphrase-file")
+    if not key:
+        if passphrase_file is not None:
+            raise InvalidInputError("--sign-passphrase-file can only be used with --sign-by")
+        return ()
+    if sign_identity is None and dest_ref.docker_reference() is None:
+        raise InvalidInputError(
+            "Cannot determine canonical Docker reference for destination "
+            f"{dest_ref.transport.name}:{safe_text(dest_ref.string_within_transport())}; use --sign-identity"
+        )
+    passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
+    return (gpg_signer(key, passphrase),)
 
 
 def _with_dest_extras(dest_ctx: SystemContext, flags: FlagValues) -> SystemContext:

@@ -12,9 +12,30 @@ from toolkit.cli.context import global_options
 from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
 from toolkit.cli.gotemplate import render_template
 from toolkit.errors import InvalidInputError
-from toolkit.manifest.gojson import GoStruct, indent, marshal_indent
-from toolkit.ops.inspect import image_config, inspect_image, list_platforms, raw_manifest
+from toolkit.manifest.gojson import indent, marshal_indent
+from toolkit.ops.inspect import (
+    ListInspectInfo,
+    image_config,
+    inspect_any,
+    list_platforms,
+    platform_struct,
+    raw_manifest,
+)
 from toolkit.transports import parse_image_name
+
+#: For `man skopo-inspect` (toolkit/cli/manpages.py): a description, then `$ ` command lines.
+EXAMPLES = [
+    "Show the digest, tags, layers, labels and environment of an image in a registry:\n"
+    "$ skopo inspect docker://docker.io/library/alpine:3.20",
+    "Print only the digest and platform, with a Go template:\n"
+    "$ skopo inspect --format '{{.Digest}} {{.Os}}/{{.Architecture}}' oci:alpine-layout:3.20",
+    "List every platform of a multi-architecture image with its digest and size:\n"
+    "$ skopo inspect --platforms docker://docker.io/library/alpine:3.20",
+    "Print the manifest exactly as stored, then the image configuration:\n"
+    "$ skopo inspect --raw docker-archive:alpine.tar\n"
+    "$ skopo inspect --config docker-archive:alpine.tar",
+]
+SEE_ALSO = ["skopo-transports(5)", "skopo-registries.d(5)", "skopo-copy(1)"]
 
 INSPECT_FLAGS: list[Flag] = [
     Flag("raw", bool, False, "output raw manifest or configuration"),
@@ -35,6 +56,14 @@ def inspect(
 
     `--raw` prints the manifest exactly as stored (a list stays a list); `--config` the
     image configuration; `--platforms` every platform of a multi-architecture image.
+
+    For a multi-architecture image, the instance for this machine's platform (or the one
+    chosen with `--override-os`, `--override-arch`, `--override-variant`) is inspected. If
+    the list has no instance for this machine and no `--override-*` flag was given,
+    inspect does not fail: it prints a warning and the list itself, as `Name`, `Digest`
+    (of the list), `RepoTags`, `MIMEType` and `Platforms` (each with `Platform`,
+    `Digest`, `Size` and `MIMEType`, as `--platforms` prints them). A platform asked
+    for with `--override-*` that the list lacks is an error (exit status 2).
     """
     raw: bool = flags.get("raw")
     config: bool = flags.get("config")
@@ -48,24 +77,17 @@ def inspect(
     def run() -> bytes:
         if flags.get("platforms"):
             entries = list_platforms(ref, sys_ctx)
-            value: Any = [
-                GoStruct(
-                    [
-                        ("Platform", str(entry.platform) if entry.platform is not None else ""),
-                        ("Digest", str(entry.digest)),
-                        ("Size", entry.size),
-                        ("MIMEType", entry.media_type),
-                    ]
-                )
-                for entry in entries
-            ]
+            value: Any = [platform_struct(entry) for entry in entries]
             return _render(value, template)
         if raw and not config:
             return raw_manifest(ref, sys_ctx)
         if config:
             blob = image_config(ref, sys_ctx, raw=raw)
             return blob if raw else indent(blob) + b"\n"
-        info = inspect_image(ref, sys_ctx)
+        info = inspect_any(ref, sys_ctx, no_tags=flags.get("no-tags"), warn=lambda m: log_line(f"Warning: {m}"))
+        if isinstance(info, ListInspectInfo):
+            log_line(f"Warning: {info.reason}; printing the list and its platforms instead "
+                     "(choose one with --override-os/--override-arch/--override-variant)")
         return _render(info.go_struct(), template)
 
     out.write(with_retries(flags, run, log_line))

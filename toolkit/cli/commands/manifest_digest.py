@@ -10,6 +10,12 @@ import typer
 from toolkit.limits import MAX_MANIFEST_SIZE, read_file_limited
 from toolkit.manifest import manifest_digest as compute_manifest_digest
 
+#: For `man skopo-manifest-digest` (toolkit/cli/manpages.py): a description, then `$ ` command lines.
+EXAMPLES = [
+    "Check that the manifest of a dir: image has the digest a registry reported:\n"
+    "$ skopo manifest-digest alpine-dir/manifest.json",
+]
+
 
 def manifest_digest(
     manifest: Annotated[Path, typer.Argument(help="Manifest file", metavar="MANIFEST")],

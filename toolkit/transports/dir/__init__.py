@@ -164,7 +164,7 @@ class DirImageSource(ImageSourceBase):
         path = self._dir / _blob_name(info.digest)
         f = open_regular_file(path, "blob", missing_is_not_found=False)
         size = os.fstat(f.fileno()).st_size
-        return VerifyingReader(f, info.digest, size, what=f"blob {info.digest}"), size
+        return VerifyingReader(f, info.digest, size, what="blob"), size
 
     def get_signatures(self, instance_digest: Digest | None = None) -> list[bytes]:
         signatures: list[bytes] = []

@@ -10,7 +10,7 @@ Beyond containers/image:
   and must be a regular file; a FIFO or a link to `/dev/zero` fails at once.
 - Blobs are written to a temp file in `blobs/<alg>/`, fsynced and renamed; a blob whose
   stream fails leaves nothing. `index.json` is only written at `commit()`, atomically
-  (temp + fsync + `os.replace`), under an exclusive `flock` on `index.json.lock` and after
+  (temp + fsync + `os.replace`), under an exclusive `flock` on the layout directory and after
   re-reading the index, so concurrent copies into one layout never lose each other's tags.
 - `delete_image` (c/image `oci_delete.go`) runs under the same lock and rewrites the index
   before removing blobs, so a crash leaves orphan blobs, never a dangling entry.
@@ -217,13 +217,13 @@ def _read_for_update(store: DirectoryStore) -> LayoutIndex:
 
 @contextlib.contextmanager
 def _index_lock(layout_dir: Path) -> Iterator[None]:
-    """Hold an exclusive `flock` on `<layout>/index.json.lock` (between threads too: each
-    call opens its own file description). The lock file is left in place (removing it would
-    race with other lockers)."""
+    """Hold an exclusive `flock` on the layout directory itself (between threads too: each
+    call opens its own file description). Locking the directory, not a sidecar lock file,
+    leaves no trace in the layout: a failed copy leaves it byte-identical."""
     try:
-        fd = os.open(layout_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        fd = os.open(layout_dir, _DIR_FLAGS | os.O_NOFOLLOW)
     except OSError as exc:
-        raise wrap_os_error(exc, f"locking {safe_text(str(layout_dir / LOCK_FILE))}") from exc
+        raise wrap_os_error(exc, f"locking {safe_text(str(layout_dir))}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -247,8 +247,9 @@ def _ensure_real_dir(path: Path, *, parents: bool = False) -> None:
 
 class OciImageDestination(LayoutDestinationBase):
     """Writes into an OCI layout directory (created, with its parents' last component, on
-    first write). Nothing becomes visible through `index.json` before `commit()`; an aborted
-    copy may leave complete, correctly named orphan blobs but never a temp file."""
+    first write). Nothing becomes visible through `index.json` before `commit()`. An aborted
+    copy removes the blobs it created that no index entry uses (under the index lock), and
+    the layout directory itself if the copy created it: the destination is as before."""
 
     def __init__(self, ref: OciReference, ctx: SystemContext) -> None:
         if ref.source_index is not None:
@@ -261,9 +262,11 @@ class OciImageDestination(LayoutDestinationBase):
         self._shared = ctx.oci_shared_blob_dir
         self._blob_root = self._shared if self._shared is not None else self._dir / BLOBS_DIR
         self._stored: set[Digest] = set()
+        self._created: set[Digest] = set()
         self._stored_lock = threading.Lock()
         self._committed = False
-        if os.path.lexists(self._dir):
+        self._dir_existed = os.path.lexists(self._dir)
+        if self._dir_existed:
             if not self._dir.is_dir() or self._dir.is_symlink():
                 raise DestinationError(f"{ref}: {safe_text(ref.path)} exists and is not a directory")
             # Fail early (before any blob is copied) on a layout we would refuse at commit.
@@ -311,12 +314,56 @@ class OciImageDestination(LayoutDestinationBase):
         with tmp as f:
             digest, size = copy_hashing(stream, f.write, info)
             tmp.target = alg_dir / digest.hex
+            existed = os.path.lexists(tmp.target)
         self._remember(digest)
+        if not existed and self._shared is None:
+            with self._stored_lock:
+                self._created.add(digest)
         return digest, size
 
     def _store_bytes(self, digest: Digest, data: bytes) -> None:
-        atomic_write_bytes(self._alg_dir(digest.algorithm) / digest.hex, data)
+        target = self._alg_dir(digest.algorithm) / digest.hex
+        existed = os.path.lexists(target)
+        atomic_write_bytes(target, data)
         self._remember(digest)
+        if not existed and self._shared is None:
+            with self._stored_lock:
+                self._created.add(digest)
+
+    def _abort(self) -> None:
+        """Undo an uncommitted copy: remove the blobs it created that nothing references.
+
+        Best effort and never raises: a failure here must not hide the original error.
+        """
+        try:
+            if not self._created and self._dir_existed:
+                return
+            if not self._dir.is_dir():
+                return
+            with _index_lock(self._dir):
+                used: Counter[Digest] = Counter()
+                raw = read_small_file(self._store, INDEX_FILE, MAX_INDEX_JSON_SIZE)
+                if raw is not None:
+                    for entry in parse_index(raw, self._store.where).entries:
+                        _count_blobs(self._store, entry, used, 0)
+                for digest in self._created:
+                    if not used[digest]:
+                        with contextlib.suppress(OSError):
+                            self._store.blob_path(digest, local=True).unlink()
+                if not self._dir_existed and raw is None:
+                    # We created the layout and nothing was committed into it meanwhile.
+                    for sub in sorted(self._dir.glob(f"{BLOBS_DIR}/*"), reverse=True):
+                        with contextlib.suppress(OSError):
+                            sub.rmdir()
+                    with contextlib.suppress(OSError):
+                        (self._dir / BLOBS_DIR).rmdir()
+                    with contextlib.suppress(OSError):
+                        (self._dir / LOCK_FILE).unlink()
+            if not self._dir_existed:
+                with contextlib.suppress(OSError):
+                    self._dir.rmdir()
+        except (ToolkitError, OSError) as exc:
+            log.debug("cleanup after an aborted copy to %s failed: %s", self._dir, exc)
 
     def commit(self) -> None:
         """Merge our entry into index.json (re-read under the lock) and replace it atomically.

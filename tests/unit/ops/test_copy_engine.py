@@ -1,0 +1,145 @@
+"""The copy engine's contract, through its library API with real local transports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers.images import build_image, build_multiarch, write_dir
+from toolkit.errors import PolicyRejectedError, ToolkitError
+from toolkit.image import UnparsedImage
+from toolkit.ops.copy import CopyOptions, MultiArch, copy_image
+from toolkit.policy import InsecureAcceptAnything
+from toolkit.transports import parse_image_name
+from toolkit.types import LayerCompression, SystemContext
+
+
+def tree_digest(root: Path) -> str:
+    """A checksum of every path, type and content under `root`."""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        h.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+class RecordingRejecter:
+    """A policy that looks at the manifest, then refuses."""
+
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+
+    def is_running_image_allowed(self, image: UnparsedImage) -> None:
+        self.seen.append(image.manifest()[0])
+        raise PolicyRejectedError("Source image rejected: test policy")
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    return write_dir(build_image(layer_count=3, seed=7), tmp_path / "src")
+
+
+@pytest.mark.parametrize("dest_kind", ["dir", "oci", "docker-archive", "oci-archive"])
+def test_policy_refusal_leaves_destination_untouched(tmp_path: Path, src: Path, dest_kind: str) -> None:
+    # An existing destination of each kind, made by a successful copy.
+    first = write_dir(build_image(layer_count=1, seed=99), tmp_path / "first")
+    target = tmp_path / "dest"
+    names = {
+        "dir": f"dir:{target}",
+        "oci": f"oci:{target}:old",
+        "docker-archive": f"docker-archive:{target}.tar:x/y:z",
+        "oci-archive": f"oci-archive:{target}.tar:old",
+    }
+    dest_name = names[dest_kind]
+    copy_image(InsecureAcceptAnything(), parse_image_name(dest_name), parse_image_name(f"dir:{first}"), CopyOptions())
+    before = tree_digest(tmp_path)
+    policy = RecordingRejecter()
+    if dest_kind == "docker-archive":
+        # docker-archive refuses an existing file; a fresh path must stay absent instead.
+        dest_name = f"docker-archive:{tmp_path / 'fresh.tar'}:x/y:z"
+    with pytest.raises(PolicyRejectedError):
+        copy_image(policy, parse_image_name(dest_name), parse_image_name(f"dir:{src}"), CopyOptions())
+    assert policy.seen, "the policy must have been consulted"
+    assert tree_digest(tmp_path) == before
+    assert not (tmp_path / "fresh.tar").exists()
+
+
+def test_corrupt_layer_aborts_and_leaves_no_trace(tmp_path: Path, src: Path) -> None:
+    blobs = sorted(p for p in src.iterdir() if len(p.name) == 64)
+    victim = max(blobs, key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    target = tmp_path / "out"
+    with pytest.raises(ToolkitError):
+        copy_image(InsecureAcceptAnything(), parse_image_name(f"oci:{target}:t"), parse_image_name(f"dir:{src}"),
+                   CopyOptions())
+    assert not target.exists(), "a failed first copy must not even create the layout"
+    leftovers = [p for p in tmp_path.rglob("*") if ".tmp-" in p.name or ".partial-" in p.name]
+    assert leftovers == []
+
+
+def test_second_copy_reuses_blobs_and_keeps_digest(tmp_path: Path, src: Path) -> None:
+    dest = parse_image_name(f"oci:{tmp_path / 'layout'}:t")
+    first = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"), CopyOptions())
+    statuses: list[str] = []
+
+    class Collect:
+        def message(self, text: str) -> None:
+            return None
+
+        def blob(self, kind: str, digest: object, size: int) -> object:
+            class B:
+                def advance(self, n: int) -> None:
+                    return None
+
+                def finish(self, status: str) -> None:
+                    statuses.append(status)
+
+            return B()
+
+    second = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),
+                        CopyOptions(reporter=Collect()))  # type: ignore[arg-type]
+    assert first.manifest_digest == second.manifest_digest
+    assert statuses.count("skipped: already exists") == 3
+
+
+def test_decompress_then_compress_round_trip(tmp_path: Path, src: Path) -> None:
+    plain = tmp_path / "plain"
+    copy_image(InsecureAcceptAnything(), parse_image_name(f"dir:{plain}"), parse_image_name(f"dir:{src}"),
+               CopyOptions(layer_compression=LayerCompression.DECOMPRESS))
+    sizes = sorted(p.stat().st_size for p in plain.iterdir() if len(p.name) == 64)
+    assert all(size % 512 == 0 for size in sizes[-3:]), "layers must be plain tar"
+    again = tmp_path / "again"
+    result = copy_image(InsecureAcceptAnything(), parse_image_name(f"dir:{again}"), parse_image_name(f"dir:{plain}"),
+                        CopyOptions(layer_compression=LayerCompression.COMPRESS))
+    for blob in again.iterdir():
+        if len(blob.name) == 64 and blob.stat().st_size > 1000:
+            assert blob.read_bytes()[:2] == b"\x1f\x8b"
+    assert hashlib.sha256((again / "manifest.json").read_bytes()).hexdigest() == result.manifest_digest.hex
+
+
+def test_list_system_copies_one_instance(tmp_path: Path) -> None:
+    listing = build_multiarch(seed=3)
+    src = write_dir(listing, tmp_path / "list")
+    ctx = SystemContext(override_arch="arm64", override_os="linux")
+    out = tmp_path / "one"
+    result = copy_image(InsecureAcceptAnything(), parse_image_name(f"dir:{out}"), parse_image_name(f"dir:{src}"),
+                        CopyOptions(source_ctx=ctx, multi_arch=MultiArch.SYSTEM))
+    top = json.loads((src / "manifest.json").read_bytes())
+    arm64 = [m["digest"] for m in top["manifests"] if m["platform"]["architecture"] == "arm64"]
+    assert str(result.manifest_digest) == arm64[0]
+    assert (out / "manifest.json").read_bytes() == result.manifest
+    assert not [p for p in out.iterdir() if p.name.endswith(".manifest.json")]
+
+
+def test_parallel_copies_flag_is_respected(tmp_path: Path, src: Path) -> None:
+    result = copy_image(InsecureAcceptAnything(), parse_image_name(f"dir:{tmp_path / 'seq'}"),
+                        parse_image_name(f"dir:{src}"), CopyOptions(parallel_copies=1))
+    assert os.path.exists(tmp_path / "seq" / "manifest.json")
+    assert result.manifest == (src / "manifest.json").read_bytes()

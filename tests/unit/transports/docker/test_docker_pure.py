@@ -1,0 +1,92 @@
+"""Pure parts of `docker://`: references, policy scopes, WWW-Authenticate, Content-Range."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError
+from toolkit.transports.docker import TRANSPORT, parse_repository
+from toolkit.transports.docker._body import parse_content_range
+from toolkit.transports.docker._challenge import parse_challenges
+from toolkit.transports.docker._errors import describe_errors, parse_error_body
+
+
+@pytest.mark.parametrize(
+    ("text", "identity", "within"),
+    [
+        ("//busybox", "docker.io/library/busybox:latest", "//busybox:latest"),
+        ("//localhost:5000/a/b:v1", "localhost:5000/a/b:v1", "//localhost:5000/a/b:v1"),
+        ("//quay.io/x@sha256:" + "a" * 64, "quay.io/x@sha256:" + "a" * 64, "//quay.io/x@sha256:" + "a" * 64),
+    ],
+)
+def test_reference_round_trip(text: str, identity: str, within: str) -> None:
+    ref = TRANSPORT.parse_reference(text)
+    assert ref.policy_configuration_identity() == identity
+    assert ref.string_within_transport() == within
+    assert TRANSPORT.parse_reference(ref.string_within_transport()) == ref
+
+
+def test_reference_errors() -> None:
+    with pytest.raises(InvalidImageNameError, match="does not start with //"):
+        TRANSPORT.parse_reference("busybox")
+    with pytest.raises(InvalidReferenceError, match="both a tag and digest"):
+        TRANSPORT.parse_reference("//busybox:1@sha256:" + "a" * 64)
+    with pytest.raises(InvalidReferenceError, match="lowercase"):
+        TRANSPORT.parse_reference("//Foo/bar")
+    with pytest.raises(InvalidReferenceError, match="No tag or digest"):
+        parse_repository("docker://busybox:1")
+    assert parse_repository("docker://busybox").name == "docker.io/library/busybox"
+
+
+def test_policy_namespaces() -> None:
+    ref = TRANSPORT.parse_reference("//example.com:8443/ns/sub/repo:tag")
+    assert ref.policy_configuration_namespaces() == [
+        "example.com:8443/ns/sub/repo",
+        "example.com:8443/ns/sub",
+        "example.com:8443/ns",
+        "example.com:8443",
+        "*.com",
+    ]
+    ref = TRANSPORT.parse_reference("//a.b.example.com/x:1")
+    assert ref.policy_configuration_namespaces()[-3:] == ["*.b.example.com", "*.example.com", "*.com"]
+    TRANSPORT.validate_policy_configuration_scope("*.example.com")
+    with pytest.raises(PolicyError):
+        TRANSPORT.validate_policy_configuration_scope("example*.*.com")
+
+
+def test_www_authenticate_parsing() -> None:
+    challenges = parse_challenges(
+        ['Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push"',
+         'Basic realm="x", Bearer realm="r2", error="insufficient_scope"']
+    )
+    assert [c.scheme for c in challenges] == ["bearer", "basic", "bearer"]
+    assert challenges[0].params == {
+        "realm": "https://auth.example/token", "service": "reg", "scope": "repository:a/b:pull,push"
+    }
+    assert challenges[2].params["error"] == "insufficient_scope"
+    # Hostile input never raises and stays bounded.
+    for junk in ['Bearer realm="unterminated', ",,,", "=", "Bearer " + "a=b," * 10000, '"\\', "\x00\x1b"]:
+        parse_challenges([junk])
+    assert parse_challenges(['Bearer realm="a\\"b"'])[0].params["realm"] == 'a"b'
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("bytes 10-19/20", (10, 19, 20)), ("bytes 0-0/*", (0, 0, -1))],
+)
+def test_content_range_ok(value: str, expected: tuple[int, int, int]) -> None:
+    assert parse_content_range(value) == expected
+
+
+@pytest.mark.parametrize("value", ["bytes 10-9/20", "bytes 0-20/20", "bytes=0-1/2", "bytes -1-2/3", "items 0-1/2", ""])
+def test_content_range_bad(value: str) -> None:
+    with pytest.raises(ValueError):
+        parse_content_range(value)
+
+
+def test_error_bodies() -> None:
+    entries = parse_error_body(b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest \\u001b[2Junknown"}]}')
+    text = describe_errors(entries, 404, "Not Found")
+    assert text.startswith("manifest unknown: manifest ") and "\x1b" not in text
+    assert parse_error_body(b"not json") == []
+    assert describe_errors([], 401, "") == "unauthorized: authentication required"

@@ -1,0 +1,40 @@
+"""`skopo logout REGISTRY` / `skopo logout --all`: remove stored credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolkit.cli.commands.login import login_context, registry_key
+from toolkit.config.auth import remove_all_credentials, remove_credentials
+from toolkit.errors import InvalidInputError, NotSupportedError
+
+
+def logout(
+    ctx: typer.Context,
+    registry: Annotated[str | None, typer.Argument(metavar="REGISTRY", show_default=False)] = None,
+    authfile: Annotated[Path | None, typer.Option("--authfile", envvar="REGISTRY_AUTH_FILE",
+                                                  help="path of the authentication file")] = None,
+    compat_auth_file: Annotated[Path | None, typer.Option("--compat-auth-file",
+                                                          help="path of a Docker-compatible config file")] = None,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Remove the cached credentials for all registries")] = False,
+    tls_verify: Annotated[bool | None, typer.Option("--tls-verify/--no-tls-verify",
+                                                    help="require HTTPS and verify certificates")] = None,
+) -> None:
+    """Logout of a container registry."""
+    if compat_auth_file is not None:
+        raise NotSupportedError("--compat-auth-file is not supported yet")
+    sys_ctx = login_context(ctx, authfile, None, tls_verify)
+    if all_:
+        if registry is not None:
+            raise InvalidInputError("--all takes no arguments")
+        remove_all_credentials(sys_ctx)
+        typer.echo("Removed login credentials for all registries")
+        return
+    if registry is None:
+        raise InvalidInputError("please provide a registry to log out from")
+    key, _ = registry_key(registry)
+    remove_credentials(sys_ctx, key)
+    typer.echo(f"Removed login credentials for {key}")

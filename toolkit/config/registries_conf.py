@@ -1,0 +1,239 @@
+"""registries.conf v2 (TOML), as containers/image `pkg/sysregistriesv2` reads it.
+
+Only what skopeo uses: `[[registry]]` tables with `prefix`, `location`, `insecure`,
+`blocked`, `mirror-by-digest-only` and `[[registry.mirror]]` (`location`, `insecure`,
+`pull-from-mirror` = `all` | `digest-only` | `tag-only`). The file is the first existing of
+`paths.registries_conf_candidates`; drop-ins are `*.conf` files in the sibling
+`registries.conf.d/` directory, in lexical order, each replacing registries with the same
+prefix. The longest matching prefix wins (`*.example.com` matches sub-domains).
+
+Mirrors and `location` rewrites apply only when pulling one image
+(`Registry.pull_sources`); pushes, tag listing and deletes use the reference as written.
+
+Contract: files are untrusted: size-capped (1 MiB), parsed with `tomllib`; any error
+raises `ConfigError` naming the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.config.paths import registries_conf_candidates
+from toolkit.errors import ConfigError, ToolkitError, safe_text
+from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
+from toolkit.reference import NamedReference, parse_normalized_named
+from toolkit.types import SystemContext
+
+__all__ = ["Endpoint", "Registry", "RegistriesConf", "PullSource", "load_registries_conf", "ref_matching_prefix"]
+
+_PULL_FROM_MIRROR = {"", "all", "digest-only", "tag-only"}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A location serving a registry's content (the primary or a mirror)."""
+
+    location: str
+    insecure: bool = False
+    pull_from_mirror: str = ""
+
+    def rewrite(self, ref: NamedReference, prefix: str) -> NamedReference:
+        """`ref` with `prefix` replaced by this location (unchanged for wildcard prefixes)."""
+        if prefix.startswith("*.") or not self.location:
+            return ref
+        text = str(ref)
+        rewritten = self.location + text[len(prefix) :]
+        try:
+            return parse_normalized_named(rewritten)
+        except ToolkitError as exc:
+            raise ConfigError(f"rewriting reference to {safe_text(rewritten)}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PullSource:
+    """One place to try when pulling: the rewritten reference and whether it is insecure."""
+
+    reference: NamedReference
+    insecure: bool
+    is_mirror: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """A `[[registry]]` table."""
+
+    prefix: str
+    endpoint: Endpoint
+    blocked: bool = False
+    mirror_by_digest_only: bool = False
+    mirrors: tuple[Endpoint, ...] = ()
+
+    def pull_sources(self, ref: NamedReference) -> list[PullSource]:
+        """Where to try pulling `ref` from, in order: eligible mirrors, then the primary."""
+        digested = ref.digest is not None
+        endpoints: list[Endpoint] = []
+        if self.mirror_by_digest_only:
+            if digested:
+                endpoints.extend(self.mirrors)
+        else:
+            for mirror in self.mirrors:
+                if not digested and mirror.pull_from_mirror == "digest-only":
+                    continue
+                if digested and mirror.pull_from_mirror == "tag-only":
+                    continue
+                endpoints.append(mirror)
+        sources = [PullSource(m.rewrite(ref, self.prefix), m.insecure, True) for m in endpoints]
+        sources.append(PullSource(self.endpoint.rewrite(ref, self.prefix), self.endpoint.insecure, False))
+        return sources
+
+
+def ref_matching_prefix(ref: str, prefix: str) -> int:
+    """Length of the part of `ref` matched by `prefix`, or -1 (c/image `refMatchingPrefix`)."""
+    if prefix.startswith("*."):
+        index = ref.find(prefix[1:])
+        if index == -1 or "/" in ref[:index]:
+            return -1
+        index += len(prefix) - 1
+        if index == len(ref) or ref[index] in ":/@":
+            return index
+        return -1
+    if len(ref) < len(prefix):
+        return -1
+    if len(ref) == len(prefix):
+        return len(prefix) if ref == prefix else -1
+    if not ref.startswith(prefix):
+        return -1
+    return len(prefix) if ref[len(prefix)] in ":/@" else -1
+
+
+@dataclass(frozen=True, slots=True)
+class RegistriesConf:
+    """The parsed configuration (possibly empty)."""
+
+    registries: tuple[Registry, ...] = ()
+    files: tuple[Path, ...] = field(default_factory=tuple)
+
+    def find(self, ref: str) -> Registry | None:
+        """The registry with the longest prefix matching `ref` (a reference string or a host)."""
+        best: Registry | None = None
+        best_len = -1
+        for registry in self.registries:
+            length = ref_matching_prefix(ref, registry.prefix)
+            if length > best_len:
+                best, best_len = registry, length
+        return best
+
+    def is_insecure(self, host: str) -> bool:
+        """registries.conf `insecure` for a host (the primary endpoint or a mirror location)."""
+        for registry in self.registries:
+            for endpoint in (registry.endpoint, *registry.mirrors):
+                if endpoint.insecure and host in (endpoint.location, endpoint.location.split("/", 1)[0]):
+                    return True
+        reg = self.find(host)
+        return bool(reg is not None and reg.endpoint.insecure)
+
+    def check_not_blocked(self, ref: NamedReference) -> Registry | None:
+        """The matching registry; raises `ConfigError` ("registry X is blocked") when blocked."""
+        reg = self.find(str(ref))
+        if reg is not None and reg.blocked:
+            name = safe_text(reg.endpoint.location or reg.prefix)
+            raise ConfigError(f"registry {name} is blocked in registries.conf")
+        return reg
+
+
+def _str(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string")
+    return value
+
+
+def _bool(table: Mapping[str, Any], key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be a boolean")
+    return value
+
+
+def _parse_registry(table: Any, where: str) -> Registry:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [[registry]] must be a table")
+    location = _str(table, "location", where).rstrip("/")
+    prefix = _str(table, "prefix", where) or location
+    if not prefix:
+        raise ConfigError(f"{where}: a [[registry]] needs a prefix or a location")
+    if prefix.startswith("*.") and location:
+        # c/image: a wildcard prefix cannot be rewritten.
+        raise ConfigError(f"{where}: wildcarded prefix {safe_text(prefix)} should be used without a location")
+    mirrors_raw = table.get("mirror", [])
+    if not isinstance(mirrors_raw, list):
+        raise ConfigError(f"{where}: mirror must be an array of tables")
+    mirrors: list[Endpoint] = []
+    digest_only = _bool(table, "mirror-by-digest-only", where)
+    for mirror in mirrors_raw:
+        if not isinstance(mirror, dict):
+            raise ConfigError(f"{where}: mirror must be an array of tables")
+        pull = _str(mirror, "pull-from-mirror", where)
+        if pull not in _PULL_FROM_MIRROR:
+            raise ConfigError(f"{where}: unsupported pull-from-mirror value {safe_text(pull)!r}")
+        if pull and digest_only:
+            raise ConfigError(f"{where}: pull-from-mirror cannot be used with mirror-by-digest-only")
+        mirror_location = _str(mirror, "location", where).rstrip("/")
+        if not mirror_location:
+            raise ConfigError(f"{where}: a mirror needs a location")
+        mirrors.append(Endpoint(mirror_location, _bool(mirror, "insecure", where), pull))
+    return Registry(
+        prefix=prefix,
+        endpoint=Endpoint(location or (prefix if not prefix.startswith("*.") else ""), _bool(table, "insecure", where)),
+        blocked=_bool(table, "blocked", where),
+        mirror_by_digest_only=digest_only,
+        mirrors=tuple(mirrors),
+    )
+
+
+def _parse_file(path: Path) -> list[Registry]:
+    try:
+        raw = read_file_limited(path, MAX_CONFIG_FILE_SIZE, "registries.conf")
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except ToolkitError as exc:
+        raise ConfigError(str(exc)) from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"loading registries configuration {safe_text(str(path))}: {safe_text(str(exc))}") from exc
+    where = safe_text(str(path))
+    regs = doc.get("registry", [])
+    if not isinstance(regs, list):
+        raise ConfigError(f"{where}: registry must be an array of tables")
+    return [_parse_registry(table, where) for table in regs]
+
+
+def load_registries_conf(ctx: SystemContext, env: Mapping[str, str] | None = None) -> RegistriesConf:
+    """Read registries.conf (and its drop-ins) for `ctx`; empty if none exists."""
+    main: Path | None = None
+    for candidate in registries_conf_candidates(ctx.registries_conf_path, env):
+        if candidate.exists() or ctx.registries_conf_path is not None:
+            main = candidate
+            break
+    else:
+        candidates = registries_conf_candidates(ctx.registries_conf_path, env)
+        main = candidates[-1] if candidates else None
+    files: list[Path] = []
+    by_prefix: dict[str, Registry] = {}
+    if main is not None:
+        if main.exists():
+            files.append(main)
+        dropin = main.parent / (main.name + ".d")
+        if dropin.is_dir():
+            files.extend(sorted(p for p in dropin.iterdir() if p.name.endswith(".conf") and p.is_file()))
+    seen_in_file: set[str] = set()
+    for path in files:
+        seen_in_file.clear()
+        for reg in _parse_file(path):
+            if reg.prefix in seen_in_file:
+                raise ConfigError(f"{safe_text(str(path))}: registry prefix {safe_text(reg.prefix)} is defined twice")
+            seen_in_file.add(reg.prefix)
+            by_prefix[reg.prefix] = reg
+    return RegistriesConf(tuple(by_prefix.values()), tuple(files))

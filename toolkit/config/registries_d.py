@@ -1,0 +1,439 @@
+"""registries.d: where signatures of registry images live (containers-registries.d(5),
+containers/image `docker/registries_d.go`, skopeo-reference.md §4).
+
+Every `*.yaml` file of the directory (`--registries.d`, else
+`$HOME/.config/containers/registries.d` if it exists, else `/etc/containers/registries.d`)
+is read with `yaml.safe_load` semantics, at most 1 MiB each, anchors/aliases and duplicate
+keys refused, and merged: `default-docker` or the same `docker` namespace defined in two
+files is an error naming both files (security.md corpus 30).
+
+Sections hold `lookaside` (read, and write when no staging is set), `lookaside-staging`
+(write), the deprecated `sigstore` / `sigstore-staging` (same meaning, lower priority) and
+`use-sigstore-attachments`. Lookup follows the image's policy identity, then its
+namespaces (`host/ns/repo`, `host/ns`, `host`, `*.domain` wildcards), then
+`default-docker`; a section without the wanted URL falls through to the next broader one.
+With nothing configured anywhere, the built-in default is `file://` +
+`toolkit.config.paths.default_lookaside_dir()`.
+
+Module functions handle `file://` lookaside storage: `lookaside_signature_url` builds
+`<base>/<repo path without host>@<alg>=<hex>/signature-<index+1>` as containers/image does;
+`read_file_lookaside` reads one signature (None when missing); `write_file_lookaside`
+stores a list of signatures atomically per file and deletes stale following ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import stat
+import threading
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from toolkit.config.paths import default_lookaside_dir, registries_d_dir
+from toolkit.digest import Digest
+from toolkit.errors import ConfigError, NotSupportedError, SignatureError, ToolkitError, safe_text
+from toolkit.limits import MAX_CONFIG_FILE_SIZE, MAX_SIGNATURE_SIZE, read_file_limited, read_limited
+from toolkit.reference import NamedReference
+from toolkit.signature import SimpleSigning, parse_signature_blob
+from toolkit.types import SystemContext
+
+__all__ = [
+    "RegistriesD",
+    "RegistryNamespace",
+    "load_registries_d",
+    "parse_registries_d_dir",
+    "lookaside_signature_url",
+    "read_file_lookaside",
+    "write_file_lookaside",
+    "docker_scope_identity",
+    "docker_scope_namespaces",
+]
+
+log = logging.getLogger(__name__)
+
+_SECTION_KEYS: Final = ("lookaside", "lookaside-staging", "sigstore", "sigstore-staging", "use-sigstore-attachments")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryNamespace:
+    """One section (`default-docker` or a `docker` scope) of a registries.d file."""
+
+    lookaside: str = ""
+    lookaside_staging: str = ""
+    sigstore: str = ""
+    sigstore_staging: str = ""
+    use_sigstore_attachments: bool | None = None
+
+    def top_level(self, write: bool) -> str:
+        """The URL for reading (or writing), "" if this section sets none."""
+        if write:
+            if self.lookaside_staging:
+                return self.lookaside_staging
+            if self.sigstore_staging:
+                return self.sigstore_staging
+        return self.lookaside or self.sigstore
+
+
+def docker_scope_identity(ref: NamedReference) -> str | None:
+    """The policy identity of `ref` (`name:tag` / `name@digest`), None if it has neither."""
+    if ref.tag is not None:
+        return f"{ref.name}:{ref.tag}"
+    if ref.digest is not None:
+        return f"{ref.name}@{ref.digest}"
+    return None
+
+
+def docker_scope_namespaces(ref: NamedReference) -> list[str]:
+    """`host/a/b/repo`, `host/a/b`, `host/a`, `host`, then `*.sub.example.com`, `*.example.com`,
+    `*.com` (port stripped), as containers/image `docker/policyconfiguration` lists them."""
+    out: list[str] = []
+    name = ref.name
+    while True:
+        out.append(name)
+        slash = name.rfind("/")
+        if slash < 0:
+            break
+        name = name[:slash]
+    host = name.split(":", 1)[0]
+    while (dot := host.find(".")) >= 0:
+        host = host[dot + 1 :]
+        out.append(f"*.{host}")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RegistriesD:
+    """A merged registries.d configuration.
+
+    `docker` maps scopes to sections; `default_docker` is the fallback section (None if no
+    file defines it); `directory` is where it was read from (for messages).
+    """
+
+    docker: Mapping[str, RegistryNamespace]
+    default_docker: RegistryNamespace | None = None
+    directory: str = ""
+    env: Mapping[str, str] | None = None
+
+    def _sections(self, ref: NamedReference) -> list[RegistryNamespace]:
+        out: list[RegistryNamespace] = []
+        identity = docker_scope_identity(ref)
+        for scope in ([identity] if identity else []) + docker_scope_namespaces(ref):
+            section = self.docker.get(scope)
+            if section is not None:
+                out.append(section)
+        if self.default_docker is not None:
+            out.append(self.default_docker)
+        return out
+
+    def _top_level(self, ref: NamedReference, write: bool) -> str:
+        for section in self._sections(ref):
+            url = section.top_level(write)
+            if url:
+                return url
+        builtin = "file://" + str(default_lookaside_dir(self.env))
+        log.debug("No signature storage configuration found for %s, using built-in default %s", ref, builtin)
+        return builtin
+
+    def lookaside_read_url(self, ref: NamedReference) -> str | None:
+        """Base URL to read `ref`'s signatures from (`lookaside`, else the built-in default)."""
+        return self._top_level(ref, write=False)
+
+    def lookaside_write_url(self, ref: NamedReference) -> str | None:
+        """Base URL to write `ref`'s signatures to (`lookaside-staging`, else `lookaside`, else
+        the built-in default)."""
+        return self._top_level(ref, write=True)
+
+    def use_sigstore_attachments(self, ref: NamedReference) -> bool:
+        """`use-sigstore-attachments` of the most specific section that sets it (default False)."""
+        for section in self._sections(ref):
+            if section.use_sigstore_attachments is not None:
+                return section.use_sigstore_attachments
+        return False
+
+
+# ------------------------------------------------------------------------------ YAML
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses duplicate mapping keys."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a scalar", key_node.start_mark)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _load_yaml(data: bytes, what: str) -> Any:
+    try:
+        for event in yaml.parse(data, Loader=_StrictLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise ConfigError(f"{what}: YAML anchors and aliases are not allowed")
+        return yaml.load(data, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what}: invalid YAML: {safe_text(' '.join(str(exc).split()), 300)}") from exc
+
+
+def _validate_url(url: str, where: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ConfigError(f'{where}: invalid signature storage URL "{safe_text(url)}": use file:///absolute/path')
+    elif parts.scheme in ("http", "https"):
+        if not parts.netloc:
+            raise ConfigError(f'{where}: invalid signature storage URL "{safe_text(url)}": no host')
+    else:
+        raise ConfigError(
+            f'{where}: invalid signature storage URL "{safe_text(url)}": the scheme must be file, http or https'
+        )
+
+
+def _parse_section(value: Any, where: str) -> RegistryNamespace:
+    if value is None:
+        return RegistryNamespace()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    fields: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in _SECTION_KEYS:
+            log.warning("%s: ignoring unknown key %s", where, safe_text(str(key)))
+            continue
+        if key == "use-sigstore-attachments":
+            if item is not None and not isinstance(item, bool):
+                raise ConfigError(f'{where}: "use-sigstore-attachments" must be true or false')
+            fields["use_sigstore_attachments"] = item
+            continue
+        if item is None:
+            item = ""
+        if not isinstance(item, str):
+            raise ConfigError(f'{where}: "{key}" must be a URL string')
+        if item:
+            _validate_url(item, f'{where}: "{key}"')
+        fields[key.replace("-", "_")] = item
+    return RegistryNamespace(**fields)
+
+
+def _parse_file(data: bytes, path: str) -> tuple[RegistryNamespace | None, dict[str, RegistryNamespace]]:
+    what = f"registries.d file {safe_text(path)}"
+    doc = _load_yaml(data, what)
+    if doc is None:
+        return None, {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{what}: expected a mapping at the top level")
+    default: RegistryNamespace | None = None
+    docker: dict[str, RegistryNamespace] = {}
+    for key, value in doc.items():
+        if key == "default-docker":
+            # `default-docker:` with no value still counts as defined (skopeo's default.yaml).
+            default = _parse_section(value, f'{what}: "default-docker"')
+        elif key == "docker":
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f'{what}: "docker" must be a mapping of scopes')
+            for scope, section in value.items():
+                if not isinstance(scope, str) or not scope:
+                    raise ConfigError(f'{what}: "docker" scopes must be non-empty strings')
+                docker[scope] = _parse_section(section, f'{what}: docker "{safe_text(scope)}"')
+        else:
+            log.warning("%s: ignoring unknown key %s", what, safe_text(str(key)))
+    return default, docker
+
+
+def parse_registries_d_dir(directory: Path, env: Mapping[str, str] | None = None) -> RegistriesD:
+    """Read and merge every `*.yaml` file of `directory` (a missing directory is empty).
+
+    Raises `ConfigError` naming the file for invalid content, and both files for a section
+    defined twice.
+    """
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return RegistriesD(docker={}, directory=str(directory), env=env)
+    except OSError as exc:
+        raise ConfigError(f"reading registries.d directory {safe_text(str(directory))}: {exc.strerror}") from exc
+    default: RegistryNamespace | None = None
+    default_from = ""
+    docker: dict[str, RegistryNamespace] = {}
+    docker_from: dict[str, str] = {}
+    for name in names:
+        if not name.endswith(".yaml"):
+            continue
+        path = str(directory / name)
+        try:
+            data = read_file_limited(path, MAX_CONFIG_FILE_SIZE, "registries.d file")
+        except ToolkitError as exc:
+            if not os.path.lexists(path):
+                continue
+            raise ConfigError(str(exc)) from exc
+        file_default, file_docker = _parse_file(data, path)
+        if file_default is not None:
+            if default is not None:
+                raise ConfigError(
+                    'Error parsing signature storage configuration: "default-docker" defined both in '
+                    f'"{safe_text(default_from)}" and "{safe_text(path)}"'
+                )
+            default, default_from = file_default, path
+        for scope, section in file_docker.items():
+            if scope in docker:
+                raise ConfigError(
+                    f'Error parsing signature storage configuration: "docker" namespace "{safe_text(scope)}" '
+                    f'defined both in "{safe_text(docker_from[scope])}" and "{safe_text(path)}"'
+                )
+            docker[scope] = section
+            docker_from[scope] = path
+    return RegistriesD(docker=docker, default_docker=default, directory=str(directory), env=env)
+
+
+_CACHE: dict[str, tuple[tuple[tuple[str, int, int], ...], RegistriesD]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    out: list[tuple[str, int, int]] = []
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".yaml"):
+                with contextlib.suppress(OSError):
+                    st = os.stat(directory / name)
+                    out.append((name, st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+def load_registries_d(ctx: SystemContext, env: Mapping[str, str] | None = None) -> RegistriesD:
+    """The registries.d configuration for `ctx` (`ctx.registries_d_path` overrides the search).
+
+    Cached per directory (re-read when a file's size or mtime changes). Raises `ConfigError`.
+    """
+    directory = registries_d_dir(ctx.registries_d_path, env)
+    key = str(directory)
+    stamp = _fingerprint(directory)
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None and cached[0] == stamp and cached[1].env is env:
+            return cached[1]
+    config = parse_registries_d_dir(directory, env)
+    with _CACHE_LOCK:
+        _CACHE[key] = (stamp, config)
+    return config
+
+
+# ------------------------------------------------------------------------------ lookaside storage
+
+
+def lookaside_signature_url(base_url: str, ref: NamedReference, digest: Digest, index: int) -> str:
+    """`<base>/<repo path>@<alg>=<hex>/signature-<index+1>` (the host is not in the path).
+
+    `digest` is a validated `Digest`, so its parts are safe in a path (CVE-2024-3727).
+    """
+    if index < 0:
+        raise ValueError("signature index must not be negative")
+    parts = urllib.parse.urlsplit(base_url)
+    path = f"{parts.path}/{ref.path}@{digest.algorithm}={digest.hex}/signature-{index + 1}"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def _file_url_path(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "file":
+        raise NotSupportedError(f"not a file:// URL: {safe_text(url)}")
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigError(f"file:// URL with a host is not supported: {safe_text(url)}")
+    path = urllib.parse.unquote(parts.path)
+    if not path.startswith("/") or "\0" in path:
+        raise ConfigError(f"invalid file:// URL {safe_text(url)}")
+    return path
+
+
+def read_file_lookaside(url: str) -> bytes | None:
+    """One signature from a `file://` URL: its bytes, or None if it does not exist.
+
+    Only a regular file (not a symlink, FIFO or device) of at most 4 MiB is read; anything
+    else raises `SignatureError`.
+    """
+    path = _file_url_path(url)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SignatureError(f"signature {safe_text(path)}: is a symbolic link") from exc
+        raise SignatureError(f"reading signature {safe_text(path)}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise SignatureError(f"signature {safe_text(path)}: not a regular file")
+        os.set_blocking(f.fileno(), True)
+        return read_limited(f, MAX_SIGNATURE_SIZE, f"signature {safe_text(path)}")
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_file_lookaside(base_url: str, ref: NamedReference, digest: Digest, signatures: Sequence[bytes]) -> None:
+    """Store `signatures` (simple-signing blobs) as `signature-1..N` under a `file://` base.
+
+    Each file is written atomically (temp + fsync + rename; directories 0755, files 0644);
+    then `signature-N+1`, `N+2`, ... are deleted until one is missing, as containers/image
+    does. Only simple-signing signatures can live in a lookaside (`SignatureError`).
+    """
+    raw: list[bytes] = []
+    for number, blob in enumerate(signatures, start=1):
+        parsed = parse_signature_blob(blob)
+        if not isinstance(parsed, SimpleSigning):
+            raise SignatureError(
+                f"signature {number}: {parsed.format_name} signatures cannot be stored in a lookaside "
+                "(only simple signing)"
+            )
+        raw.append(parsed.untrusted_blob)
+    try:
+        for index, data in enumerate(raw):
+            _write_atomic(_file_url_path(lookaside_signature_url(base_url, ref, digest, index)), data)
+        index = len(raw)
+        while True:
+            path = _file_url_path(lookaside_signature_url(base_url, ref, digest, index))
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                break
+            index += 1
+    except OSError as exc:
+        raise SignatureError(
+            f"writing signatures to {safe_text(base_url)}: {exc.strerror or exc}"
+        ) from exc

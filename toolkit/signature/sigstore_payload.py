@@ -1,0 +1,151 @@
+"""The sigstore ("cosign container image signature") payload: writing and strict parsing.
+
+Written exactly as containers/image `signature/internal/sigstore_payload.go` marshals it
+(Go maps, so keys sorted; compact; Go string escaping):
+
+    {"critical":{"identity":{"docker-reference":REF},"image":{"docker-manifest-digest":D},
+     "type":"cosign container image signature"},"optional":{"creator":C,"timestamp":N}}
+
+Parsed as containers/image does, paranoidly: `critical` and `optional` exactly once;
+`critical` has exactly `type`, `image`, `identity` (no unknown or duplicate keys, right
+types); `type` must be "cosign container image signature"; `image` has exactly
+`docker-manifest-digest` (a valid digest); `identity` exactly `docker-reference`.
+`optional` may be `null` (cosign writes that) or an object whose unknown keys are ignored;
+`creator` must be a string, `timestamp` an integer (a JSON number with a fractional part is
+refused). Anything else raises `InvalidSignatureError`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from toolkit.digest import Digest
+from toolkit.errors import InvalidDigestError, InvalidSignatureError, ToolkitError, safe_text
+from toolkit.limits import MAX_SIGNATURE_SIZE
+from toolkit.manifest.gojson import marshal
+from toolkit.manifest.strictjson import INT64_MAX, loads_strict
+
+__all__ = [
+    "SIGSTORE_SIGNATURE_TYPE",
+    "DEFAULT_CREATOR",
+    "SigstorePayload",
+    "make_payload",
+    "parse_payload",
+]
+
+SIGSTORE_SIGNATURE_TYPE: Final = "cosign container image signature"
+#: What skopo records as `optional.creator` (containers/image writes "containers/image <version>").
+DEFAULT_CREATOR: Final = "skopo 0.1.0"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigstorePayload:
+    """A parsed payload. Until its signature and rules are verified, every field is untrusted."""
+
+    docker_manifest_digest: Digest
+    docker_reference: str
+    creator: str | None = None
+    timestamp: int | None = None
+
+
+def make_payload(
+    manifest_digest: Digest,
+    docker_reference: str,
+    *,
+    creator: str | None = DEFAULT_CREATOR,
+    timestamp: int | None = None,
+) -> bytes:
+    """The payload bytes to sign for `manifest_digest` as `docker_reference`.
+
+    `timestamp` defaults to now (Unix seconds); `creator=None` omits it. Raises
+    `InvalidSignatureError` for an empty reference (containers/image: "Unexpected empty
+    signature content").
+    """
+    if not docker_reference:
+        raise InvalidSignatureError("Unexpected empty signature content")
+    optional: dict[str, Any] = {}
+    if creator is not None:
+        optional["creator"] = creator
+    optional["timestamp"] = int(time.time()) if timestamp is None else timestamp
+    return marshal(
+        {
+            "critical": {
+                "type": SIGSTORE_SIGNATURE_TYPE,
+                "image": {"docker-manifest-digest": str(manifest_digest)},
+                "identity": {"docker-reference": docker_reference},
+            },
+            "optional": optional,
+        }
+    )
+
+
+def _exact(obj: Any, fields: tuple[str, ...], what: str) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise InvalidSignatureError(f"{what}: JSON object expected")
+    for key in obj:
+        if key not in fields:
+            raise InvalidSignatureError(f'{what}: Unknown key "{safe_text(key, 100)}"')
+    for key in fields:
+        if key not in obj:
+            raise InvalidSignatureError(f'{what}: Key "{key}" missing in a JSON object')
+    return obj
+
+
+def _string(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidSignatureError(f"{what} must be a string")
+    return value
+
+
+def _timestamp(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidSignatureError("Field optional.timestamp must be a number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidSignatureError("Field optional.timestamp is not an integer")
+        value = int(value)
+    result = int(value)
+    if not -INT64_MAX - 1 <= result <= INT64_MAX:
+        raise InvalidSignatureError("Field optional.timestamp is out of range")
+    return result
+
+
+def parse_payload(untrusted_payload: bytes) -> SigstorePayload:
+    """Strictly parse untrusted payload bytes (module docstring); raise `InvalidSignatureError`."""
+    what = "sigstore payload"
+    try:
+        doc = loads_strict(untrusted_payload, what=what, limit=MAX_SIGNATURE_SIZE, error_cls=InvalidSignatureError)
+    except InvalidSignatureError:
+        raise
+    except ToolkitError as exc:  # the size limit
+        raise InvalidSignatureError(str(exc)) from exc
+    top = _exact(doc, ("critical", "optional"), what)
+    creator: str | None = None
+    timestamp: int | None = None
+    optional = top["optional"]
+    if optional is not None:
+        if not isinstance(optional, dict):
+            raise InvalidSignatureError(f"{what}: optional: JSON object expected")
+        if "creator" in optional and optional["creator"] is not None:
+            creator = _string(optional["creator"], "Field optional.creator")
+        if "timestamp" in optional and optional["timestamp"] is not None:
+            timestamp = _timestamp(optional["timestamp"])
+    critical = _exact(top["critical"], ("type", "image", "identity"), f"{what}: critical")
+    sig_type = _string(critical["type"], "Field critical.type")
+    if sig_type != SIGSTORE_SIGNATURE_TYPE:
+        raise InvalidSignatureError(f"Unrecognized signature type {safe_text(sig_type, 100)}")
+    image = _exact(critical["image"], ("docker-manifest-digest",), f"{what}: critical.image")
+    digest_text = _string(image["docker-manifest-digest"], "Field critical.image.docker-manifest-digest")
+    try:
+        digest = Digest.parse(digest_text)
+    except InvalidDigestError as exc:
+        raise InvalidSignatureError(
+            f'invalid docker-manifest-digest value "{safe_text(digest_text, 150)}": {exc}'
+        ) from exc
+    identity = _exact(critical["identity"], ("docker-reference",), f"{what}: critical.identity")
+    reference = _string(identity["docker-reference"], "Field critical.identity.docker-reference")
+    return SigstorePayload(
+        docker_manifest_digest=digest, docker_reference=reference, creator=creator, timestamp=timestamp
+    )

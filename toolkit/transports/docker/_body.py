@@ -1,0 +1,164 @@
+"""A blob body that resumes with `Range` after a broken connection (c/image `body_reader.go`).
+
+Rules (security.md §3):
+- on a connection error, an unexpected EOF before the announced length, or an idle-read
+  timeout, reconnect if this is the first reconnection, or at least 1 MiB arrived since
+  the last one, or 60 s passed since it; otherwise fail;
+- wait 1 s (+ up to 100 ms jitter), then `GET` with `Range: bytes=<offset>-`;
+- accept only `206` with exactly one `Content-Range: bytes <first>-<last>/<len|*>` where
+  `first == offset` and `last + 1` equals the complete length (when known, and the blob
+  size when known). A `200`, a second `Content-Range`, or any other mismatch aborts:
+  bytes are never spliced from a response we cannot place exactly.
+The reader does not verify content: the caller wraps it in a `VerifyingReader`, whose
+digest covers the whole stream across reconnections. A failed resume raises
+`TransientRegistryError`, so `--retry-times` can re-run the copy from the start (the
+destination has not committed anything at that point).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+
+import requests
+import urllib3.exceptions
+
+from toolkit.errors import safe_text
+from toolkit.transports.docker._errors import TransientRegistryError
+
+__all__ = ["ResumableBody", "parse_content_range", "MIN_PROGRESS", "RETRY_AFTER_SECONDS"]
+
+log = logging.getLogger(__name__)
+
+MIN_PROGRESS = 1 << 20
+RETRY_AFTER_SECONDS = 60.0
+RECONNECT_DELAY = 1.0
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)")
+
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.HTTPError,
+    requests.RequestException,
+    OSError,
+)
+
+
+def parse_content_range(value: str) -> tuple[int, int, int]:
+    """`(first, last, complete_length)` of a Content-Range value (-1: `*`). Raises ValueError."""
+    match = _CONTENT_RANGE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"invalid Content-Range {value!r}")
+    first, last = int(match.group(1)), int(match.group(2))
+    length = -1 if match.group(3) == "*" else int(match.group(3))
+    if last < first or (length != -1 and last >= length):
+        raise ValueError(f"invalid Content-Range {value!r}")
+    return first, last, length
+
+
+class ResumableBody:
+    """A raw (undecoded) blob body that reconnects with `Range` when the connection breaks.
+
+    `reopen(offset)` must issue the ranged GET and return the response (any status).
+    `total` is the full blob size (-1 if unknown). `what` names the blob in messages.
+    """
+
+    def __init__(
+        self,
+        response: requests.Response,
+        reopen: Callable[[int], requests.Response],
+        *,
+        total: int,
+        what: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._resp = response
+        self._reopen = reopen
+        self._total = total
+        self._what = what
+        self._sleep = sleep
+        self.offset = 0
+        self._last_retry_offset = 0
+        self._last_retry_time: float | None = None
+        self.reconnections = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n is None or n < 0:
+            n = 1 << 20
+        while True:
+            if self._total >= 0 and self.offset >= self._total:
+                # Everything announced has arrived: probe for extra bytes once.
+                return self._read_raw(n, at_end=True)
+            try:
+                data = self._read_raw(n, at_end=False)
+            except _READ_ERRORS as exc:
+                self._reconnect(exc)
+                continue
+            if not data and self._total >= 0 and self.offset < self._total:
+                self._reconnect(EOFError("unexpected EOF"))
+                continue
+            self.offset += len(data)
+            return data
+
+    def _read_raw(self, n: int, *, at_end: bool) -> bytes:
+        if at_end:
+            try:
+                return self._resp.raw.read(n, decode_content=False)
+            except _READ_ERRORS:
+                return b""
+        return self._resp.raw.read(n, decode_content=False)
+
+    def _decide(self, exc: BaseException) -> None:
+        progress = self.offset - self._last_retry_offset
+        now = time.monotonic()
+        if progress >= MIN_PROGRESS or self._last_retry_time is None:
+            return
+        if now - self._last_retry_time >= RETRY_AFTER_SECONDS:
+            return
+        raise TransientRegistryError(
+            f"reading {self._what}: {safe_text(str(exc), 300)} (after {self.offset} bytes; "
+            "not reconnecting: no progress since the last attempt)"
+        ) from exc
+
+    def _reconnect(self, exc: BaseException) -> None:
+        self._decide(exc)
+        self._resp.close()
+        log.info("reading %s failed (%s); reconnecting at byte %d", self._what, safe_text(str(exc), 200), self.offset)
+        self._sleep(RECONNECT_DELAY + random.random() * 0.1)
+        self._last_retry_offset = self.offset
+        self._last_retry_time = time.monotonic()
+        self.reconnections += 1
+        try:
+            resp = self._reopen(self.offset)
+        except TransientRegistryError as again:
+            raise TransientRegistryError(f"reading {self._what}: reconnecting failed: {again}") from exc
+        self._check_range(resp)
+        self._resp = resp
+
+    def _check_range(self, resp: requests.Response) -> None:
+        def fail(reason: str) -> None:
+            resp.close()
+            raise TransientRegistryError(f"reading {self._what}: cannot resume at byte {self.offset}: {reason}")
+
+        if resp.status_code == 200:
+            fail("the server did not process a Range request")
+        if resp.status_code != 206:
+            fail(f"unexpected HTTP status {resp.status_code}")
+        values = resp.raw.headers.getlist("Content-Range")
+        if len(values) != 1:
+            fail(f"expected exactly one Content-Range header, got {len(values)}")
+        try:
+            first, last, length = parse_content_range(values[0])
+        except ValueError:
+            fail(f"invalid Content-Range {safe_text(values[0], 80)!r}")
+            return
+        if first != self.offset:
+            fail(f"the server sent bytes from {first}")
+        if length != -1 and last + 1 != length:
+            fail(f"the server sent an incomplete range {first}-{last}/{length}")
+        if self._total >= 0 and (last + 1 != self._total or length not in (-1, self._total)):
+            fail(f"the range {first}-{last}/{length} does not end at the blob size {self._total}")
+
+    def close(self) -> None:
+        self._resp.close()

@@ -1,0 +1,617 @@
+"""The registry HTTP client (containers/image `docker/docker_client.go`, hardened).
+
+One `RegistryClient` talks to one registry host for one purpose (a set of token scopes).
+It owns a `requests.Session` whose TLS configuration belongs to that host only (never a
+global `verify=False`): the system trust store plus the host's certs.d / `--cert-dir`
+`*.crt` CAs and client pairs, TLS 1.2 or newer; verification is off only with
+`--tls-verify=false` or registries.conf `insecure = true`, which also allow a fallback to
+plain HTTP when HTTPS fails at ping time.
+
+Safety rules enforced here (security.md rows 2, 8-12, 18; corpus 34-42):
+- redirects are followed by our own loop (`allow_redirects=False`, at most 10 hops);
+  `Authorization` is attached only to URLs on the registry's own origin (scheme, host and
+  port), so any hop elsewhere carries no credentials; https -> http is refused;
+- the token realm must be http(s), must be https when the registry is, and must not be a
+  link-local address; token bodies are capped at 1 MiB and their lifetime is at least 60 s;
+- `Accept-Encoding: identity`; bodies are read raw (never decoded by the library), with
+  size caps; `Content-Length` must be a single non-negative integer;
+- 429 is retried up to 5 attempts (Retry-After seconds or HTTP-date, capped at 60 s;
+  else 2 s doubling), only for requests without a body or with a replayable one;
+  connection errors and 502/503/504 are retried (3 attempts) only for GET/HEAD;
+  `insufficient_scope` gets exactly one retry with the extra scope, never with a body;
+- every read has an idle timeout (`SystemContext.registry_read_timeout`, default 60 s).
+
+Errors: `TransientRegistryError` (a `RetryableError`: `--retry-times` re-runs the
+operation) for network failures, 5xx, 429 and errcodes other than UNAUTHORIZED, DENIED,
+NAME_UNKNOWN, MANIFEST_UNKNOWN; `UnauthorizedError` for refused credentials;
+`RegistryError` otherwise. Server text in messages is always `safe_text`-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import ipaddress
+import json
+import logging
+import os
+import random
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import requests
+import requests.adapters
+import urllib3.exceptions
+from requests.utils import get_environ_proxies
+
+from toolkit import __version__
+from toolkit.config.auth import get_credentials
+from toolkit.config.certs import TLSFiles, tls_files_for_host
+from toolkit.errors import ConfigError, RegistryError, SizeLimitError, ToolkitError, safe_text
+from toolkit.limits import MAX_AUTH_TOKEN_SIZE, MAX_ERROR_BODY_SIZE
+from toolkit.transports.docker._challenge import Challenge, parse_challenges
+from toolkit.transports.docker._errors import (
+    NON_RETRYABLE_CODES,
+    TransientRegistryError,
+    UnauthorizedError,
+    describe_errors,
+    parse_error_body,
+)
+from toolkit.types import Credentials, OptionalBool, SystemContext
+
+__all__ = [
+    "RegistryClient",
+    "Response",
+    "scope_for",
+    "registry_host",
+    "read_limited_body",
+    "error_from_response",
+    "DEFAULT_READ_TIMEOUT",
+    "READ_TIMEOUT_ENV",
+]
+
+log = logging.getLogger(__name__)
+
+Response = requests.Response
+
+DEFAULT_READ_TIMEOUT = 60.0
+#: Environment override of the idle-read timeout (seconds), for tests and slow links.
+READ_TIMEOUT_ENV = "SKOPO_REGISTRY_READ_TIMEOUT"
+CONNECT_TIMEOUT = 30.0
+MAX_REDIRECTS = 10
+BACKOFF_ATTEMPTS = 5
+BACKOFF_INITIAL = 2.0
+BACKOFF_MAX = 60.0
+TRANSIENT_ATTEMPTS = 3
+MIN_TOKEN_LIFETIME = 60
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_IDEMPOTENT = frozenset({"GET", "HEAD"})
+_DOCKER_HUB = "docker.io"
+_DOCKER_HUB_API = "registry-1.docker.io"
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+
+
+def registry_host(domain: str) -> str:
+    """The host to contact for a reference domain (`docker.io` -> `registry-1.docker.io`)."""
+    return _DOCKER_HUB_API if domain == _DOCKER_HUB else domain
+
+
+def scope_for(repo: str, actions: str) -> str:
+    """A token scope: `repository:<repo>:<actions>`."""
+    return f"repository:{repo}:{actions}"
+
+
+class _TLSAdapter(requests.adapters.HTTPAdapter):
+    """An adapter that uses one SSL context (this registry's) for every HTTPS connection."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__(pool_connections=4, pool_maxsize=16, max_retries=0)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        pool_kwargs["ssl_context"] = self._context
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        proxy_kwargs["ssl_context"] = self._context
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
+
+def _ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    for ca in files.ca_files:
+        try:
+            context.load_verify_locations(cafile=str(ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"loading CA certificate {safe_text(str(ca))}: {exc}") from exc
+    for cert, key in files.client_pairs:
+        try:
+            context.load_cert_chain(str(cert), str(key))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"loading client certificate {safe_text(str(cert))}: {exc}") from exc
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def read_limited_body(resp: Response, limit: int, what: str) -> bytes:
+    """Read a whole (raw, undecoded) body, refusing more than `limit` bytes. Closes `resp`."""
+    try:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = resp.raw.read(min(1 << 20, limit + 1 - total), decode_content=False)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise SizeLimitError(f"reading {what}: exceeded maximum allowed size of {limit} bytes")
+        return b"".join(chunks)
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+        raise TransientRegistryError(f"reading {what}: {safe_text(str(exc), 300)}") from exc
+    finally:
+        resp.close()
+
+
+def error_from_response(resp: Response, what: str) -> ToolkitError:
+    """A typed error for an unexpected response (body read with the 1 MiB cap)."""
+    try:
+        body = read_limited_body(resp, MAX_ERROR_BODY_SIZE, "error body")
+    except ToolkitError:
+        body = b""
+    entries = parse_error_body(body)
+    text = f"{what}: {describe_errors(entries, resp.status_code, resp.reason or '')}"
+    codes = {e.code for e in entries}
+    if resp.status_code == 401 or "UNAUTHORIZED" in codes:
+        return UnauthorizedError(text)
+    if resp.status_code in (429, 502, 503, 504):
+        return TransientRegistryError(text)
+    if entries and not codes & NON_RETRYABLE_CODES:
+        return TransientRegistryError(text)
+    return RegistryError(text)
+
+
+def check_content_length(resp: Response) -> int:
+    """The response's Content-Length (-1 if absent); raises `RegistryError` if malformed."""
+    values = resp.raw.headers.getlist("Content-Length") if resp.raw is not None else []
+    parsed: set[int] = set()
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not _CONTENT_LENGTH.fullmatch(part):
+                raise RegistryError(f"invalid Content-Length {safe_text(part, 40)!r} from registry")
+            parsed.add(int(part))
+    if len(parsed) > 1:
+        raise RegistryError("conflicting Content-Length headers from registry")
+    return parsed.pop() if parsed else -1
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class _Token:
+    value: str
+    expires: float
+
+
+class RegistryClient:
+    """HTTP access to one registry host, authenticated for `scopes`.
+
+    `registry` is the reference domain (`docker.io`, `host:port`); `repo_name` the full
+    repository name used to look up credentials (`host/ns/repo`). `insecure` is
+    registries.conf's `insecure` for this host. Thread-safe: blobs are fetched in parallel.
+    """
+
+    def __init__(
+        self,
+        ctx: SystemContext,
+        registry: str,
+        *,
+        repo_name: str | None = None,
+        scopes: Sequence[str] = (),
+        insecure: bool = False,
+        env: Mapping[str, str] | None = None,
+        credentials: Credentials | None = None,
+        use_credentials: bool = True,
+    ) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.host = registry_host(registry)
+        self.scopes = tuple(scopes)
+        if ctx.tls_verify is OptionalBool.UNDEFINED:
+            self.verify = not insecure
+        else:
+            self.verify = ctx.tls_verify is OptionalBool.TRUE
+        self._env = env if env is not None else os.environ
+        if credentials is not None:
+            self.credentials: Credentials | None = credentials
+        elif use_credentials:
+            self.credentials = get_credentials(ctx, repo_name or registry, env)
+        else:
+            self.credentials = None
+        timeout = ctx.registry_read_timeout
+        if timeout is None:
+            try:
+                timeout = float(self._env.get(READ_TIMEOUT_ENV, "") or DEFAULT_READ_TIMEOUT)
+            except ValueError:
+                timeout = DEFAULT_READ_TIMEOUT
+        self.read_timeout = timeout
+        files = tls_files_for_host(self.host, ctx.cert_dir, env)
+        self._session = requests.Session()
+        self._session.trust_env = False  # no .netrc credentials, no env CA overrides
+        self._session.headers.clear()
+        self._session.headers["User-Agent"] = ctx.user_agent or f"skopo/{__version__}"
+        self._session.headers["Accept-Encoding"] = "identity"
+        self._session.mount("https://", _TLSAdapter(_ssl_context(self.verify, files)))
+        self._session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16, max_retries=0))
+        self._lock = threading.Lock()
+        self._token_lock = threading.Lock()
+        self._base_url: str | None = None
+        self._challenges: list[Challenge] = []
+        self._tokens: dict[tuple[str, ...], _Token] = {}
+        self.sleep: Callable[[float], None] = time.sleep
+
+    # ------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        self._session.close()
+
+    @property
+    def base_url(self) -> str:
+        self.ensure_ping()
+        assert self._base_url is not None
+        return self._base_url
+
+    def _proxies(self, url: str) -> dict[str, str]:
+        """HTTP(S)_PROXY / NO_PROXY from the process environment (requests' own rules)."""
+        return dict(get_environ_proxies(url))
+
+    def _send_once(
+        self, method: str, url: str, headers: Mapping[str, str], data: Any, timeout: float | None
+    ) -> Response:
+        try:
+            resp = self._session.request(
+                method,
+                url,
+                headers=dict(headers),
+                data=data,
+                stream=True,
+                allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT, timeout or self.read_timeout),
+                verify=self.verify,
+                proxies=self._proxies(url),
+            )
+        except requests.exceptions.SSLError as exc:
+            raise RegistryError(f"{method} {safe_text(url)}: TLS error: {safe_text(str(exc), 400)}") from exc
+        except requests.exceptions.InvalidHeader as exc:
+            raise RegistryError(f"{method} {safe_text(url)}: invalid response header") from exc
+        except requests.exceptions.Timeout as exc:
+            raise TransientRegistryError(
+                f"{method} {safe_text(url)}: timed out (no data for {self.read_timeout:g}s)"
+            ) from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if isinstance(exc, urllib3.exceptions.InvalidHeader):
+                raise RegistryError(f"{method} {safe_text(url)}: invalid response header") from exc
+            raise TransientRegistryError(f"{method} {safe_text(url)}: {safe_text(str(exc), 400)}") from exc
+        check_content_length(resp)
+        return resp
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: Any,
+        authorization: Callable[[str], str | None],
+        timeout: float | None = None,
+    ) -> Response:
+        """Send, following redirects ourselves. `authorization(url)` gives the header for a URL."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            h = dict(headers)
+            auth = authorization(current)
+            if auth:
+                h["Authorization"] = auth
+            resp = self._send_once(method, current, h, data, timeout)
+            location = resp.headers.get("Location")
+            if resp.status_code not in _REDIRECTS or not location:
+                return resp
+            resp.close()
+            target = urljoin(current, location)
+            scheme = urlsplit(target).scheme.lower()
+            if scheme not in ("http", "https"):
+                raise RegistryError(f"refusing redirect to a {safe_text(scheme, 20)!r} URL")
+            if urlsplit(current).scheme.lower() == "https" and scheme == "http":
+                raise RegistryError(f"refusing redirect from https to http ({safe_text(target)})")
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                method, data = "GET", None
+            elif data is not None and not isinstance(data, bytes | bytearray):
+                raise RegistryError("cannot follow a redirect of a streamed upload")
+            current = target
+        raise RegistryError(f"{method} {safe_text(url)}: stopped after {MAX_REDIRECTS} redirects")
+
+    def _registry_auth(self, extra_scopes: Sequence[str]) -> Callable[[str], str | None]:
+        """Authorization for URLs on the registry's origin only."""
+        header = self._auth_header(extra_scopes)
+        origin = _origin(self.base_url)
+
+        def authorization(url: str) -> str | None:
+            return header if header and _origin(url) == origin else None
+
+        return authorization
+
+    # ------------------------------------------------------------ ping
+
+    def ensure_ping(self) -> None:
+        """Detect the scheme and the auth challenges (`GET /v2/`), once."""
+        with self._lock:
+            if self._base_url is not None:
+                return
+            try:
+                self._ping("https")
+            except ToolkitError as https_error:
+                if self.verify:
+                    raise
+                log.debug("https ping of %s failed (%s); trying http", self.host, https_error)
+                try:
+                    self._ping("http")
+                except ToolkitError:
+                    raise https_error from None
+
+    def _ping(self, scheme: str) -> None:
+        url = f"{scheme}://{self.host}/v2/"
+        what = f"pinging container registry {self.host}"
+        attempt = 0
+        while True:
+            try:
+                resp = self._follow("GET", url, {}, None, lambda _: None)
+            except TransientRegistryError as exc:
+                attempt += 1
+                if attempt >= TRANSIENT_ATTEMPTS:
+                    raise TransientRegistryError(f"{what}: {exc}") from exc
+                self.sleep(0.5 * attempt)
+                continue
+            except RegistryError as exc:
+                raise RegistryError(f"{what}: {exc}") from exc
+            if resp.status_code in (502, 503, 504) and attempt + 1 < TRANSIENT_ATTEMPTS:
+                resp.close()
+                attempt += 1
+                self.sleep(0.5 * attempt)
+                continue
+            break
+        try:
+            if resp.status_code not in (200, 401):
+                err = error_from_response(resp, what)
+                status = f"invalid status code from registry {resp.status_code} ({safe_text(resp.reason or '', 60)})"
+                raise type(err)(f"{what}: {status}")
+            self._challenges = parse_challenges(resp.raw.headers.getlist("WWW-Authenticate"))
+        finally:
+            resp.close()
+        self._base_url = f"{scheme}://{self.host}"
+
+    # ------------------------------------------------------------ auth
+
+    def _auth_header(self, extra_scopes: Sequence[str]) -> str | None:
+        for challenge in self._challenges:
+            if challenge.scheme == "bearer":
+                if self.ctx.registry_token:
+                    return f"Bearer {self.ctx.registry_token}"
+                scopes = tuple(sorted(set(self.scopes) | set(extra_scopes)))
+                return f"Bearer {self._token(challenge, scopes)}"
+            if challenge.scheme == "basic":
+                creds = self.credentials
+                if creds is not None and creds.username:
+                    raw = f"{creds.username}:{creds.password}".encode()
+                    return "Basic " + base64.b64encode(raw).decode("ascii")
+                return None
+        return None
+
+    def _token(self, challenge: Challenge, scopes: tuple[str, ...]) -> str:
+        # One fetch at a time, so parallel blob copies share one token per scope.
+        with self._token_lock:
+            cached = self._tokens.get(scopes)
+            if cached is not None and cached.expires > time.time():
+                return cached.value
+            token = self._fetch_token(challenge, scopes)
+            self._tokens[scopes] = token
+            return token.value
+
+    def _check_realm(self, realm: str) -> None:
+        parts = urlsplit(realm)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise RegistryError(f"invalid token realm {safe_text(realm, 200)!r} from {self.host}")
+        if scheme == "http" and urlsplit(self.base_url).scheme == "https":
+            raise RegistryError(
+                f"refusing token realm {safe_text(realm, 200)}: the registry {self.host} uses https, the realm does not"
+            )
+        try:
+            address = ipaddress.ip_address(parts.hostname.strip("[]"))
+        except ValueError:
+            return
+        if address.is_link_local or address.is_unspecified or address.is_multicast:
+            raise RegistryError(f"refusing token realm {safe_text(realm, 200)}: link-local or reserved address")
+        registry_hostname = urlsplit(self.base_url).hostname or ""
+        try:
+            registry_is_loopback = ipaddress.ip_address(registry_hostname.strip("[]")).is_loopback
+        except ValueError:
+            registry_is_loopback = registry_hostname == "localhost"
+        if address.is_loopback and not registry_is_loopback:
+            raise RegistryError(f"refusing token realm {safe_text(realm, 200)}: loopback realm for a remote registry")
+
+    def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> _Token:
+        realm = challenge.params.get("realm", "")
+        self._check_realm(realm)
+        service = challenge.params.get("service", "")
+        creds = self.credentials
+        realm_origin = _origin(realm)
+        basic: str | None = None
+        if creds is not None and creds.username and not creds.identity_token:
+            basic = "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode("ascii")
+
+        def authorization(url: str) -> str | None:
+            return basic if basic and _origin(url) == realm_origin else None
+
+        what = f"requesting a token from {safe_text(realm, 200)}"
+        if creds is not None and creds.identity_token:
+            form: list[tuple[str, str]] = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", creds.identity_token),
+                ("client_id", "containers/image"),
+            ]
+            if service:
+                form.append(("service", service))
+            if scopes:
+                form.append(("scope", " ".join(scopes)))
+            resp = self._follow(
+                "POST",
+                realm,
+                {"Content-Type": "application/x-www-form-urlencoded"},
+                urlencode(form).encode(),
+                lambda _: None,
+            )
+        else:
+            params: list[tuple[str, str]] = []
+            if creds is not None and creds.username:
+                params.append(("account", creds.username))
+            if service:
+                params.append(("service", service))
+            params.extend(("scope", s) for s in scopes)
+            sep = "&" if urlsplit(realm).query else "?"
+            url = realm + (sep + urlencode(params) if params else "")
+            resp = self._follow("GET", url, {}, None, authorization)
+        if resp.status_code == 401:
+            err = error_from_response(resp, what)
+            raise UnauthorizedError(f"unable to retrieve auth token: invalid username/password: {err}")
+        if resp.status_code != 200:
+            raise error_from_response(resp, what)
+        body = read_limited_body(resp, MAX_AUTH_TOKEN_SIZE, "token response")
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise RegistryError(f"{what}: the token server answered invalid JSON") from exc
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{what}: the token server answered invalid JSON")
+        token = doc.get("token") or doc.get("access_token")
+        if not isinstance(token, str) or not token or any(c in token for c in "\r\n"):
+            raise RegistryError(f"{what}: no token in the response")
+        expires_in = doc.get("expires_in")
+        lifetime = expires_in if isinstance(expires_in, int) and not isinstance(expires_in, bool) else 0
+        lifetime = min(max(lifetime, MIN_TOKEN_LIFETIME), 24 * 3600)
+        return _Token(token, time.time() + lifetime - 5)
+
+    # ------------------------------------------------------------ requests
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        extra_scopes: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> Response:
+        """Make an authenticated request; return the (streaming) final response, any status.
+
+        `path_or_url` is a path on the registry (`/v2/...`) or an absolute URL (e.g. an
+        upload `Location`). The caller closes the response. Retries as described in the
+        module docstring; raises `TransientRegistryError` when they are exhausted.
+        """
+        url = self.base_url + path_or_url if path_or_url.startswith("/") else path_or_url
+        replayable = data is None or isinstance(data, bytes | bytearray)
+        idempotent = method in _IDEMPOTENT
+        scopes = list(extra_scopes)
+        rate_attempt = 0
+        transient_attempt = 0
+        scope_retried = False
+        while True:
+            try:
+                resp = self._follow(method, url, headers or {}, data, self._registry_auth(scopes), timeout)
+            except TransientRegistryError:
+                transient_attempt += 1
+                if not idempotent or transient_attempt >= TRANSIENT_ATTEMPTS:
+                    raise
+                self.sleep(0.5 * transient_attempt)
+                continue
+            status = resp.status_code
+            if status == 429 and replayable:
+                rate_attempt += 1
+                if rate_attempt >= BACKOFF_ATTEMPTS:
+                    resp.close()
+                    raise TransientRegistryError(
+                        f"{method} {safe_text(url)}: too many requests to {self.host} (429), giving up after "
+                        f"{BACKOFF_ATTEMPTS} attempts"
+                    )
+                delay = _retry_after(resp.headers.get("Retry-After"))
+                if delay is None:
+                    delay = BACKOFF_INITIAL * 2 ** (rate_attempt - 1)
+                delay = min(delay, BACKOFF_MAX)
+                resp.close()
+                log.info("too many requests to %s; retrying in %.1fs", self.host, delay)
+                self.sleep(delay)
+                continue
+            if status in (502, 503, 504) and idempotent:
+                transient_attempt += 1
+                if transient_attempt < TRANSIENT_ATTEMPTS:
+                    resp.close()
+                    self.sleep(0.5 * transient_attempt + random.random() * 0.1)
+                    continue
+            if status == 401 and not scope_retried and data is None:
+                challenges = parse_challenges(resp.raw.headers.getlist("WWW-Authenticate"))
+                extra = _insufficient_scope(challenges)
+                if extra is not None and extra not in scopes and extra not in self.scopes:
+                    scope_retried = True
+                    scopes.append(extra)
+                    resp.close()
+                    continue
+            return resp
+
+    def get_json(self, path: str, limit: int, what: str) -> tuple[Any, Response]:
+        """GET `path`, expect 200 and JSON (at most `limit` bytes)."""
+        resp = self.request("GET", path, headers={"Accept": "application/json"})
+        if resp.status_code != 200:
+            raise error_from_response(resp, what)
+        body = read_limited_body(resp, limit, what)
+        try:
+            return json.loads(body), resp
+        except (ValueError, RecursionError) as exc:
+            raise RegistryError(f"{what}: invalid JSON from the registry") from exc
+
+
+def _insufficient_scope(challenges: Iterable[Challenge]) -> str | None:
+    for challenge in challenges:
+        if challenge.scheme == "bearer" and challenge.params.get("error") == "insufficient_scope":
+            scope = challenge.params.get("scope", "")
+            if scope and len(scope) < 512:
+                return scope
+    return None
