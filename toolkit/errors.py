@@ -36,6 +36,7 @@ __all__ = [
     "DestinationError",
     "RegistryError",
     "RetryableError",
+    "ManifestTypeRejectedError",
     "safe_text",
 ]
 
@@ -151,3 +152,7 @@ class RegistryError(ToolkitError):
 
 class RetryableError(ToolkitError):
     """A transient failure (network, 5xx, rate limit): `--retry-times` may re-run the operation."""
+
+
+class ManifestTypeRejectedError(DestinationError):
+    """The destination refused a manifest of this type; another type may be accepted."""

@@ -41,7 +41,7 @@ from toolkit.config.paths import default_lookaside_dir, registries_d_dir
 from toolkit.digest import Digest
 from toolkit.errors import ConfigError, NotSupportedError, SignatureError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, MAX_SIGNATURE_SIZE, read_file_limited, read_limited
-from toolkit.reference import NamedReference
+from toolkit.reference import NamedReference, policy_identity, policy_namespaces
 from toolkit.signature import SimpleSigning, parse_signature_blob
 from toolkit.types import SystemContext
 
@@ -84,29 +84,10 @@ class RegistryNamespace:
 
 def docker_scope_identity(ref: NamedReference) -> str | None:
     """The policy identity of `ref` (`name:tag` / `name@digest`), None if it has neither."""
-    if ref.tag is not None:
-        return f"{ref.name}:{ref.tag}"
-    if ref.digest is not None:
-        return f"{ref.name}@{ref.digest}"
-    return None
+    return policy_identity(ref) if (ref.tag is None) != (ref.digest is None) else None
 
 
-def docker_scope_namespaces(ref: NamedReference) -> list[str]:
-    """`host/a/b/repo`, `host/a/b`, `host/a`, `host`, then `*.sub.example.com`, `*.example.com`,
-    `*.com` (port stripped), as containers/image `docker/policyconfiguration` lists them."""
-    out: list[str] = []
-    name = ref.name
-    while True:
-        out.append(name)
-        slash = name.rfind("/")
-        if slash < 0:
-            break
-        name = name[:slash]
-    host = name.split(":", 1)[0]
-    while (dot := host.find(".")) >= 0:
-        host = host[dot + 1 :]
-        out.append(f"*.{host}")
-    return out
+docker_scope_namespaces = policy_namespaces
 
 
 @dataclass(frozen=True, slots=True)

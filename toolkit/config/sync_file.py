@@ -17,7 +17,8 @@ registry.example.com:             # a registry host[:port]
 Contract:
 - The file is read whole, at most `MAX_SYNC_FILE_SIZE` (1 MiB), and parsed with a safe
   loader; anchors and aliases are refused (no "billion laughs"), as are duplicate keys,
-  unknown keys (skopeo ignores them silently; a typo here would otherwise sync nothing)
+  unknown keys (skopeo ignores them silently; a typo here would otherwise sync nothing),
+  explicit tags other than the core ones (`!!python/...`: nothing is ever constructed anyway)
   and values of the wrong type. Every error raises `ConfigError` naming the file and, when
   known, the line: `sync.yaml:7: images-by-semver.alpine: improper constraint: ...`.
 - Tags are taken from the scalar text exactly as written (`1.10` stays `1.10`, not the
@@ -52,6 +53,10 @@ _REGISTRY_KEYS: Final = frozenset(
 _STR_TAG: Final = "tag:yaml.org,2002:str"
 _NULL_TAG: Final = "tag:yaml.org,2002:null"
 _BOOL_TAG: Final = "tag:yaml.org,2002:bool"
+_CORE_TAGS: Final = frozenset(
+    {_STR_TAG, _NULL_TAG, _BOOL_TAG, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+     "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
+)
 _TRUE: Final = frozenset({"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"})
 _FALSE: Final = frozenset({"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"})
 
@@ -217,7 +222,12 @@ def parse_sync_file(data: bytes, name: str) -> tuple[RegistrySync, ...]:
     try:
         for event in yaml.parse(data, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise ConfigError(f"{name}:{event.start_mark.line + 1}: YAML anchors and aliases are not allowed")
+                line = f":{event.start_mark.line + 1}" if event.start_mark is not None else ""
+                raise ConfigError(f"{name}{line}: YAML anchors and aliases are not allowed")
+            tag = getattr(event, "tag", None)
+            if tag is not None and tag not in _CORE_TAGS:
+                line = f":{event.start_mark.line + 1}" if event.start_mark is not None else ""
+                raise ConfigError(f"{name}{line}: YAML tag {safe_text(str(tag))!r} is not allowed")
         root = yaml.compose(data, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -39,6 +39,7 @@ from toolkit.digest import CHUNK_SIZE, Digest
 from toolkit.errors import (
     DestinationError,
     DigestMismatchError,
+    ManifestTypeRejectedError,
     NotSupportedError,
     SizeMismatchError,
     ToolkitError,
@@ -57,7 +58,7 @@ from toolkit.manifest import (
     update_layer_infos,
     update_list_instances,
 )
-from toolkit.manifest.formats import Schema1
+from toolkit.manifest.formats import ImageManifest, Schema1
 from toolkit.ops.report import BlobProgress, NullReporter, Reporter
 from toolkit.policy import PolicyContext
 from toolkit.reference import NamedReference
@@ -310,13 +311,54 @@ class _Copier:
         new_layers = [c.info for c in copied]
         layers_changed = any(c.info.compression is not None for c in copied)
 
+        computed_diff_ids = [c.diff_id for c in copied if c.diff_id is not None] if needs_diff_ids else None
+        candidates = [target_mime]
+        if forced_mime is None and self.options.forced_manifest_mime is None and not not_modifiable:
+            # c/image: if the destination refuses a format, try the others it may accept.
+            candidates += [m for m in (mime.DOCKER_V2S2, mime.OCI_MANIFEST) if m != target_mime]
+        failures: list[str] = []
+        for candidate in candidates:
+            try:
+                return self._write_manifest(
+                    manifest, raw, src_mime, candidate, config_info, config_bytes, new_layers,
+                    layers_changed, computed_diff_ids, signatures, instance,
+                )
+            except ManifestTypeRejectedError as exc:
+                failures.append(f"{candidate}({exc})")
+                log.debug("destination refused manifest type %s: %s", candidate, exc)
+            except NotSupportedError as exc:
+                if candidate == target_mime:
+                    raise
+                failures.append(f"{candidate}({exc})")
+        raise DestinationError(
+            "Uploading manifest failed, attempted the following formats: " + ", ".join(failures)
+        )
+
+    def _write_manifest(
+        self,
+        manifest: ImageManifest,
+        raw: bytes,
+        src_mime: str,
+        target_mime: str,
+        config_info: BlobInfo,
+        config_bytes: bytes | None,
+        new_layers: list[BlobInfo],
+        layers_changed: bool,
+        diff_ids: list[Digest] | None,
+        signatures: list[bytes],
+        instance: Digest | None,
+    ) -> CopyResult:
+        """Build the manifest of type `target_mime`, copy its config, write it and the signatures.
+
+        Raises `ManifestTypeRejectedError` if the destination refuses this manifest type.
+        """
         new_raw = raw
         if target_mime != src_mime:
             converted = convert(
                 manifest,
                 target_mime,
                 config_bytes=config_bytes,
-                diff_ids=[c.diff_id for c in copied if c.diff_id is not None] if needs_diff_ids else None,
+                diff_ids=diff_ids,
                 layer_infos=new_layers,
             )
             new_raw = converted.manifest

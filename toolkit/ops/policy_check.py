@@ -11,7 +11,7 @@ scope that applies to it, exactly as `copy` does before it reads anything else. 
 - A missing image raises `ImageNotFoundError` (exit 2); a rejection is not an error: the
   result says `accepted=False`.
 
-`PolicyCheckResult.to_json()` is the stable `--format json` schema (version 1):
+`PolicyCheckResult.to_json()` is the stable, documented `--format json` schema (fields are only ever added):
 
     {"image": "TRANSPORT:REFERENCE", "policy": "PATH" | "--insecure-policy",
      "scope": "transports[\\"dir\\"][\\"\\"]" | "default" | "--insecure-policy",

@@ -44,11 +44,14 @@ def read_first_line(path: str, what: str = "passphrase file") -> bytes:
     return line.removesuffix(b"\n")
 
 
-def _load_key(key_path: str, passphrase: bytes) -> SigstorePrivateKey:
+def _read_key(key_path: str) -> bytes:
     try:
-        raw = read_file_limited(key_path, MAX_KEY_FILE_SIZE, "sigstore private key")
+        return read_file_limited(key_path, MAX_KEY_FILE_SIZE, "sigstore private key")
     except ToolkitError as exc:
         raise InvalidInputError(f"reading private key from {safe_text(key_path)}: {exc}") from exc
+
+
+def _decrypt(raw: bytes, key_path: str, passphrase: bytes) -> SigstorePrivateKey:
     try:
         return decrypt_private_key(raw, passphrase, what=f"private key {safe_text(key_path)}")
     except ToolkitError as exc:
@@ -68,7 +71,7 @@ def _signer(key: SigstorePrivateKey) -> Signer:
 
 def sigstore_key_signer(key_path: str, passphrase: bytes) -> Signer:
     """A signer with the private key at `key_path` (decrypted now with `passphrase`)."""
-    return _signer(_load_key(key_path, passphrase))
+    return _signer(_decrypt(_read_key(key_path), key_path, passphrase))
 
 
 def sigstore_params_signer(params_path: str, prompt: Callable[[str], bytes] | None) -> Signer:
@@ -88,10 +91,12 @@ def sigstore_params_signer(params_path: str, prompt: Callable[[str], bytes] | No
         raise InvalidInputError(
             f"{safe_text(params_path)}: no private key source provided (neither privateKeyFile nor fulcio)"
         )
+    if not params.private_key_passphrase_file and prompt is None:
+        raise InvalidInputError("private key file provided, but no passphrase source (file or prompt) available")
+    raw = _read_key(params.private_key_file)
     if params.private_key_passphrase_file:
         passphrase = read_first_line(params.private_key_passphrase_file)
-    elif prompt is not None:
-        passphrase = prompt(params.private_key_file)
     else:
-        raise InvalidInputError("private key file provided, but no passphrase source (file or prompt) available")
-    return sigstore_key_signer(params.private_key_file, passphrase)
+        assert prompt is not None
+        passphrase = prompt(params.private_key_file)
+    return _signer(_decrypt(raw, params.private_key_file, passphrase))

@@ -38,6 +38,7 @@ from toolkit.reference._grammar import (
     is_valid_path,
     is_valid_tag,
 )
+from toolkit.reference._policy import policy_identity, policy_namespaces
 from toolkit.reference._reference import (
     DEFAULT_DOMAIN,
     DEFAULT_TAG,
@@ -53,6 +54,8 @@ from toolkit.reference._reference import (
 )
 
 __all__ = [
+    "policy_identity",
+    "policy_namespaces",
     "DEFAULT_DOMAIN",
     "DEFAULT_TAG",
     "LEGACY_DEFAULT_DOMAIN",

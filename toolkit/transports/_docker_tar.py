@@ -40,11 +40,13 @@ from toolkit.compression import (
 from toolkit.digest import CHUNK_SIZE, SUPPORTED_ALGORITHMS, Digest, HashingReader, VerifyingReader
 from toolkit.errors import (
     ArchiveError,
+    DestinationError,
     DigestMismatchError,
     ImageNotFoundError,
     InvalidDigestError,
     InvalidReferenceError,
     ManifestError,
+    NotSupportedError,
     SizeLimitError,
     SizeMismatchError,
     safe_text,
@@ -56,7 +58,8 @@ from toolkit.manifest.strictjson import check_keys, loads_strict
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.transports._fs import wrap_os_error
 from toolkit.transports._tar import MemberNotFoundError, TarIndex, TarStreamWriter, clean_member_name
-from toolkit.types import BlobInfo, Compression, SystemContext
+from toolkit.transports.base import BlobStream, DestinationCapabilities, ImageDestinationBase, ImageSourceBase
+from toolkit.types import BlobInfo, Compression, LayerCompression, SystemContext
 
 __all__ = [
     "MANIFEST_FILE",
@@ -85,6 +88,9 @@ __all__ = [
     "archive_tags",
     "spool_budget",
     "spool_to_temp",
+    "archive_capabilities",
+    "ArchiveImageSource",
+    "ArchiveImageDestination",
 ]
 
 MANIFEST_FILE: Final = "manifest.json"
@@ -834,3 +840,87 @@ def archive_tags(path: str, ctx: SystemContext | None = None) -> list[str]:
     """
     with ArchiveReader.from_path(path, ctx or SystemContext()) as reader:
         return archive_tags_of(reader.items)
+
+
+# --- shared source and destination for transports that speak this format ------------------------
+
+
+def archive_capabilities(
+    *, desired_layer_compression: LayerCompression, must_match_runtime_os: bool = False
+) -> DestinationCapabilities:
+    """What a docker-archive-format destination accepts: one schema2 image, no signatures."""
+    return DestinationCapabilities(
+        supported_manifest_mime_types=(mime.DOCKER_V2S2,),
+        supports_signatures=False,
+        signatures_unsupported_reason="Storing signatures for docker tar files is not supported",
+        desired_layer_compression=desired_layer_compression,
+        accepts_foreign_layer_urls=False,
+        must_match_runtime_os=must_match_runtime_os,
+        ignores_embedded_docker_reference=False,
+        has_thread_safe_put_blob=False,
+        supports_manifest_lists=False,
+    )
+
+
+class ArchiveImageSource(ImageSourceBase):
+    """An image source over one image of an opened `ArchiveReader` (docker-archive:,
+    docker-daemon:). Subclasses provide `reference`. Blobs can be read from several threads."""
+
+    has_thread_safe_get_blob = True
+
+    def __init__(self, archive: ArchiveReader, image: ArchiveImage, transport_name: str) -> None:
+        self._archive = archive
+        self._image = image
+        self._transport_name = transport_name
+
+    def get_manifest(self, instance_digest: Digest | None = None) -> tuple[bytes, str]:
+        if instance_digest is not None:
+            raise ManifestError(f'Manifest lists are not supported by "{self._transport_name}:"')
+        return self._image.manifest, mime.DOCKER_V2S2
+
+    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
+        if info.digest is None:
+            raise ManifestError(f"{self._transport_name}: a blob without a digest cannot be read")
+        return self._image.get_blob(info.digest)
+
+    def close(self) -> None:
+        self._archive.close()
+
+
+class ArchiveImageDestination(ImageDestinationBase):
+    """The blob, manifest and signature side of a docker-archive-format destination.
+
+    Subclasses create `self._writer` (an `ArchiveWriter`), set `self._repo_tags`, and
+    implement `reference`, `capabilities`, `commit()` (after `_finish_archive()`) and
+    `_abort()`.
+    """
+
+    _writer: ArchiveWriter
+    _repo_tags: list[NamedReference]
+    _manifest_written: bool = False
+
+    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
+        if info.digest is None:
+            return None
+        return self._writer.try_reusing_blob(info.digest)
+
+    def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
+        return self._writer.put_blob(stream, info, is_config=is_config)
+
+    def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
+        if instance_digest is not None:
+            raise NotSupportedError("Manifest lists are not supported for docker tar files")
+        self._writer.add_image(raw, self._repo_tags)
+        self._manifest_written = True
+
+    def put_signatures(self, signatures: Sequence[bytes], instance_digest: Digest | None = None) -> None:
+        if instance_digest is not None:
+            raise NotSupportedError("Manifest lists are not supported for docker tar files")
+        if signatures:
+            raise NotSupportedError("Storing signatures for docker tar files is not supported")
+
+    def _finish_archive(self, what: str) -> None:
+        """Write manifest.json and the end of the tar; refuse if no image was added."""
+        if not self._manifest_written:
+            raise DestinationError(f"{what}: commit without a manifest; nothing was written")
+        self._writer.finish()

@@ -143,3 +143,63 @@ def test_parallel_copies_flag_is_respected(tmp_path: Path, src: Path) -> None:
                         parse_image_name(f"dir:{src}"), CopyOptions(parallel_copies=1))
     assert os.path.exists(tmp_path / "seq" / "manifest.json")
     assert result.manifest == (src / "manifest.json").read_bytes()
+
+
+class _RefusingOCIDestination:
+    """A `dir:` destination that, like some registries, refuses OCI manifests."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self.attempts: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def __enter__(self) -> _RefusingOCIDestination:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._inner.close()  # type: ignore[attr-defined]
+
+    def put_manifest(self, raw: bytes, mime_type: str, instance_digest: object = None) -> None:
+        from toolkit.errors import ManifestTypeRejectedError
+
+        self.attempts.append(mime_type)
+        if mime_type == "application/vnd.oci.image.manifest.v1+json":
+            raise ManifestTypeRejectedError("manifest invalid: OCI manifests are not accepted here")
+        self._inner.put_manifest(raw, mime_type, instance_digest)  # type: ignore[attr-defined]
+
+
+class _RefusingOCIReference:
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self.dest: _RefusingOCIDestination | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def new_image_destination(self, ctx: SystemContext) -> _RefusingOCIDestination:
+        self.dest = _RefusingOCIDestination(self._inner.new_image_destination(ctx))  # type: ignore[attr-defined]
+        return self.dest
+
+
+def test_refused_manifest_type_falls_back_to_another(tmp_path: Path) -> None:
+    src = write_dir(build_image(fmt="oci", layer_count=2, seed=11), tmp_path / "oci-src")
+    dest = _RefusingOCIReference(parse_image_name(f"dir:{tmp_path / 'out'}"))
+    result = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"), CopyOptions())  # type: ignore[arg-type]
+    assert dest.dest is not None
+    assert dest.dest.attempts == [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+    assert result.manifest_mime == "application/vnd.docker.distribution.manifest.v2+json"
+    assert json.loads((tmp_path / "out" / "manifest.json").read_bytes())["mediaType"] == result.manifest_mime
+
+
+def test_refused_manifest_type_with_preserve_digests_fails_clearly(tmp_path: Path) -> None:
+    src = write_dir(build_image(fmt="oci", layer_count=1, seed=12), tmp_path / "oci-src")
+    dest = _RefusingOCIReference(parse_image_name(f"dir:{tmp_path / 'out'}"))
+    with pytest.raises(ToolkitError, match="attempted the following formats"):
+        copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),  # type: ignore[arg-type]
+                   CopyOptions(preserve_digests=True))
+    assert not (tmp_path / "out").exists()

@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import hashlib
 import logging
 import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +207,62 @@ def exchange_paths(a: Path, b: Path) -> bool:
     return bool(rc == 0)
 
 
+_STALE_STAGING = re.compile(r"^\.(?P<name>.+)\.partial-[0-9a-f]{12}$")
+
+
+def _lock_directory(path: Path) -> int | None:
+    """An exclusive `flock` on directory `path`, held by the returned fd (None if unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)  # releases the flock
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Remove `.<name>.partial-<hex>` siblings of `target` left by a killed copy.
+
+    Only directories of that exact name pattern, owned by this user, whose `flock` can be
+    taken (the copy that made one holds its lock until commit/abort, and the kernel drops
+    it when that process dies, even by SIGKILL): a live copy's staging area is never
+    touched. Best effort: any error leaves the directory alone.
+    """
+    try:
+        siblings = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in siblings:
+        match = _STALE_STAGING.match(name)
+        if match is None or match.group("name") != target.name:
+            continue
+        path = target.parent / name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            continue
+        fd = _lock_directory(path)
+        if fd is None:
+            continue  # a live copy holds it (or locking is unsupported)
+        try:
+            log.debug("removing stale staging directory %s", path)
+            remove_tree_quietly(path)
+        finally:
+            _unlock(fd)
+
+
 class DirImageDestination(ImageDestinationBase):
     """Writes an image directory through a staging directory swapped in at commit."""
 
@@ -212,11 +270,14 @@ class DirImageDestination(ImageDestinationBase):
         self._ref = ref
         self._target = Path(ref.resolved_path)
         self._existing = self._check_target()
+        _remove_stale_staging(self._target)
         try:
             self._staging = temp_name(self._target, "partial")
             self._staging.mkdir(mode=0o755)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating a staging directory beside {safe_text(ref.path)}") from exc
+        # Held until commit/abort: tells a later run that this staging directory is alive.
+        self._staging_lock = _lock_directory(self._staging)
         self._uses_non_sha256 = False
         self._committed = False
 
@@ -338,6 +399,12 @@ class DirImageDestination(ImageDestinationBase):
         except OSError as exc:
             raise wrap_os_error(exc, f"replacing dir:{safe_text(self._ref.path)}") from exc
         self._committed = True
+        self._release_staging_lock()
 
     def _abort(self) -> None:
         remove_tree_quietly(self._staging)
+        self._release_staging_lock()
+
+    def _release_staging_lock(self) -> None:
+        fd, self._staging_lock = self._staging_lock, None
+        _unlock(fd)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from toolkit.config.registries_conf import load_registries_conf
 from toolkit.digest import Digest
 from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError, ToolkitError, safe_text
-from toolkit.reference import NamedReference, parse_normalized_named, tag_name_only
+from toolkit.reference import NamedReference, parse_normalized_named, policy_namespaces, tag_name_only
 from toolkit.transports.docker._client import RegistryClient, error_from_response, scope_for
 from toolkit.transports.docker._errors import UnauthorizedError
 from toolkit.transports.docker._image import (
@@ -45,26 +45,6 @@ __all__ = [
     "ManifestProbe",
     "UnauthorizedError",
 ]
-
-
-def policy_namespaces(ref: NamedReference) -> list[str]:
-    """containers/image `DockerReferenceNamespaces`: repo, parents, host, then `*.domain`s."""
-    out: list[str] = []
-    name = ref.name
-    while True:
-        out.append(name)
-        if "/" not in name:
-            break
-        name = name.rsplit("/", 1)[0]
-    host = name
-    if host.startswith("["):
-        host = host[: host.index("]") + 1] if "]" in host else host
-    else:
-        host = host.split(":", 1)[0]
-    while "." in host:
-        host = host.split(".", 1)[1]
-        out.append("*." + host)
-    return out
 
 
 @dataclass(frozen=True, slots=True)

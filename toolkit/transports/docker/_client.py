@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import http.cookiejar
 import ipaddress
 import json
 import logging
@@ -123,7 +124,34 @@ class _TLSAdapter(requests.adapters.HTTPAdapter):
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
+_SSL_CONTEXTS: dict[tuple[Any, ...], ssl.SSLContext] = {}
+_SSL_CONTEXTS_LOCK = threading.Lock()
+
+
 def _ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
+    """The TLS context for `verify` and `files`, shared by every client that needs the same
+    one: loading the system CA store costs ~40 ms of CPU, which `sync` would otherwise pay
+    for each of its many clients. Contexts are never modified once made; the key includes
+    the files' modification times, so a changed certificate gives a new context."""
+    stamps: list[int] = []
+    for path in (*files.ca_files, *(p for pair in files.client_pairs for p in pair)):
+        try:
+            stamps.append(os.stat(path).st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    key = (verify, files, tuple(stamps))
+    with _SSL_CONTEXTS_LOCK:
+        cached = _SSL_CONTEXTS.get(key)
+    if cached is not None:
+        return cached
+    context = _new_ssl_context(verify, files)
+    with _SSL_CONTEXTS_LOCK:
+        if len(_SSL_CONTEXTS) >= 32:
+            _SSL_CONTEXTS.clear()
+        return _SSL_CONTEXTS.setdefault(key, context)
+
+
+def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     for ca in files.ca_files:
@@ -268,6 +296,9 @@ class RegistryClient:
         files = tls_files_for_host(self.host, ctx.cert_dir, env)
         self._session = requests.Session()
         self._session.trust_env = False  # no .netrc credentials, no env CA overrides
+        # No cookie jar (as Go's default client in containers/image): a cookie set by one
+        # origin would otherwise be sent to any port of that host, e.g. a redirect target.
+        self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self._session.headers.clear()
         self._session.headers["User-Agent"] = ctx.user_agent or f"skopo/{__version__}"
         self._session.headers["Accept-Encoding"] = "identity"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from toolkit.errors import ImageNotFoundError, RegistryError, RetryableError, safe_text
+from toolkit.errors import ImageNotFoundError, ManifestTypeRejectedError, RegistryError, RetryableError, safe_text
 
 __all__ = [
     "ErrorEntry",
@@ -34,7 +34,7 @@ class UnauthorizedError(RegistryError):
     """The registry refused our credentials (or needs some)."""
 
 
-class ManifestRejectedError(RegistryError):
+class ManifestRejectedError(RegistryError, ManifestTypeRejectedError):
     """The registry refused a manifest upload (the copy engine may try another format)."""
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -31,14 +32,24 @@ from toolkit.digest import CHUNK_SIZE, Digest, VerifyingReader
 from toolkit.errors import (
     DigestMismatchError,
     ImageNotFoundError,
+    NotSupportedError,
     RegistryError,
+    SignatureError,
     ToolkitError,
     safe_text,
 )
 from toolkit.limits import MAX_MANIFEST_SIZE
-from toolkit.manifest import manifest_digest, mime
+from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference, is_valid_tag
+from toolkit.signature import Sigstore, parse_signature_blob
+from toolkit.signature.sigstore_attachments import AttachmentBlob
 from toolkit.transports.base import BlobStream, DestinationCapabilities, ImageDestinationBase, ImageSourceBase
+from toolkit.transports.docker._attachments import (
+    ATTACHMENTS_DISABLED,
+    read_attachment_signatures,
+    use_sigstore_attachments,
+    write_attachment_signatures,
+)
 from toolkit.transports.docker._body import ResumableBody
 from toolkit.transports.docker._client import (
     RegistryClient,
@@ -164,6 +175,15 @@ def _raise_manifest_error(resp: Response, what: str) -> None:
     raise RegistryError(text)
 
 
+def _get_small_blob(client: RegistryClient, ref: NamedReference, desc: Descriptor, limit: int) -> bytes:
+    """A blob read whole, at most `limit` bytes (sigstore attachment layers and configs)."""
+    what = f"fetching blob {desc.digest} from {ref.name}"
+    resp = client.request("GET", f"/v2/{ref.path}/blobs/{desc.digest}")
+    if resp.status_code != 200:
+        raise error_from_response(resp, what)
+    return read_limited_body(resp, limit, f"blob {desc.digest}")
+
+
 def _client_for(
     ctx: SystemContext, conf: RegistriesConf, ref: NamedReference, actions: str, *, insecure: bool = False
 ) -> RegistryClient:
@@ -250,7 +270,18 @@ class DockerImageSource(ImageSourceBase):
             # Lookaside servers never see registry credentials.
             return self._client._follow("GET", url, {}, None, lambda _: None)
 
-        return read_lookaside_signatures(self._ctx, self._ref.ref, digest, http_get)
+        # containers/image order: lookaside (simple signing), then sigstore attachments.
+        signatures = read_lookaside_signatures(self._ctx, self._ref.ref, digest, http_get)
+        if use_sigstore_attachments(self._ctx, self._ref.ref):
+            signatures += read_attachment_signatures(
+                lambda tag: fetch_manifest(self._client, self._physical, tag),
+                lambda desc, limit: _get_small_blob(self._client, self._physical, desc, limit),
+                digest,
+                self._physical.name,
+            )
+        else:
+            log.debug("Not looking for sigstore attachments: disabled by configuration")
+        return signatures
 
     def close(self) -> None:
         client = getattr(self, "_client", None)
@@ -463,7 +494,50 @@ class DockerImageDestination(ImageDestinationBase):
         digest = instance_digest if instance_digest is not None else self._top_digest
         if digest is None:
             raise ToolkitError("docker: signatures need the manifest digest; write the manifest first")
-        write_lookaside_signatures(self._ctx, self._ref.ref, digest, signatures)
+        # containers/image: sigstore signatures go to attachments only, the others to the lookaside.
+        sigstore: list[Sigstore] = []
+        others: list[bytes] = []
+        for blob in signatures:
+            try:
+                parsed = parse_signature_blob(blob)
+            except SignatureError:
+                parsed = None
+            if isinstance(parsed, Sigstore):
+                sigstore.append(parsed)
+            else:
+                others.append(blob)
+        if sigstore:
+            if not use_sigstore_attachments(self._ctx, self._ref.ref):
+                raise NotSupportedError(ATTACHMENTS_DISABLED)
+            ref = self._ref.ref
+            write_attachment_signatures(
+                lambda tag: fetch_manifest(self._client, ref, tag),
+                lambda desc, limit: _get_small_blob(self._client, ref, desc, limit),
+                self._put_attachment_blob,
+                self._put_manifest_by_tag,
+                digest,
+                sigstore,
+                ref.name,
+            )
+        if others:
+            write_lookaside_signatures(self._ctx, self._ref.ref, digest, others)
+
+    def _put_attachment_blob(self, blob: AttachmentBlob) -> None:
+        desc = blob.descriptor
+        info = BlobInfo(digest=desc.digest, size=desc.size, media_type=desc.media_type)
+        if self.try_reusing_blob(info) is None:
+            self.put_blob(io.BytesIO(blob.data), info, is_config=desc.media_type == mime.OCI_CONFIG)
+
+    def _put_manifest_by_tag(self, raw: bytes, mime_type: str, tag: str) -> None:
+        ref = self._ref.ref
+        what = f"uploading manifest {safe_text(tag)} to {ref.name}"
+        resp = self._client.request(
+            "PUT", _manifest_path(ref, quote(tag, safe="")), headers={"Content-Type": mime_type}, data=raw
+        )
+        if resp.status_code == 201:
+            resp.close()
+            return
+        raise error_from_response(resp, what)
 
     def commit(self) -> None:
         self._committed = True

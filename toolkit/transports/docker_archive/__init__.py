@@ -20,33 +20,33 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from toolkit.digest import Digest
 from toolkit.errors import (
     DestinationError,
     InvalidDigestError,
     InvalidImageNameError,
     InvalidReferenceError,
-    ManifestError,
     NotSupportedError,
     PolicyError,
     safe_text,
 )
-from toolkit.manifest import mime
 from toolkit.reference import NamedReference, parse_normalized_named, tag_name_only
-from toolkit.transports._docker_tar import ArchiveImage, ArchiveReader, ArchiveWriter, archive_tags
+from toolkit.transports._docker_tar import (
+    ArchiveImageDestination,
+    ArchiveImageSource,
+    ArchiveReader,
+    ArchiveWriter,
+    archive_capabilities,
+    archive_tags,
+)
 from toolkit.transports._fs import AtomicFile, wrap_os_error
 from toolkit.transports.base import (
-    BlobStream,
     DestinationCapabilities,
-    ImageDestinationBase,
-    ImageSourceBase,
 )
-from toolkit.types import BlobInfo, LayerCompression, SystemContext
+from toolkit.types import LayerCompression, SystemContext
 
 __all__ = [
     "TRANSPORT",
@@ -162,7 +162,7 @@ class DockerArchiveReference:
         return f"{_NAME}:{self.string_within_transport()}"
 
 
-class DockerArchiveImageSource(ImageSourceBase):
+class DockerArchiveImageSource(ArchiveImageSource):
     """Reads one image of an archive (selected by reference, `@N`, or the only one).
 
     Everything is validated at construction (see `ArchiveReader`, `ArchiveImage`): a
@@ -170,46 +170,22 @@ class DockerArchiveImageSource(ImageSourceBase):
     `ArchiveError`/`SizeLimitError`. Blobs can be read from several threads at once.
     """
 
-    has_thread_safe_get_blob = True
-
     def __init__(self, ref: DockerArchiveReference, ctx: SystemContext) -> None:
         self._ref = ref
-        self._archive = ArchiveReader.from_path(ref.path, ctx)
+        archive = ArchiveReader.from_path(ref.path, ctx)
         try:
-            self._image: ArchiveImage = self._archive.open_image(ref.ref, ref.source_index)
+            image = archive.open_image(ref.ref, ref.source_index)
         except BaseException:
-            self._archive.close()
+            archive.close()
             raise
+        super().__init__(archive, image, "docker-archive")
 
     @property
     def reference(self) -> DockerArchiveReference:
         return self._ref
 
-    def get_manifest(self, instance_digest: Digest | None = None) -> tuple[bytes, str]:
-        if instance_digest is not None:
-            raise ManifestError('Manifest lists are not supported by "docker-archive:"')
-        return self._image.manifest, mime.DOCKER_V2S2
 
-    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
-        if info.digest is None:
-            raise ManifestError("docker-archive: a blob without a digest cannot be read")
-        return self._image.get_blob(info.digest)
-
-    def close(self) -> None:
-        self._archive.close()
-
-
-_CAPABILITIES = DestinationCapabilities(
-    supported_manifest_mime_types=(mime.DOCKER_V2S2,),
-    supports_signatures=False,
-    signatures_unsupported_reason="Storing signatures for docker tar files is not supported",
-    desired_layer_compression=LayerCompression.DECOMPRESS,
-    accepts_foreign_layer_urls=False,
-    must_match_runtime_os=False,
-    ignores_embedded_docker_reference=False,
-    has_thread_safe_put_blob=False,
-    supports_manifest_lists=False,
-)
+_CAPABILITIES = archive_capabilities(desired_layer_compression=LayerCompression.DECOMPRESS)
 
 
 def _additional_tags(ctx: SystemContext) -> list[NamedReference]:
@@ -225,7 +201,7 @@ def _additional_tags(ctx: SystemContext) -> list[NamedReference]:
     return out
 
 
-class DockerArchiveImageDestination(ImageDestinationBase):
+class DockerArchiveImageDestination(ArchiveImageDestination):
     """Writes one image into a new archive (see the module docstring for the file modes).
 
     Opening refuses a non-empty regular file (`DestinationError("docker-archive doesn't
@@ -236,13 +212,12 @@ class DockerArchiveImageDestination(ImageDestinationBase):
         if ref.source_index is not None:
             raise InvalidImageNameError(f"Destination reference must not contain a manifest index @{ref.source_index}")
         self._ref = ref
-        self._tags = ([ref.ref] if ref.ref is not None else []) + _additional_tags(ctx)
+        self._repo_tags = ([ref.ref] if ref.ref is not None else []) + _additional_tags(ctx)
         self._atomic: AtomicFile | None = None
         self._stream: BinaryIO | None = None
         out, seekable = self._open_target(ref.path)
         self._out = out
         self._writer = ArchiveWriter(out, seekable=seekable, ctx=ctx)
-        self._manifest_written = False
 
     def _open_target(self, path: str) -> tuple[BinaryIO, bool]:
         if path == "-":
@@ -281,32 +256,10 @@ class DockerArchiveImageDestination(ImageDestinationBase):
     def capabilities(self) -> DestinationCapabilities:
         return _CAPABILITIES
 
-    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
-        if info.digest is None:
-            return None
-        return self._writer.try_reusing_blob(info.digest)
-
-    def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
-        return self._writer.put_blob(stream, info, is_config=is_config)
-
-    def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
-        if instance_digest is not None:
-            raise NotSupportedError("Manifest lists are not supported for docker tar files")
-        self._writer.add_image(raw, self._tags)
-        self._manifest_written = True
-
-    def put_signatures(self, signatures: Sequence[bytes], instance_digest: Digest | None = None) -> None:
-        if instance_digest is not None:
-            raise NotSupportedError("Manifest lists are not supported for docker tar files")
-        if signatures:
-            raise NotSupportedError("Storing signatures for docker tar files is not supported")
-
     def commit(self) -> None:
         if self._committed:
             return
-        if not self._manifest_written:
-            raise DestinationError("docker-archive: commit without a manifest; nothing was written")
-        self._writer.finish()
+        self._finish_archive("docker-archive")
         if self._atomic is not None:
             self._atomic.commit()
         elif self._stream is not None:

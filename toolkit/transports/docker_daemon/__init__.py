@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -45,20 +44,20 @@ from toolkit.errors import (
     InvalidDigestError,
     InvalidImageNameError,
     InvalidReferenceError,
-    ManifestError,
     NotSupportedError,
     PolicyError,
     safe_text,
 )
-from toolkit.manifest import mime
-from toolkit.reference import NamedReference, parse_normalized_named
-from toolkit.transports._docker_policy import docker_reference_identity, docker_reference_namespaces
-from toolkit.transports._docker_tar import ArchiveImage, ArchiveReader, ArchiveWriter
+from toolkit.reference import NamedReference, parse_normalized_named, policy_identity, policy_namespaces
+from toolkit.transports._docker_tar import (
+    ArchiveImageDestination,
+    ArchiveImageSource,
+    ArchiveReader,
+    ArchiveWriter,
+    archive_capabilities,
+)
 from toolkit.transports.base import (
-    BlobStream,
     DestinationCapabilities,
-    ImageDestinationBase,
-    ImageSourceBase,
 )
 from toolkit.transports.docker_daemon.client import (
     DaemonError,
@@ -66,7 +65,7 @@ from toolkit.transports.docker_daemon.client import (
     EngineClient,
     ImageLoadUpload,
 )
-from toolkit.types import BlobInfo, LayerCompression, SystemContext
+from toolkit.types import LayerCompression, SystemContext
 
 __all__ = [
     "TRANSPORT",
@@ -159,12 +158,12 @@ class DockerDaemonReference:
     def policy_configuration_identity(self) -> str:
         if self.ref is None:
             return ""  # image IDs fall into the transport's "" scope
-        return docker_reference_identity(self.ref)
+        return policy_identity(self.ref)
 
     def policy_configuration_namespaces(self) -> list[str]:
         if self.ref is None:
             return []
-        return docker_reference_namespaces(self.ref)
+        return policy_namespaces(self.ref)
 
     def new_image_source(self, ctx: SystemContext) -> DockerDaemonImageSource:
         return DockerDaemonImageSource(self, ctx)
@@ -184,7 +183,7 @@ def _client(ctx: SystemContext) -> EngineClient:
     return EngineClient.connect(host, cert_dir=ctx.cert_dir, tls_verify=ctx.tls_verify)
 
 
-class DockerDaemonImageSource(ImageSourceBase):
+class DockerDaemonImageSource(ArchiveImageSource):
     """Reads one image out of the engine (see the module docstring for the spooling).
 
     Construction does all the I/O: it raises `DaemonUnavailableError` (engine not
@@ -194,55 +193,33 @@ class DockerDaemonImageSource(ImageSourceBase):
     several threads at once; `close()` deletes the temporary copy.
     """
 
-    has_thread_safe_get_blob = True
-
     def __init__(self, ref: DockerDaemonReference, ctx: SystemContext) -> None:
         self._ref = ref
         client = _client(ctx)
         with client.image_save(ref.string_within_transport()) as stream:
             log.debug("docker-daemon: spooling the engine's save stream of %s", ref)
-            self._archive = ArchiveReader.from_stream(stream, ctx, f"docker-daemon {ref}")
+            archive = ArchiveReader.from_stream(stream, ctx, f"docker-daemon {ref}")
         try:
             # c/image: no reference and no index, so the archive must hold exactly one image.
-            self._image: ArchiveImage = self._archive.open_image(None, None)
+            image = archive.open_image(None, None)
         except BaseException:
-            self._archive.close()
+            archive.close()
             raise
+        super().__init__(archive, image, "docker-daemon")
 
     @property
     def reference(self) -> DockerDaemonReference:
         return self._ref
 
-    def get_manifest(self, instance_digest: Digest | None = None) -> tuple[bytes, str]:
-        if instance_digest is not None:
-            raise ManifestError('Manifest lists are not supported by "docker-daemon:"')
-        return self._image.manifest, mime.DOCKER_V2S2
-
-    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
-        if info.digest is None:
-            raise ManifestError("docker-daemon: a blob without a digest cannot be read")
-        return self._image.get_blob(info.digest)
-
-    def close(self) -> None:
-        self._archive.close()
-
 
 def _capabilities(must_match_runtime_os: bool) -> DestinationCapabilities:
-    return DestinationCapabilities(
-        supported_manifest_mime_types=(mime.DOCKER_V2S2,),
-        supports_signatures=False,
-        signatures_unsupported_reason="Storing signatures for docker tar files is not supported",
-        # c/image daemon_dest.go: PreserveOriginal; the engine decompresses layer files.
-        desired_layer_compression=LayerCompression.PRESERVE,
-        accepts_foreign_layer_urls=False,
-        must_match_runtime_os=must_match_runtime_os,
-        ignores_embedded_docker_reference=False,
-        has_thread_safe_put_blob=False,
-        supports_manifest_lists=False,
+    # c/image daemon_dest.go: PreserveOriginal; the engine decompresses layer files.
+    return archive_capabilities(
+        desired_layer_compression=LayerCompression.PRESERVE, must_match_runtime_os=must_match_runtime_os
     )
 
 
-class DockerDaemonImageDestination(ImageDestinationBase):
+class DockerDaemonImageDestination(ArchiveImageDestination):
     """Loads one image into the engine, streaming the archive as it is written.
 
     Opening refuses an image-ID or digest reference (`DestinationError("Invalid
@@ -258,13 +235,12 @@ class DockerDaemonImageDestination(ImageDestinationBase):
                 f"Invalid destination docker-daemon:{ref.string_within_transport()}: a destination must be a name:tag"
             )
         self._ref = ref
-        self._tag: NamedReference = ref.ref
+        self._repo_tags: list[NamedReference] = [ref.ref]
         host = docker_daemon_host(ctx.daemon_host)
         # As c/image: only the local default engine must run images of this machine's OS.
         self._capabilities = _capabilities(must_match_runtime_os=host == DEFAULT_DOCKER_HOST)
         self._upload: ImageLoadUpload = _client(ctx).start_image_load()
         self._writer = ArchiveWriter(self._upload_io(), seekable=False, ctx=ctx)
-        self._manifest_written = False
 
     def _upload_io(self) -> BinaryIO:
         # ArchiveWriter only calls write() (and flush()); the upload provides both.
@@ -278,33 +254,11 @@ class DockerDaemonImageDestination(ImageDestinationBase):
     def capabilities(self) -> DestinationCapabilities:
         return self._capabilities
 
-    def try_reusing_blob(self, info: BlobInfo) -> BlobInfo | None:
-        if info.digest is None:
-            return None
-        return self._writer.try_reusing_blob(info.digest)
-
-    def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
-        return self._writer.put_blob(stream, info, is_config=is_config)
-
-    def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
-        if instance_digest is not None:
-            raise NotSupportedError("Manifest lists are not supported for docker tar files")
-        self._writer.add_image(raw, [self._tag])
-        self._manifest_written = True
-
-    def put_signatures(self, signatures: Sequence[bytes], instance_digest: Digest | None = None) -> None:
-        if instance_digest is not None:
-            raise NotSupportedError("Manifest lists are not supported for docker tar files")
-        if signatures:
-            raise NotSupportedError("Storing signatures for docker tar files is not supported")
-
     def commit(self) -> None:
         """Finish the archive, end the upload and check the engine's answer."""
         if self._committed:
             return
-        if not self._manifest_written:
-            raise DestinationError("docker-daemon: commit without a manifest; nothing was sent")
-        self._writer.finish()
+        self._finish_archive("docker-daemon")
         # As c/image: once the body is complete the engine decides; we only report.
         self._committed = True
         self._upload.finish()
