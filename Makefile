@@ -37,6 +37,10 @@ demo: $(STAMP)
 man: $(STAMP)
 	$(PY) -m toolkit.cli.manpages man
 
+## fuzz: the property-based parser fuzzing with a long budget (2000 examples per parser)
+fuzz: $(STAMP)
+	SKOPO_FUZZ_EXAMPLES=2000 $(VENV)/bin/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
+
 ## bench: time skopo against skopeo on a ~1 GiB local image (not part of `make test`)
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -7,6 +7,13 @@ gzip layers made of files already on the machine (`/usr/lib`, `/usr/share`, ...)
 scenario `--repeat` times and reports medians: wall time, CPU time (user+sys of the child),
 peak RSS of the child, temporary disk used, and the ratio skopo/skopeo.
 
+Registry scenarios (group `registry`, in the default run): two `docker-registry` instances
+(Distribution) started on free 127.0.0.1 ports with storage in the workdir; the image is
+pushed to both once with skopeo before timing; both tools get `--src-tls-verify=false` /
+`--dest-tls-verify=false`. skopeo runs with an empty blob-info cache each time (a private
+bind mount over /var/lib/containers/cache), so it cannot mount blobs it saw in earlier
+runs: skopo has no such cache, and both start cold.
+
 Temporary disk is measured by sampling (every ~50 ms, in a thread) the size of a dedicated,
 initially empty temp directory given to both tools (`TMPDIR` and `--tmpdir`), including
 files already unlinked but still open by the child (found through `/proc/<pid>/fd`), plus
@@ -20,10 +27,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import platform
+import secrets
 import shutil
+import socket
 import stat
 import statistics
 import subprocess
@@ -31,7 +41,7 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -331,16 +341,125 @@ def run_measured(argv: list[str], tmpdir: Path, exclude: list[Path]) -> Sample:
     )
 
 
+# ---------------------------------------------------------------------------- registries
+
+REGISTRY_BINARY = "docker-registry"
+#: skopeo's blob-info cache when run as root (containers/image `blobinfocache`): it records
+#: which repositories hold which blobs and makes skopeo try cross-repository mounts.
+SKOPEO_BLOB_CACHE = Path("/var/lib/containers/cache")
+BENCH_REPO = "bench/image"
+BENCH_TAG = "bench"
+
+
+@dataclass
+class Registry:
+    """A running `docker-registry serve` (storage under `root`)."""
+
+    host: str  # 127.0.0.1:PORT
+    root: Path
+    process: subprocess.Popen[bytes]
+
+    def ref(self, repo: str, tag: str = BENCH_TAG) -> str:
+        return f"docker://{self.host}/{repo}:{tag}"
+
+    def drop_repository(self, repo: str) -> None:
+        """Delete a repository's metadata on disk (blobs stay: the store is shared)."""
+        shutil.rmtree(self.root / "storage/docker/registry/v2/repositories" / repo, ignore_errors=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _registry_status(port: int) -> int | None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        conn.request("GET", "/v2/")
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def start_registry(root: Path, binary: str = REGISTRY_BINARY) -> Registry:
+    """Start a plain-HTTP registry with empty storage under `root` (as tests/helpers/registry.py)."""
+    exe = shutil.which(binary)
+    if exe is None:
+        raise FileNotFoundError(binary)
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "storage").mkdir(parents=True)
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn", "formatter": "text", "accesslog": {"disabled": False}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root / "storage")},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
+        "http": {"secret": secrets.token_hex(16)},
+        "health": {"storagedriver": {"enabled": False}},
+    }
+    for _ in range(3):  # a free port can be taken between probe and bind
+        port = _free_port()
+        config["http"]["addr"] = f"127.0.0.1:{port}"
+        (root / "config.yml").write_text(json.dumps(config, indent=2))  # JSON is YAML
+        with (root / "registry.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [exe, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _registry_status(port) == 200:
+                return Registry(f"127.0.0.1:{port}", root, proc)
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    log_tail = (root / "registry.log").read_text(errors="replace")[-4000:]
+    raise RuntimeError(f"could not start {binary}:\n{log_tail}")
+
+
+def skopeo_private_cache(argv: list[str], cache_dir: Path) -> list[str]:
+    """`argv` (a skopeo command) run with an empty blob-info cache of its own: a private mount
+    namespace where `cache_dir` (emptied first) is bound over SKOPEO_BLOB_CACHE. The shell
+    execs skopeo, so the measured process is skopeo itself."""
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    cache_dir.mkdir(parents=True)
+    SKOPEO_BLOB_CACHE.mkdir(parents=True, exist_ok=True)
+    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+            str(cache_dir), str(SKOPEO_BLOB_CACHE), *argv]
+
+
 # ----------------------------------------------------------------------------- scenarios
 
 
 @dataclass
 class Scenario:
     name: str
-    dest_kind: str  # docker-archive | oci | dir
+    #: docker-archive | oci | dir (files under the out dir); registry kinds: "reg-other" (a
+    #: fresh repository on the second registry), "reg-new" (a fresh repository on the first
+    #: registry), "reg-same" (the repository the image is already in, on the first registry)
+    dest_kind: str
     skopo_flags: list[str] = field(default_factory=list)
     skopeo_flags: list[str] = field(default_factory=list)
     note: str = ""
+    source: str = "oci"  # oci (the local layout) | registry (the first registry)
+    group: str = "local"  # local | registry
 
 
 SCENARIOS = [
@@ -351,7 +470,30 @@ SCENARIOS = [
     ),
     Scenario("oci -> oci", "oci"),
     Scenario("oci -> dir", "dir"),
+    Scenario("registry -> oci", "oci", source="registry", group="registry"),
+    Scenario("registry -> dir", "dir", source="registry", group="registry"),
+    Scenario(
+        "registry -> other registry", "reg-other", source="registry", group="registry",
+        note="a fresh repository on a second registry instance each run: every blob is downloaded "
+        "and uploaded (no cross-repository mount is possible)",
+    ),
+    Scenario(
+        "registry -> same registry", "reg-new", source="registry", group="registry",
+        note="a fresh repository on the source registry each run: both tools mount every blob "
+        "from the source repository (POST ?mount=&from=), nothing is transferred",
+    ),
+    Scenario(
+        "oci -> registry", "reg-new", group="registry",
+        note="push to a fresh repository each run: every blob is uploaded",
+    ),
+    Scenario(
+        "oci -> registry (re-push unchanged)", "reg-same", group="registry",
+        note="push to the repository that already holds the image: every blob is found (HEAD) "
+        "and skipped, only the manifest is PUT again",
+    ),
+    Scenario("registry -> docker-archive", "docker-archive", source="registry", group="registry"),
 ]
+GROUPS = ("local", "registry")
 
 
 def dest_ref(kind: str, path: Path) -> str:
@@ -363,8 +505,72 @@ def dest_ref(kind: str, path: Path) -> str:
 
 
 def command(tool: str, binary: str, scenario: Scenario, src: str, dest: str, tmpdir: Path) -> list[str]:
-    flags = scenario.skopo_flags if tool == "skopo" else scenario.skopeo_flags
+    flags = list(scenario.skopo_flags if tool == "skopo" else scenario.skopeo_flags)
+    if src.startswith("docker://"):
+        flags.append("--src-tls-verify=false")
+    if dest.startswith("docker://"):
+        flags.append("--dest-tls-verify=false")
     return [binary, "--insecure-policy", "--tmpdir", str(tmpdir), "copy", "-q", *flags, src, dest]
+
+
+@dataclass
+class Registries:
+    """The two registries of the registry scenarios, both holding the image."""
+
+    first: Registry  # source of registry -> *, destination of pushes and same-registry copies
+    second: Registry  # destination of registry -> other registry
+
+    def stop(self) -> None:
+        self.first.stop()
+        self.second.stop()
+
+
+def start_registries(workdir: Path, image_dir: Path, skopeo: str) -> Registries:
+    """Start both registries and push the image to each with skopeo (untimed): the source
+    is then the same for both tools, and the second registry's blob store already holds
+    the blobs, so every run sees the same store state (blobs present, repository new)."""
+    first = start_registry(workdir / "registry-1")
+    try:
+        second = start_registry(workdir / "registry-2")
+    except BaseException:
+        first.stop()
+        raise
+    registries = Registries(first, second)
+    try:
+        for registry, repo in ((first, BENCH_REPO), (second, "bench/seed")):
+            start = time.monotonic()
+            subprocess.run(
+                [skopeo, "--insecure-policy", "copy", "-q", "--dest-tls-verify=false",
+                 f"oci:{image_dir}:{BENCH_TAG}", registry.ref(repo)],
+                check=True,
+            )
+            print(f"  pushed the image to {registry.ref(repo)} in {time.monotonic() - start:.1f}s", flush=True)
+    except BaseException:
+        registries.stop()
+        raise
+    return registries
+
+
+def endpoints(
+    scenario: Scenario, tool: str, repeat: int, src_oci: str, out_dir: Path, registries: Registries | None
+) -> tuple[str, str, Callable[[], None]]:
+    """(source, destination, cleanup) of one run; fresh destinations are unique per run."""
+    if scenario.source == "registry":
+        assert registries is not None
+        src = registries.first.ref(BENCH_REPO)
+    else:
+        src = src_oci
+    kind = scenario.dest_kind
+    if kind.startswith("reg-"):
+        assert registries is not None
+        if kind == "reg-same":
+            return src, registries.first.ref(BENCH_REPO), lambda: None
+        registry = registries.second if kind == "reg-other" else registries.first
+        repo = f"bench/run-{tool}-{repeat}-{secrets.token_hex(3)}"
+        return src, registry.ref(repo), lambda: registry.drop_repository(repo)
+    dest_path = out_dir / f"{tool}-{kind}"
+    remove(dest_path)
+    return src, dest_ref(kind, dest_path), lambda: remove(dest_path)
 
 
 def remove(path: Path) -> None:
@@ -429,6 +635,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skopo", default=str(ROOT / ".venv" / "bin" / "skopo"))
     parser.add_argument("--skopeo", default=shutil.which("skopeo") or "/usr/bin/skopeo")
     parser.add_argument("--only", action="append", default=[], help="run only scenarios containing this text")
+    parser.add_argument(
+        "--group", action="append", choices=GROUPS, default=[],
+        help="scenario group to run (repeatable; default: all): local (oci: source, files out) "
+        "or registry (docker-registry source or destination)",
+    )
+    parser.add_argument("--registry", dest="group", action="append_const", const="registry",
+                        help="same as --group registry")
+    parser.add_argument("--local", dest="group", action="append_const", const="local",
+                        help="same as --group local")
+    parser.add_argument("--registry-binary", default=REGISTRY_BINARY, help="the docker-registry binary")
     args = parser.parse_args(argv)
 
     size = _parse_size(args.size)
@@ -445,26 +661,41 @@ def main(argv: list[str] | None = None) -> int:
     tmpdir = workdir / "tmp"
     remove(out_dir)
     out_dir.mkdir()
-    scenarios = [s for s in SCENARIOS if not args.only or any(o in s.name for o in args.only)]
+    groups = set(args.group) or set(GROUPS)
+    scenarios = [
+        s for s in SCENARIOS
+        if s.group in groups and (not args.only or any(o in s.name for o in args.only))
+    ]
     rows = [Row(s.name, s.note, [], []) for s in scenarios]
     binaries = {"skopo": args.skopo, "skopeo": args.skopeo}
-    for repeat in range(args.repeat):
-        for scenario, row in zip(scenarios, rows, strict=True):
-            order = ("skopo", "skopeo") if repeat % 2 == 0 else ("skopeo", "skopo")
-            for tool in order:
-                dest_path = out_dir / f"{tool}-{scenario.dest_kind}"
-                remove(dest_path)
-                # No writeback of an earlier run's output may slow this one down.
-                os.sync()
-                argv = command(tool, binaries[tool], scenario, src, dest_ref(scenario.dest_kind, dest_path), tmpdir)
-                sample = run_measured(argv, tmpdir, exclude=[workdir])
-                getattr(row, tool).append(sample)
-                print(
-                    f"[{repeat + 1}/{args.repeat}] {scenario.name:40} {tool:6} wall {sample.wall:6.2f}s "
-                    f"cpu {sample.cpu:6.2f}s rss {_mib(sample.rss):>8} tmp {_mib(sample.tmp):>8}",
-                    flush=True,
-                )
-                remove(dest_path)
+    registries: Registries | None = None
+    if any(s.group == "registry" for s in scenarios):
+        print("starting two registries", flush=True)
+        registries = start_registries(workdir, image_dir, args.skopeo)
+    try:
+        for repeat in range(args.repeat):
+            for scenario, row in zip(scenarios, rows, strict=True):
+                order = ("skopo", "skopeo") if repeat % 2 == 0 else ("skopeo", "skopo")
+                for tool in order:
+                    run_src, run_dest, cleanup = endpoints(scenario, tool, repeat, src, out_dir, registries)
+                    # No writeback of an earlier run's output may slow this one down.
+                    os.sync()
+                    argv = command(tool, binaries[tool], scenario, run_src, run_dest, tmpdir)
+                    if tool == "skopeo" and scenario.group == "registry":
+                        argv = skopeo_private_cache(argv, workdir / "skopeo-cache")
+                    try:
+                        sample = run_measured(argv, tmpdir, exclude=[workdir])
+                    finally:
+                        cleanup()
+                    getattr(row, tool).append(sample)
+                    print(
+                        f"[{repeat + 1}/{args.repeat}] {scenario.name:40} {tool:6} wall {sample.wall:6.2f}s "
+                        f"cpu {sample.cpu:6.2f}s rss {_mib(sample.rss):>8} tmp {_mib(sample.tmp):>8}",
+                        flush=True,
+                    )
+    finally:
+        if registries is not None:
+            registries.stop()
     remove(tmpdir)
     meta = {
         "size": size,

@@ -83,7 +83,7 @@ def test_case_26_invalid_payloads(guard: Guard, keys: Any, run_skopo: SkopoRunne
     crit = json.dumps(good["critical"])
     variants = {
         "unknown-critical-key": json.dumps({**good, "critical": {**good["critical"], "extra": 1}}),
-        "duplicate-critical": '{"critical": %s, "critical": %s, "optional": {}}' % (crit, crit),
+        "duplicate-critical": f'{{"critical": {crit}, "critical": {crit}, "optional": {{}}}}',
         "wrong-type": json.dumps({**good, "critical": {**good["critical"], "type": "atomic container signatur"}}),
         "float-timestamp": json.dumps({**good, "optional": {"timestamp": 1.5}}),
         "string-timestamp": json.dumps({**good, "optional": {"timestamp": "1"}}),
@@ -155,7 +155,8 @@ POLICIES: dict[str, str] = {
     "missing-default": '{"transports": {}}',
     "empty-requirements": '{"default": []}',
     "unknown-type": '{"default": [{"type": "signedBy2"}]}',
-    "keyPath-and-keyData": '{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k", "keyData": "eA=="}]}',
+    "keyPath-and-keyData": '{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/k",'
+                           ' "keyData": "eA=="}]}',
     "trailing-object": '{"default": [{"type": "insecureAcceptAnything"}]} {"default": []}',
     "duplicate-transports": '{"default": [{"type": "reject"}], "transports": {}, "transports": {}}',
     "unknown-key": '{"default": [{"type": "insecureAcceptAnything"}], "defualt": []}',

@@ -11,6 +11,7 @@ valid documents (so the parsers get past their first checks).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -31,10 +32,8 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 50
 
 
 def only_toolkit_errors(fn: Callable[[], object]) -> None:
-    try:
+    with contextlib.suppress(ToolkitError):
         fn()
-    except ToolkitError:
-        pass
 
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
@@ -146,7 +145,7 @@ def test_fuzz_policy_json(raw: bytes) -> None:
 
 yaml_texts = st.one_of(
     st.text(max_size=300),
-    json_trees.map(lambda t: json.dumps(t)),
+    json_trees.map(json.dumps),
     st.sampled_from(["docker:\n  example.com:\n    lookaside: file:///x\n",
                      "default-docker:\n  lookaside: https://x/\n  use-sigstore-attachments: true\n",
                      "a: &x [1]\nb: [*x, *x]\n", "!!python/object:os.system {}\n", "docker: {x: [}\n"]),
@@ -166,7 +165,8 @@ def test_fuzz_registries_d(first: str, second: str) -> None:
 
 toml_texts = st.one_of(
     st.text(max_size=300),
-    st.sampled_from(['unqualified-search-registries = ["docker.io"]\n[[registry]]\nprefix = "a.com"\nlocation = "b.com"\n',
+    st.sampled_from(['unqualified-search-registries = ["docker.io"]\n'
+                     '[[registry]]\nprefix = "a.com"\nlocation = "b.com"\n',
                      '[[registry]]\nlocation = "x"\ninsecure = "yes"\n[[registry.mirror]]\nlocation = 5\n',
                      '[[registry]]\nprefix = "*.example.com"\nblocked = true\n', "[[registry]\n"]),
 )
@@ -287,7 +287,7 @@ def _sigstore_payload() -> bytes:
 @FUZZ
 @given(json_inputs([_simple_payload(), _sigstore_payload()]))
 def test_fuzz_signature_payloads(raw: bytes) -> None:
-    from toolkit.signature import simple, sigstore_payload
+    from toolkit.signature import sigstore_payload, simple
 
     only_toolkit_errors(lambda: simple.parse_payload(raw))
     only_toolkit_errors(lambda: sigstore_payload.parse_payload(raw))
@@ -345,7 +345,8 @@ def test_fuzz_http_headers(value: str) -> None:
         pass
 
     class FakeResponse:
-        headers = {"Link": value}
+        def __init__(self) -> None:
+            self.headers = {"Link": value}
 
     only_toolkit_errors(lambda: _link_next(FakeResponse()))  # type: ignore[arg-type]
 

@@ -13,6 +13,7 @@ Contract:
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,7 +28,7 @@ import typer
 
 from toolkit import __version__
 from toolkit.cli.context import GlobalOptions
-from toolkit.cli.options import hoist_global_flags, parse_go_duration, rewrite_bool_flags
+from toolkit.cli.options import find_subcommand_name, hoist_global_flags, parse_go_duration, rewrite_bool_flags
 from toolkit.errors import ToolkitError, safe_text
 
 __all__ = ["COMMANDS_GROUP", "build_app", "main"]
@@ -142,8 +143,12 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"Warning: {safe_text(message)}\n")
 
 
-def build_app() -> typer.Typer:
-    """Build the root app with every subcommand registered in `toolkit.commands`."""
+def build_app(only: str | None = None) -> typer.Typer:
+    """Build the root app with the subcommands registered in `toolkit.commands`.
+
+    With `only`, just that subcommand is loaded (`""`: none): importing every command
+    module costs a few tenths of a second that a single invocation does not need.
+    """
     app = typer.Typer(
         name="skopo",
         help="Various operations with container images and container image registries.",
@@ -156,7 +161,7 @@ def build_app() -> typer.Typer:
     app.callback(invoke_without_command=True)(_root)
     seen: set[str] = set()
     for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
-        if ep.name in seen:
+        if ep.name in seen or (only is not None and ep.name != only):
             continue
         try:
             obj = ep.load()
@@ -177,12 +182,27 @@ def build_app() -> typer.Typer:
 _CLICK_COMMANDS: dict[str, Any] = {}
 
 
-def _build_command() -> Any:
-    app = build_app()
+def _build_command(only: str | None = None) -> Any:
+    _CLICK_COMMANDS.clear()
+    app = build_app(only)
     command = typer.main.get_command(app)
     for name, cmd in _CLICK_COMMANDS.items():
         command.add_command(cmd, name)  # type: ignore[attr-defined]
     return command
+
+
+def _command_for(args: Sequence[str]) -> Any:
+    """The command tree needed to run `args`: only the invoked subcommand when it is a
+    registered one; everything for help, completion or an unknown name."""
+    if any(key.endswith("_COMPLETE") for key in os.environ):
+        return _build_command()
+    root = _build_command(only="")
+    name = find_subcommand_name(root, args)
+    if name is None and args and not {"-h", "--help"} & set(args):
+        return root  # e.g. --version: no command is needed
+    if name and name in {ep.name for ep in entry_points(group=COMMANDS_GROUP)}:
+        return _build_command(only=name)
+    return _build_command()
 
 
 _INTERRUPTED = threading.Event()
@@ -209,7 +229,7 @@ def run(args: Sequence[str]) -> int:
     """Run skopo with `args` (without the program name); return the exit status."""
     debug = "--debug" in args or "--debug=true" in args
     try:
-        command = _build_command()
+        command = _command_for(args)
         rewritten = rewrite_bool_flags(command, hoist_global_flags(command, args))
         if not rewritten:
             rewritten = ["--help"]

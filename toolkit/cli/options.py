@@ -14,7 +14,7 @@ from typing import Any
 
 from toolkit.errors import InvalidInputError, safe_text
 
-__all__ = ["parse_go_bool", "parse_go_duration", "rewrite_bool_flags", "hoist_global_flags"]
+__all__ = ["parse_go_bool", "parse_go_duration", "rewrite_bool_flags", "hoist_global_flags", "find_subcommand_name"]
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
@@ -175,3 +175,20 @@ def hoist_global_flags(command: Any, args: Sequence[str]) -> list[str]:
                 j += 1
         j += 1
     return head + moved + rest
+
+
+def find_subcommand_name(command: Any, args: Sequence[str]) -> str | None:
+    """The first argument that is not a global option or an option's value: the
+    subcommand's name (None if there is none)."""
+    _, valued = _option_names(command)
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            return args[i + 1] if i + 1 < len(args) else None
+        if not token.startswith("-") or token == "-":
+            return token
+        if "=" not in token and token in valued:
+            i += 1
+        i += 1
+    return None

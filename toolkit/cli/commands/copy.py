@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import sys
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -24,17 +21,12 @@ from toolkit.cli.flags import (
     system_context,
 )
 from toolkit.cli.progress import make_reporter
+from toolkit.cli.signing import manifest_format, signers_from_flags
 from toolkit.errors import InvalidInputError, NotSupportedError, safe_text
-from toolkit.manifest import mime
 from toolkit.ops.copy import DEFAULT_PARALLEL_COPIES, CopyOptions, MultiArch, copy_image
-from toolkit.ops.sign import gpg_signer, read_passphrase_file
-from toolkit.ops.sigstore_sign import read_first_line, sigstore_key_signer, sigstore_params_signer
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.transports import parse_image_name
-from toolkit.transports.base import ImageReference
 from toolkit.types import Compression, LayerCompression, SystemContext
-
-_FORMATS = {"oci": mime.OCI_MANIFEST, "v2s1": mime.DOCKER_V2S1_SIGNED, "v2s2": mime.DOCKER_V2S2}
 
 #: For `man skopo-copy` (toolkit/cli/manpages.py): a description, then `$ ` command lines.
 EXAMPLES = [
@@ -153,13 +145,7 @@ def copy(
     dest_ctx = system_context(flags, "dest-", base=base)
     dest_ctx = _with_dest_extras(dest_ctx, flags)
     multi_arch = _parse_multi_arch(flags)
-    fmt: str | None = flags.get("format")
-    forced_mime = None
-    if fmt is not None:
-        if fmt not in _FORMATS:
-            raise InvalidInputError(f'unknown format "{safe_text(fmt)}". Choose one of the supported formats: '
-                                    "'oci', 'v2s1', or 'v2s2'")
-        forced_mime = _FORMATS[fmt]
+    forced_mime = manifest_format(flags)
     for unsupported, what in (("encryption-key", "image encryption"), ("decryption-key", "image decryption"),
                               ("encrypt-layer", "image encryption")):
         if flags.get(unsupported):
@@ -178,7 +164,7 @@ def copy(
     policy = policy_context(ctx)
     src_ref = parse_image_name(source_image)
     dest_ref = parse_image_name(destination_image)
-    signers = _signers(flags, sign_identity, dest_ref)
+    signers = signers_from_flags(flags, sign_identity, dest_ref)
     reporter = make_reporter(flags.get("quiet"))
     copy_options = CopyOptions(
         source_ctx=src_ctx,
@@ -208,61 +194,6 @@ def copy(
     digestfile: Path | None = flags.get("digestfile")
     if digestfile is not None:
         write_digest_file(digestfile, str(result.manifest_digest))
-
-
-def _signers(
-    flags: FlagValues, sign_identity: NamedReference | None, dest_ref: ImageReference
-) -> tuple[Callable[[bytes, NamedReference | None], bytes], ...]:
-    """`--sign-by` (GPG), `--sign-by-sigstore-private-key`, `--sign-by-sigstore` (with
-    `--sign-passphrase-file`, else a prompt for sigstore keys): the signers, each ready
-    (keys decrypted) before anything is copied. A signature needs an identity
-    (`--sign-identity` or the destination's reference)."""
-    key: str | None = flags.get("sign-by")
-    sigstore_key: Path | None = flags.get("sign-by-sigstore-private-key")
-    sigstore_params: Path | None = flags.get("sign-by-sigstore")
-    passphrase_file: Path | None = flags.get("sign-passphrase-file")
-    if not key and sigstore_key is None and sigstore_params is None:
-        if passphrase_file is not None:
-            raise InvalidInputError(
-                "--sign-passphrase-file can only be used with --sign-by or --sign-by-sigstore-private-key"
-            )
-        return ()
-    if passphrase_file is not None and key and sigstore_key is not None:
-        raise InvalidInputError(
-            "Only one of --sign-by and sign-by-sigstore-private-key can be used with sign-passphrase-file"
-        )
-    if sign_identity is None and dest_ref.docker_reference() is None:
-        raise InvalidInputError(
-            "Cannot determine canonical Docker reference for destination "
-            f"{dest_ref.transport.name}:{safe_text(dest_ref.string_within_transport())}; use --sign-identity"
-        )
-    # containers/image order: GPG, then the sigstore private key, then the parameter file's signer.
-    signers: list[Callable[[bytes, NamedReference | None], bytes]] = []
-    if key:
-        passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
-        signers.append(gpg_signer(key, passphrase))
-    if sigstore_key is not None:
-        if passphrase_file is not None:
-            sigstore_passphrase = read_first_line(str(passphrase_file))
-        else:
-            sigstore_passphrase = _prompt_for_passphrase(str(sigstore_key))
-        signers.append(sigstore_key_signer(str(sigstore_key), sigstore_passphrase))
-    if sigstore_params is not None:
-        signers.append(sigstore_params_signer(str(sigstore_params), _prompt_for_passphrase))
-    return tuple(signers)
-
-
-def _prompt_for_passphrase(key_file: str) -> bytes:
-    """skopeo `promptForPassphrase`: ask on the terminal; refuse clearly without one."""
-    if not sys.stdin.isatty():
-        raise InvalidInputError(
-            f"Cannot prompt for a passphrase for key {safe_text(key_file)}, standard input is not a TTY "
-            "(use --sign-passphrase-file)"
-        )
-    try:
-        return getpass.getpass(f"Passphrase for key {key_file}: ").encode("utf-8")
-    except (EOFError, OSError) as exc:
-        raise InvalidInputError(f"Error reading password: {exc}") from exc
 
 
 def _with_dest_extras(dest_ctx: SystemContext, flags: FlagValues) -> SystemContext:

@@ -9,7 +9,6 @@ from typing import Annotated, TextIO
 
 import typer
 
-from toolkit.cli.commands.copy import _FORMATS, _signers
 from toolkit.cli.common import base_context, log_line, policy_context, with_retries
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import (
@@ -22,7 +21,8 @@ from toolkit.cli.flags import (
     system_context,
 )
 from toolkit.cli.progress import make_reporter
-from toolkit.errors import InvalidInputError, NotSupportedError, ToolkitError, safe_text
+from toolkit.cli.signing import manifest_format, signers_from_flags
+from toolkit.errors import InvalidInputError, ToolkitError, safe_text
 from toolkit.ops.copy import CopyOptions, MultiArch
 from toolkit.ops.sync import (
     DEFAULT_PARALLEL_IMAGES,
@@ -109,23 +109,16 @@ def sync(
     dest_kind = DestinationKind(_kind(flags.get("dest"), DestinationKind, "destination"))
     src_ctx = system_context(flags, "src-", base=base)
     dest_ctx = system_context(flags, "dest-", base=base)
-    fmt: str | None = flags.get("format")
-    forced_mime = None
-    if fmt is not None:
-        if fmt not in _FORMATS:
-            raise InvalidInputError(f'unknown format "{safe_text(fmt)}". Choose one of the supported formats: '
-                                    "'oci', 'v2s1', or 'v2s2'")
-        forced_mime = _FORMATS[fmt]
-    if flags.get("sign-by-sigstore-private-key"):
-        raise NotSupportedError("--sign-by-sigstore-private-key: sigstore signing is not supported yet")
+    forced_mime = manifest_format(flags)
     parallel: int = flags.get("parallel-images")
     if parallel < 1:
         raise InvalidInputError("--parallel-images must be at least 1")
-    if flags.get("sign-by") and dest_kind is not DestinationKind.DOCKER:
+    signing = flags.get("sign-by") or flags.get("sign-by-sigstore-private-key") or flags.get("sign-by-sigstore")
+    if signing and dest_kind is not DestinationKind.DOCKER:
         raise InvalidInputError(f"Cannot sign images synced to --dest {dest_kind.value}: a signature needs the "
                                 "destination's docker reference (use --dest docker)")
     # Same signer wiring as `copy` (the identity is each destination's reference).
-    signers = _signers(flags, None, parse_image_name("docker://localhost/sync"))
+    signers = signers_from_flags(flags, None, parse_image_name("docker://localhost/sync"))
 
     policy = policy_context(ctx)
     reporter = make_reporter(flags.get("quiet"))

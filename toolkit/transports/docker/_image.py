@@ -15,6 +15,13 @@ otherwise the error is a `RetryableError` and `--retry-times` re-runs the copy. 
 are PUT by tag, by digest for list instances and digest references. Registries apply writes
 at once: `commit()` has nothing left to do and an abort cannot undo uploaded blobs (they
 are unreferenced and harmless).
+
+Signatures (containers/image order): the source returns the lookaside signatures, then,
+when registries.d sets `use-sigstore-attachments`, every layer of the `sha256-<hex>.sig`
+attachment as a sigstore storage blob (`_attachments`). The destination writes sigstore
+signatures to that attachment (refused with "writing sigstore attachments is disabled by
+configuration" without the switch, after the manifest, as containers/image) and the
+others to the lookaside.
 """
 
 from __future__ import annotations
