@@ -49,23 +49,36 @@ def full_copy_seconds(run_skopo: SkopoRunner, src: str, dest: str) -> float:
     return time.monotonic() - start
 
 
-def kill_at_random(run_skopo: SkopoRunner, src: str, dest: str, duration: float, cwd: Path) -> None:
+def kill_at_random(run_skopo: SkopoRunner, src: str, dest: str, duration: float, cwd: Path,
+                   started: Callable[[], bool] | None = None) -> None:
+    """Start the copy and SIGKILL it after a random delay.
+
+    With `started` (a probe that the copy began writing), every other run waits for it and
+    then kills within a few milliseconds, so that kills also land in short write phases.
+    """
     argv = [sys.executable, "-m", "toolkit", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false", src, dest]
     proc = subprocess.Popen(argv, env=dict(run_skopo.env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=cwd)
     try:
-        time.sleep(RNG.uniform(0.0, duration * 1.1))
+        if started is not None and RNG.random() < 0.5:
+            deadline = time.monotonic() + duration * 2
+            while not started() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+            time.sleep(RNG.uniform(0.0, 0.03))
+        else:
+            time.sleep(RNG.uniform(0.0, duration * 1.1))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
 
 def crash_loop(run_skopo: SkopoRunner, tmp_path: Path, src: str, dest: str, duration: float,
-               state_ok: Callable[[], str], reset: Callable[[], None] | None = None) -> dict[str, int]:
+               state_ok: Callable[[], str], reset: Callable[[], None] | None = None,
+               started: Callable[[], bool] | None = None) -> dict[str, int]:
     """Kill KILLS copies; `state_ok()` classifies the destination ('before'/'complete') or fails."""
     seen = {"before": 0, "complete": 0}
     for _ in range(KILLS):
-        kill_at_random(run_skopo, src, dest, duration, tmp_path)
+        kill_at_random(run_skopo, src, dest, duration, tmp_path, started)
         seen[state_ok()] += 1
         if reset is not None:
             reset()
@@ -86,7 +99,11 @@ def test_sigkill_dir(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     before = snapshot(target)
     duration = full_copy_seconds(run_skopo, src, f"dir:{tmp_path / 'scratch'}")
 
+    partials_seen: list[int] = []
+
     def state() -> str:
+        partials_seen.append(sum(p.name.startswith(".img.partial-") for p in target.parent.iterdir()))
+        assert partials_seen[-1] <= 1, "stale staging directories pile up"
         if snapshot(target) == before:
             return "before"
         assert (target / "manifest.json").read_bytes() == img.manifest, "neither before nor complete"
@@ -95,13 +112,17 @@ def test_sigkill_dir(run_skopo: SkopoRunner, tmp_path: Path) -> None:
         assert all(hashes_to_its_name(p) for p in blobs)
         return "complete"
 
-    crash_loop(run_skopo, tmp_path, src, f"dir:{target}", duration, state)
-    stale = [p for p in target.parent.iterdir() if p.name.startswith(".img.partial-")]
-    # A later copy succeeds, and removes the staging directories the killed runs left.
+    def started() -> bool:
+        return any(p.name.startswith(".img.partial-") for p in target.parent.iterdir())
+
+    crash_loop(run_skopo, tmp_path, src, f"dir:{target}", duration, state, started=started)
+    assert any(partials_seen), "no kill landed mid-copy: make the image bigger"
+    # A later copy succeeds, and removes the staging directory a killed run left (each
+    # run removes those of earlier runs, so at most one is ever seen above).
     final_copy(run_skopo, src, f"dir:{target}")
     assert state() == "complete"
     left = [p.name for p in target.parent.iterdir() if p.name != "img"]
-    assert left == [], f"stale staging left behind: {left} (there were {len(stale)})"
+    assert left == [], f"stale staging left behind: {left}"
 
 
 def oci_layout_state(layout: Path, before: dict[str, object], img: BuiltImage) -> str:
@@ -141,6 +162,7 @@ def test_sigkill_oci(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     out = final_copy(run_skopo, src, dest)
     assert oci_layout_state(layout, before, img) == "complete"
     already = sum(d.split(":")[1] in stored for d in img.layer_digests)
+    assert already, "no kill landed after a layer was stored: make the image bigger"
     assert out.count("skipped: already exists") >= already, out
 
 

@@ -9,9 +9,10 @@ bytes. Blobs are verified (`VerifyingReader`) and resume after broken connection
 
 Destination: blobs already present (HEAD) or mountable from the source repository on the
 same registry (`POST ...?mount=&from=`) are not uploaded. Uploads are POST + PATCH
-(streamed, hashed as they go) + PUT `?digest=`. A failed upload restarts its session when
-the stream can be rewound (seekable streams, e.g. configs) or nothing was read from it yet;
-otherwise the error is a `RetryableError` and `--retry-times` re-runs the copy. Manifests
+(streamed; `Content-Length` when the size is known; hashed as they go unless digest and
+size are both known, see `_HashingUpload`) + PUT `?digest=`. A failed upload restarts its
+session when the stream can be rewound (seekable streams, e.g. configs) or nothing was read
+from it yet; otherwise the error is a `RetryableError` and `--retry-times` re-runs the copy. Manifests
 are PUT by tag, by digest for list instances and digest references. Registries apply writes
 at once: `commit()` has nothing left to do and an abort cannot undo uploaded blobs (they
 are unreferenced and harmless).
@@ -30,10 +31,11 @@ import contextlib
 import hashlib
 import io
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
+from toolkit.compression import ReadAheadReader
 from toolkit.config.registries_conf import PullSource, RegistriesConf, load_registries_conf
 from toolkit.digest import CHUNK_SIZE, Digest, VerifyingReader
 from toolkit.errors import (
@@ -263,7 +265,8 @@ class DockerImageSource(ImageSourceBase):
             return self._client.request("GET", path, headers={"Range": f"bytes={offset}-"})
 
         body = ResumableBody(resp, reopen, total=size, what=what, sleep=self._client.sleep)
-        return VerifyingReader(body, digest, size if size >= 0 else None, what=what), size  # type: ignore[arg-type]
+        verified = VerifyingReader(body, digest, size if size >= 0 else None, what=what)  # type: ignore[arg-type]
+        return ReadAheadReader(verified), size
 
     def _manifest_digest(self, instance_digest: Digest | None) -> Digest:
         if instance_digest is not None:
@@ -297,26 +300,51 @@ class DockerImageSource(ImageSourceBase):
 
 
 class _HashingUpload:
-    """Yields a stream in chunks for a streamed PATCH, hashing and counting what it sends."""
+    """The body of a streamed PATCH: yields a stream in `CHUNK_SIZE` pieces, counting them.
 
-    def __init__(self, stream: BinaryIO, algorithm: str) -> None:
+    With a known size (`info.size > 0`), `len()` is that size, so requests sends a
+    `Content-Length` (as containers/image does) instead of chunked framing, which would cost
+    urllib3 a copy of every chunk; the stream must then yield exactly that many bytes, else
+    `DigestMismatchError` is raised before a byte too many is sent. The stream is hashed as
+    it goes unless both its digest and size are known (a blob passed through unchanged,
+    which its source verifies as it is read): the registry checks `?digest=` on commit,
+    which containers/image also relies on for a known digest (`DigestIfCanonicalUnknown`).
+    """
+
+    def __init__(self, stream: BinaryIO, algorithm: str, info: BlobInfo) -> None:
         self._stream = stream
-        self.hasher = hashlib.new(algorithm)
+        self._length = info.size
+        self._known = info.digest if info.digest is not None and info.size >= 0 else None
+        self.hasher = hashlib.new(algorithm) if self._known is None else None
         self.algorithm = algorithm
         self.size = 0
         self.started = False
 
-    def __iter__(self) -> Any:
+    def __len__(self) -> int:
+        # requests: a non-zero length gives Content-Length, 0 gives chunked framing.
+        return max(self._length, 0)
+
+    def __iter__(self) -> Iterator[bytes]:
         self.started = True
+        length = self._length
+        hasher = self.hasher
         while True:
             chunk = self._stream.read(CHUNK_SIZE)
             if not chunk:
-                return
-            self.hasher.update(chunk)
+                break
+            if 0 <= length < self.size + len(chunk):
+                raise DigestMismatchError(f"uploading a blob: the stream is longer than its size {length}")
+            if hasher is not None:
+                hasher.update(chunk)
             self.size += len(chunk)
             yield chunk
+        if length >= 0 and self.size != length:
+            raise DigestMismatchError(f"uploading a blob: the stream ended after {self.size} of {length} bytes")
 
     def digest(self) -> Digest:
+        if self._known is not None:
+            return self._known
+        assert self.hasher is not None
         return Digest(self.algorithm, self.hasher.hexdigest())
 
 
@@ -435,7 +463,7 @@ class DockerImageDestination(ImageDestinationBase):
         attempt = 0
         while True:
             attempt += 1
-            upload = _HashingUpload(stream, algorithm)
+            upload = _HashingUpload(stream, algorithm, info)
             try:
                 digest, size = self._upload_once(upload, info)
             except TransientRegistryError:
@@ -455,7 +483,7 @@ class DockerImageDestination(ImageDestinationBase):
         location = self._location(resp.headers.get("Location"), resp.url or self._client.base_url)
         resp.close()
         resp = self._client.request(
-            "PATCH", location, headers={"Content-Type": "application/octet-stream"}, data=iter(upload)
+            "PATCH", location, headers={"Content-Type": "application/octet-stream"}, data=upload
         )
         if resp.status_code != 202:
             raise error_from_response(resp, what)
