@@ -612,9 +612,11 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
         "| peak RSS skopo | peak RSS skopeo | tmp disk skopo | tmp disk skopeo |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    marks = "¹²³⁴⁵⁶⁷⁸⁹"
+    notes = [row.note for row in rows if row.note]
     for row in rows:
         m = row.median
-        name = row.scenario + (" ¹" if row.note else "")
+        name = row.scenario + (f" {marks[notes.index(row.note) % len(marks)]}" if row.note else "")
         lines.append(
             f"| {name} | {m('skopo', 'wall'):.2f} s | {m('skopeo', 'wall'):.2f} s "
             f"| {_ratio(m('skopo', 'wall'), m('skopeo', 'wall'))} "
@@ -623,9 +625,8 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
             f"| {_mib(m('skopo', 'rss'))} | {_mib(m('skopeo', 'rss'))} "
             f"| {_mib(m('skopo', 'tmp'))} | {_mib(m('skopeo', 'tmp'))} |"
         )
-    notes = [row.note for row in rows if row.note]
     if notes:
-        lines += ["", *(f"¹ {n}." for n in notes)]
+        lines += ["", *(f"{marks[i % len(marks)]} {n}." for i, n in enumerate(notes))]
     return "\n".join(lines)
 
 
