@@ -11,18 +11,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 from toolkit.digest import Digest
 from toolkit.ops.report import BlobProgress, NullReporter, Reporter
@@ -118,6 +110,17 @@ class RichReporter:
     """Progress bars on a terminal (stderr)."""
 
     def __init__(self, stream: TextIO) -> None:
+        # rich is imported only for a terminal: logs and pipes never pay for it.
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self._console = Console(file=stream)
         self._progress = Progress(
             TextColumn("{task.description}"),

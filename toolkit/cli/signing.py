@@ -10,8 +10,6 @@ from pathlib import Path
 from toolkit.cli.flags import FlagValues
 from toolkit.errors import InvalidInputError, safe_text
 from toolkit.manifest import mime
-from toolkit.ops.sign import gpg_signer, read_passphrase_file
-from toolkit.ops.sigstore_sign import read_first_line, sigstore_key_signer, sigstore_params_signer
 from toolkit.reference import NamedReference
 from toolkit.transports.base import ImageReference
 
@@ -54,6 +52,10 @@ def signers_from_flags(
         raise InvalidInputError(
             "Only one of --sign-by and sign-by-sigstore-private-key can be used with sign-passphrase-file"
         )
+    # Imported here: signing pulls in gpg and `cryptography`, which most copies never need.
+    from toolkit.ops.sign import gpg_signer, read_passphrase_file
+    from toolkit.ops.sigstore_sign import read_first_line, sigstore_key_signer, sigstore_params_signer
+
     if sign_identity is None and dest_ref.docker_reference() is None:
         raise InvalidInputError(
             "Cannot determine canonical Docker reference for destination "

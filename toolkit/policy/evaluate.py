@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from toolkit.errors import PolicyRejectedError, SignatureError, ToolkitError, safe_text
 from toolkit.image import UnparsedImage
@@ -34,12 +35,15 @@ from toolkit.policy.model import (
 )
 from toolkit.reference import NamedReference
 from toolkit.signature import Signature, Sigstore, SimpleSigning, parse_signature_blob
-from toolkit.signature.fulcio import FulcioTrustRoot, PKITrustRoot
 from toolkit.signature.gpg import MAX_KEYRING_SIZE, ephemeral_keyring
-from toolkit.signature.sigstore import SIGSTORE_SIGNATURE_MIME_TYPE, SigstoreTrustRoot, verify_sigstore_signatures
-from toolkit.signature.sigstore_keys import MAX_KEY_FILE_SIZE
 from toolkit.signature.simple import InvalidSignatureError, VerifiedSignature, digest_validator, verify_and_extract
 from toolkit.transports.base import ImageReference
+
+if TYPE_CHECKING:
+    from toolkit.signature.sigstore import SigstoreTrustRoot
+
+# The sigstore modules (and `cryptography` behind them) are imported only when a
+# `sigstoreSigned` requirement is evaluated: most commands never need them.
 
 __all__ = ["SignaturePolicyContext", "ScopeMatch", "RequirementResult", "PolicyExplanation", "image_name"]
 
@@ -231,6 +235,8 @@ def _signed_by_reason(req: PRSignedBy, image: UnparsedImage) -> str | None:
 
 
 def _read_trust_file(path: str, what: str) -> bytes:
+    from toolkit.signature.sigstore_keys import MAX_KEY_FILE_SIZE
+
     return read_file_limited(path, MAX_KEY_FILE_SIZE, what)
 
 
@@ -240,6 +246,9 @@ def _sigstore_trust_root(req: PRSigstoreSigned) -> SigstoreTrustRoot:
     Raises `ToolkitError` (`PolicyError` for unusable keys or certificates, the file error
     for an unreadable file).
     """
+    from toolkit.signature.fulcio import FulcioTrustRoot, PKITrustRoot
+    from toolkit.signature.sigstore import SigstoreTrustRoot
+
     key_pems: list[bytes] | None = None
     if req.key_path is not None:
         key_pems = [_read_trust_file(req.key_path, "public key file")]
@@ -258,12 +267,12 @@ def _sigstore_trust_root(req: PRSigstoreSigned) -> SigstoreTrustRoot:
         rekor_pems = [req.rekor_public_key_data]
     elif req.rekor_public_key_datas is not None:
         rekor_pems = list(req.rekor_public_key_datas)
-    fulcio: FulcioTrustRoot | None = None
+    fulcio = None
     if req.fulcio is not None:
         f = req.fulcio
         ca = f.ca_data if f.ca_data is not None else _read_trust_file(f.ca_path or "", "Fulcio CA file")
         fulcio = FulcioTrustRoot.from_pem(ca, oidc_issuer=f.oidc_issuer, subject_email=f.subject_email)
-    pki: PKITrustRoot | None = None
+    pki = None
     if req.pki is not None:
         p = req.pki
         roots = p.ca_roots_data if p.ca_roots_data is not None else _read_trust_file(
@@ -281,6 +290,8 @@ def _sigstore_trust_root(req: PRSigstoreSigned) -> SigstoreTrustRoot:
 def _sigstore_signed_reason(req: PRSigstoreSigned, image: UnparsedImage) -> str | None:
     """c/image `prSigstoreSigned.isRunningImageAllowed`: at least one sigstore signature
     verifies under the trust root, matches the manifest digest and the `signedIdentity`."""
+    from toolkit.signature.sigstore import SIGSTORE_SIGNATURE_MIME_TYPE, verify_sigstore_signatures
+
     blobs = image.signatures()
     rejections: list[str] = []
     parsed: list[Signature] = []
