@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from toolkit.digest import Digest
 from toolkit.errors import ImageNotFoundError, InvalidSignatureError, ManifestError, ToolkitError
@@ -28,17 +29,13 @@ from toolkit.limits import MAX_CONFIG_SIZE, MAX_SIGNATURE_SIZE
 from toolkit.manifest import Descriptor, mime
 from toolkit.reference import NamedReference
 from toolkit.signature import Sigstore
-from toolkit.signature.sigstore import sigstore_to_blob
-from toolkit.signature.sigstore_attachments import (
-    AttachmentBlob,
-    AttachmentManifest,
-    attachment_tag,
-    build_attachment,
-    parse_attachment_manifest,
-    signatures_in_attachment,
-)
 from toolkit.transports.docker._signatures import registries_d_module
 from toolkit.types import SystemContext
+
+if TYPE_CHECKING:
+    from toolkit.signature.sigstore_attachments import AttachmentBlob, AttachmentManifest
+
+# The sigstore modules (and `cryptography`) are imported only when attachments are used.
 
 __all__ = [
     "ATTACHMENTS_DISABLED",
@@ -64,6 +61,8 @@ def use_sigstore_attachments(ctx: SystemContext, ref: NamedReference) -> bool:
 
 
 def _attachment(fetch_manifest: FetchManifest, digest: Digest, repo: str) -> tuple[bytes, AttachmentManifest] | None:
+    from toolkit.signature.sigstore_attachments import attachment_tag, parse_attachment_manifest
+
     tag = attachment_tag(digest)
     log.debug("Looking for sigstore attachments in %s:%s", repo, tag)
     try:
@@ -91,6 +90,9 @@ def read_attachment_signatures(
     fetch_manifest: FetchManifest, fetch_blob: FetchBlob, digest: Digest, repo: str
 ) -> list[bytes]:
     """The signatures (every layer, as sigstore storage blobs) attached to manifest `digest`."""
+    from toolkit.signature.sigstore import sigstore_to_blob
+    from toolkit.signature.sigstore_attachments import signatures_in_attachment
+
     found = _attachment(fetch_manifest, digest, repo)
     if found is None:
         return []
@@ -112,6 +114,8 @@ def write_attachment_signatures(
     repo: str,
 ) -> None:
     """Append `signatures` to the attachment of manifest `digest` (creating it if needed)."""
+    from toolkit.signature.sigstore_attachments import attachment_tag, build_attachment
+
     found = _attachment(fetch_manifest, digest, repo)
     existing_manifest: bytes | None = None
     existing_config: bytes | None = None

@@ -53,7 +53,6 @@ from toolkit.limits import MAX_MANIFEST_SIZE
 from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference, is_valid_tag
 from toolkit.signature import Sigstore, parse_signature_blob
-from toolkit.signature.sigstore_attachments import AttachmentBlob
 from toolkit.transports.base import BlobStream, DestinationCapabilities, ImageDestinationBase, ImageSourceBase
 from toolkit.transports.docker._attachments import (
     ATTACHMENTS_DISABLED,
@@ -84,6 +83,7 @@ from toolkit.transports.docker._signatures import (
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
 if TYPE_CHECKING:
+    from toolkit.signature.sigstore_attachments import AttachmentBlob
     from toolkit.transports.docker import DockerReference
 
 __all__ = [
