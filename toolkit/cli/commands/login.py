@@ -55,13 +55,15 @@ def login_context(
 def login(
     ctx: typer.Context,
     registry: Annotated[str | None, typer.Argument(metavar="REGISTRY", show_default=False)] = None,
-    authfile: Annotated[Path | None, typer.Option("--authfile", envvar="REGISTRY_AUTH_FILE",
+    authfile: Annotated[Path | None, typer.Option("--authfile", envvar="REGISTRY_AUTH_FILE", metavar="PATH",
                                                   help="path of the authentication file")] = None,
-    compat_auth_file: Annotated[Path | None, typer.Option("--compat-auth-file",
+    compat_auth_file: Annotated[Path | None, typer.Option("--compat-auth-file", metavar="PATH",
                                                           help="path of a Docker-compatible config file")] = None,
-    cert_dir: Annotated[Path | None, typer.Option("--cert-dir", help="use certificates at PATH")] = None,
-    username: Annotated[str | None, typer.Option("--username", "-u", help="Username")] = None,
-    password: Annotated[str | None, typer.Option("--password", "-p", help="Password")] = None,
+    cert_dir: Annotated[
+        Path | None, typer.Option("--cert-dir", metavar="PATH", help="use certificates at PATH")
+    ] = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", metavar="USERNAME", help="Username")] = None,
+    password: Annotated[str | None, typer.Option("--password", "-p", metavar="PASSWORD", help="Password")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Take the password from stdin")] = False,
     get_login: Annotated[
         bool, typer.Option("--get-login", help="Return the current login user for the registry")

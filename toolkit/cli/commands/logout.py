@@ -15,9 +15,9 @@ from toolkit.errors import InvalidInputError, NotSupportedError
 def logout(
     ctx: typer.Context,
     registry: Annotated[str | None, typer.Argument(metavar="REGISTRY", show_default=False)] = None,
-    authfile: Annotated[Path | None, typer.Option("--authfile", envvar="REGISTRY_AUTH_FILE",
+    authfile: Annotated[Path | None, typer.Option("--authfile", envvar="REGISTRY_AUTH_FILE", metavar="PATH",
                                                   help="path of the authentication file")] = None,
-    compat_auth_file: Annotated[Path | None, typer.Option("--compat-auth-file",
+    compat_auth_file: Annotated[Path | None, typer.Option("--compat-auth-file", metavar="PATH",
                                                           help="path of a Docker-compatible config file")] = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Remove the cached credentials for all registries")] = False,
     tls_verify: Annotated[bool | None, typer.Option("--tls-verify/--no-tls-verify",
