@@ -25,8 +25,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Final, cast
 
-from toolkit.digest import CHUNK_SIZE
-from toolkit.errors import ArchiveError, DestinationError, ImageNotFoundError, ToolkitError, safe_text
+from toolkit.digest import CHUNK_SIZE, Digest
+from toolkit.errors import (
+    ArchiveError,
+    DigestMismatchError,
+    ImageNotFoundError,
+    SizeMismatchError,
+    ToolkitError,
+    safe_text,
+)
+from toolkit.types import BlobInfo
 
 __all__ = [
     "AtomicFile",
@@ -34,7 +42,7 @@ __all__ = [
     "fsync_dir",
     "open_regular_file",
     "temp_name",
-    "copy_stream",
+    "copy_hashing",
     "remove_tree_quietly",
     "wrap_os_error",
 ]
@@ -100,9 +108,15 @@ class _WritebackFileIO(io.FileIO):
 
     _written = 0
     _kicked = 0
+    #: Named in the error a failed write raises (set by `AtomicFile`).
+    what = "a file"
 
     def write(self, data: Any, /) -> int:  # any buffer, as FileIO.write
-        n = super().write(data)
+        try:
+            n = super().write(data)
+        except OSError as exc:
+            # ENOSPC, EIO, EDQUOT...: one line naming the file, not an internal error.
+            raise wrap_os_error(exc, f"writing {self.what}") from exc
         if n:
             self._written += n
             if self._written - self._kicked >= WRITEBACK_STEP:
@@ -130,7 +144,9 @@ class AtomicFile:
             fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, self._mode)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating {safe_text(str(self.target))}") from exc
-        self._file = io.BufferedWriter(_WritebackFileIO(fd, "wb"), CHUNK_SIZE)
+        raw = _WritebackFileIO(fd, "wb")
+        raw.what = safe_text(str(self.target))
+        self._file = io.BufferedWriter(raw, CHUNK_SIZE)
         return cast(BinaryIO, self._file)
 
     def commit(self) -> None:
@@ -150,6 +166,9 @@ class AtomicFile:
                     os.link(self._tmp, self.target)
                 os.unlink(self._tmp)
             fsync_dir(self.target.parent)
+        except ToolkitError:  # a failed write of the last buffered bytes (see _WritebackFileIO)
+            self.discard()
+            raise
         except OSError as exc:
             self.discard()
             raise wrap_os_error(exc, f"writing {safe_text(str(self.target))}") from exc
@@ -158,7 +177,10 @@ class AtomicFile:
     def discard(self) -> None:
         """Drop the temp file. Idempotent, never raises."""
         if self._file is not None and not self._file.closed:
-            self._file.close()
+            # close() flushes the buffer first, which fails again on a full disk; the
+            # descriptor is closed anyway.
+            with contextlib.suppress(OSError, ToolkitError):
+                self._file.close()
         with contextlib.suppress(OSError):
             os.unlink(self._tmp)
         self._done = True
@@ -205,15 +227,27 @@ def open_regular_file(path: Path, what: str, *, missing_is_not_found: bool = Fal
     return os.fdopen(fd, "rb", buffering=0)
 
 
-def copy_stream(src: BinaryIO, dst: BinaryIO, chunk_size: int = CHUNK_SIZE) -> int:
-    """Copy `src` to `dst` in chunks; return the number of bytes copied."""
-    total = 0
-    while True:
-        chunk = src.read(chunk_size)
-        if not chunk:
-            return total
-        dst.write(chunk)
-        total += len(chunk)
+def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobInfo) -> tuple[Digest, int]:
+    """Copy `stream` to `write` in chunks, hashing; return the digest and size of the bytes.
+
+    The digest is computed with `info.digest`'s algorithm (sha256 if unknown) and must equal
+    `info.digest` when given; the size must equal `info.size` when known. Raises
+    `DigestMismatchError` / `SizeMismatchError` (after consuming the stream); the caller then
+    discards what was written.
+    """
+    algorithm = info.digest.algorithm if info.digest is not None else "sha256"
+    hasher = Digest.from_bytes(b"", algorithm).hasher()
+    size = 0
+    while chunk := stream.read(CHUNK_SIZE):
+        hasher.update(chunk)
+        write(chunk)
+        size += len(chunk)
+    digest = Digest(algorithm, hasher.hexdigest())
+    if info.digest is not None and digest != info.digest:
+        raise DigestMismatchError(f"Digest did not match, expected {info.digest}, got {digest}")
+    if info.size >= 0 and size != info.size:
+        raise SizeMismatchError(f"Size mismatch when copying {digest}, expected {info.size}, got {size}")
+    return digest, size
 
 
 def remove_tree_quietly(path: Path) -> None:
@@ -223,13 +257,3 @@ def remove_tree_quietly(path: Path) -> None:
     else:
         with contextlib.suppress(OSError):
             path.unlink()
-
-
-def ensure_directory(path: Path, what: str) -> None:
-    """Create `path` (and parents) if missing; refuse if it exists and is not a directory."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as exc:
-        raise DestinationError(f"{what} {safe_text(str(path))} exists and is not a directory") from exc
-    except OSError as exc:
-        raise wrap_os_error(exc, f"creating {what} {safe_text(str(path))}") from exc

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol, Self
 
-from toolkit.digest import CHUNK_SIZE, Digest, VerifyingReader
+from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
     ArchiveError,
     DigestMismatchError,
@@ -70,7 +70,6 @@ __all__ = [
     "LAYOUT_FILE",
     "INDEX_FILE",
     "BLOBS_DIR",
-    "LOCK_FILE",
     "LAYOUT_VERSION",
     "LAYOUT_BYTES",
     "SIGNATURES_UNSUPPORTED",
@@ -96,7 +95,6 @@ __all__ = [
     "read_verified_manifest",
     "LayoutImageSource",
     "LayoutDestinationBase",
-    "copy_hashing",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,8 +103,6 @@ REF_NAME_ANNOTATION: Final = "org.opencontainers.image.ref.name"
 LAYOUT_FILE: Final = "oci-layout"
 INDEX_FILE: Final = "index.json"
 BLOBS_DIR: Final = "blobs"
-#: Sidecar lock file (in the layout directory) serialising index.json updates.
-LOCK_FILE: Final = "index.json.lock"
 LAYOUT_VERSION: Final = "1.0.0"
 LAYOUT_BYTES: Final = b'{"imageLayoutVersion":"1.0.0"}'
 #: oci-layout is a tiny document; anything large is hostile.
@@ -550,29 +546,6 @@ class LayoutImageSource(ImageSourceBase):
 # --- writing ---------------------------------------------------------------------------------
 
 
-def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobInfo) -> tuple[Digest, int]:
-    """Copy `stream` to `write` in chunks, hashing; return the digest and size of the bytes.
-
-    The digest is computed with `info.digest`'s algorithm (sha256 if unknown) and must equal
-    `info.digest` when given; the size must equal `info.size` when known. Raises
-    `DigestMismatchError` / `SizeMismatchError` (after consuming the stream); the caller then
-    discards what was written.
-    """
-    algorithm = info.digest.algorithm if info.digest is not None else "sha256"
-    hasher = Digest.from_bytes(b"", algorithm).hasher()
-    size = 0
-    while chunk := stream.read(CHUNK_SIZE):
-        hasher.update(chunk)
-        write(chunk)
-        size += len(chunk)
-    digest = Digest(algorithm, hasher.hexdigest())
-    if info.digest is not None and digest != info.digest:
-        raise DigestMismatchError(f"Digest did not match, expected {info.digest}, got {digest}")
-    if info.size >= 0 and size != info.size:
-        raise SizeMismatchError(f"Size mismatch when copying {digest}, expected {info.size}, got {size}")
-    return digest, size
-
-
 class LayoutDestinationBase(ImageDestinationBase):
     """Shared behaviour of the `oci:` and `oci-archive:` destinations.
 
@@ -580,8 +553,6 @@ class LayoutDestinationBase(ImageDestinationBase):
     blob whose stream raises), `_store_bytes(digest, data)` and `commit()`; after
     `put_manifest(instance_digest=None)` the top-level descriptor is in `self._top`.
     """
-
-    _transport_name: str = "oci"
 
     def __init__(self, reference: Any, ctx: SystemContext, image: str) -> None:
         self._reference = reference

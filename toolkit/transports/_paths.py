@@ -8,7 +8,6 @@ resolve), the namespaces are its parent directories up to but excluding `/`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from toolkit.errors import InvalidImageNameError, PolicyError, safe_text
 
@@ -49,10 +48,3 @@ def validate_path_scope(scope: str) -> None:
     cleaned = os.path.normpath(scope)
     if cleaned != scope:
         raise PolicyError(f'Invalid scope "{safe_text(scope)}": Uses non-canonical format, perhaps try {cleaned}')
-
-
-def as_path(text: str) -> Path:
-    """`Path(text)`, refusing an empty path."""
-    if not text:
-        raise InvalidImageNameError("an empty path is not a valid image location")
-    return Path(text)

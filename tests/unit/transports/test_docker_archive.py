@@ -192,6 +192,8 @@ def test_parse_reference(text: str, path: str, ref: str | None, index: int | Non
         ("a.tar:@", "invalid syntax"),
         ("a.tar:@ 1", "invalid syntax"),
         ("a.tar:@99999999999999999999", "out of range"),
+        ("a.tar:@" + "1" * 5000, "out of range"),  # not Python's int() digit limit
+        ("a.tar:@-" + "1" * 5000, "out of range"),
         ("a.tar:Busybox", "must be lowercase"),
         ("a.tar:busybox@sha256:" + "a" * 64, "reference does not include a tag"),
         ("a.tar:busybox:1@sha256:" + "a" * 64, "doesn't support digest references"),
@@ -201,6 +203,11 @@ def test_parse_reference(text: str, path: str, ref: str | None, index: int | Non
 def test_parse_reference_errors(text: str, message: str) -> None:
     with pytest.raises(InvalidImageNameError, match=message):
         TRANSPORT.parse_reference(text)
+
+
+def test_source_index_leading_zeros_as_go_atoi() -> None:
+    assert TRANSPORT.parse_reference("a.tar:@" + "0" * 5000 + "7").source_index == 7
+    assert TRANSPORT.parse_reference("a.tar:@+0").source_index == 0
 
 
 def test_policy_scope_and_registry() -> None:

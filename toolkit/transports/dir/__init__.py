@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
-import hashlib
 import logging
 import os
 import re
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from toolkit.digest import CHUNK_SIZE, Digest, VerifyingReader
+from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
     DestinationError,
     ImageNotFoundError,
@@ -41,6 +40,7 @@ from toolkit.manifest import guess_mime_type
 from toolkit.reference import NamedReference
 from toolkit.transports._fs import (
     AtomicFile,
+    copy_hashing,
     fsync_dir,
     open_regular_file,
     remove_tree_quietly,
@@ -348,18 +348,9 @@ class DirImageDestination(ImageDestinationBase):
         return None
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
-        algorithm = info.digest.algorithm if info.digest is not None else "sha256"
-        hasher = hashlib.new(algorithm)
-        size = 0
         tmp = AtomicFile(self._staging / f"blob-{os.getpid()}-{id(stream)}")
         with tmp as f:
-            while chunk := stream.read(CHUNK_SIZE):
-                hasher.update(chunk)
-                f.write(chunk)
-                size += len(chunk)
-            digest = Digest(algorithm, hasher.hexdigest())
-            if info.digest is not None and digest != info.digest:
-                raise ToolkitError(f"blob digest mismatch: expected {info.digest}, got {digest}")
+            digest, size = copy_hashing(stream, f.write, info)
             tmp.target = self._staging / _blob_name(digest)
         if digest.algorithm != "sha256":
             self._uses_non_sha256 = True

@@ -70,7 +70,11 @@ def _parse_index(text: str) -> int:
         raise InvalidImageNameError(
             f'Invalid source index @{safe_text(text)}: strconv.Atoi: parsing "{safe_text(text)}": invalid syntax'
         )
-    value = int(text)
+    # Leading zeros are fine for Atoi; more significant digits than int64 holds are out of
+    # range (and int() must not see thousands of digits: Python refuses them with ValueError).
+    sign = "-" if text.startswith("-") else ""
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    value = int(sign + digits) if len(digits) <= 19 else _INT64_MAX + 1
     if value > _INT64_MAX or value < -_INT64_MAX - 1:
         raise InvalidImageNameError(
             f'Invalid source index @{safe_text(text)}: strconv.Atoi: parsing "{safe_text(text)}": '

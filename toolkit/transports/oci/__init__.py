@@ -43,13 +43,12 @@ from toolkit.errors import (
 from toolkit.limits import MAX_INDEX_JSON_SIZE
 from toolkit.manifest import mime
 from toolkit.manifest.formats import parse_list, parse_manifest
-from toolkit.transports._fs import AtomicFile, atomic_write_bytes, wrap_os_error
+from toolkit.transports._fs import AtomicFile, atomic_write_bytes, copy_hashing, wrap_os_error
 from toolkit.transports._oci_layout import (
     BLOBS_DIR,
     INDEX_FILE,
     LAYOUT_BYTES,
     LAYOUT_FILE,
-    LOCK_FILE,
     MAX_LAYOUT_FILE_SIZE,
     IndexEntry,
     LayoutDestinationBase,
@@ -58,7 +57,6 @@ from toolkit.transports._oci_layout import (
     LayoutReferenceBase,
     add_manifest,
     check_layout_file,
-    copy_hashing,
     load_index,
     new_index,
     parse_index,
@@ -357,8 +355,6 @@ class OciImageDestination(LayoutDestinationBase):
                             sub.rmdir()
                     with contextlib.suppress(OSError):
                         (self._dir / BLOBS_DIR).rmdir()
-                    with contextlib.suppress(OSError):
-                        (self._dir / LOCK_FILE).unlink()
             if not self._dir_existed:
                 with contextlib.suppress(OSError):
                     self._dir.rmdir()

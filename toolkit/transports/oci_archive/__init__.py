@@ -37,7 +37,7 @@ from toolkit.errors import (
     ToolkitError,
     safe_text,
 )
-from toolkit.transports._fs import AtomicFile, wrap_os_error
+from toolkit.transports._fs import AtomicFile, copy_hashing, wrap_os_error
 from toolkit.transports._oci_layout import (
     BLOBS_DIR,
     INDEX_FILE,
@@ -48,7 +48,6 @@ from toolkit.transports._oci_layout import (
     LayoutReferenceBase,
     add_manifest,
     blob_member_name,
-    copy_hashing,
     new_index,
     parse_layout_reference,
     serialize_index,
