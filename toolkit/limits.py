@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from toolkit.errors import SizeLimitError, ToolkitError, safe_text
+from toolkit.errors import InvalidInputError, SizeLimitError, ToolkitError, safe_text
 
 __all__ = [
     "MAX_MANIFEST_SIZE",
@@ -68,13 +68,33 @@ def read_file_limited(path: Path | str, limit: int, what: str, *, follow_symlink
         raise ToolkitError(f"{what} {safe_text(str(path))}: no such file") from exc
     except OSError as exc:
         raise ToolkitError(f"{what} {safe_text(str(path))}: {exc.strerror}") from exc
+    # Check before fdopen: FileIO itself refuses a directory with a bare IsADirectoryError.
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ToolkitError(f"{what} {safe_text(str(path))}: not a regular file")
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise ToolkitError(f"{what} {safe_text(str(path))}: not a regular file")
         # The file is regular: blocking reads are fine again.
         os.set_blocking(f.fileno(), True)
         try:
             return read_limited(f, limit, f"{what} {safe_text(str(path))}")
         except OSError as exc:
             raise ToolkitError(f"{what} {safe_text(str(path))}: {exc.strerror}") from exc
+
+
+#: A passphrase file is read up to its first newline, and no further than this.
+MAX_PASSPHRASE_LINE: Final = 64 * 1024
+
+
+def read_first_line(path: str, what: str = "passphrase file") -> bytes:
+    """The first line of `path` without its trailing newline (containers/image `ReadPassphraseFile`).
+
+    Works with pipes (`--passphrase-file <(...)`); refuses a first line over `MAX_PASSPHRASE_LINE`.
+    """
+    try:
+        with open(path, "rb") as f:
+            line = f.readline(MAX_PASSPHRASE_LINE + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"reading {what} {safe_text(path)}: {exc.strerror or exc}") from exc
+    if len(line) > MAX_PASSPHRASE_LINE:
+        raise InvalidInputError(f"reading {what} {safe_text(path)}: first line is too long")
+    return line.removesuffix(b"\n")

@@ -20,7 +20,8 @@ from toolkit.errors import InvalidInputError, RetryableError, ToolkitError, safe
 from toolkit.policy import InsecureAcceptAnything, PolicyContext, SignaturePolicyContext, load_policy
 from toolkit.types import SystemContext
 
-__all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file"]
+__all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file",
+           "check_digest_file"]
 
 T = TypeVar("T")
 
@@ -75,6 +76,14 @@ def with_retries(flags: FlagValues, operation: Callable[[], T], log: Callable[[s
 def log_line(line: str) -> None:
     """Print a progress or retry message on stderr."""
     sys.stderr.write(line + "\n")
+
+
+def check_digest_file(path: Path) -> None:
+    """Refuse, before any copying, a digest file path that `write_digest_file` could not write."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() or not parent.is_dir():
+        reason = "is a directory" if path.is_dir() else "directory does not exist"
+        raise InvalidInputError(f"digest file {safe_text(str(path))}: {reason}")
 
 
 def write_digest_file(path: Path, digest: str) -> None:

@@ -146,6 +146,8 @@ def render_template(template: str, value: Any) -> str:
         tokens.append(("action", match.group(1)))
         pos = match.end()
     if pos < len(template):
+        if "{{" in template[pos:]:
+            raise InvalidInputError("template: unclosed action")
         tokens.append(("text", template[pos:]))
     out: list[str] = []
     end = _render(tokens, 0, value, out)

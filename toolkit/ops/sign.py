@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from toolkit.errors import InvalidDigestError, InvalidInputError, InvalidReferenceError, SignatureError, safe_text
-from toolkit.limits import MAX_SIGNATURE_SIZE, read_file_limited
+from toolkit.limits import MAX_SIGNATURE_SIZE, read_file_limited, read_first_line
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.signature import SimpleSigning, parse_signature_blob
 from toolkit.signature.gpg import GPGVerification, ephemeral_keyring, sign, verify_with_user_keyring
@@ -32,15 +32,11 @@ from toolkit.signature.simple import (
     verify_and_extract,
 )
 
-__all__ = ["standalone_sign", "standalone_verify", "gpg_signer", "read_passphrase_file", "MAX_PASSPHRASE_FILE_SIZE"]
-
-MAX_PASSPHRASE_FILE_SIZE = 64 << 10
-
+__all__ = ["standalone_sign", "standalone_verify", "gpg_signer", "read_passphrase_file"]
 
 def read_passphrase_file(path: Path) -> str | None:
     """The first line of `path` without its newline (None if empty), as skopeo reads it."""
-    data = read_file_limited(path, MAX_PASSPHRASE_FILE_SIZE, "passphrase file")
-    line = data.split(b"\n", 1)[0]
+    line = read_first_line(str(path))
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from toolkit.config.sigstore_params import load_signing_params
 from toolkit.errors import InvalidInputError, NotSupportedError, SignatureError, ToolkitError, safe_text
-from toolkit.limits import read_file_limited
+from toolkit.limits import read_file_limited, read_first_line
 from toolkit.reference import NamedReference
 from toolkit.signature.sigstore import sign_image_manifest, sigstore_to_blob
 from toolkit.signature.sigstore_keys import MAX_KEY_FILE_SIZE, SigstorePrivateKey, decrypt_private_key
@@ -27,22 +27,6 @@ from toolkit.signature.sigstore_keys import MAX_KEY_FILE_SIZE, SigstorePrivateKe
 __all__ = ["Signer", "sigstore_key_signer", "sigstore_params_signer", "read_first_line"]
 
 Signer = Callable[[bytes, NamedReference | None], bytes]
-
-#: A passphrase file is read up to its first newline, and no further than this.
-_MAX_PASSPHRASE_LINE = 64 * 1024
-
-
-def read_first_line(path: str, what: str = "passphrase file") -> bytes:
-    """The first line of `path` without its trailing newline (containers/image `ReadPassphraseFile`)."""
-    try:
-        with open(path, "rb") as f:
-            line = f.readline(_MAX_PASSPHRASE_LINE + 1)
-    except OSError as exc:
-        raise InvalidInputError(f"reading {what} {safe_text(path)}: {exc.strerror or exc}") from exc
-    if len(line) > _MAX_PASSPHRASE_LINE:
-        raise InvalidInputError(f"reading {what} {safe_text(path)}: first line is too long")
-    return line.removesuffix(b"\n")
-
 
 def _read_key(key_path: str) -> bytes:
     try:

@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.common import base_context, log_line, policy_context, with_retries, write_digest_file
+from toolkit.cli.common import (
+    base_context,
+    check_digest_file,
+    log_line,
+    policy_context,
+    with_retries,
+    write_digest_file,
+)
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import (
     Flag,
@@ -146,12 +153,12 @@ def copy(
     dest_ctx = _with_dest_extras(dest_ctx, flags)
     multi_arch = _parse_multi_arch(flags)
     forced_mime = manifest_format(flags)
+    if flags.get("encrypt-layer") and not flags.get("encryption-key"):
+        raise InvalidInputError("--encrypt-layer can only be used with --encryption-key")
     for unsupported, what in (("encryption-key", "image encryption"), ("decryption-key", "image decryption"),
                               ("encrypt-layer", "image encryption")):
         if flags.get(unsupported):
             raise NotSupportedError(f"--{unsupported}: {what} is not supported yet")
-    if flags.get("encrypt-layer") and not flags.get("encryption-key"):
-        raise InvalidInputError("--encrypt-layer can only be used with --encryption-key")
     sign_identity: NamedReference | None = None
     if flags.get("sign-identity") is not None:
         sign_identity = parse_normalized_named(flags.get("sign-identity"))
@@ -160,6 +167,10 @@ def copy(
     parallel: int = flags.get("image-parallel-copies")
     if parallel < 0:
         raise InvalidInputError("--image-parallel-copies must not be negative")
+
+    digestfile: Path | None = flags.get("digestfile")
+    if digestfile is not None:
+        check_digest_file(digestfile)
 
     policy = policy_context(ctx)
     src_ref = parse_image_name(source_image)
@@ -191,7 +202,6 @@ def copy(
         close = getattr(reporter, "close", None)
         if callable(close):
             close()
-    digestfile: Path | None = flags.get("digestfile")
     if digestfile is not None:
         write_digest_file(digestfile, str(result.manifest_digest))
 
@@ -199,6 +209,5 @@ def copy(
 def _with_dest_extras(dest_ctx: SystemContext, flags: FlagValues) -> SystemContext:
     return replace(
         dest_ctx,
-        oci_accept_uncompressed_layers=flags.get("dest-oci-accept-uncompressed-layers"),
         docker_archive_additional_tags=_parse_additional_tags(flags.get("additional-tag")),
     )

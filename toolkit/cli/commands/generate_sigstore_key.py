@@ -15,11 +15,12 @@ import contextlib
 import getpass
 import os
 import sys
-from typing import Annotated, Final
+from typing import Annotated
 
 import typer
 
 from toolkit.errors import DestinationError, InvalidInputError, safe_text
+from toolkit.limits import MAX_PASSPHRASE_LINE
 from toolkit.signature.sigstore_keys import generate_key_pair
 
 EXAMPLES = [
@@ -29,10 +30,6 @@ EXAMPLES = [
     "$ skopo generate-sigstore-key --output-prefix mykey --passphrase-file passphrase.txt",
 ]
 SEE_ALSO = ["skopo-copy(1)", "skopo-policy.json(5)"]
-
-#: A passphrase file is read up to its first newline, and no further than this.
-MAX_PASSPHRASE_LINE: Final = 64 * 1024
-
 
 def go_quote(text: str) -> str:
     """Go's `%q` for the plain paths skopeo prints (backslashes, quotes, controls escaped)."""

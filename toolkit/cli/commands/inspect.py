@@ -70,6 +70,8 @@ def inspect(
     template: str | None = flags.get("format")
     if raw and template is not None:
         raise InvalidInputError("raw output does not support format option")
+    if config and template is not None and not flags.get("platforms"):
+        raise InvalidInputError("--config does not support the format option")
     sys_ctx = system_context(flags, "", base=base_context(global_options(ctx)))
     ref = parse_image_name(image_name)
     out = sys.stdout.buffer
