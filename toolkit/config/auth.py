@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import logging
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit.config._atomic import write_file_atomic
 from toolkit.config.paths import auth_file_search, primary_auth_file
 from toolkit.errors import ConfigError, InvalidInputError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
@@ -200,7 +199,7 @@ def _run_helper(name: str, registry: str, path: Path) -> Credentials | None:
         )
     try:
         doc = json.loads(proc.stdout[:MAX_CONFIG_FILE_SIZE])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"credential helper docker-credential-{safe_text(name)} printed invalid JSON") from exc
     if not isinstance(doc, dict):
         raise ConfigError(f"credential helper docker-credential-{safe_text(name)} printed invalid JSON")
@@ -284,23 +283,11 @@ def get_credentials(ctx: SystemContext, name: str, env: Mapping[str, str] | None
 
 def _write_file(path: Path, doc: Mapping[str, Any]) -> None:
     """Atomically replace `path` with `doc` (0600; the directory is made 0700)."""
+    data = (json.dumps(doc, indent="\t") + "\n").encode("utf-8")
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        write_file_atomic(path, data, mode=0o600, dir_mode=0o700)
     except OSError as exc:
-        raise ConfigError(f"writing auth file {safe_text(str(path))}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o600)
-            json.dump(doc, f, indent="\t")
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise ConfigError(f"writing auth file {safe_text(str(path))}: {exc.strerror}") from exc
+        raise ConfigError(f"writing auth file {safe_text(str(path))}: {exc.strerror or exc}") from exc
 
 
 def _write_target(ctx: SystemContext, env: Mapping[str, str] | None) -> Path:

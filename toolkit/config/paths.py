@@ -3,8 +3,7 @@
 Every function takes the environment as a mapping (default `os.environ`) so tests point
 everything at temporary directories. Search orders follow containers/image:
 
-- policy.json: `--policy`, else `$HOME/.config/containers/policy.json` if it exists,
-  else `/etc/containers/policy.json`.
+- policy.json: see `toolkit.config.policy_file` (`SYSTEM_POLICY_PATH` is its default).
 - registries.d: `--registries.d`, else `$HOME/.config/containers/registries.d` if it
   exists, else `/etc/containers/registries.d`.
 - registries.conf: `--registries-conf`, else `$HOME/.config/containers/registries.conf`
@@ -28,7 +27,6 @@ import platformdirs
 
 __all__ = [
     "home_dir",
-    "policy_file_candidates",
     "registries_d_dir",
     "registries_conf_candidates",
     "auth_file_search",
@@ -67,13 +65,6 @@ def _user_config_dir(env: Mapping[str, str] | None) -> Path:
     if env is None:
         return Path(platformdirs.user_config_dir())
     return home_dir(env) / ".config"
-
-
-def policy_file_candidates(explicit: Path | None, env: Mapping[str, str] | None = None) -> list[Path]:
-    """The policy.json files to try, in order (the first existing one is used)."""
-    if explicit is not None:
-        return [explicit]
-    return [home_dir(env) / ".config/containers/policy.json", SYSTEM_POLICY_PATH]
 
 
 def registries_d_dir(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path:

@@ -212,22 +212,20 @@ def _parse_file(path: Path) -> list[Registry]:
 
 def load_registries_conf(ctx: SystemContext, env: Mapping[str, str] | None = None) -> RegistriesConf:
     """Read registries.conf (and its drop-ins) for `ctx`; empty if none exists."""
-    main: Path | None = None
-    for candidate in registries_conf_candidates(ctx.registries_conf_path, env):
-        if candidate.exists() or ctx.registries_conf_path is not None:
-            main = candidate
-            break
-    else:
-        candidates = registries_conf_candidates(ctx.registries_conf_path, env)
-        main = candidates[-1] if candidates else None
+    # The first existing candidate; else the last one (the system file), whose drop-ins
+    # still apply. An explicit path is the only candidate.
+    candidates = registries_conf_candidates(ctx.registries_conf_path, env)
+    main = next((c for c in candidates if c.exists()), candidates[-1])
     files: list[Path] = []
     by_prefix: dict[str, Registry] = {}
-    if main is not None:
-        if main.exists():
-            files.append(main)
-        dropin = main.parent / (main.name + ".d")
-        if dropin.is_dir():
+    if main.exists():
+        files.append(main)
+    dropin = main.parent / (main.name + ".d")
+    if dropin.is_dir():
+        try:
             files.extend(sorted(p for p in dropin.iterdir() if p.name.endswith(".conf") and p.is_file()))
+        except OSError as exc:
+            raise ConfigError(f"reading {safe_text(str(dropin))}: {exc.strerror or exc}") from exc
     seen_in_file: set[str] = set()
     for path in files:
         seen_in_file.clear()

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
+from toolkit.config._atomic import write_file_atomic
+from toolkit.config._yaml import load_yaml
 from toolkit.config.paths import default_lookaside_dir, registries_d_dir
 from toolkit.digest import Digest
 from toolkit.errors import ConfigError, NotSupportedError, SignatureError, ToolkitError, safe_text
@@ -53,8 +53,6 @@ __all__ = [
     "lookaside_signature_url",
     "read_file_lookaside",
     "write_file_lookaside",
-    "docker_scope_identity",
-    "docker_scope_namespaces",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,14 +80,6 @@ class RegistryNamespace:
         return self.lookaside or self.sigstore
 
 
-def docker_scope_identity(ref: NamedReference) -> str | None:
-    """The policy identity of `ref` (`name:tag` / `name@digest`), None if it has neither."""
-    return policy_identity(ref) if (ref.tag is None) != (ref.digest is None) else None
-
-
-docker_scope_namespaces = policy_namespaces
-
-
 @dataclass(frozen=True, slots=True)
 class RegistriesD:
     """A merged registries.d configuration.
@@ -105,8 +95,12 @@ class RegistriesD:
 
     def _sections(self, ref: NamedReference) -> list[RegistryNamespace]:
         out: list[RegistryNamespace] = []
-        identity = docker_scope_identity(ref)
-        for scope in ([identity] if identity else []) + docker_scope_namespaces(ref):
+        # The most specific scope is the full `name:tag` / `name@digest` (c/image uses the
+        # policy identity only when exactly one of them is set).
+        scopes = policy_namespaces(ref)
+        if (ref.tag is None) != (ref.digest is None):
+            scopes = [policy_identity(ref), *scopes]
+        for scope in scopes:
             section = self.docker.get(scope)
             if section is not None:
                 out.append(section)
@@ -123,11 +117,11 @@ class RegistriesD:
         log.debug("No signature storage configuration found for %s, using built-in default %s", ref, builtin)
         return builtin
 
-    def lookaside_read_url(self, ref: NamedReference) -> str | None:
+    def lookaside_read_url(self, ref: NamedReference) -> str:
         """Base URL to read `ref`'s signatures from (`lookaside`, else the built-in default)."""
         return self._top_level(ref, write=False)
 
-    def lookaside_write_url(self, ref: NamedReference) -> str | None:
+    def lookaside_write_url(self, ref: NamedReference) -> str:
         """Base URL to write `ref`'s signatures to (`lookaside-staging`, else `lookaside`, else
         the built-in default)."""
         return self._top_level(ref, write=True)
@@ -138,39 +132,6 @@ class RegistriesD:
             if section.use_sigstore_attachments is not None:
                 return section.use_sigstore_attachments
         return False
-
-
-# ------------------------------------------------------------------------------ YAML
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` that refuses duplicate mapping keys."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, str | int | float | bool) and key is not None:
-            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a scalar", key_node.start_mark)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _load_yaml(data: bytes, what: str) -> Any:
-    try:
-        for event in yaml.parse(data, Loader=_StrictLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise ConfigError(f"{what}: YAML anchors and aliases are not allowed")
-        return yaml.load(data, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what}: invalid YAML: {safe_text(' '.join(str(exc).split()), 300)}") from exc
 
 
 def _validate_url(url: str, where: str) -> None:
@@ -214,7 +175,7 @@ def _parse_section(value: Any, where: str) -> RegistryNamespace:
 
 def _parse_file(data: bytes, path: str) -> tuple[RegistryNamespace | None, dict[str, RegistryNamespace]]:
     what = f"registries.d file {safe_text(path)}"
-    doc = _load_yaml(data, what)
+    doc = load_yaml(data, what)
     if doc is None:
         return None, {}
     if not isinstance(doc, dict):
@@ -369,24 +330,6 @@ def read_file_lookaside(url: str) -> bytes | None:
         return read_limited(f, MAX_SIGNATURE_SIZE, f"signature {safe_text(path)}")
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def write_file_lookaside(base_url: str, ref: NamedReference, digest: Digest, signatures: Sequence[bytes]) -> None:
     """Store `signatures` (simple-signing blobs) as `signature-1..N` under a `file://` base.
 
@@ -405,7 +348,8 @@ def write_file_lookaside(base_url: str, ref: NamedReference, digest: Digest, sig
         raw.append(parsed.untrusted_blob)
     try:
         for index, data in enumerate(raw):
-            _write_atomic(_file_url_path(lookaside_signature_url(base_url, ref, digest, index)), data)
+            target = Path(_file_url_path(lookaside_signature_url(base_url, ref, digest, index)))
+            write_file_atomic(target, data, mode=0o644, dir_mode=0o755)
         index = len(raw)
         while True:
             path = _file_url_path(lookaside_signature_url(base_url, ref, digest, index))

@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-import yaml
-
-from toolkit.config.registries_d import _StrictLoader
+from toolkit.config._yaml import load_yaml
 from toolkit.errors import ConfigError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 
@@ -70,13 +68,7 @@ def _strings(obj: Mapping[Any, Any], allowed: frozenset[str], where: str) -> dic
 def parse_signing_params(data: bytes, path: str) -> SigstoreSigningParams:
     """Parse the bytes of a parameter file named `path` (for messages)."""
     where = f'parsing "{safe_text(path)}"'
-    try:
-        for event in yaml.parse(data, Loader=_StrictLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise ConfigError(f"{where}: YAML anchors and aliases are not allowed")
-        documents = list(yaml.load_all(data, Loader=_StrictLoader))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: invalid YAML: {safe_text(' '.join(str(exc).split()), 300)}") from exc
+    documents = load_yaml(data, where, multi=True)
     if len(documents) > 1:
         raise ConfigError(f'unexpected trailing data in "{safe_text(path)}"')
     doc = documents[0] if documents else None

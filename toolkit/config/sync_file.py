@@ -15,7 +15,7 @@ registry.example.com:             # a registry host[:port]
 ```
 
 Contract:
-- The file is read whole, at most `MAX_SYNC_FILE_SIZE` (1 MiB), and parsed with a safe
+- The file (a regular file) is read whole, at most `MAX_SYNC_FILE_SIZE` (1 MiB), and parsed with a safe
   loader; anchors and aliases are refused (no "billion laughs"), as are duplicate keys,
   unknown keys (skopeo ignores them silently; a typo here would otherwise sync nothing),
   explicit tags other than the core ones (`!!python/...`: nothing is ever constructed anyway)
@@ -39,8 +39,10 @@ from typing import Final
 
 import yaml
 
+from toolkit.config._yaml import refuse_anchors
 from toolkit.config.semver import Constraint, parse_constraint
-from toolkit.errors import ConfigError, safe_text
+from toolkit.errors import ConfigError, ToolkitError, safe_text
+from toolkit.limits import read_file_limited
 from toolkit.types import Credentials
 
 __all__ = ["MAX_SYNC_FILE_SIZE", "RegistrySync", "SyncFile", "load_sync_file", "parse_sync_file"]
@@ -221,9 +223,7 @@ def parse_sync_file(data: bytes, name: str) -> tuple[RegistrySync, ...]:
         raise ConfigError(f"{name}: the file is larger than {MAX_SYNC_FILE_SIZE} bytes")
     try:
         for event in yaml.parse(data, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                line = f":{event.start_mark.line + 1}" if event.start_mark is not None else ""
-                raise ConfigError(f"{name}{line}: YAML anchors and aliases are not allowed")
+            refuse_anchors(event, name)
             tag = getattr(event, "tag", None)
             if tag is not None and tag not in _CORE_TAGS:
                 line = f":{event.start_mark.line + 1}" if event.start_mark is not None else ""
@@ -247,10 +247,8 @@ def parse_sync_file(data: bytes, name: str) -> tuple[RegistrySync, ...]:
 
 def load_sync_file(path: Path) -> SyncFile:
     """Read and parse the sync file at `path` (at most 1 MiB). Raises `ConfigError`."""
-    name = safe_text(str(path))
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_SYNC_FILE_SIZE + 1)
-    except OSError as exc:
-        raise ConfigError(f"reading sync file {name}: {exc.strerror or exc}") from exc
-    return SyncFile(path, parse_sync_file(data, name))
+        data = read_file_limited(path, MAX_SYNC_FILE_SIZE, "sync file")
+    except ToolkitError as exc:
+        raise ConfigError(str(exc)) from exc
+    return SyncFile(path, parse_sync_file(data, safe_text(str(path))))

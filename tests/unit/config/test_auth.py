@@ -129,3 +129,35 @@ blocked = true
     conf.write_text("[[registry]\n")
     with pytest.raises(ConfigError, match="registries"):
         load_registries_conf(SystemContext(registries_conf_path=conf))
+
+
+def test_interrupted_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interruption mid-write (not only an OSError) keeps the old file and removes the temp file."""
+    path = tmp_path / "auth.json"
+    ctx = SystemContext(auth_file_path=path)
+    set_credentials(ctx, "example.com", "user", "old")
+    before = path.read_bytes()
+
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("os.fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        set_credentials(ctx, "example.com", "user", "new")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["auth.json"]
+
+
+@pytest.mark.parametrize("output", ["not json", "[" * 100000 + "]" * 100000, '{"Username": 5}'])
+def test_helper_printing_garbage_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    (tmp_path / "out").write_text(output)
+    helper = tmp_path / "docker-credential-fake"
+    helper.write_text(f"#!/bin/sh\ncat '{tmp_path / 'out'}'\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ.get('PATH', '')}")
+    auth = tmp_path / "auth.json"
+    auth.write_text(json.dumps({"credHelpers": {"example.com": "fake"}}))
+    with pytest.raises(ConfigError, match="printed invalid JSON"):
+        get_credentials(SystemContext(auth_file_path=auth), "example.com/repo")

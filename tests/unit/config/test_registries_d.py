@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from toolkit.config.registries_d import (
-    docker_scope_namespaces,
     load_registries_d,
     lookaside_signature_url,
     parse_registries_d_dir,
@@ -83,11 +82,18 @@ def test_builtin_default_when_nothing_configured(tmp_path: Path) -> None:
         assert url == f"file://{tmp_path / 'd'}/containers/sigstore"
 
 
-def test_namespaces() -> None:
-    assert docker_scope_namespaces(parse_normalized_named("a.b.example.com:5000/ns/repo:tag")) == [
-        "a.b.example.com:5000/ns/repo", "a.b.example.com:5000/ns", "a.b.example.com:5000",
-        "*.b.example.com", "*.example.com", "*.com",
-    ]
+def test_scopes_most_specific_first(tmp_path: Path) -> None:
+    """Scopes are the reference's policy identity, then its policy namespaces (wildcards last)."""
+    write(tmp_path, "a.yaml", """
+docker:
+  "*.example.com": {lookaside: "file:///wild"}
+  a.b.example.com:5000/ns: {lookaside: "file:///ns"}
+  a.b.example.com:5000/ns/repo:tag: {lookaside: "file:///tagged"}
+""")
+    config = parse_registries_d_dir(tmp_path)
+    assert config.lookaside_read_url(parse_normalized_named("a.b.example.com:5000/ns/repo:tag")) == "file:///tagged"
+    assert config.lookaside_read_url(parse_normalized_named("a.b.example.com:5000/ns/repo:other")) == "file:///ns"
+    assert config.lookaside_read_url(parse_normalized_named("c.example.com/x:1")) == "file:///wild"
 
 
 @pytest.mark.parametrize(
@@ -110,6 +116,7 @@ def test_namespaces() -> None:
         ({"a.yaml": "docker:\n  example.com: {}\n  example.com: {}\n"}, "duplicate key"),
         ({"a.yaml": "docker: {\n"}, "invalid YAML"),
         ({"a.yaml": "x: !!python/object/apply:os.system ['true']\n"}, "invalid YAML"),
+        ({"a.yaml": "docker: " + "[" * 20000 + "]" * 20000 + "\n"}, "invalid YAML: nested too deeply"),
     ],
 )
 def test_bad_configurations(tmp_path: Path, files: dict[str, str], message: str) -> None:

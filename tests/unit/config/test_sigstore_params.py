@@ -35,6 +35,7 @@ def test_empty_file() -> None:
         (b"privateKeyFile: 3\n", "must be a string"),
         (b"a: &x 1\nb: *x\n", "anchors and aliases"),
         (b"privateKeyFile: [\n", "invalid YAML"),
+        (b"fulcio: " + b"{a: " * 5000 + b"1" + b"}" * 5000 + b"\n", "nested too deeply"),
     ],
 )
 def test_refused(data: bytes, match: str) -> None:

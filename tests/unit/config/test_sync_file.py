@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -100,10 +101,25 @@ def test_anchors_and_aliases_are_refused() -> None:
 def test_size_cap(tmp_path: Path) -> None:
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * (MAX_SYNC_FILE_SIZE + 1))
-    with pytest.raises(ConfigError, match="larger than"):
+    with pytest.raises(ConfigError, match="exceeded maximum allowed size"):
         load_sync_file(big)
-    with pytest.raises(ConfigError, match="reading sync file"):
+    with pytest.raises(ConfigError, match="sync file .*missing.yaml: no such file"):
         load_sync_file(tmp_path / "missing.yaml")
+
+
+def test_only_regular_files_are_read(tmp_path: Path) -> None:
+    """A FIFO (which would block forever) or a directory is refused, not read."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_sync_file(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_sync_file(tmp_path)
+
+
+def test_deep_nesting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        parse_sync_file(b"r.io: " + b"[" * 20000 + b"]" * 20000, "deep.yaml")
 
 
 def test_python_objects_are_not_constructed() -> None:

@@ -40,7 +40,6 @@ __all__ = [
     "DockerReference",
     "parse_repository",
     "list_repository_tags",
-    "policy_namespaces",
     "check_auth",
     "ManifestProbe",
     "UnauthorizedError",

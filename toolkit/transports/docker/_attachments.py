@@ -29,7 +29,6 @@ from toolkit.limits import MAX_CONFIG_SIZE, MAX_SIGNATURE_SIZE
 from toolkit.manifest import Descriptor, mime
 from toolkit.reference import NamedReference
 from toolkit.signature import Sigstore
-from toolkit.transports.docker._signatures import registries_d_module
 from toolkit.types import SystemContext
 
 if TYPE_CHECKING:
@@ -53,11 +52,10 @@ FetchBlob = Callable[[Descriptor, int], bytes]
 
 
 def use_sigstore_attachments(ctx: SystemContext, ref: NamedReference) -> bool:
-    """registries.d's `use-sigstore-attachments` for `ref` (False without registries.d support)."""
-    module = registries_d_module()
-    if module is None:
-        return False
-    return bool(module.load_registries_d(ctx).use_sigstore_attachments(ref))
+    """registries.d's `use-sigstore-attachments` for `ref` (default False)."""
+    from toolkit.config.registries_d import load_registries_d  # lazily: it loads the YAML parser
+
+    return load_registries_d(ctx).use_sigstore_attachments(ref)
 
 
 def _attachment(fetch_manifest: FetchManifest, digest: Digest, repo: str) -> tuple[bytes, AttachmentManifest] | None:

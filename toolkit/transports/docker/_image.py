@@ -75,11 +75,7 @@ from toolkit.transports.docker._errors import (
     describe_errors,
     parse_error_body,
 )
-from toolkit.transports.docker._signatures import (
-    lookaside_configured,
-    read_lookaside_signatures,
-    write_lookaside_signatures,
-)
+from toolkit.transports.docker._signatures import read_lookaside_signatures, write_lookaside_signatures
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
 if TYPE_CHECKING:
@@ -387,7 +383,6 @@ class DockerImageDestination(ImageDestinationBase):
 
     @property
     def capabilities(self) -> DestinationCapabilities:
-        supported = lookaside_configured(self._ctx)
         return DestinationCapabilities(
             supported_manifest_mime_types=(
                 mime.OCI_MANIFEST,
@@ -397,8 +392,7 @@ class DockerImageDestination(ImageDestinationBase):
                 mime.DOCKER_V2S1_SIGNED,
                 mime.DOCKER_V2S1,
             ),
-            supports_signatures=supported,
-            signatures_unsupported_reason="" if supported else "registries.d (lookaside) support is not available",
+            supports_signatures=True,
             desired_layer_compression=LayerCompression.COMPRESS,
             accepts_foreign_layer_urls=True,
             has_thread_safe_put_blob=True,
