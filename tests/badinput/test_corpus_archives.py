@@ -2,22 +2,21 @@
 
 The hostile archives and layouts are built by the case builders of
 `tests/integration/test_copy_safety.py` (`_docker_archive_case`, `_oci_layout_case`,
-`_dir_case`, `_gzip_bomb`), reused here so both suites test the same bytes; here each
+`_dir_case`; the bomb is `helpers.bombs.gzip_bomb`), reused here so both suites test the same bytes; here each
 case also proves that an existing destination is left byte-identical.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import tarfile
 import time
-import zlib
 from pathlib import Path
 
 from corpus_guard import Guard, load_test_module
 
 from helpers import assert_clean_error
+from helpers.bombs import gzip_bomb
 from helpers.images import build_image, write_dir, write_oci_layout
 from helpers.trees import snapshot
 
@@ -92,20 +91,6 @@ def _pax_archive(record: bytes) -> bytes:
     member = tarfile.TarInfo("manifest.json")
     member.size = 2
     return header + body + member.tobuf(format=tarfile.USTAR_FORMAT) + b"[]" + bytes(510) + bytes(1024)
-
-
-def gzip_bomb(path: Path, total: int) -> int:
-    """Like `test_copy_safety._gzip_bomb`, for sizes past the 8 GiB octal limit (GNU base-256 size)."""
-    header = tarfile.TarInfo("bomb")
-    header.size = total
-    chunk = 64 << 20
-    member = zlib.compressobj(9, zlib.DEFLATED, 31)
-    zeros = member.compress(bytes(chunk)) + member.flush()
-    with open(path, "wb") as f:
-        f.write(gzip.compress(header.tobuf(format=tarfile.GNU_FORMAT), mtime=0))
-        for _ in range(total // chunk):
-            f.write(zeros)  # concatenated gzip members are one valid gzip stream
-    return path.stat().st_size
 
 
 def test_case_18_gzip_bomb(guard: Guard, tmp_path: Path) -> None:

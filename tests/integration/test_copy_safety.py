@@ -17,12 +17,12 @@ import subprocess
 import sys
 import tarfile
 import time
-import zlib
 from pathlib import Path
 
 import pytest
 
 from helpers import SkopoRunner, assert_clean_error, describe_result
+from helpers.bombs import gzip_bomb
 from helpers.images import BuiltImage, build_image, write_dir, write_oci_layout
 from helpers.trees import leftovers, snapshot
 
@@ -285,6 +285,16 @@ def _oci_layout_case(case: str, tmp_path: Path) -> str:
     return f"oci:{layout}:latest"
 
 
+def _assert_source_refused(run_skopo: SkopoRunner, tmp_path: Path, src: str) -> None:
+    """Copying the hostile `src` to `dir:` fails fast and cleanly, leaving nothing behind."""
+    out = tmp_path / "out"
+    start = time.monotonic()
+    copy_fails(run_skopo, src, f"dir:{out}", timeout=30)
+    assert time.monotonic() - start < 15
+    assert not os.path.lexists(out)
+    assert leftovers(tmp_path) == []
+
+
 OCI_CASES = [
     "index-too-large", "index-not-json", "missing-oci-layout", "bad-layout-version", "blob-symlink-dev-zero",
     "blob-fifo", "blob-directory", "blobs-dir-symlink", "manifest-not-matching-index",
@@ -293,13 +303,7 @@ OCI_CASES = [
 
 @pytest.mark.parametrize("case", OCI_CASES)
 def test_hostile_oci_layout(run_skopo: SkopoRunner, tmp_path: Path, case: str) -> None:
-    src = _oci_layout_case(case, tmp_path)
-    out = tmp_path / "out"
-    start = time.monotonic()
-    copy_fails(run_skopo, src, f"dir:{out}", timeout=30)
-    assert time.monotonic() - start < 15
-    assert not os.path.lexists(out)
-    assert leftovers(tmp_path) == []
+    _assert_source_refused(run_skopo, tmp_path, _oci_layout_case(case, tmp_path))
 
 
 def _dir_case(case: str, tmp_path: Path) -> str:
@@ -339,13 +343,7 @@ DIR_CASES = ["blob-symlink-dev-zero", "blob-fifo", "blob-symlink-host-file", "di
 
 @pytest.mark.parametrize("case", DIR_CASES)
 def test_hostile_dir_source(run_skopo: SkopoRunner, tmp_path: Path, case: str) -> None:
-    src = _dir_case(case, tmp_path)
-    out = tmp_path / "out"
-    start = time.monotonic()
-    copy_fails(run_skopo, src, f"dir:{out}", timeout=30)
-    assert time.monotonic() - start < 15
-    assert not os.path.lexists(out)
-    assert leftovers(tmp_path) == []
+    _assert_source_refused(run_skopo, tmp_path, _dir_case(case, tmp_path))
 
 
 def test_oci_archive_blobs_symlink_escape(run_skopo: SkopoRunner, tmp_path: Path) -> None:
@@ -381,20 +379,6 @@ def test_oci_archive_blobs_symlink_escape(run_skopo: SkopoRunner, tmp_path: Path
     assert leftovers(tmp_path) == []
 
 
-def _gzip_bomb(path: Path, total: int) -> int:
-    """A gzip file that expands to a tar header plus `total` zero bytes; returns its size."""
-    header = tarfile.TarInfo("bomb")
-    header.size = total
-    chunk = 64 << 20
-    member = zlib.compressobj(9, zlib.DEFLATED, 31)
-    zeros = member.compress(bytes(chunk)) + member.flush()
-    with open(path, "wb") as f:
-        f.write(gzip.compress(header.tobuf(format=tarfile.USTAR_FORMAT), mtime=0))
-        for _ in range(total // chunk):
-            f.write(zeros)  # concatenated gzip members are one valid gzip stream
-    return path.stat().st_size
-
-
 def test_gzip_bomb_docker_archive(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     """A ~1 MB gzip expanding to 1 GiB: clean error, fast, and no temp data left.
 
@@ -402,7 +386,7 @@ def test_gzip_bomb_docker_archive(run_skopo: SkopoRunner, tmp_path: Path) -> Non
     space of --tmpdir, so this bomb is spooled in full before the archive is found bad.)
     """
     bomb = tmp_path / "bomb.tar.gz"
-    size = _gzip_bomb(bomb, 1 << 30)
+    size = gzip_bomb(bomb, 1 << 30)
     assert size < 2 << 20
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()

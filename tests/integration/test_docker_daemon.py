@@ -33,17 +33,6 @@ from helpers.registry import get_manifest, push_image
 INSPECT_FIELDS = ("Digest", "Created", "DockerVersion", "Labels", "Architecture", "Os", "Layers", "Env")
 
 
-def _skopo_has_docker_transport() -> bool:
-    """True once skopo's `docker://` transport is implemented (it is being written)."""
-    try:
-        from toolkit.transports import get_transport
-        from toolkit.transports.unsupported import UnsupportedTransport
-
-        return not isinstance(get_transport("docker"), UnsupportedTransport)
-    except Exception:
-        return False
-
-
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -93,27 +82,17 @@ def load_with_skopeo(skopeo: Skopeo, podman: PodmanService, image: BuiltImage, t
 
 
 def test_registry_daemon_registry_round_trip(
-    run_skopo: SkopoRunner, skopeo: Skopeo, registry: RegistryServer, podman_service: PodmanService, tmp_path: Path
+    run_skopo: SkopoRunner, registry: RegistryServer, podman_service: PodmanService
 ) -> None:
     image = build_image(layer_count=3, layer_size=300_000, seed=81, labels={"round": "trip"})
     push_image(registry, "dd/source", "v1", image)
     daemon_name = f"{registry.host}/dd/{unique('rt')}:v1"
     host = podman_service.docker_host
 
-    if _skopo_has_docker_transport():
-        skopo_ok(run_skopo, "copy", "--src-tls-verify=false", "--dest-daemon-host", host,
-                 registry.docker_ref("dd/source:v1"), f"docker-daemon:{daemon_name}")
-        skopo_ok(run_skopo, "copy", "--src-daemon-host", host, "--dest-tls-verify=false",
-                 f"docker-daemon:{daemon_name}", registry.docker_ref("dd/back:v1"))
-    else:
-        # skopo's docker:// is not there yet: skopeo moves the image between the registry
-        # and dir:, skopo between dir: and the engine (both skopo legs still go through it).
-        pulled = tmp_path / "pulled"
-        skopeo.run("copy", "--src-tls-verify=false", registry.docker_ref("dd/source:v1"), f"dir:{pulled}")
-        skopo_ok(run_skopo, "copy", "--dest-daemon-host", host, f"dir:{pulled}", f"docker-daemon:{daemon_name}")
-        saved = tmp_path / "saved"
-        skopo_ok(run_skopo, "copy", "--src-daemon-host", host, f"docker-daemon:{daemon_name}", f"dir:{saved}")
-        skopeo.run("copy", "--dest-tls-verify=false", f"dir:{saved}", registry.docker_ref("dd/back:v1"))
+    skopo_ok(run_skopo, "copy", "--src-tls-verify=false", "--dest-daemon-host", host,
+             registry.docker_ref("dd/source:v1"), f"docker-daemon:{daemon_name}")
+    skopo_ok(run_skopo, "copy", "--src-daemon-host", host, "--dest-tls-verify=false",
+             f"docker-daemon:{daemon_name}", registry.docker_ref("dd/back:v1"))
 
     in_engine = engine_image(podman_service, daemon_name)
     assert in_engine is not None and in_engine["Id"] == image.config_digest

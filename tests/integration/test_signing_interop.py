@@ -99,14 +99,6 @@ def test_skopeo_verifies_skopo_copy_signatures(run_skopo: SkopoRunner, skopeo: S
     assert refused.returncode != 0 and b"not accepted" in refused.stderr, describe_result(refused)
 
 
-def _skopo_has_docker_transport() -> bool:
-    from toolkit.transports import get_transport
-    from toolkit.transports.unsupported import UnsupportedTransport
-
-    return not isinstance(get_transport("docker"), UnsupportedTransport)
-
-
-@pytest.mark.skipif(not _skopo_has_docker_transport(), reason="skopo's docker:// transport is not available yet")
 def test_registry_lookaside_both_ways(run_skopo: SkopoRunner, skopeo: Skopeo, registry: RegistryServer,
                                       key: tuple[str, Path, dict[str, str | None]], tmp_path: Path) -> None:
     fpr, pub, env = key

@@ -5,11 +5,6 @@ by a `sigstoreSigned` policy; passphrase sources (file, terminal prompt, none) a
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +13,7 @@ from helpers import SkopoRunner, assert_clean_error, describe_result
 from helpers.env import merge_env
 from helpers.images import build_image, write_dir
 from helpers.trees import snapshot
+from helpers.tty import ANSWERED, run_on_pty
 from toolkit.signature import Sigstore, parse_signature_blob, serialize_signature
 from toolkit.signature.sigstore import SIGSTORE_SIGNATURE_ANNOTATION, SIGSTORE_SIGNATURE_MIME_TYPE
 
@@ -158,36 +154,11 @@ def test_dir_destination_needs_a_sign_identity(env: Env) -> None:
 def test_passphrase_prompt_on_a_terminal(env: Env) -> None:
     """Without --sign-passphrase-file the passphrase is asked on the terminal (skopeo's prompt)."""
     out = env.tmp / "signed"
-    argv = [sys.executable, "-m", "toolkit", "--insecure-policy", "copy", "-q", "--sign-by-sigstore-private-key",
-            str(env.key), "--sign-identity", IDENTITY, f"dir:{env.src}", f"dir:{out}"]
-    environment = merge_env(env.run.env, {})
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.chdir(env.tmp)
-        os.execve(sys.executable, argv, dict(environment))
-    transcript = b""
-    answered = False
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            transcript += chunk
-            if not answered and b"Passphrase for key" in transcript:
-                os.write(fd, b"s3cret\n")
-                answered = True
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    assert answered, transcript
-    assert os.waitstatus_to_exitcode(status) == 0, transcript
+    args = ["--insecure-policy", "copy", "-q", "--sign-by-sigstore-private-key", str(env.key),
+            "--sign-identity", IDENTITY, f"dir:{env.src}", f"dir:{out}"]
+    code, transcript = run_on_pty(args, [b"s3cret\n"], merge_env(env.run.env, {}), cwd=env.tmp)
+    assert ANSWERED in transcript, transcript
+    assert code == 0, transcript
     assert f"Passphrase for key {env.key}: ".encode() in transcript
     assert b"s3cret" not in transcript.split(b"Passphrase for key", 1)[1]  # not echoed
     env.verify(out)

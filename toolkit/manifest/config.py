@@ -77,10 +77,6 @@ class ImageConfig:
     diff_ids: tuple[Digest, ...]
     history: tuple[HistoryEntry, ...]
 
-    def non_empty_history_count(self) -> int:
-        """History entries that produced a layer (should equal `len(diff_ids)`)."""
-        return sum(1 for h in self.history if not h.empty_layer)
-
 
 def _opt_time(obj: Mapping[str, Any], key: str, what: str) -> str | None:
     value = obj.get(key)

@@ -269,11 +269,6 @@ class OCI1:
     def serialize(self) -> bytes:
         return self.raw
 
-    @property
-    def is_image(self) -> bool:
-        """True if the config is an OCI image config (not an artifact)."""
-        return self.config.media_type == mime.OCI_CONFIG
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Schema1V1Compat:

@@ -34,7 +34,6 @@ __all__ = [
     "INT64_MAX",
     "loads_strict",
     "get_str",
-    "get_opt_str",
     "get_int",
     "get_bool",
     "get_list",
@@ -190,18 +189,6 @@ def get_str(
         if required:
             raise error_cls(f'{what}: missing field "{key}"')
         return default
-    if not isinstance(value, str):
-        _fail(error_cls, what, key, "a string", value)
-    return value
-
-
-def get_opt_str(
-    obj: Mapping[str, Any], key: str, *, what: str, error_cls: _ErrCls = ManifestError
-) -> str | None:
-    """A string field, or None when missing / null."""
-    value = obj.get(key)
-    if value is None:
-        return None
     if not isinstance(value, str):
         _fail(error_cls, what, key, "a string", value)
     return value

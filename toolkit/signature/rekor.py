@@ -32,9 +32,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from toolkit.errors import InvalidSignatureError, ToolkitError, safe_text
-from toolkit.limits import MAX_SIGNATURE_SIZE
-from toolkit.manifest.strictjson import INT64_MAX, MAX_DEPTH, loads_strict
+from toolkit.errors import InvalidSignatureError, safe_text
+from toolkit.manifest.strictjson import INT64_MAX, MAX_DEPTH
+from toolkit.signature._json import exact_object, loads_signature_json
 from toolkit.signature._pem import go_b64decode, pem_decode
 
 __all__ = ["HASHEDREKORD_V001_API_VERSION", "canonical_json", "verify_rekor_set"]
@@ -141,27 +141,6 @@ def canonical_json(value: Any) -> bytes:
 # --- SET verification -------------------------------------------------------------------------------------------
 
 
-def _loads(raw: bytes, what: str) -> Any:
-    try:
-        return loads_strict(raw, what=what, limit=MAX_SIGNATURE_SIZE, error_cls=InvalidSignatureError)
-    except InvalidSignatureError:
-        raise
-    except ToolkitError as exc:
-        raise InvalidSignatureError(str(exc)) from exc
-
-
-def _exact_object(value: Any, fields: tuple[str, ...], what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidSignatureError(f"{what}: JSON object expected")
-    for key in value:
-        if key not in fields:
-            raise InvalidSignatureError(f'{what}: Unknown key "{safe_text(key, 100)}"')
-    for key in fields:
-        if key not in value:
-            raise InvalidSignatureError(f'{what}: Key "{key}" missing in a JSON object')
-    return value
-
-
 def _b64(value: Any, what: str) -> bytes:
     if not isinstance(value, str):
         raise InvalidSignatureError(f"{what}: base64 string expected")
@@ -188,8 +167,18 @@ def _single_pem_der(data: bytes, what: str) -> bytes:
     return block.data
 
 
+def _hashedrekord_object(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    """The object `parent[key]` of a hashedrekord entry; `path` names it in messages."""
+    value = parent.get(key)
+    if value is None:
+        raise InvalidSignatureError(f'Missing "{path}" field in hashedrekord')
+    if not isinstance(value, dict):
+        raise InvalidSignatureError(f'decoding hashedrekord spec: "{path}" must be an object')
+    return value
+
+
 def _check_hashedrekord(body: bytes, key_or_cert_pem: bytes, signature_b64: str, payload: bytes) -> None:
-    entry = _loads(body, "Rekor SET body")
+    entry = loads_signature_json(body, "Rekor SET body")
     if not isinstance(entry, dict):
         raise InvalidSignatureError("decoding the body of a Rekor SET payload: JSON object expected")
     kind = entry.get("kind")
@@ -207,16 +196,8 @@ def _check_hashedrekord(body: bytes, key_or_cert_pem: bytes, signature_b64: str,
     spec = entry.get("spec")
     if not isinstance(spec, dict):
         raise InvalidSignatureError("decoding hashedrekord spec: JSON object expected")
-    signature = spec.get("signature")
-    if signature is None:
-        raise InvalidSignatureError('Missing "signature" field in hashedrekord')
-    if not isinstance(signature, dict):
-        raise InvalidSignatureError('decoding hashedrekord spec: "signature" must be an object')
-    public_key = signature.get("publicKey")
-    if public_key is None:
-        raise InvalidSignatureError('Missing "signature.publicKey" field in hashedrekord')
-    if not isinstance(public_key, dict):
-        raise InvalidSignatureError('decoding hashedrekord spec: "signature.publicKey" must be an object')
+    signature = _hashedrekord_object(spec, "signature", "signature")
+    public_key = _hashedrekord_object(signature, "publicKey", "signature.publicKey")
     rekor_key_pem = _b64(public_key.get("content", ""), '"signature.publicKey.content" in hashedrekord')
     rekor_der = _single_pem_der(rekor_key_pem, "publicKey in Rekor SET")
     ours_der = _single_pem_der(key_or_cert_pem, "public key or cert to be matched against publicKey in Rekor SET")
@@ -229,16 +210,8 @@ def _check_hashedrekord(body: bytes, key_or_cert_pem: bytes, signature_b64: str,
     rekor_signature = _b64(signature.get("content", ""), '"signature.content" in hashedrekord')
     if rekor_signature != signature_bytes:
         raise InvalidSignatureError("signature in Rekor SET does not match")
-    data = spec.get("data")
-    if data is None:
-        raise InvalidSignatureError('Missing "data" field in hashedrekord')
-    if not isinstance(data, dict):
-        raise InvalidSignatureError('decoding hashedrekord spec: "data" must be an object')
-    hash_obj = data.get("hash")
-    if hash_obj is None:
-        raise InvalidSignatureError('Missing "data.hash" field in hashedrekord')
-    if not isinstance(hash_obj, dict):
-        raise InvalidSignatureError('decoding hashedrekord spec: "data.hash" must be an object')
+    data = _hashedrekord_object(spec, "data", "data")
+    hash_obj = _hashedrekord_object(data, "hash", "data.hash")
     algorithm = hash_obj.get("algorithm")
     if algorithm is None:
         raise InvalidSignatureError('Missing "data.hash.algorithm" field in hashedrekord')
@@ -272,7 +245,8 @@ def verify_rekor_set(
     """
     if not rekor_public_keys:
         raise InvalidSignatureError("no Rekor public key to verify the Rekor SET with")
-    set_doc = _exact_object(_loads(untrusted_set, "Rekor SET"), ("SignedEntryTimestamp", "Payload"), "Rekor SET")
+    set_json = loads_signature_json(untrusted_set, "Rekor SET")
+    set_doc = exact_object(set_json, ("SignedEntryTimestamp", "Payload"), "Rekor SET")
     set_signature = _b64(set_doc["SignedEntryTimestamp"], "Rekor SET SignedEntryTimestamp")
     canonical = canonical_json(set_doc["Payload"])
     digest = hashlib.sha256(canonical).digest()
@@ -286,8 +260,8 @@ def verify_rekor_set(
         raise InvalidSignatureError("cryptographic signature verification of Rekor SET failed")
 
     # Parse the canonical bytes that were verified, not the original representation.
-    payload_doc = _exact_object(
-        _loads(canonical, "Rekor SET payload"),
+    payload_doc = exact_object(
+        loads_signature_json(canonical, "Rekor SET payload"),
         ("body", "integratedTime", "logIndex", "logID"),
         "parsing Rekor SET payload",
     )

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any, Final
@@ -43,7 +42,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from toolkit.errors import InvalidInputError, InvalidSignatureError, SignatureError, safe_text
-from toolkit.limits import read_file_limited
 from toolkit.manifest.gojson import GoStruct, marshal
 from toolkit.manifest.strictjson import loads_strict
 from toolkit.signature._pem import go_b64decode, pem_decode, pem_encode
@@ -58,7 +56,6 @@ __all__ = [
     "generate_key_pair",
     "encrypt_private_key",
     "decrypt_private_key",
-    "load_private_key",
     "load_public_key",
     "marshal_public_key",
     "public_key_der",
@@ -319,12 +316,6 @@ def decrypt_private_key(pem_bytes: bytes, passphrase: bytes, *, what: str = "pri
         check_public_key(key.public_key(), what)
         return SigstorePrivateKey(key)
     raise InvalidInputError(f"{what}: unsupported key type")
-
-
-def load_private_key(path: str | os.PathLike[str], passphrase: bytes) -> SigstorePrivateKey:
-    """Read and decrypt the private key file at `path` (see `decrypt_private_key`)."""
-    raw = read_file_limited(os.fspath(path), MAX_KEY_FILE_SIZE, "private key")
-    return decrypt_private_key(raw, passphrase, what=f"private key {safe_text(os.fspath(path))}")
 
 
 def generate_key_pair(passphrase: bytes) -> GeneratedKeyPair:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from toolkit.digest import Digest
-from toolkit.errors import InvalidDigestError, InvalidSignatureError, ToolkitError, safe_text
-from toolkit.limits import MAX_SIGNATURE_SIZE
+from toolkit.errors import InvalidDigestError, InvalidSignatureError, safe_text
 from toolkit.manifest.gojson import marshal
-from toolkit.manifest.strictjson import INT64_MAX, loads_strict
+from toolkit.manifest.strictjson import INT64_MAX
+from toolkit.signature._json import exact_object, loads_signature_json
 
 __all__ = [
     "SIGSTORE_SIGNATURE_TYPE",
@@ -81,18 +81,6 @@ def make_payload(
     )
 
 
-def _exact(obj: Any, fields: tuple[str, ...], what: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise InvalidSignatureError(f"{what}: JSON object expected")
-    for key in obj:
-        if key not in fields:
-            raise InvalidSignatureError(f'{what}: Unknown key "{safe_text(key, 100)}"')
-    for key in fields:
-        if key not in obj:
-            raise InvalidSignatureError(f'{what}: Key "{key}" missing in a JSON object')
-    return obj
-
-
 def _string(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise InvalidSignatureError(f"{what} must be a string")
@@ -115,13 +103,8 @@ def _timestamp(value: Any) -> int:
 def parse_payload(untrusted_payload: bytes) -> SigstorePayload:
     """Strictly parse untrusted payload bytes (module docstring); raise `InvalidSignatureError`."""
     what = "sigstore payload"
-    try:
-        doc = loads_strict(untrusted_payload, what=what, limit=MAX_SIGNATURE_SIZE, error_cls=InvalidSignatureError)
-    except InvalidSignatureError:
-        raise
-    except ToolkitError as exc:  # the size limit
-        raise InvalidSignatureError(str(exc)) from exc
-    top = _exact(doc, ("critical", "optional"), what)
+    doc = loads_signature_json(untrusted_payload, what)
+    top = exact_object(doc, ("critical", "optional"), what)
     creator: str | None = None
     timestamp: int | None = None
     optional = top["optional"]
@@ -132,11 +115,11 @@ def parse_payload(untrusted_payload: bytes) -> SigstorePayload:
             creator = _string(optional["creator"], "Field optional.creator")
         if "timestamp" in optional and optional["timestamp"] is not None:
             timestamp = _timestamp(optional["timestamp"])
-    critical = _exact(top["critical"], ("type", "image", "identity"), f"{what}: critical")
+    critical = exact_object(top["critical"], ("type", "image", "identity"), f"{what}: critical")
     sig_type = _string(critical["type"], "Field critical.type")
     if sig_type != SIGSTORE_SIGNATURE_TYPE:
         raise InvalidSignatureError(f"Unrecognized signature type {safe_text(sig_type, 100)}")
-    image = _exact(critical["image"], ("docker-manifest-digest",), f"{what}: critical.image")
+    image = exact_object(critical["image"], ("docker-manifest-digest",), f"{what}: critical.image")
     digest_text = _string(image["docker-manifest-digest"], "Field critical.image.docker-manifest-digest")
     try:
         digest = Digest.parse(digest_text)
@@ -144,7 +127,7 @@ def parse_payload(untrusted_payload: bytes) -> SigstorePayload:
         raise InvalidSignatureError(
             f'invalid docker-manifest-digest value "{safe_text(digest_text, 150)}": {exc}'
         ) from exc
-    identity = _exact(critical["identity"], ("docker-reference",), f"{what}: critical.identity")
+    identity = exact_object(critical["identity"], ("docker-reference",), f"{what}: critical.identity")
     reference = _string(identity["docker-reference"], "Field critical.identity.docker-reference")
     return SigstorePayload(
         docker_manifest_digest=digest, docker_reference=reference, creator=creator, timestamp=timestamp

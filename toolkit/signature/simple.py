@@ -29,10 +29,10 @@ from typing import Any, Final
 
 from toolkit import __version__
 from toolkit.digest import Digest
-from toolkit.errors import InvalidDigestError, InvalidSignatureError, SignatureError, ToolkitError, safe_text
-from toolkit.limits import MAX_SIGNATURE_SIZE
+from toolkit.errors import InvalidDigestError, InvalidSignatureError, SignatureError, safe_text
 from toolkit.manifest import manifest_digest, matches_digest
-from toolkit.manifest.strictjson import loads_strict
+from toolkit.manifest.strictjson import INT64_MAX
+from toolkit.signature._json import loads_signature_json
 
 __all__ = [
     "SIGNATURE_TYPE",
@@ -47,8 +47,6 @@ __all__ = [
 ]
 
 SIGNATURE_TYPE: Final = "atomic container signature"
-_INT64_MIN: Final = -(1 << 63)
-_INT64_MAX: Final = (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +120,7 @@ def _exact(obj: Any, fields: Collection[str], what: str) -> dict[str, Any]:
 
 def parse_payload(data: bytes) -> UntrustedPayload:
     """Parse an untrusted payload strictly; raise `InvalidSignatureError` on any deviation."""
-    try:
-        doc = loads_strict(data, what="signature payload", limit=MAX_SIGNATURE_SIZE, error_cls=InvalidSignatureError)
-    except InvalidSignatureError:
-        raise
-    except ToolkitError as exc:
-        raise InvalidSignatureError(str(exc)) from exc
+    doc = loads_signature_json(data, "signature payload")
     top = _exact(doc, ("critical", "optional"), "signature payload")
     optional = top["optional"]
     if not isinstance(optional, dict):
@@ -145,7 +138,7 @@ def parse_payload(data: bytes) -> UntrustedPayload:
             if not raw_ts.is_integer():
                 raise InvalidSignatureError("Field optional.timestamp is not an integer")
             raw_ts = int(raw_ts)
-        if not _INT64_MIN <= raw_ts <= _INT64_MAX:
+        if not -INT64_MAX - 1 <= raw_ts <= INT64_MAX:
             raise InvalidSignatureError("Field optional.timestamp is out of range")
         timestamp = raw_ts
     critical = _exact(top["critical"], ("type", "image", "identity"), "critical")

@@ -313,7 +313,7 @@ def test_parse_config() -> None:
         b'"history":[{"created_by":"a"},{"empty_layer":true}]}'
     )
     assert (cfg.architecture, cfg.variant, cfg.env, dict(cfg.labels)) == ("arm", "v7", ("A=1",), {"l": "v"})
-    assert cfg.diff_ids == (D[1],) and cfg.non_empty_history_count() == 1
+    assert cfg.diff_ids == (D[1],) and [h.empty_layer for h in cfg.history] == [False, True]
     with pytest.raises(InvalidDigestError):
         parse_config(b'{"rootfs":{"diff_ids":["SHA256:AB"]}}')
     with pytest.raises(ManifestError):

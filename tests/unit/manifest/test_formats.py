@@ -85,7 +85,7 @@ def test_schema2_view_keeps_bytes() -> None:
 def test_oci_view() -> None:
     view = parse_manifest(b(oci(annotations={"a": "b"})), mime.OCI_MANIFEST)
     assert isinstance(view, OCI1)
-    assert view.is_image and view.annotations == {"a": "b"}
+    assert view.config.media_type == mime.OCI_CONFIG and view.annotations == {"a": "b"}
     # mediaType may be absent in OCI (image-spec < 1.0.2)
     doc = oci()
     del doc["mediaType"]

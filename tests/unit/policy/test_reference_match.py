@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.errors import PolicyError
+from toolkit.errors import InvalidReferenceError, PolicyError
 from toolkit.policy.match import (
     ExactReference,
     ExactRepository,
@@ -110,7 +110,7 @@ REPO_DIGEST_OR_EXACT_TABLE = [
 def _ref(text: str):  # type: ignore[no-untyped-def]
     try:
         return parse_normalized_named(text)
-    except Exception:
+    except InvalidReferenceError:
         return None
 
 
@@ -255,7 +255,7 @@ def test_remap_reference_prefix(prefix: str, signed_prefix: str, ref: str, expec
     if expected:
         assert str(prm.remap(parse_normalized_named(ref))) == expected
     else:
-        with pytest.raises(Exception):  # noqa: B017 - any reference error
+        with pytest.raises(InvalidReferenceError):
             prm.remap(parse_normalized_named(ref))
 
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import pty
-import select
 import stat
-import sys
 import time
 from pathlib import Path
 
@@ -18,16 +14,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
 from helpers.cli import SkopoRunner, assert_clean_error
+from helpers.tty import run_on_pty
 from toolkit.errors import InvalidInputError, InvalidSignatureError
 from toolkit.signature._pem import pem_decode, pem_encode
 from toolkit.signature.sigstore_keys import (
     COSIGN_PRIVATE_KEY_PEM_TYPE,
     SIGSTORE_PRIVATE_KEY_PEM_TYPE,
-    SigstorePrivateKey,
     decrypt_private_key,
     encrypt_private_key,
     generate_key_pair,
-    load_private_key,
     load_public_key,
     marshal_public_key,
     verify_signature,
@@ -179,15 +174,6 @@ def test_hostile_scrypt_parameters_fail_fast() -> None:
     assert time.monotonic() - start < 1
 
 
-def test_load_private_key_from_file(tmp_path: Path) -> None:
-    pair = generate_key_pair(b"pw")
-    path = tmp_path / "k.private"
-    path.write_bytes(pair.private_key_pem)
-    assert isinstance(load_private_key(path, b"pw"), SigstorePrivateKey)
-    with pytest.raises(InvalidInputError, match=r"private key .*k\.private: decryption failed"):
-        load_private_key(path, b"nope")
-
-
 def test_private_key_repr_leaks_nothing() -> None:
     key = decrypt_private_key(generate_key_pair(b"").private_key_pem, b"")
     assert "SigstorePrivateKey" in repr(key) and "BEGIN" not in repr(key)
@@ -330,36 +316,10 @@ def test_cli_missing_passphrase_file(run_skopo: SkopoRunner, tmp_path: Path) -> 
     assert list(tmp_path.iterdir()) == []
 
 
-def _run_on_pty(args: list[str], answers: list[bytes], env: dict[str, str]) -> tuple[int, bytes]:
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.execve(sys.executable, [sys.executable, "-m", "toolkit", *args], env)
-    output = b""
-    pending = list(answers)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-        if pending and output.rstrip().endswith(b":"):
-            os.write(fd, pending.pop(0))
-            output += b"\n<answered>\n"
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), output
-
-
 def test_cli_prompts_twice_on_a_tty(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     env = {k: v for k, v in run_skopo.env.items()}
     prefix = str(tmp_path / "k")
-    code, output = _run_on_pty(
+    code, output = run_on_pty(
         ["generate-sigstore-key", "--output-prefix", prefix], [b"tty-pass\n", b"tty-pass\n"], env
     )
     assert code == 0, output
@@ -370,7 +330,7 @@ def test_cli_prompts_twice_on_a_tty(run_skopo: SkopoRunner, tmp_path: Path) -> N
 def test_cli_tty_mismatch_is_refused(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     env = {k: v for k, v in run_skopo.env.items()}
     prefix = str(tmp_path / "k")
-    code, output = _run_on_pty(["generate-sigstore-key", "--output-prefix", prefix], [b"one\n", b"two\n"], env)
+    code, output = run_on_pty(["generate-sigstore-key", "--output-prefix", prefix], [b"one\n", b"two\n"], env)
     assert code != 0
     assert b"passphrases do not match" in output
     assert not Path(prefix + ".private").exists()
