@@ -10,6 +10,11 @@ the same command again (nothing changed). Prints a Markdown table of medians and
 skopo/skopeo (targets: first run <= 0.7, rerun <= 0.2) and writes the samples as JSON to
 `bench/results/sync-<timestamp>.json`.
 
+`--rtt-ms` (repeatable; default 0 and 20) puts both registries behind a proxy adding that
+round-trip time (`latency_proxy.py`): 0 is plain loopback, where a no-change rerun measures
+little but process start-up; 20 ms models a registry in the same region, where what a rerun
+costs is its number of round trips.
+
 Not a test. Needs `docker-registry` and `skopeo` (Debian peers, `make peers`). Reuses the
 test helpers (tests/helpers) to start registries and build images.
 """
@@ -17,6 +22,7 @@ test helpers (tests/helpers) to start registries and build images.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,6 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from latency_proxy import LatencyProxy  # noqa: E402
 
 from helpers.images import build_image  # noqa: E402
 from helpers.registry import RegistryServer, push_image, start_registry  # noqa: E402
@@ -68,10 +77,13 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=3)
     parser.add_argument("--large-size", default="32M", help="random content per large image (default 32M)")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--rtt-ms", type=float, action="append", default=None,
+                        help="round-trip time added to both registries (repeatable; default: 0 and 20)")
     parser.add_argument("--skopo", default=f"{sys.executable} -m toolkit")
     parser.add_argument("--skopeo", default=shutil.which("skopeo") or "skopeo")
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/skopo-bench-sync"))
     args = parser.parse_args()
+    rtts: list[float] = args.rtt_ms if args.rtt_ms is not None else [0.0, 20.0]
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
@@ -80,55 +92,67 @@ def main() -> int:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "XDG_RUNTIME_DIR": str(home),
            "XDG_CONFIG_HOME": str(home / ".config"), "NO_PROXY": "127.0.0.1,localhost", "TMPDIR": str(work)}
     servers: list[RegistryServer] = []
-    samples: dict[str, dict[str, list[float]]] = {"skopo": {"first": [], "rerun": []},
-                                                  "skopeo": {"first": [], "rerun": []}}
+    samples: dict[str, dict[str, dict[str, list[float]]]] = {}
     try:
         source = start_registry(work / "source")
         servers.append(source)
         print(f"populating {source.host}: {args.small} small + {args.large} x {args.large_size} images ...",
               file=sys.stderr)
         populate(source, args.small, args.large, _size(args.large_size))
-        sync_file = work / "sync.yaml"
-        repos = [r for r, n in (("bench/small", args.small), ("bench/large", args.large)) if n]
-        sync_file.write_text(f"{source.host}:\n  tls-verify: false\n  images:\n"
-                             + "".join(f"    {r}: []\n" for r in repos))
         tools = {
             "skopo": [*args.skopo.split(), "--insecure-policy", "sync", "-q"],
             "skopeo": [args.skopeo, "--insecure-policy", "sync"],
         }
-        for repeat in range(args.repeat):
-            order = ["skopo", "skopeo"] if repeat % 2 == 0 else ["skopeo", "skopo"]
-            for tool in order:
-                dest = start_registry(work / f"dest-{tool}-{repeat}")
-                servers.append(dest)
-                argv = [*tools[tool], "--dest-tls-verify=false", "--src", "yaml", "--dest", "docker",
-                        str(sync_file), f"{dest.host}/mirror"]
-                first = timed(argv, env)
-                rerun = timed(argv, env)
-                samples[tool]["first"].append(first)
-                samples[tool]["rerun"].append(rerun)
-                print(f"{tool}: first {first:.2f}s, rerun {rerun:.2f}s", file=sys.stderr)
-                dest.stop()
+        repos = [r for r, n in (("bench/small", args.small), ("bench/large", args.large)) if n]
+        for rtt in rtts:
+            key = f"{rtt:g}"
+            samples[key] = {tool: {"first": [], "rerun": []} for tool in tools}
+            with contextlib.ExitStack() as stack:
+                source_host = source.host
+                if rtt:
+                    source_host = stack.enter_context(LatencyProxy(source.host, rtt / 1000)).host
+                sync_file = work / f"sync-{key}.yaml"
+                sync_file.write_text(f"{source_host}:\n  tls-verify: false\n  images:\n"
+                                     + "".join(f"    {r}: []\n" for r in repos))
+                for repeat in range(args.repeat):
+                    order = ["skopo", "skopeo"] if repeat % 2 == 0 else ["skopeo", "skopo"]
+                    for tool in order:
+                        dest = start_registry(work / f"dest-{tool}-{key}-{repeat}")
+                        servers.append(dest)
+                        dest_host = dest.host
+                        if rtt:
+                            dest_host = stack.enter_context(LatencyProxy(dest.host, rtt / 1000)).host
+                        argv = [*tools[tool], "--dest-tls-verify=false", "--src", "yaml", "--dest", "docker",
+                                str(sync_file), f"{dest_host}/mirror"]
+                        first = timed(argv, env)
+                        rerun = timed(argv, env)
+                        samples[key][tool]["first"].append(first)
+                        samples[key][tool]["rerun"].append(rerun)
+                        print(f"rtt {key} ms, {tool}: first {first:.2f}s, rerun {rerun:.2f}s", file=sys.stderr)
+                        dest.stop()
     finally:
         for server in servers:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
     rows = []
-    for scenario, target in (("first", 0.7), ("rerun", 0.2)):
-        ours = statistics.median(samples["skopo"][scenario])
-        theirs = statistics.median(samples["skopeo"][scenario])
-        rows.append((scenario, ours, theirs, ours / theirs, target))
+    for key in samples:
+        for scenario, target in (("first", 0.7), ("rerun", 0.2)):
+            ours = statistics.median(samples[key]["skopo"][scenario])
+            theirs = statistics.median(samples[key]["skopeo"][scenario])
+            rows.append((key, scenario, ours, theirs, ours / theirs, target))
     print(f"\nsync {args.small} small + {args.large} x {args.large_size} images, registry -> registry "
           f"(median of {args.repeat})\n")
-    print("| run | skopo (s) | skopeo (s) | ratio | target |")
-    print("|---|---|---|---|---|")
-    for scenario, ours, theirs, ratio, target in rows:
-        print(f"| {scenario} | {ours:.2f} | {theirs:.2f} | {ratio:.2f}x | <= {target}x |")
+    print("| added RTT | run | skopo (s) | skopeo (s) | ratio | target |")
+    print("|---|---|---|---|---|---|")
+    for key, scenario, ours, theirs, ratio, target in rows:
+        print(f"| {key} ms | {scenario} | {ours:.2f} | {theirs:.2f} | {ratio:.2f}x | <= {target}x |")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "samples": samples,
-                           "table": [dict(zip(("run", "skopo", "skopeo", "ratio", "target"), r, strict=True))
-                                     for r in rows]}
+    out: dict[str, Any] = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "samples": samples,
+        "table": [dict(zip(("rtt_ms", "run", "skopo", "skopeo", "ratio", "target"), r, strict=True)) for r in rows],
+    }
     path = RESULTS_DIR / f"sync-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(out, indent=2))
     print(f"\nsamples: {path}", file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from helpers import RegistryFactory, RegistryServer, Skopeo, SkopoRunner, assert_clean_error, describe_result
 from helpers.fault_proxy import FaultProxy, ProxyRequest, Reply
@@ -113,10 +114,62 @@ def test_mount_across_repositories(
             f"docker://{proxy.host}/mount/src:v1", f"docker://{proxy.host}/mount/dst:v1",
         )
         mounts = [r for r in proxy.requests if r.method == "POST" and "mount=" in r.path]
-        patches = [r for r in proxy.requests if r.method == "PATCH"]
+        uploads = [r for r in proxy.requests if r.method in ("PATCH", "PUT") and "/blobs/uploads/" in r.path]
     assert len(mounts) == 3  # two layers and the config
-    assert patches == []
+    assert uploads == []
     assert get_manifest(registry, "mount/dst", "v1").content == image.manifest
+
+
+def test_upload_shapes_monolithic_when_digest_known_streamed_when_recompressed(
+    tmp_path: Path, registry: RegistryServer, run_skopo: SkopoRunner
+) -> None:
+    """Blobs passed through unchanged go up as POST + PUT with the body (the registry checks
+    `?digest=`); blobs compressed on the way are streamed (PATCH), then committed with an
+    empty PUT carrying the digest computed while streaming."""
+    image = build_image(fmt="docker", layer_count=2, layer_size=20000, seed=16)
+    plain = build_image(fmt="oci", layer_count=1, layer_size=20000, seed=17, compression="none")
+    with FaultProxy(registry.url) as proxy:
+        skopo_copy(run_skopo, "--dest-tls-verify=false", f"dir:{write_dir(image, tmp_path / 'a')}",
+                   f"docker://{proxy.host}/shapes/known:v1")
+        known = [r for r in proxy.requests if "/blobs/uploads/" in r.path]
+        proxy.requests.clear()
+        skopo_copy(run_skopo, "--dest-tls-verify=false", f"dir:{write_dir(plain, tmp_path / 'b')}",
+                   f"docker://{proxy.host}/shapes/recompressed:v1")
+        recompressed = [r for r in proxy.requests if "/blobs/uploads/" in r.path]
+    assert sorted(r.method for r in known) == ["POST"] * 3 + ["PUT"] * 3  # two layers and the config
+    def committed(r: ProxyRequest) -> str:
+        return parse_qs(urlsplit(r.path).query)["digest"][0]
+
+    layer_digests = {d["digest"] for d in json.loads(image.manifest)["layers"]}
+    assert {committed(r) for r in known if r.method == "PUT" and r.headers["Content-Length"] != "0"} >= layer_digests
+    assert get_manifest(registry, "shapes/known", "v1").content == image.manifest
+    patches = [r for r in recompressed if r.method == "PATCH"]
+    commits = [r for r in recompressed if r.method == "PUT"]
+    assert len(patches) == 1  # the layer, gzip-compressed on the way; the config is known
+    assert len(commits) == 2 and sum(r.headers.get("Content-Length") == "0" for r in commits) == 1
+    pushed = json.loads(get_manifest(registry, "shapes/recompressed", "v1").content)
+    layer_digest = pushed["layers"][0]["digest"]
+    assert [committed(r) for r in commits if r.headers.get("Content-Length") == "0"] == [layer_digest]
+
+
+def test_monolithic_upload_of_a_tampered_blob_commits_nothing(
+    tmp_path: Path, registry: RegistryServer, run_skopo: SkopoRunner
+) -> None:
+    """A source blob whose bytes do not match its digest (same size) fails the copy, and the
+    registry, checking `?digest=` on the monolithic PUT, stores nothing under that digest."""
+    image = build_image(fmt="docker", layer_count=1, layer_size=20000, seed=18)
+    src = write_dir(image, tmp_path / "src")
+    layer = json.loads(image.manifest)["layers"][0]["digest"]
+    blob = src / layer.split(":", 1)[1]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    result = run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"dir:{src}",
+                       registry.docker_ref("tampered/img:v1"))
+    assert_clean_error(result, match="(?i)digest did not match")
+    head = requests.head(f"{registry.url}/v2/tampered/img/blobs/{layer}", timeout=10)
+    assert head.status_code == 404
+    assert get_manifest(registry, "tampered/img", "v1").status_code == 404
 
 
 def test_all_with_a_list_and_delete(

@@ -195,19 +195,33 @@ def _parse_registry(table: Any, where: str) -> Registry:
     )
 
 
-def _parse_file(path: Path) -> list[Registry]:
+#: The last parse of each file, keyed by its exact bytes: `sync` builds a source and a
+#: destination for every image, and each reads registries.conf (reading is cheap, TOML
+#: parsing is not).
+_PARSED: dict[Path, tuple[bytes, tuple[Registry, ...]]] = {}
+
+
+def _parse_file(path: Path) -> tuple[Registry, ...]:
     try:
         raw = read_file_limited(path, MAX_CONFIG_FILE_SIZE, "registries.conf")
-        doc = tomllib.loads(raw.decode("utf-8"))
     except ToolkitError as exc:
         raise ConfigError(str(exc)) from exc
+    cached = _PARSED.get(path)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"loading registries configuration {safe_text(str(path))}: {safe_text(str(exc))}") from exc
     where = safe_text(str(path))
     regs = doc.get("registry", [])
     if not isinstance(regs, list):
         raise ConfigError(f"{where}: registry must be an array of tables")
-    return [_parse_registry(table, where) for table in regs]
+    registries = tuple(_parse_registry(table, where) for table in regs)
+    if len(_PARSED) >= 64:  # long-lived processes (tests) see many paths
+        _PARSED.clear()
+    _PARSED[path] = (raw, registries)
+    return registries
 
 
 def load_registries_conf(ctx: SystemContext, env: Mapping[str, str] | None = None) -> RegistriesConf:

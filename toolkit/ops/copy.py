@@ -26,6 +26,7 @@ import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from toolkit.compression import (
     CompressionError,
@@ -182,6 +183,8 @@ class _Copier:
         self.options = options
         self.caps = dest.capabilities
         self.reporter = options.reporter
+        # Configs already written by this copy (early, beside the layers; see `_copy_layers`).
+        self._configs_written: set[Digest] = set()
 
     # ----------------------------------------------------------------- lists
 
@@ -307,7 +310,15 @@ class _Copier:
             mime.DOCKER_V2S1,
             mime.DOCKER_V2S1_SIGNED,
         )
-        copied = self._copy_layers(layers, plans, diff_ids, compute_diff_ids=needs_diff_ids)
+        # A config that will be written unchanged goes up beside the layers instead of after
+        # them (one fewer round of requests on a registry's critical path); a schema1 source
+        # (its config is made from the layers) or a schema1 target (no config) waits.
+        early_config = (
+            (config_info, config_bytes)
+            if config_bytes is not None and target_mime not in (mime.DOCKER_V2S1, mime.DOCKER_V2S1_SIGNED)
+            else None
+        )
+        copied = self._copy_layers(layers, plans, diff_ids, compute_diff_ids=needs_diff_ids, config=early_config)
         new_layers = [c.info for c in copied]
         layers_changed = any(c.info.compression is not None for c in copied)
 
@@ -368,7 +379,7 @@ class _Copier:
                 config_info = BlobInfo(digest=Digest.from_bytes(config_bytes), size=len(config_bytes), media_type=media)
         elif layers_changed:
             new_raw = update_layer_infos(manifest, new_layers)
-        if config_bytes is not None:
+        if config_bytes is not None and config_info.digest not in self._configs_written:
             self._copy_config(config_info, config_bytes)
 
         self.reporter.message("Writing manifest to image destination")
@@ -428,8 +439,12 @@ class _Copier:
         diff_ids: list[Digest],
         *,
         compute_diff_ids: bool,
+        config: tuple[BlobInfo, bytes] | None = None,
     ) -> list[_CopiedLayer]:
-        """Copy every layer (in parallel when both ends allow it); results in layer order."""
+        """Copy every layer (in parallel when both ends allow it); results in layer order.
+
+        When copying in parallel, `config` (info, bytes) is written by the same pool.
+        """
         parallel = max(1, self.options.parallel_copies)
         if not (self.caps.has_thread_safe_put_blob and self.source.has_thread_safe_get_blob):
             parallel = 1
@@ -442,10 +457,12 @@ class _Copier:
         def run(job: tuple[BlobInfo, _LayerPlan, Digest | None]) -> _CopiedLayer:
             return self._copy_layer(*job, compute_diff_id=compute_diff_ids, cancel=cancel)
 
-        if parallel == 1 or len(jobs) <= 1:
+        if parallel == 1 or not jobs or (len(jobs) == 1 and config is None):
             return [run(job) for job in jobs]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(jobs))) as pool:
-            futures = [pool.submit(run, job) for job in jobs]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(jobs) + 1)) as pool:
+            futures: list[concurrent.futures.Future[Any]] = [pool.submit(run, job) for job in jobs]
+            if config is not None:
+                futures.append(pool.submit(self._copy_config, *config))
             try:
                 # Stop at the first failure (not at the first failure in layer order), so
                 # the other layers are cancelled at once and the real error is reported.
@@ -453,7 +470,7 @@ class _Copier:
                 for future in futures:
                     if future.done() and not future.cancelled() and future.exception() is not None:
                         raise _first_error(futures)
-                return [future.result() for future in futures]
+                return [future.result() for future in futures[: len(jobs)]]
             except BaseException:
                 cancel.set()
                 for future in futures:
@@ -536,6 +553,8 @@ class _Copier:
             self.dest.put_blob(io.BytesIO(data), info, is_config=True)
             progress.advance(len(data))
         progress.finish("done")
+        if info.digest is not None:
+            self._configs_written.add(info.digest)
 
     # -------------------------------------------------------------- signatures
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import http.cookiejar
 import ipaddress
 import json
 import logging
@@ -48,6 +47,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import requests.adapters
+import requests.structures
 import urllib3.exceptions
 from requests.utils import get_environ_proxies
 
@@ -96,6 +96,14 @@ _IDEMPOTENT = frozenset({"GET", "HEAD"})
 _DOCKER_HUB = "docker.io"
 _DOCKER_HUB_API = "registry-1.docker.io"
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+#: Unread bytes `close()` still drains to keep a connection (error bodies, empty 201/202s).
+_DRAIN_LIMIT = 64 * 1024
+#: Connections kept per host: parallel images x parallel layers.
+_POOL_SIZE = 32
+#: Seconds a ping result (scheme, auth challenges) is reused by later clients of the host.
+_PING_LIFETIME = 60.0
+_MAX_LINKS = 32
+_MAX_TOKENS = 256
 
 
 def registry_host(domain: str) -> str:
@@ -108,12 +116,52 @@ def scope_for(repo: str, actions: str) -> str:
     return f"repository:{repo}:{actions}"
 
 
-class _TLSAdapter(requests.adapters.HTTPAdapter):
-    """An adapter that uses one SSL context (this registry's) for every HTTPS connection."""
+class _PooledResponse(requests.Response):
+    """A response whose `close()` keeps the connection when little or nothing is left unread.
+
+    requests closes the TCP connection of any streamed response whose body was not read
+    through `.content`, which for a registry client means a new connection (and TLS
+    handshake) after every HEAD, 201, 202, 401 or 404. Draining a short, length-delimited
+    rest instead returns the connection to the pool; a long or unbounded rest still closes it.
+    """
+
+    def close(self) -> None:
+        raw = self.raw
+        remaining = getattr(raw, "length_remaining", None)
+        consumed = getattr(self, "_content_consumed", False)  # set by requests when .content was read
+        if not consumed and remaining is not None and remaining <= _DRAIN_LIMIT:
+            raw.drain_conn()  # reads at most `remaining` bytes; swallows connection errors
+        super().close()
+
+
+class _PlainAdapter(requests.adapters.HTTPAdapter):
+    """The http:// adapter: no retries (ours are explicit), connections kept between requests."""
+
+    def __init__(self) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=_POOL_SIZE, max_retries=0)
+
+    def build_response(self, req: Any, resp: Any) -> Response:
+        """requests' `build_response` without cookie extraction and charset detection: this
+        client keeps no cookies (as Go's default client in containers/image: a cookie set by
+        one origin would otherwise reach any port of that host, e.g. a redirect target) and
+        reads every body raw."""
+        response = _PooledResponse()
+        response.status_code = resp.status
+        response.headers = requests.structures.CaseInsensitiveDict(resp.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url
+        response.request = req
+        response.connection = self
+        return response
+
+
+class _TLSAdapter(_PlainAdapter):
+    """The https:// adapter: one SSL context (this registry's) for every connection."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._context = context
-        super().__init__(pool_connections=4, pool_maxsize=16, max_retries=0)
+        super().__init__()
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
         pool_kwargs["ssl_context"] = self._context
@@ -124,31 +172,66 @@ class _TLSAdapter(requests.adapters.HTTPAdapter):
         return super().proxy_manager_for(proxy, **proxy_kwargs)
 
 
-_SSL_CONTEXTS: dict[tuple[Any, ...], ssl.SSLContext] = {}
-_SSL_CONTEXTS_LOCK = threading.Lock()
+class _HostLink:
+    """What every client of one registry host with the same TLS settings shares in a process.
+
+    The HTTP adapters (so their connection pools), the ping result (scheme and auth challenges,
+    trusted for `_PING_LIFETIME` seconds) and the bearer tokens, keyed by the credentials
+    and scopes they were issued for. `sync` and multi-image copies create one client per
+    image and repository; without this each would reconnect, ping (an https attempt first
+    when TLS verification is off) and fetch the same token again.
+    """
+
+    def __init__(self, verify: bool, files: TLSFiles, user_agent: str) -> None:
+        # Adapters, not a `requests.Session`: redirects, cookies (none), proxies (from the
+        # environment, per origin) and retries are this module's, so a session's per-request
+        # merging of settings would only cost time.
+        self.https = _TLSAdapter(_new_ssl_context(verify, files))
+        self.http = _PlainAdapter()
+        self.headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
+        self.ping_lock = threading.Lock()
+        self.base_url: str | None = None
+        self.challenges: list[Challenge] = []
+        self.pinged_at = 0.0
+        self.token_lock = threading.Lock()
+        self.tokens: dict[tuple[Any, ...], _Token] = {}
+
+    def close(self) -> None:
+        self.https.close()
+        self.http.close()
+
+    def ping_result(self) -> tuple[str, list[Challenge]] | None:
+        if self.base_url is None or time.monotonic() - self.pinged_at > _PING_LIFETIME:
+            return None
+        return self.base_url, self.challenges
+
+    def remember_ping(self, base_url: str, challenges: list[Challenge]) -> None:
+        self.base_url, self.challenges, self.pinged_at = base_url, challenges, time.monotonic()
 
 
-def _ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
-    """The TLS context for `verify` and `files`, shared by every client that needs the same
-    one: loading the system CA store costs ~40 ms of CPU, which `sync` would otherwise pay
-    for each of its many clients. Contexts are never modified once made; the key includes
-    the files' modification times, so a changed certificate gives a new context."""
+_LINKS: dict[tuple[Any, ...], _HostLink] = {}
+_LINKS_LOCK = threading.Lock()
+
+
+def _link_for(host: str, verify: bool, files: TLSFiles, user_agent: str) -> _HostLink:
+    """The shared link for `host` with these TLS settings. The key includes the TLS files'
+    modification times, so a changed certificate gives a new link (and SSL context, whose
+    system CA store costs ~40 ms of CPU to load)."""
     stamps: list[int] = []
     for path in (*files.ca_files, *(p for pair in files.client_pairs for p in pair)):
         try:
             stamps.append(os.stat(path).st_mtime_ns)
         except OSError:
             stamps.append(-1)
-    key = (verify, files, tuple(stamps))
-    with _SSL_CONTEXTS_LOCK:
-        cached = _SSL_CONTEXTS.get(key)
-    if cached is not None:
-        return cached
-    context = _new_ssl_context(verify, files)
-    with _SSL_CONTEXTS_LOCK:
-        if len(_SSL_CONTEXTS) >= 32:
-            _SSL_CONTEXTS.clear()
-        return _SSL_CONTEXTS.setdefault(key, context)
+    key = (host, verify, files, tuple(stamps), user_agent)
+    with _LINKS_LOCK:
+        link = _LINKS.get(key)
+        if link is None:
+            if len(_LINKS) >= _MAX_LINKS:  # long-lived library users: drop the oldest
+                oldest = next(iter(_LINKS))
+                _LINKS.pop(oldest).close()
+            link = _LINKS[key] = _HostLink(verify, files, user_agent)
+        return link
 
 
 def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
@@ -294,27 +377,17 @@ class RegistryClient:
                 timeout = DEFAULT_READ_TIMEOUT
         self.read_timeout = timeout
         files = tls_files_for_host(self.host, ctx.cert_dir, env)
-        self._session = requests.Session()
-        self._session.trust_env = False  # no .netrc credentials, no env CA overrides
-        # No cookie jar (as Go's default client in containers/image): a cookie set by one
-        # origin would otherwise be sent to any port of that host, e.g. a redirect target.
-        self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        self._session.headers.clear()
-        self._session.headers["User-Agent"] = ctx.user_agent or f"skopo/{__version__}"
-        self._session.headers["Accept-Encoding"] = "identity"
-        self._session.mount("https://", _TLSAdapter(_ssl_context(self.verify, files)))
-        self._session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16, max_retries=0))
-        self._lock = threading.Lock()
-        self._token_lock = threading.Lock()
+        self._link = _link_for(self.host, self.verify, files, ctx.user_agent or f"skopo/{__version__}")
         self._base_url: str | None = None
         self._challenges: list[Challenge] = []
-        self._tokens: dict[tuple[str, ...], _Token] = {}
+        self._proxy_cache: dict[tuple[str, str, int], dict[str, str]] = {}
         self.sleep: Callable[[float], None] = time.sleep
 
     # ------------------------------------------------------------ plumbing
 
     def close(self) -> None:
-        self._session.close()
+        """Nothing to release: the session and its pooled connections belong to the host's
+        shared link (see `_HostLink`), which later clients of the same host reuse."""
 
     @property
     def base_url(self) -> str:
@@ -323,20 +396,27 @@ class RegistryClient:
         return self._base_url
 
     def _proxies(self, url: str) -> dict[str, str]:
-        """HTTP(S)_PROXY / NO_PROXY from the process environment (requests' own rules)."""
-        return dict(get_environ_proxies(url))
+        """HTTP(S)_PROXY / NO_PROXY from the process environment (requests' own rules),
+        looked up once per origin by this client."""
+        origin = _origin(url)
+        proxies = self._proxy_cache.get(origin)
+        if proxies is None:
+            proxies = self._proxy_cache[origin] = dict(get_environ_proxies(url))
+        return proxies
 
     def _send_once(
         self, method: str, url: str, headers: Mapping[str, str], data: Any, timeout: float | None
     ) -> Response:
         try:
-            resp = self._session.request(
-                method,
-                url,
-                headers=dict(headers),
-                data=data,
+            prepared = requests.PreparedRequest()
+            prepared.prepare_method(method)
+            prepared.prepare_url(url, None)
+            prepared.prepare_headers({**self._link.headers, **headers})
+            prepared.prepare_body(data, None)
+            adapter = self._link.https if url[:6].lower() == "https:" else self._link.http
+            resp = adapter.send(
+                prepared,
                 stream=True,
-                allow_redirects=False,
                 timeout=(CONNECT_TIMEOUT, timeout or self.read_timeout),
                 verify=self.verify,
                 proxies=self._proxies(url),
@@ -403,22 +483,28 @@ class RegistryClient:
     # ------------------------------------------------------------ ping
 
     def ensure_ping(self) -> None:
-        """Detect the scheme and the auth challenges (`GET /v2/`), once."""
-        with self._lock:
-            if self._base_url is not None:
-                return
-            try:
-                self._ping("https")
-            except ToolkitError as https_error:
-                if self.verify:
-                    raise
-                log.debug("https ping of %s failed (%s); trying http", self.host, https_error)
+        """Detect the scheme and the auth challenges (`GET /v2/`), once per host link."""
+        if self._base_url is not None:
+            return
+        link = self._link
+        with link.ping_lock:
+            known = link.ping_result()
+            if known is None:
                 try:
-                    self._ping("http")
-                except ToolkitError:
-                    raise https_error from None
+                    known = self._ping("https")
+                except ToolkitError as https_error:
+                    if self.verify:
+                        raise
+                    log.debug("https ping of %s failed (%s); trying http", self.host, https_error)
+                    try:
+                        known = self._ping("http")
+                    except ToolkitError:
+                        raise https_error from None
+                link.remember_ping(*known)
+            self._base_url, self._challenges = known
 
-    def _ping(self, scheme: str) -> None:
+    def _ping(self, scheme: str) -> tuple[str, list[Challenge]]:
+        """`GET /v2/` over `scheme`: the base URL and the auth challenges."""
         url = f"{scheme}://{self.host}/v2/"
         what = f"pinging container registry {self.host}"
         attempt = 0
@@ -444,10 +530,10 @@ class RegistryClient:
                 err = error_from_response(resp, what)
                 status = f"invalid status code from registry {resp.status_code} ({safe_text(resp.reason or '', 60)})"
                 raise type(err)(f"{what}: {status}")
-            self._challenges = parse_challenges(resp.raw.headers.getlist("WWW-Authenticate"))
+            challenges = parse_challenges(resp.raw.headers.getlist("WWW-Authenticate"))
         finally:
             resp.close()
-        self._base_url = f"{scheme}://{self.host}"
+        return f"{scheme}://{self.host}", challenges
 
     # ------------------------------------------------------------ auth
 
@@ -467,13 +553,24 @@ class RegistryClient:
         return None
 
     def _token(self, challenge: Challenge, scopes: tuple[str, ...]) -> str:
-        # One fetch at a time, so parallel blob copies share one token per scope.
-        with self._token_lock:
-            cached = self._tokens.get(scopes)
+        # One fetch at a time, so parallel blob copies (and later clients of the host with the
+        # same credentials) share one token per scope.
+        creds = self.credentials
+        key = (
+            challenge.params.get("realm", ""),
+            challenge.params.get("service", ""),
+            (creds.username, creds.password, creds.identity_token) if creds is not None else None,
+            scopes,
+        )
+        link = self._link
+        with link.token_lock:
+            cached = link.tokens.get(key)
             if cached is not None and cached.expires > time.time():
                 return cached.value
             token = self._fetch_token(challenge, scopes)
-            self._tokens[scopes] = token
+            if len(link.tokens) >= _MAX_TOKENS:
+                link.tokens.clear()
+            link.tokens[key] = token
             return token.value
 
     def _check_realm(self, realm: str) -> None:

@@ -10,9 +10,11 @@ bytes. Blobs are verified (`VerifyingReader`) and resume after broken connection
 wall time of a registry-to-registry copy. Foreign `urls` are never fetched.
 
 Destination: blobs already present (HEAD) or mountable from the source repository on the
-same registry (`POST ...?mount=&from=`) are not uploaded. Uploads are POST + PATCH
-(streamed; `Content-Length` when the size is known; hashed as they go unless digest and
-size are both known, see `_HashingUpload`) + PUT `?digest=`. A failed upload restarts its
+same registry (`POST ...?mount=&from=`) are not uploaded. A blob whose digest and size are
+known (passed through unchanged) is uploaded monolithically: POST + PUT `?digest=` with the
+body, the registry checking the digest before it commits. Others (recompressed on the way)
+are POST + PATCH (streamed; `Content-Length` when the size is known; hashed as they go) +
+an empty PUT `?digest=`, see `_HashingUpload`. A failed upload restarts its
 session when the stream can be rewound (seekable streams, e.g. configs) or nothing was read
 from it yet; otherwise the error is a `RetryableError` and `--retry-times` re-runs the copy. Manifests
 are PUT by tag, by digest for list instances and digest references. Registries apply writes
@@ -344,6 +346,11 @@ class _HashingUpload:
         if length >= 0 and self.size != length:
             raise DigestMismatchError(f"uploading a blob: the stream ended after {self.size} of {length} bytes")
 
+    @property
+    def known_digest(self) -> Digest | None:
+        """The digest, when given in advance together with the size (nothing is hashed)."""
+        return self._known
+
     def digest(self) -> Digest:
         if self._known is not None:
             return self._known
@@ -477,12 +484,22 @@ class DockerImageDestination(ImageDestinationBase):
             return BlobInfo(digest=digest, size=size, media_type=info.media_type)
 
     def _upload_once(self, upload: _HashingUpload, info: BlobInfo) -> tuple[Digest, int]:
+        """One upload session: POST, then the body. A blob whose digest and size are known
+        goes up monolithically (`PUT ?digest=` with the body: the registry checks the digest
+        before committing); otherwise it is streamed (PATCH), hashed on the way, then committed
+        with an empty PUT, so the digest is known before the commit."""
         what = f"uploading blob to {self._ref.ref.name}"
         resp = self._client.request("POST", f"{self._blobs()}/uploads/")
         if resp.status_code != 202:
             raise error_from_response(resp, what)
         location = self._location(resp.headers.get("Location"), resp.url or self._client.base_url)
         resp.close()
+        known = upload.known_digest
+        if known is not None:
+            self._commit_upload(location, known, upload, what)
+            if upload.size != info.size:
+                raise DigestMismatchError(f"blob {known}: uploaded {upload.size} bytes, expected {info.size}")
+            return known, upload.size
         resp = self._client.request(
             "PATCH", location, headers={"Content-Type": "application/octet-stream"}, data=upload
         )
@@ -495,17 +512,21 @@ class DockerImageDestination(ImageDestinationBase):
             raise DigestMismatchError(f"blob digest mismatch: expected {info.digest}, got {digest}")
         if info.size >= 0 and upload.size != info.size:
             raise DigestMismatchError(f"blob {digest}: uploaded {upload.size} bytes, expected {info.size}")
+        self._commit_upload(location, digest, b"", what)
+        return digest, upload.size
+
+    def _commit_upload(self, location: str, digest: Digest, body: _HashingUpload | bytes, what: str) -> None:
+        """`PUT <location>?digest=` with `body` (the whole blob, or empty after PATCHes)."""
         sep = "&" if urlsplit(location).query else "?"
+        headers = {"Content-Type": "application/octet-stream"}
+        if isinstance(body, bytes):
+            headers["Content-Length"] = str(len(body))
         resp = self._client.request(
-            "PUT",
-            f"{location}{sep}{urlencode({'digest': str(digest)})}",
-            headers={"Content-Type": "application/octet-stream", "Content-Length": "0"},
-            data=b"",
+            "PUT", f"{location}{sep}{urlencode({'digest': str(digest)})}", headers=headers, data=body
         )
         if resp.status_code != 201:
             raise error_from_response(resp, what)
         resp.close()
-        return digest, upload.size
 
     def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
         ref = self._ref.ref
