@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from toolkit.config._atomic import write_file_atomic
-from toolkit.config._yaml import load_yaml
 from toolkit.config.paths import default_lookaside_dir, registries_d_dir
 from toolkit.digest import Digest
 from toolkit.errors import ConfigError, NotSupportedError, SignatureError, ToolkitError, safe_text
@@ -175,6 +174,9 @@ def _parse_section(value: Any, where: str) -> RegistryNamespace:
 
 def _parse_file(data: bytes, path: str) -> tuple[RegistryNamespace | None, dict[str, RegistryNamespace]]:
     what = f"registries.d file {safe_text(path)}"
+    # Imported here: most systems have no registries.d file, and PyYAML costs ~10 ms to load.
+    from toolkit.config._yaml import load_yaml
+
     doc = load_yaml(data, what)
     if doc is None:
         return None, {}

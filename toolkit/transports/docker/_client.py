@@ -182,11 +182,11 @@ class _HostLink:
     when TLS verification is off) and fetch the same token again.
     """
 
-    def __init__(self, verify: bool, files: TLSFiles, user_agent: str) -> None:
+    def __init__(self, context: ssl.SSLContext, user_agent: str) -> None:
         # Adapters, not a `requests.Session`: redirects, cookies (none), proxies (from the
         # environment, per origin) and retries are this module's, so a session's per-request
         # merging of settings would only cost time.
-        self.https = _TLSAdapter(_new_ssl_context(verify, files))
+        self.https = _TLSAdapter(context)
         self.http = _PlainAdapter()
         self.headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
         self.ping_lock = threading.Lock()
@@ -210,32 +210,48 @@ class _HostLink:
 
 
 _LINKS: dict[tuple[Any, ...], _HostLink] = {}
+_SSL_CONTEXTS: dict[tuple[Any, ...], ssl.SSLContext] = {}
 _LINKS_LOCK = threading.Lock()
 
 
 def _link_for(host: str, verify: bool, files: TLSFiles, user_agent: str) -> _HostLink:
     """The shared link for `host` with these TLS settings. The key includes the TLS files'
-    modification times, so a changed certificate gives a new link (and SSL context, whose
-    system CA store costs ~40 ms of CPU to load)."""
+    modification times, so a changed certificate gives a new link and SSL context."""
     stamps: list[int] = []
     for path in (*files.ca_files, *(p for pair in files.client_pairs for p in pair)):
         try:
             stamps.append(os.stat(path).st_mtime_ns)
         except OSError:
             stamps.append(-1)
-    key = (host, verify, files, tuple(stamps), user_agent)
+    tls_key = (verify, files, tuple(stamps))
+    key = (host, user_agent, *tls_key)
     with _LINKS_LOCK:
         link = _LINKS.get(key)
-        if link is None:
-            if len(_LINKS) >= _MAX_LINKS:  # long-lived library users: drop the oldest
-                oldest = next(iter(_LINKS))
-                _LINKS.pop(oldest).close()
-            link = _LINKS[key] = _HostLink(verify, files, user_agent)
+        if link is not None:
+            return link
+        # Hosts with the same TLS settings share a context: loading the system CA store
+        # costs ~20 ms of CPU.
+        context = _SSL_CONTEXTS.get(tls_key)
+        if context is None:
+            context = _new_ssl_context(verify, files)
+            if len(_SSL_CONTEXTS) >= _MAX_LINKS:
+                _SSL_CONTEXTS.clear()
+            _SSL_CONTEXTS[tls_key] = context
+        if len(_LINKS) >= _MAX_LINKS:  # long-lived library users: drop the oldest
+            _LINKS.pop(next(iter(_LINKS))).close()
+        link = _LINKS[key] = _HostLink(context, user_agent)
         return link
 
 
 def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    """TLS 1.2+, the host's CA files and client pairs; the system CA store only when
+    certificates are verified (it is never consulted otherwise)."""
+    if verify:
+        context = ssl.create_default_context()
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     for ca in files.ca_files:
         try:
@@ -247,9 +263,6 @@ def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
             context.load_cert_chain(str(cert), str(key))
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"loading client certificate {safe_text(str(cert))}: {exc}") from exc
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
     return context
 
 
