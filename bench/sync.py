@@ -22,6 +22,7 @@ test helpers (tests/helpers) to start registries and build images.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import json
 import os
@@ -83,6 +84,9 @@ def main() -> int:
     parser.add_argument("--skopeo", default=shutil.which("skopeo") or "skopeo")
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/skopo-bench-sync"))
     args = parser.parse_args()
+    # As an installed package would have it: every module byte-compiled (PYTHONDONTWRITEBYTECODE
+    # in a developer's environment would otherwise make each run recompile edited modules).
+    compileall.compile_dir(str(ROOT / "toolkit"), quiet=1)
     rtts: list[float] = args.rtt_ms if args.rtt_ms is not None else [0.0, 20.0]
 
     args.workdir.mkdir(parents=True, exist_ok=True)

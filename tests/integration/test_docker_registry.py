@@ -348,3 +348,40 @@ def test_token_auth_scopes_and_interop(
     # login against a token registry.
     ok(run_skopo("login", PLAIN, "--authfile", str(tmp_path / "a2.json"), "-u", "bob", "-p", "hunter2",
                  registry.host))
+
+
+
+def test_token_shared_by_the_images_of_one_sync_but_not_across_credentials(
+    tmp_path: Path,
+    registry_factory: RegistryFactory,
+    token_issuer: TokenIssuer,
+    registry: RegistryServer,
+    run_skopo: SkopoRunner,
+) -> None:
+    """Every client of a registry in one process shares the bearer tokens it fetched, keyed
+    by credentials and scopes: a sync of three images from one repository asks the token
+    server once; another user (or anonymous) never gets that user's token."""
+    from toolkit.transports.docker._client import RegistryClient
+    from toolkit.types import Credentials, OptionalBool, SystemContext
+
+    authed = registry_factory(extra_config=token_issuer.registry_config())
+    for i in range(3):
+        push = build_image(fmt="docker", layer_count=1, layer_size=3000, seed=40 + i)
+        skopo_copy(run_skopo, "--dest-tls-verify=false", "--dest-creds", "bob:hunter2",
+                   f"dir:{write_dir(push, tmp_path / f'src{i}')}", f"docker://{authed.host}/tok/many:t{i}")
+    token_issuer.requests.clear()
+    ok(run_skopo("--insecure-policy", "sync", "-q", "--src-tls-verify=false", "--dest-tls-verify=false",
+                 "--src-creds", "bob:hunter2", "--src", "docker", "--dest", "docker",
+                 f"{authed.host}/tok/many", f"{registry.host}/mirror"))
+    assert [(r.account, r.scopes) for r in token_issuer.requests] == [("bob", ["repository:tok/many:pull"])]
+
+    token_issuer.requests.clear()
+    ctx = SystemContext(tls_verify=OptionalBool.FALSE, auth_file_path=tmp_path / "none.json")
+    scopes = ["repository:tok/many:pull"]
+    bob = Credentials(username="bob", password="hunter2")
+    for creds in (bob, Credentials(username="bob", password="hunter2"), None):
+        client = RegistryClient(ctx, authed.host, scopes=scopes, credentials=creds, use_credentials=creds is not None)
+        resp = client.request("HEAD", "/v2/tok/many/manifests/t0")
+        assert resp.status_code == 200
+        resp.close()
+    assert [r.account for r in token_issuer.requests] == ["bob", None]

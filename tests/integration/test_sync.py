@@ -129,6 +129,26 @@ def test_second_sync_transfers_no_manifest_and_no_blob(
         assert len(heads) == 3, requests_seen
 
 
+REMOTE_ADDR = re.compile(r'http\.request\.remoteaddr="?([0-9.:\[\]a-f]+)')
+
+
+def test_sync_pings_each_registry_once_and_reuses_connections(
+    run_skopo: SkopoRunner, two_registries: tuple[RegistryServer, RegistryServer]
+) -> None:
+    """The images of one sync share each registry's ping, token and connection pool: one
+    `GET /v2/` per registry, and far fewer connections than requests."""
+    src, dst = two_registries
+    push_tags(src, "shared/app", [f"t{i}" for i in range(8)], seed=9)
+    marks = log_size(src), log_size(dst)
+    ok(sync(run_skopo, *PLAIN, "--src", "docker", "--dest", "docker", f"{src.host}/shared/app", f"{dst.host}/m"))
+    for registry, mark in zip((src, dst), marks, strict=True):
+        seen = access(registry, mark)
+        text = registry.log_path.read_bytes()[mark:].decode("utf-8", errors="replace")
+        connections = set(REMOTE_ADDR.findall(text))
+        assert [r for r in seen if r[1] == "/v2/"] == [("GET", "/v2/", "200")], seen
+        assert len(seen) >= 24 and len(connections) <= len(seen) // 3, (len(seen), sorted(connections))
+
+
 def test_sync_after_source_change_copies_only_the_changed_tag(
     run_skopo: SkopoRunner, two_registries: tuple[RegistryServer, RegistryServer]
 ) -> None:
