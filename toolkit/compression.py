@@ -37,7 +37,7 @@ from typing import IO, Final, Protocol, cast
 import zstandard
 from isal import igzip_lib, isal_zlib
 
-from toolkit.digest import CHUNK_SIZE
+from toolkit.digest import CHUNK_SIZE, pass_through
 from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError
 from toolkit.types import Compression
 
@@ -124,6 +124,7 @@ def detect_compression(prefix: bytes) -> Compression:
     return Compression.NONE
 
 
+@pass_through
 class PrefixedReader(io.RawIOBase):
     """Replays `prefix`, then reads from `stream`: undoes a peek without seeking."""
 
@@ -131,6 +132,10 @@ class PrefixedReader(io.RawIOBase):
         super().__init__()
         self._prefix = memoryview(prefix)
         self._stream = stream
+
+    @property
+    def passes_through(self) -> Readable:
+        return self._stream
 
     def readable(self) -> bool:
         return True
@@ -691,6 +696,7 @@ def _produce(
         put(_Failure(exc))
 
 
+@pass_through
 class ReadAheadReader(io.RawIOBase):
     """Reads `stream` in a background thread, at most `depth` chunks ahead.
 
@@ -724,6 +730,10 @@ class ReadAheadReader(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def passes_through(self) -> Readable:
+        return self._src
 
     def _next_chunk(self) -> None:
         if self._thread is None:

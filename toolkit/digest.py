@@ -15,11 +15,19 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, TypeVar
 
 from toolkit.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError, safe_text
 
-__all__ = ["Digest", "VerifyingReader", "HashingReader", "CHUNK_SIZE", "SUPPORTED_ALGORITHMS"]
+__all__ = [
+    "Digest",
+    "VerifyingReader",
+    "HashingReader",
+    "CHUNK_SIZE",
+    "SUPPORTED_ALGORITHMS",
+    "pass_through",
+    "verified_digest",
+]
 
 #: Read/write chunk size for streaming blobs (design rule 2: 1 MiB or more).
 CHUNK_SIZE: Final = 1 << 20
@@ -141,6 +149,11 @@ class VerifyingReader:
         """True once EOF was reached and size and digest matched."""
         return self._verified
 
+    @property
+    def expected_digest(self) -> Digest:
+        """The digest every byte read is checked against at EOF."""
+        return self._expected_digest
+
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             parts = []
@@ -201,3 +214,30 @@ class VerifyingReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_PASS_THROUGH: set[type] = set()
+
+_T = TypeVar("_T", bound=type)
+
+
+def pass_through(cls: _T) -> _T:
+    """Class decorator: instances yield the bytes, and raise the exceptions, of the stream
+    their `passes_through` attribute names, unchanged and in order (a peek replay, a
+    read-ahead thread, a byte counter). `verified_digest` follows them."""
+    _PASS_THROUGH.add(cls)
+    return cls
+
+
+def verified_digest(stream: object) -> Digest | None:
+    """The digest `stream` is known to check: it raises instead of reaching EOF when its bytes
+    do not hash to it. Only this package's own readers are believed: a `VerifyingReader`,
+    possibly behind wrappers registered with `pass_through`. None when nothing is known; a
+    consumer that needs the digest must then compute it."""
+    for _ in range(32):
+        if isinstance(stream, VerifyingReader):
+            return stream.expected_digest
+        if type(stream) not in _PASS_THROUGH:
+            return None
+        stream = getattr(stream, "passes_through", None)
+    return None

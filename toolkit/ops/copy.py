@@ -36,7 +36,7 @@ from toolkit.compression import (
     decompressing_reader,
     peek_compression,
 )
-from toolkit.digest import CHUNK_SIZE, Digest
+from toolkit.digest import CHUNK_SIZE, Digest, pass_through
 from toolkit.errors import (
     DestinationError,
     DigestMismatchError,
@@ -701,6 +701,7 @@ class _DrainThenEOF:
             close()
 
 
+@pass_through
 class _ProgressReader:
     """Counts bytes for the reporter; stops the copy (raises) once `cancel` is set, so
     that Ctrl-C or a failed sibling layer does not wait for every layer to finish."""
@@ -709,6 +710,10 @@ class _ProgressReader:
         self._inner = inner
         self._progress = progress
         self._cancel = cancel
+
+    @property
+    def passes_through(self) -> Readable:
+        return self._inner
 
     def read(self, n: int = -1, /) -> bytes:
         if self._cancel is not None and self._cancel.is_set():

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Final, cast
 
-from toolkit.digest import CHUNK_SIZE, Digest
+from toolkit.digest import CHUNK_SIZE, Digest, verified_digest
 from toolkit.errors import (
     ArchiveError,
     DigestMismatchError,
@@ -233,16 +233,23 @@ def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobI
     The digest is computed with `info.digest`'s algorithm (sha256 if unknown) and must equal
     `info.digest` when given; the size must equal `info.size` when known. Raises
     `DigestMismatchError` / `SizeMismatchError` (after consuming the stream); the caller then
-    discards what was written.
+    discards what was written. A stream that already checks `info.digest` itself (a source's
+    `VerifyingReader`, see `toolkit.digest.verified_digest`) is not hashed a second time: it
+    raises before EOF if the bytes are wrong.
     """
     algorithm = info.digest.algorithm if info.digest is not None else "sha256"
-    hasher = Digest.from_bytes(b"", algorithm).hasher()
+    checked_by_stream = info.digest is not None and verified_digest(stream) == info.digest
+    hasher = None if checked_by_stream else Digest.from_bytes(b"", algorithm).hasher()
     size = 0
     while chunk := stream.read(CHUNK_SIZE):
-        hasher.update(chunk)
+        if hasher is not None:
+            hasher.update(chunk)
         write(chunk)
         size += len(chunk)
-    digest = Digest(algorithm, hasher.hexdigest())
+    if hasher is not None:
+        digest = Digest(algorithm, hasher.hexdigest())
+    else:  # the stream checked info.digest itself
+        digest = cast(Digest, info.digest)
     if info.digest is not None and digest != info.digest:
         raise DigestMismatchError(f"Digest did not match, expected {info.digest}, got {digest}")
     if info.size >= 0 and size != info.size:

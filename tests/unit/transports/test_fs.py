@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 import toolkit.transports._fs as fs
-from toolkit.errors import ToolkitError
+from toolkit.compression import PrefixedReader, ReadAheadReader
+from toolkit.digest import Digest, VerifyingReader, verified_digest
+from toolkit.errors import DigestMismatchError, ToolkitError
+from toolkit.types import BlobInfo
 
 
 class _DiskFull(io.FileIO):
@@ -44,3 +47,76 @@ def test_atomic_file_discard_after_failed_write_never_raises(
     f.write(b"buffered, flushed by close()")
     atomic.discard()  # close() fails to flush: still no exception, no temp file
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ copy_hashing and verified streams
+
+
+class _CountingHash:
+    """Stands in for a hasher and counts the bytes it was given."""
+
+    fed = 0
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def update(self, data: bytes) -> None:
+        _CountingHash.fed += len(data)
+        self._inner.update(data)
+
+    def hexdigest(self) -> str:
+        return str(self._inner.hexdigest())
+
+
+class _Unregistered:
+    """Claims to pass a verifying stream through, but is not a registered wrapper."""
+
+    def __init__(self, inner: Any) -> None:
+        self.passes_through = inner
+
+    def read(self, n: int = -1) -> bytes:
+        return bytes(self.passes_through.read(n))
+
+
+def _blob(data: bytes) -> tuple[Digest, BlobInfo]:
+    digest = Digest.from_bytes(data)
+    return digest, BlobInfo(digest=digest, size=len(data))
+
+
+def test_verified_digest_follows_only_registered_wrappers() -> None:
+    digest, _ = _blob(b"layer")
+    checked = VerifyingReader(io.BytesIO(b"layer"), digest, 5)
+    assert verified_digest(checked) == digest
+    assert verified_digest(ReadAheadReader(PrefixedReader(b"", checked))) == digest
+    assert verified_digest(_Unregistered(checked)) is None
+    assert verified_digest(io.BytesIO(b"layer")) is None
+
+
+@pytest.mark.parametrize("verifying", [True, False])
+def test_copy_hashing_hashes_unless_the_stream_checks_the_digest(
+    monkeypatch: pytest.MonkeyPatch, verifying: bool
+) -> None:
+    data = b"x" * (3 << 20)
+    digest, info = _blob(data)
+    original = Digest.hasher
+    monkeypatch.setattr(Digest, "hasher", lambda self: _CountingHash(original(self)))
+    _CountingHash.fed = 0
+    stream: Any = io.BytesIO(data)
+    if verifying:
+        stream = VerifyingReader(stream, digest, len(data))
+    out = io.BytesIO()
+    assert fs.copy_hashing(stream, out.write, info) == (digest, len(data))
+    assert out.getvalue() == data
+    # The verifying stream hashes once itself; copy_hashing adds nothing. A plain stream is
+    # hashed by copy_hashing.
+    assert _CountingHash.fed == len(data)
+
+
+@pytest.mark.parametrize("verifying", [True, False])
+def test_copy_hashing_refuses_tampered_bytes_either_way(verifying: bool) -> None:
+    digest, info = _blob(b"the real layer")
+    stream: Any = io.BytesIO(b"the fake layer")  # same size
+    if verifying:
+        stream = ReadAheadReader(VerifyingReader(stream, digest, info.size))
+    with pytest.raises(DigestMismatchError):
+        fs.copy_hashing(stream, lambda _chunk: None, info)

@@ -1,11 +1,17 @@
 """The registry HTTP client (containers/image `docker/docker_client.go`, hardened).
 
 One `RegistryClient` talks to one registry host for one purpose (a set of token scopes).
-It owns a `requests.Session` whose TLS configuration belongs to that host only (never a
-global `verify=False`): the system trust store plus the host's certs.d / `--cert-dir`
-`*.crt` CAs and client pairs, TLS 1.2 or newer; verification is off only with
-`--tls-verify=false` or registries.conf `insecure = true`, which also allow a fallback to
-plain HTTP when HTTPS fails at ping time.
+Its TLS configuration belongs to that host only (never a global `verify=False`): the system
+trust store plus the host's certs.d / `--cert-dir` `*.crt` CAs and client pairs, TLS 1.2 or
+newer; verification is off only with `--tls-verify=false` or registries.conf
+`insecure = true`, which also allow a fallback to plain HTTP when HTTPS fails at ping time.
+
+Clients of the same host with the same TLS settings share a `_HostLink` for the life of the
+process: the requests adapters (so pooled keep-alive connections), the ping result (60 s)
+and bearer tokens keyed by realm, service, credentials and scopes. A `sync` of many images,
+or a copy whose two ends are on one registry, therefore pings once per host and fetches a
+token once per repository and user. Responses closed with a short unread rest are drained
+so their connection returns to the pool (`_PooledResponse`).
 
 Safety rules enforced here (security.md rows 2, 8-12, 18; corpus 34-42):
 - redirects are followed by our own loop (`allow_redirects=False`, at most 10 hops);
