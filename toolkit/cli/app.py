@@ -291,7 +291,8 @@ def main() -> None:
     garbage, so the cyclic GC is paused until the command runs and those objects are then
     frozen out of it. At the end, once output is flushed, atexit handlers have run and no
     non-daemon thread is left, the process exits without tearing down every module
-    (~30 ms that a copy would otherwise spend after its work is done).
+    (~30 ms that a copy would otherwise spend after its work is done); not under a profiler
+    or tracer, which write their results at a normal exit.
     """
     global _gc_paused_for_startup
     if gc.isenabled():
@@ -303,7 +304,8 @@ def main() -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         status = status or 1
-    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+    busy = any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread())
+    if busy or sys.getprofile() is not None or sys.gettrace() is not None:  # profilers, coverage
         sys.exit(status)
     atexit._run_exitfuncs()
     try:

@@ -405,7 +405,7 @@ class RegistryClient:
     # ------------------------------------------------------------ plumbing
 
     def close(self) -> None:
-        """Nothing to release: the session and its pooled connections belong to the host's
+        """Nothing to release: the adapters and their pooled connections belong to the host's
         shared link (see `_HostLink`), which later clients of the same host reuse."""
 
     @property

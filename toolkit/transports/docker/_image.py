@@ -300,7 +300,8 @@ class DockerImageSource(ImageSourceBase):
 
 
 class _HashingUpload:
-    """The body of a streamed PATCH: yields a stream in `CHUNK_SIZE` pieces, counting them.
+    """The body of a blob upload (a monolithic PUT, or a streamed PATCH): yields a stream in
+    `CHUNK_SIZE` pieces, counting them.
 
     With a known size (`info.size > 0`), `len()` is that size, so requests sends a
     `Content-Length` (as containers/image does) instead of chunked framing, which would cost
@@ -325,8 +326,8 @@ class _HashingUpload:
         return max(self._length, 0)
 
     def __bool__(self) -> bool:
-        # requests.Session.request does `data or {}`: a zero length must not make the
-        # body look empty (it would silently upload nothing).
+        # requests treats a falsy body as no body: a zero length must not make the stream
+        # look empty (it would silently upload nothing).
         return True
 
     def __iter__(self) -> Iterator[bytes]:
