@@ -71,6 +71,7 @@ __all__ = ["MultiArch", "CopyOptions", "CopyResult", "copy_image", "DEFAULT_PARA
 log = logging.getLogger(__name__)
 
 DEFAULT_PARALLEL_COPIES = 6
+_SCHEMA1_TYPES = frozenset({mime.DOCKER_V2S1, mime.DOCKER_V2S1_SIGNED})
 
 
 class MultiArch(enum.Enum):
@@ -279,7 +280,11 @@ class _Copier:
         raw, src_mime = image.manifest()
         manifest = parse_manifest(raw, src_mime)
         not_modifiable = self._why_not_modifiable(signatures)
-        target_mime = self._choose_manifest_mime(src_mime, forced_mime or self.options.forced_manifest_mime)
+        forced = forced_mime or self.options.forced_manifest_mime
+        target_mime = self._choose_manifest_mime(src_mime, forced)
+        if forced in _SCHEMA1_TYPES and not isinstance(manifest, Schema1):
+            # Refused before any blob is copied (the conversion itself would refuse after).
+            raise NotSupportedError("conversion to v2s1 is not supported")
 
         config_info = manifest.config_info()
         config_bytes: bytes | None = None
@@ -306,17 +311,12 @@ class _Copier:
                     f"Copying this image would require changing the manifest format from {src_mime} to "
                     f'{target_mime}, which we cannot do: "{not_modifiable}"'
                 )
-        needs_diff_ids = isinstance(manifest, Schema1) and target_mime not in (
-            mime.DOCKER_V2S1,
-            mime.DOCKER_V2S1_SIGNED,
-        )
+        needs_diff_ids = isinstance(manifest, Schema1) and target_mime not in _SCHEMA1_TYPES
         # A config that will be written unchanged goes up beside the layers instead of after
         # them (one fewer round of requests on a registry's critical path); a schema1 source
         # (its config is made from the layers) or a schema1 target (no config) waits.
         early_config = (
-            (config_info, config_bytes)
-            if config_bytes is not None and target_mime not in (mime.DOCKER_V2S1, mime.DOCKER_V2S1_SIGNED)
-            else None
+            (config_info, config_bytes) if config_bytes is not None and target_mime not in _SCHEMA1_TYPES else None
         )
         copied = self._copy_layers(layers, plans, diff_ids, compute_diff_ids=needs_diff_ids, config=early_config)
         new_layers = [c.info for c in copied]

@@ -203,3 +203,24 @@ def test_refused_manifest_type_with_preserve_digests_fails_clearly(tmp_path: Pat
         copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),  # type: ignore[arg-type]
                    CopyOptions(preserve_digests=True))
     assert not (tmp_path / "out").exists()
+
+
+def test_forced_v2s1_is_refused_before_any_blob_is_copied(tmp_path: Path, src: Path) -> None:
+    """Conversion to schema 1 is not supported: the copy says so before it reads a blob, and
+    the destination is never created."""
+    from toolkit.manifest import mime
+    from toolkit.ops.report import NullReporter
+
+    blobs: list[str] = []
+
+    class RecordingReporter(NullReporter):
+        def blob(self, kind: str, digest: object, size: int) -> object:  # type: ignore[override]
+            blobs.append(kind)
+            return super().blob(kind, digest, size)  # type: ignore[arg-type]
+
+    dest = parse_image_name(f"dir:{tmp_path / 'out'}")
+    with pytest.raises(ToolkitError, match="conversion to v2s1 is not supported"):
+        copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),
+                   CopyOptions(forced_manifest_mime=mime.DOCKER_V2S1_SIGNED, reporter=RecordingReporter()))
+    assert blobs == []
+    assert not (tmp_path / "out").exists()
