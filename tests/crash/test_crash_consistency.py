@@ -190,10 +190,15 @@ def test_sigkill_docker_archive(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     crash_loop(run_skopo, tmp_path, src, dest, duration, state, reset)
     # SIGKILL gives no chance to clean up: hidden `.image.tar.tmp-*` siblings may remain,
     # but never anything under the destination's own name.
-    assert all(p.name.startswith(".image.tar.tmp-") for p in target.parent.iterdir())
+    leftovers = list(target.parent.iterdir())
+    assert all(p.name.startswith(".image.tar.tmp-") for p in leftovers)
+    for path in leftovers:  # old enough to be taken for stale (their writers are dead)
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
     final_copy(run_skopo, src, dest)
     result = run_skopo("inspect", f"docker-archive:{target}")
     assert result.returncode == 0, describe_result(result)
+    # The next write to the same name removed what the killed copies left.
+    assert [p.name for p in target.parent.iterdir()] == ["image.tar"]
 
 
 @pytest.mark.peer

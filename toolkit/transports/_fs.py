@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import io
 import os
 import secrets
 import shutil
 import stat
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +44,7 @@ __all__ = [
     "fsync_dir",
     "open_regular_file",
     "temp_name",
+    "remove_stale_temps",
     "copy_hashing",
     "remove_tree_quietly",
     "wrap_os_error",
@@ -131,19 +134,28 @@ class AtomicFile:
     """Write a file atomically: `with AtomicFile(path) as f: f.write(...)`; `commit()`
     (or leaving the block without an exception) publishes it, an exception discards it."""
 
-    def __init__(self, target: Path, mode: int = 0o644, *, replace: bool = True) -> None:
+    def __init__(
+        self, target: Path, mode: int = 0o644, *, replace: bool = True, clean_stale: bool = False
+    ) -> None:
         self.target = target
         self._mode = mode
         self._replace = replace
+        self._clean_stale = clean_stale
         self._tmp = temp_name(target)
         self._file: BinaryIO | None = None
         self._done = False
 
     def __enter__(self) -> BinaryIO:
+        if self._clean_stale:
+            remove_stale_temps(self.target)
         try:
             fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, self._mode)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating {safe_text(str(self.target))}") from exc
+        # Held while the file is open, dropped by the kernel when the process dies (even by
+        # SIGKILL): tells `remove_stale_temps` of a later run that this file is still live.
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         raw = _WritebackFileIO(fd, "wb")
         raw.what = safe_text(str(self.target))
         self._file = io.BufferedWriter(raw, CHUNK_SIZE)
@@ -192,6 +204,46 @@ class AtomicFile:
             self.commit()
         else:
             self.discard()
+
+
+#: Temp files younger than this are never taken for stale: a live `AtomicFile` takes its
+#: lock a few microseconds after creating the file.
+STALE_TEMP_MIN_AGE: Final = 10.0
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Remove `.<name>.tmp-<hex>` siblings of `target` left by a killed writer.
+
+    Only regular files of that exact pattern, owned by this user, older than
+    `STALE_TEMP_MIN_AGE` seconds and whose `flock` can be taken (a live `AtomicFile` holds
+    its lock until it is closed): another process's file in progress is never touched.
+    Best effort: any error leaves the file alone.
+    """
+    prefix = f".{target.name}.tmp-"
+    try:
+        siblings = [n for n in os.listdir(target.parent) if n.startswith(prefix)]
+    except OSError:
+        return
+    now = time.time()
+    for name in siblings:
+        suffix = name[len(prefix) :]
+        if len(suffix) != 12 or not all(c in "0123456789abcdef" for c in suffix):
+            continue
+        path = target.parent / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or now - st.st_mtime < STALE_TEMP_MIN_AGE:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(path)
+        except OSError:
+            continue  # locked by a live writer, or gone
+        finally:
+            os.close(fd)
 
 
 def atomic_write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:

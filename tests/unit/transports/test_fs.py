@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import io
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +122,44 @@ def test_copy_hashing_refuses_tampered_bytes_either_way(verifying: bool) -> None
         stream = ReadAheadReader(VerifyingReader(stream, digest, info.size))
     with pytest.raises(DigestMismatchError):
         fs.copy_hashing(stream, lambda _chunk: None, info)
+
+
+# ------------------------------------------------------------ stale temp files of killed writers
+
+
+def test_remove_stale_temps_removes_only_old_unlocked_temps_of_that_name(tmp_path: Path) -> None:
+    target = tmp_path / "image.tar"
+    old = time.time() - 3600
+
+    def temp(name: str, *, age: float = old) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"partial")
+        os.utime(path, (age, age))
+        return path
+
+    stale = temp(".image.tar.tmp-0123456789ab")
+    young = temp(".image.tar.tmp-bbbbbbbbbbbb", age=time.time())
+    other_name = temp(".other.tar.tmp-0123456789ab")
+    odd_suffix = temp(".image.tar.tmp-not-hex-at-all")
+    live_file = fs.AtomicFile(target)
+    live_writer = live_file.__enter__()  # a writer in another process would hold the same lock
+    live = next(p for p in tmp_path.iterdir() if p.name.startswith(".image.tar.tmp-") and p not in (stale, young))
+    os.utime(live, (old, old))
+    try:
+        fs.remove_stale_temps(target)
+        assert not stale.exists()
+        assert young.exists() and other_name.exists() and odd_suffix.exists()
+        assert live.exists(), "a temp file whose writer is alive must stay"
+    finally:
+        live_file.discard()
+    assert live_writer.closed
+
+
+def test_atomic_file_with_clean_stale_cleans_before_writing(tmp_path: Path) -> None:
+    target = tmp_path / "image.tar"
+    stale = tmp_path / ".image.tar.tmp-ffffffffffff"
+    stale.write_bytes(b"left by a killed copy")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    with fs.AtomicFile(target, clean_stale=True) as f:
+        f.write(b"archive")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image.tar"]

@@ -249,7 +249,7 @@ class DockerArchiveImageDestination(ArchiveImageDestination):
         # A new or empty regular file: build it next to the target (through a symlink, the
         # file it points to), publish at commit.
         target = Path(os.path.realpath(path))
-        self._atomic = AtomicFile(target, 0o644)
+        self._atomic = AtomicFile(target, 0o644, clean_stale=True)
         return self._atomic.__enter__(), True
 
     @property

@@ -182,7 +182,7 @@ class OciArchiveDestination(LayoutDestinationBase):
     def _out(self) -> tuple[BinaryIO, TarStreamWriter]:
         """The temp file and its writer, created on first use (in the target's directory)."""
         if self._file is None or self._writer is None:
-            self._atomic = AtomicFile(self._target)
+            self._atomic = AtomicFile(self._target, clean_stale=True)
             self._file = self._atomic.__enter__()
             self._writer = TarStreamWriter(self._file)
         return self._file, self._writer
