@@ -158,9 +158,13 @@ def test_sigkill_oci(run_skopo: SkopoRunner, tmp_path: Path) -> None:
             (layout / "index.json").write_text(json.dumps(index))
 
     crash_loop(run_skopo, tmp_path, src, dest, duration, lambda: oci_layout_state(layout, before, img), reset)
-    stored = {p.name for p in (layout / "blobs" / "sha256").iterdir()}
+    blobs = layout / "blobs" / "sha256"
+    stored = {p.name for p in blobs.iterdir()}
+    for path in blobs.glob(".put-blob.tmp-*"):  # old enough to be taken for stale
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
     out = final_copy(run_skopo, src, dest)
     assert oci_layout_state(layout, before, img) == "complete"
+    assert not list(blobs.glob(".put-blob.tmp-*")), "temp files of killed copies were left"
     already = sum(d.split(":")[1] in stored for d in img.layer_digests)
     assert already, "no kill landed after a layer was stored: make the image bigger"
     assert out.count("skipped: already exists") >= already, out

@@ -43,7 +43,7 @@ from toolkit.errors import (
 from toolkit.limits import MAX_INDEX_JSON_SIZE
 from toolkit.manifest import mime
 from toolkit.manifest.formats import parse_list, parse_manifest
-from toolkit.transports._fs import AtomicFile, atomic_write_bytes, copy_hashing, wrap_os_error
+from toolkit.transports._fs import AtomicFile, atomic_write_bytes, copy_hashing, remove_stale_temps, wrap_os_error
 from toolkit.transports._oci_layout import (
     BLOBS_DIR,
     INDEX_FILE,
@@ -382,6 +382,10 @@ class OciImageDestination(LayoutDestinationBase):
                 index = add_manifest(index, self._top)
             atomic_write_bytes(self._dir / INDEX_FILE, serialize_index(index))
         self._committed = True
+        # A successful copy also removes the blob temp files of copies that were killed
+        # (once per copy: a shared blob directory can be large).
+        for algorithm in sorted({d.algorithm for d in self._stored}):
+            remove_stale_temps(self._blob_root / algorithm / "put-blob")
 
 
 # --- delete ------------------------------------------------------------------------------------
