@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from toolkit.errors import DestinationError, InvalidInputError, safe_text
-from toolkit.limits import MAX_PASSPHRASE_LINE
+from toolkit.limits import read_first_line
 from toolkit.signature.sigstore_keys import generate_key_pair
 
 EXAMPLES = [
@@ -34,22 +34,6 @@ SEE_ALSO = ["skopo-copy(1)", "skopo-policy.json(5)"]
 def go_quote(text: str) -> str:
     """Go's `%q` for the plain paths skopeo prints (backslashes, quotes, controls escaped)."""
     return '"' + safe_text(text.replace("\\", "\\\\").replace('"', '\\"'), limit=4096) + '"'
-
-
-def read_passphrase_file(path: str) -> bytes:
-    """The first line of `path` without its trailing "\\n" (containers/image `ReadPassphraseFile`).
-
-    Works with pipes (`--passphrase-file <(...)`). Raises `InvalidInputError` if the file
-    cannot be read or its first line is longer than `MAX_PASSPHRASE_LINE` bytes.
-    """
-    try:
-        with open(path, "rb") as f:
-            line = f.readline(MAX_PASSPHRASE_LINE + 1)
-    except OSError as exc:
-        raise InvalidInputError(f"reading passphrase file {go_quote(path)}: {exc.strerror or exc}") from exc
-    if len(line) > MAX_PASSPHRASE_LINE:
-        raise InvalidInputError(f"reading passphrase file {go_quote(path)}: first line is too long")
-    return line.removesuffix(b"\n")
 
 
 def prompt_new_passphrase(key_file: str) -> bytes:
@@ -123,7 +107,7 @@ def generate_sigstore_key(
     private_path = output_prefix + ".private"
     _ensure_absent(public_path)
     _ensure_absent(private_path)
-    passphrase = read_passphrase_file(passphrase_file) if passphrase_file else prompt_new_passphrase(private_path)
+    passphrase = read_first_line(passphrase_file) if passphrase_file else prompt_new_passphrase(private_path)
     keys = generate_key_pair(passphrase)
     _write_new(private_path, keys.private_key_pem, 0o600)
     try:
