@@ -32,7 +32,7 @@ from toolkit.digest import Digest
 from toolkit.errors import InvalidDigestError, InvalidSignatureError, SignatureError, safe_text
 from toolkit.manifest import manifest_digest, matches_digest
 from toolkit.manifest.strictjson import INT64_MAX
-from toolkit.signature._json import loads_signature_json
+from toolkit.signature._json import exact_object, loads_signature_json
 
 __all__ = [
     "SIGNATURE_TYPE",
@@ -106,22 +106,10 @@ def payload_for_manifest(manifest: bytes, docker_reference: str, **kwargs: Any) 
     return make_payload(manifest_digest(manifest), docker_reference, **kwargs)
 
 
-def _exact(obj: Any, fields: Collection[str], what: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise InvalidSignatureError(f"{what} must be a JSON object")
-    for key in obj:
-        if key not in fields:
-            raise InvalidSignatureError(f'Unknown key "{safe_text(key, 60)}" in {what}')
-    for key in fields:
-        if key not in obj:
-            raise InvalidSignatureError(f'Key "{key}" missing in {what}')
-    return obj
-
-
 def parse_payload(data: bytes) -> UntrustedPayload:
     """Parse an untrusted payload strictly; raise `InvalidSignatureError` on any deviation."""
     doc = loads_signature_json(data, "signature payload")
-    top = _exact(doc, ("critical", "optional"), "signature payload")
+    top = exact_object(doc, ("critical", "optional"), "signature payload")
     optional = top["optional"]
     if not isinstance(optional, dict):
         raise InvalidSignatureError("optional must be a JSON object")
@@ -141,19 +129,19 @@ def parse_payload(data: bytes) -> UntrustedPayload:
         if not -INT64_MAX - 1 <= raw_ts <= INT64_MAX:
             raise InvalidSignatureError("Field optional.timestamp is out of range")
         timestamp = raw_ts
-    critical = _exact(top["critical"], ("type", "image", "identity"), "critical")
+    critical = exact_object(top["critical"], ("type", "image", "identity"), "critical")
     sig_type = critical["type"]
     if not isinstance(sig_type, str):
         raise InvalidSignatureError("Field critical.type is not a string")
     if sig_type != SIGNATURE_TYPE:
         raise InvalidSignatureError(f"Unrecognized signature type {safe_text(sig_type, 100)}")
-    image = _exact(critical["image"], ("docker-manifest-digest",), "critical.image")
+    image = exact_object(critical["image"], ("docker-manifest-digest",), "critical.image")
     digest_text = image["docker-manifest-digest"]
     try:
         digest = Digest.parse(digest_text)
     except InvalidDigestError as exc:
         raise InvalidSignatureError(f"invalid docker-manifest-digest value: {exc}") from exc
-    identity = _exact(critical["identity"], ("docker-reference",), "critical.identity")
+    identity = exact_object(critical["identity"], ("docker-reference",), "critical.identity")
     reference = identity["docker-reference"]
     if not isinstance(reference, str):
         raise InvalidSignatureError("Field critical.identity.docker-reference is not a string")
