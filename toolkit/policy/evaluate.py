@@ -240,6 +240,25 @@ def _read_trust_file(path: str, what: str) -> bytes:
     return read_file_limited(path, MAX_KEY_FILE_SIZE, what)
 
 
+def _pems(
+    path: str | None,
+    paths: Sequence[str] | None,
+    data: bytes | None,
+    datas: Sequence[bytes] | None,
+    what: str,
+) -> list[bytes] | None:
+    """The PEM blobs of whichever of the four mutually exclusive policy fields is set."""
+    if path is not None:
+        return [_read_trust_file(path, what)]
+    if paths is not None:
+        return [_read_trust_file(p, what) for p in paths]
+    if data is not None:
+        return [data]
+    if datas is not None:
+        return list(datas)
+    return None
+
+
 def _sigstore_trust_root(req: PRSigstoreSigned) -> SigstoreTrustRoot:
     """The requirement's trust root, files read now (c/image `prepareTrustRoot`).
 
@@ -249,24 +268,14 @@ def _sigstore_trust_root(req: PRSigstoreSigned) -> SigstoreTrustRoot:
     from toolkit.signature.fulcio import FulcioTrustRoot, PKITrustRoot
     from toolkit.signature.sigstore import SigstoreTrustRoot
 
-    key_pems: list[bytes] | None = None
-    if req.key_path is not None:
-        key_pems = [_read_trust_file(req.key_path, "public key file")]
-    elif req.key_paths is not None:
-        key_pems = [_read_trust_file(p, "public key file") for p in req.key_paths]
-    elif req.key_data is not None:
-        key_pems = [req.key_data]
-    elif req.key_datas is not None:
-        key_pems = list(req.key_datas)
-    rekor_pems: list[bytes] | None = None
-    if req.rekor_public_key_path is not None:
-        rekor_pems = [_read_trust_file(req.rekor_public_key_path, "Rekor public key file")]
-    elif req.rekor_public_key_paths is not None:
-        rekor_pems = [_read_trust_file(p, "Rekor public key file") for p in req.rekor_public_key_paths]
-    elif req.rekor_public_key_data is not None:
-        rekor_pems = [req.rekor_public_key_data]
-    elif req.rekor_public_key_datas is not None:
-        rekor_pems = list(req.rekor_public_key_datas)
+    key_pems = _pems(req.key_path, req.key_paths, req.key_data, req.key_datas, "public key file")
+    rekor_pems = _pems(
+        req.rekor_public_key_path,
+        req.rekor_public_key_paths,
+        req.rekor_public_key_data,
+        req.rekor_public_key_datas,
+        "Rekor public key file",
+    )
     fulcio = None
     if req.fulcio is not None:
         f = req.fulcio
