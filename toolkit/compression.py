@@ -37,7 +37,7 @@ from typing import IO, Final, Protocol, cast
 import zstandard
 from isal import igzip_lib, isal_zlib
 
-from toolkit.digest import CHUNK_SIZE, pass_through
+from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead, pass_through
 from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError
 from toolkit.types import Compression
 
@@ -125,7 +125,7 @@ def detect_compression(prefix: bytes) -> Compression:
 
 
 @pass_through
-class PrefixedReader(io.RawIOBase):
+class PrefixedReader(ReadIntoFromRead, io.RawIOBase):
     """Replays `prefix`, then reads from `stream`: undoes a peek without seeking."""
 
     def __init__(self, prefix: bytes, stream: Readable) -> None:
@@ -155,10 +155,6 @@ class PrefixedReader(io.RawIOBase):
             return out
         return self._stream.read(n)
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         close = getattr(self._stream, "close", None)
@@ -231,7 +227,7 @@ _DECODER_ERRORS: Final[tuple[type[BaseException], ...]] = (
 )
 
 
-class DecompressingReader(io.RawIOBase):
+class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
     """A readable stream of the decompressed bytes of `stream` (see the module contract).
 
     Concatenated members/streams (multi-member gzip as written by pigz, concatenated bzip2
@@ -301,10 +297,6 @@ class DecompressingReader(io.RawIOBase):
             self._over_budget()
         return out
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _over_budget(self) -> None:
         raise SizeLimitError(f"decompressed data exceeds the limit of {self._budget} bytes")
@@ -552,7 +544,7 @@ class _Compressor(Protocol):
     def flush(self) -> bytes: ...
 
 
-class CompressingReader(io.RawIOBase):
+class CompressingReader(ReadIntoFromRead, io.RawIOBase):
     """Pull-based compression: `read(n)` returns compressed bytes of `stream`.
 
     Reads the uncompressed input in `CHUNK_SIZE` pieces; holds at most one compressed
@@ -598,10 +590,6 @@ class CompressingReader(io.RawIOBase):
             self._src_done = True
             self._out = self._comp.flush() if self._comp else b""
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         if not self.closed:
@@ -697,7 +685,7 @@ def _produce(
 
 
 @pass_through
-class ReadAheadReader(io.RawIOBase):
+class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
     """Reads `stream` in a background thread, at most `depth` chunks ahead.
 
     For a pipeline stage that costs CPU (decompression, compression, hashing) whose
@@ -774,10 +762,6 @@ class ReadAheadReader(io.RawIOBase):
         self._pos = pos + len(out)
         return out
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         if not self.closed:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import BinaryIO, Final, TypeVar
+from typing import Any, BinaryIO, Final, Protocol, TypeVar
 
 from toolkit.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError, safe_text
 
@@ -23,6 +23,7 @@ __all__ = [
     "Digest",
     "VerifyingReader",
     "HashingReader",
+    "ReadIntoFromRead",
     "CHUNK_SIZE",
     "SUPPORTED_ALGORITHMS",
     "pass_through",
@@ -92,7 +93,21 @@ def _is_lower_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 
 
-class HashingReader:
+class _Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+class ReadIntoFromRead:
+    """Mixin: `readinto` through the class's own `read(n)`, for readers that produce
+    `bytes` chunks (so `io.BufferedReader` and `shutil.copyfileobj` can use them)."""
+
+    def readinto(self: _Readable, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class HashingReader(ReadIntoFromRead):
     """Wraps a binary stream, counting and hashing every byte read through it.
 
     `digest()` and `size` describe what has been read so far. Never raises on its own.
@@ -111,10 +126,6 @@ class HashingReader:
             self.size += len(data)
         return data
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def digest(self) -> Digest:
         return Digest(self.algorithm, self._hash.hexdigest())
@@ -123,7 +134,7 @@ class HashingReader:
         self._stream.close()
 
 
-class VerifyingReader:
+class VerifyingReader(ReadIntoFromRead):
     """A stream that checks size and digest of what it yields.
 
     - Reading past `expected_size` raises `SizeMismatchError` at once (the extra byte is
@@ -174,10 +185,6 @@ class VerifyingReader:
         self.bytes_read += len(data)
         return data
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _finish(self) -> None:
         if self._expected_size is not None:

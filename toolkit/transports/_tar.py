@@ -52,7 +52,7 @@ from toolkit.compression import (
     detect_compression,
     peek_compression,
 )
-from toolkit.digest import CHUNK_SIZE
+from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead
 from toolkit.errors import (
     ArchiveError,
     InvalidInputError,
@@ -526,7 +526,7 @@ class _FileSource:
         self.pos += n
 
 
-class TarMemberReader(io.RawIOBase):
+class TarMemberReader(ReadIntoFromRead, io.RawIOBase):
     """A member's bytes, read with positional reads from the shared archive file.
 
     Thread-safe with respect to other readers of the same index. Raises `ArchiveError` if
@@ -560,10 +560,6 @@ class TarMemberReader(io.RawIOBase):
         self._pos += len(data)
         return data
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 class TarIndex:
@@ -865,7 +861,7 @@ class _StreamSource:
             n -= len(chunk)
 
 
-class TarStreamMember(io.RawIOBase):
+class TarStreamMember(ReadIntoFromRead, io.RawIOBase):
     """The data of the current entry of `iter_tar_stream`, bounded to its size.
 
     Valid only until the iterator advances (then reads raise `ArchiveError`). A stream
@@ -902,10 +898,6 @@ class TarStreamMember(io.RawIOBase):
         self._remaining -= len(data)
         return data
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _finish(self) -> None:
         """Skip what the consumer left unread, plus the padding; invalidate."""

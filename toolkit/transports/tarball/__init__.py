@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Final, NoReturn, cast
 
 from toolkit.compression import CompressionError, decompressing_reader, peek_compression
-from toolkit.digest import CHUNK_SIZE, Digest, HashingReader, VerifyingReader
+from toolkit.digest import CHUNK_SIZE, Digest, HashingReader, ReadIntoFromRead, VerifyingReader
 from toolkit.errors import (
     ArchiveError,
     ImageNotFoundError,
@@ -345,7 +345,7 @@ class TarballImageSource(ImageSourceBase):
             self._stdin = None
 
 
-class _ClosingStream(io.RawIOBase):
+class _ClosingStream(ReadIntoFromRead, io.RawIOBase):
     """A stream over a context-managed file: entering now, exiting on `close()`."""
 
     def __init__(self, cm: contextlib.AbstractContextManager[BinaryIO]) -> None:
@@ -362,10 +362,6 @@ class _ClosingStream(io.RawIOBase):
         except OSError as exc:
             raise ToolkitError(f"reading a tarball layer: {exc.strerror or exc}") from exc
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         if not self.closed:
@@ -373,7 +369,7 @@ class _ClosingStream(io.RawIOBase):
         super().close()
 
 
-class _PreadReader(io.RawIOBase):
+class _PreadReader(ReadIntoFromRead, io.RawIOBase):
     """Reads the first `size` bytes of `fd` with positional reads (independent cursors, so
     several readers of the spooled stdin copy can coexist)."""
 
@@ -395,7 +391,3 @@ class _PreadReader(io.RawIOBase):
         self._pos += len(data)
         return data
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
