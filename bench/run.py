@@ -28,13 +28,11 @@ from __future__ import annotations
 import argparse
 import compileall
 import hashlib
-import http.client
 import json
 import os
 import platform
 import secrets
 import shutil
-import socket
 import stat
 import statistics
 import subprocess
@@ -50,6 +48,11 @@ from typing import Any, BinaryIO
 from isal import isal_zlib
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers.registry import RegistryServer  # noqa: E402
+from helpers.registry import start_registry as helper_start_registry  # noqa: E402
+
 RESULTS_DIR = ROOT / "bench" / "results"
 DEFAULT_WORKDIR = Path("/var/tmp/skopo-bench")
 SOURCE_DIRS = ("/usr/lib", "/usr/share", "/usr/bin", "/usr/include", "/usr/libexec", "/usr/local", "/opt")
@@ -354,84 +357,33 @@ BENCH_TAG = "bench"
 
 @dataclass
 class Registry:
-    """A running `docker-registry serve` (storage under `root`)."""
+    """A running `docker-registry` (tests/helpers/registry.py) as the scenarios use it."""
 
-    host: str  # 127.0.0.1:PORT
-    root: Path
-    process: subprocess.Popen[bytes]
+    server: RegistryServer
+
+    @property
+    def host(self) -> str:
+        return self.server.host
 
     def ref(self, repo: str, tag: str = BENCH_TAG) -> str:
-        return f"docker://{self.host}/{repo}:{tag}"
+        return self.server.docker_ref(f"{repo}:{tag}")
 
     def drop_repository(self, repo: str) -> None:
         """Delete a repository's metadata on disk (blobs stay: the store is shared)."""
-        shutil.rmtree(self.root / "storage/docker/registry/v2/repositories" / repo, ignore_errors=True)
+        shutil.rmtree(self.server.storage_dir / "docker/registry/v2/repositories" / repo, ignore_errors=True)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _registry_status(port: int) -> int | None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        conn.request("GET", "/v2/")
-        return conn.getresponse().status
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()
+        self.server.stop()
 
 
 def start_registry(root: Path, binary: str = REGISTRY_BINARY) -> Registry:
-    """Start a plain-HTTP registry with empty storage under `root` (as tests/helpers/registry.py)."""
+    """Start a plain-HTTP registry with empty storage under `root`, logging warnings only
+    (an access log line per request is the only other output)."""
+    shutil.rmtree(root, ignore_errors=True)
     exe = shutil.which(binary)
     if exe is None:
         raise FileNotFoundError(binary)
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "storage").mkdir(parents=True)
-    config: dict[str, Any] = {
-        "version": 0.1,
-        "log": {"level": "warn", "formatter": "text", "accesslog": {"disabled": False}},
-        "storage": {
-            "filesystem": {"rootdirectory": str(root / "storage")},
-            "delete": {"enabled": True},
-            "maintenance": {"uploadpurging": {"enabled": False}},
-        },
-        "http": {"secret": secrets.token_hex(16)},
-        "health": {"storagedriver": {"enabled": False}},
-    }
-    for _ in range(3):  # a free port can be taken between probe and bind
-        port = _free_port()
-        config["http"]["addr"] = f"127.0.0.1:{port}"
-        (root / "config.yml").write_text(json.dumps(config, indent=2))  # JSON is YAML
-        with (root / "registry.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [exe, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and proc.poll() is None:
-            if _registry_status(port) == 200:
-                return Registry(f"127.0.0.1:{port}", root, proc)
-            time.sleep(0.05)
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    log_tail = (root / "registry.log").read_text(errors="replace")[-4000:]
-    raise RuntimeError(f"could not start {binary}:\n{log_tail}")
+    return Registry(helper_start_registry(root, binary=exe, extra_config={"log": {"level": "warn"}}))
 
 
 def skopeo_private_cache(argv: list[str], cache_dir: Path) -> list[str]:
@@ -528,13 +480,13 @@ class Registries:
         self.second.stop()
 
 
-def start_registries(workdir: Path, image_dir: Path, skopeo: str) -> Registries:
+def start_registries(workdir: Path, image_dir: Path, skopeo: str, binary: str = REGISTRY_BINARY) -> Registries:
     """Start both registries and push the image to each with skopeo (untimed): the source
     is then the same for both tools, and the second registry's blob store already holds
     the blobs, so every run sees the same store state (blobs present, repository new)."""
-    first = start_registry(workdir / "registry-1")
+    first = start_registry(workdir / "registry-1", binary)
     try:
-        second = start_registry(workdir / "registry-2")
+        second = start_registry(workdir / "registry-2", binary)
     except BaseException:
         first.stop()
         raise
@@ -678,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     registries: Registries | None = None
     if any(s.group == "registry" for s in scenarios):
         print("starting two registries", flush=True)
-        registries = start_registries(workdir, image_dir, args.skopeo)
+        registries = start_registries(workdir, image_dir, args.skopeo, args.registry_binary)
     try:
         for repeat in range(args.repeat):
             for scenario, row in zip(scenarios, rows, strict=True):
