@@ -52,13 +52,22 @@ def login_context(
     )
 
 
+#: `--authfile` and `--compat-auth-file`, shared with `logout`.
+AuthfileOption = Annotated[
+    Path | None,
+    typer.Option("--authfile", envvar="REGISTRY_AUTH_FILE", metavar="PATH", help="path of the authentication file"),
+]
+CompatAuthFileOption = Annotated[
+    Path | None,
+    typer.Option("--compat-auth-file", metavar="PATH", help="path of a Docker-compatible config file"),
+]
+
+
 def login(
     ctx: typer.Context,
     registry: Annotated[str | None, typer.Argument(metavar="REGISTRY", show_default=False)] = None,
-    authfile: Annotated[Path | None, typer.Option("--authfile", envvar="REGISTRY_AUTH_FILE", metavar="PATH",
-                                                  help="path of the authentication file")] = None,
-    compat_auth_file: Annotated[Path | None, typer.Option("--compat-auth-file", metavar="PATH",
-                                                          help="path of a Docker-compatible config file")] = None,
+    authfile: AuthfileOption = None,
+    compat_auth_file: CompatAuthFileOption = None,
     cert_dir: Annotated[
         Path | None, typer.Option("--cert-dir", metavar="PATH", help="use certificates at PATH")
     ] = None,

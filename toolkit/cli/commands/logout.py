@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from toolkit.cli.commands.login import login_context, registry_key
+from toolkit.cli.commands.login import AuthfileOption, CompatAuthFileOption, login_context, registry_key
 from toolkit.config.auth import remove_all_credentials, remove_credentials
 from toolkit.errors import InvalidInputError, NotSupportedError
 
@@ -15,10 +14,8 @@ from toolkit.errors import InvalidInputError, NotSupportedError
 def logout(
     ctx: typer.Context,
     registry: Annotated[str | None, typer.Argument(metavar="REGISTRY", show_default=False)] = None,
-    authfile: Annotated[Path | None, typer.Option("--authfile", envvar="REGISTRY_AUTH_FILE", metavar="PATH",
-                                                  help="path of the authentication file")] = None,
-    compat_auth_file: Annotated[Path | None, typer.Option("--compat-auth-file", metavar="PATH",
-                                                          help="path of a Docker-compatible config file")] = None,
+    authfile: AuthfileOption = None,
+    compat_auth_file: CompatAuthFileOption = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Remove the cached credentials for all registries")] = False,
     tls_verify: Annotated[bool | None, typer.Option("--tls-verify/--no-tls-verify",
                                                     help="require HTTPS and verify certificates")] = None,
