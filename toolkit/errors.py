@@ -147,7 +147,13 @@ class DestinationError(ToolkitError):
 
 
 class RegistryError(ToolkitError):
-    """A registry answered with an error or could not be reached."""
+    """A registry answered with an error or could not be reached.
+
+    `codes` holds the distribution errcodes of the registry's error body (untrusted; empty
+    when there was none), for callers that react to one particular code.
+    """
+
+    codes: frozenset[str] = frozenset()
 
 
 class RetryableError(ToolkitError):

@@ -49,6 +49,24 @@ def full_copy_seconds(run_skopo: SkopoRunner, src: str, dest: str) -> float:
     return time.monotonic() - start
 
 
+def start_copy(run_skopo: SkopoRunner, src: str, dest: str, cwd: Path) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "toolkit", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false", src, dest]
+    return subprocess.Popen(argv, env=dict(run_skopo.env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=cwd)
+
+
+def kill_when(run_skopo: SkopoRunner, src: str, dest: str, cwd: Path, ready: Callable[[], bool]) -> None:
+    """Start the copy and SIGKILL it as soon as `ready()` holds (or when it ends by itself)."""
+    proc = start_copy(run_skopo, src, dest, cwd)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
 def kill_at_random(run_skopo: SkopoRunner, src: str, dest: str, duration: float, cwd: Path,
                    started: Callable[[], bool] | None = None) -> None:
     """Start the copy and SIGKILL it after a random delay.
@@ -56,9 +74,7 @@ def kill_at_random(run_skopo: SkopoRunner, src: str, dest: str, duration: float,
     With `started` (a probe that the copy began writing), every other run waits for it and
     then kills within a few milliseconds, so that kills also land in short write phases.
     """
-    argv = [sys.executable, "-m", "toolkit", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false", src, dest]
-    proc = subprocess.Popen(argv, env=dict(run_skopo.env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=cwd)
+    proc = start_copy(run_skopo, src, dest, cwd)
     try:
         if started is not None and RNG.random() < 0.5:
             deadline = time.monotonic() + duration * 2
@@ -159,6 +175,12 @@ def test_sigkill_oci(run_skopo: SkopoRunner, tmp_path: Path) -> None:
 
     crash_loop(run_skopo, tmp_path, src, dest, duration, lambda: oci_layout_state(layout, before, img), reset)
     blobs = layout / "blobs" / "sha256"
+    # Random delays can all land in start-up on a slow machine: one more kill right after a
+    # layer is stored, so the reuse checked below is always exercised.
+    kill_when(run_skopo, src, dest, tmp_path,
+              lambda: any((blobs / d.split(":")[1]).exists() for d in img.layer_digests))
+    oci_layout_state(layout, before, img)
+    reset()
     stored = {p.name for p in blobs.iterdir()}
     for path in blobs.glob(".put-blob.tmp-*"):  # old enough to be taken for stale
         os.utime(path, (time.time() - 3600, time.time() - 3600))

@@ -10,8 +10,8 @@ import pytest
 
 from helpers import RegistryFactory, RegistryServer, SkopoRunner, assert_clean_error, describe_result
 from helpers.fault_proxy import FaultProxy, Forward, ProxyRequest, Reply
-from helpers.images import build_image
-from helpers.registry import push_image
+from helpers.images import build_image, write_dir
+from helpers.registry import get_manifest, push_image
 
 pytestmark = pytest.mark.peer
 
@@ -124,6 +124,42 @@ def test_429_forever_gives_up_cleanly(tmp_path: Path, registry_server: RegistryS
         result = pull(run_skopo, proxy.host, "fault/rate2:v1", tmp_path / "out")
     assert_clean_error(result, match="too many requests")
     assert len(count) == 5
+
+
+BLOB_RACE_BODY = json.dumps({"errors": [
+    {"code": "DIGEST_INVALID", "message": "provided digest did not match uploaded content"},
+    {"code": "MANIFEST_BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": "sha256:00"}]}).encode()
+
+
+@pytest.mark.parametrize("refusals", [2, 99])
+def test_manifest_put_after_blob_race(
+    refusals: int, tmp_path: Path, registry_server: RegistryServer, run_skopo: SkopoRunner
+) -> None:
+    """distribution 2.x can answer "blob unknown" for a blob a concurrent push of the same blob
+    is re-linking: the manifest PUT is tried again (three times), then the error is reported."""
+    image = build_image(fmt="oci", layer_count=1, layer_size=1000, seed=35)
+    src = write_dir(image, tmp_path / "src")
+    puts: list[str] = []
+
+    def rule(r: ProxyRequest) -> Reply | None:
+        if r.method == "PUT" and "/manifests/" in r.path:
+            puts.append(r.path)
+            if len(puts) <= refusals:
+                return Reply(400, [("Content-Type", "application/json")], BLOB_RACE_BODY)
+        return None
+
+    with FaultProxy(registry_server.url) as proxy:
+        proxy.rule = rule
+        result = run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"dir:{src}",
+                           f"docker://{proxy.host}/fault/race{refusals}:v1")
+    if refusals == 2:
+        assert result.returncode == 0, describe_result(result)
+        assert len(puts) == 3
+        assert get_manifest(registry_server, f"fault/race{refusals}", "v1").content == image.manifest
+    else:
+        assert_clean_error(result, match="uploading manifest v1 to .*manifest blob unknown")
+        assert len(puts) == 4
+        assert get_manifest(registry_server, f"fault/race{refusals}", "v1").status_code == 404
 
 
 def test_redirect_to_other_port_gets_no_authorization(

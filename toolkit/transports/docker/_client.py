@@ -299,7 +299,7 @@ def read_limited_body(resp: Response, limit: int, what: str) -> bytes:
         resp.close()
 
 
-def error_from_response(resp: Response, what: str) -> ToolkitError:
+def error_from_response(resp: Response, what: str) -> RegistryError:
     """A typed error for an unexpected response (body read with the 1 MiB cap)."""
     try:
         body = read_limited_body(resp, MAX_ERROR_BODY_SIZE, "error body")
@@ -307,14 +307,16 @@ def error_from_response(resp: Response, what: str) -> ToolkitError:
         body = b""
     entries = parse_error_body(body)
     text = f"{what}: {describe_errors(entries, resp.status_code, resp.reason or '')}"
-    codes = {e.code for e in entries}
+    codes = frozenset(e.code for e in entries)
+    err: RegistryError
     if resp.status_code == 401 or "UNAUTHORIZED" in codes:
-        return UnauthorizedError(text)
-    if resp.status_code in (429, 502, 503, 504):
-        return TransientRegistryError(text)
-    if entries and not codes & NON_RETRYABLE_CODES:
-        return TransientRegistryError(text)
-    return RegistryError(text)
+        err = UnauthorizedError(text)
+    elif resp.status_code in (429, 502, 503, 504) or (entries and not codes & NON_RETRYABLE_CODES):
+        err = TransientRegistryError(text)
+    else:
+        err = RegistryError(text)
+    err.codes = codes
+    return err
 
 
 def check_content_length(resp: Response) -> int:

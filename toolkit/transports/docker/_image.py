@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -101,6 +102,10 @@ MAX_TAG_PAGES = 1000
 MAX_TAG_PAGE_SIZE = 8 << 20
 UPLOAD_ATTEMPTS = 3
 _NOT_FOUND_CODES = frozenset({"MANIFEST_UNKNOWN", "NAME_UNKNOWN"})
+#: A manifest PUT answered 400 with only these codes is tried again after each delay (see
+#: `put_manifest`); a blob that is really missing costs under 2 s more before the error.
+_BLOB_RACE_CODES = frozenset({"MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN", "DIGEST_INVALID"})
+_BLOB_RACE_DELAYS = (0.1, 0.4, 1.2)
 
 
 def _manifest_path(ref: NamedReference, tail: str) -> str:
@@ -533,15 +538,24 @@ class DockerImageDestination(ImageDestinationBase):
         ref = self._ref.ref
         tail = str(instance_digest) if instance_digest is not None else _tail(ref)
         what = f"uploading manifest {safe_text(tail)} to {ref.name}"
-        resp = self._client.request(
-            "PUT", _manifest_path(ref, quote(tail, safe=":")), headers={"Content-Type": mime_type}, data=raw
-        )
-        if resp.status_code == 201:
-            resp.close()
-            if instance_digest is None:
-                self._top_digest = manifest_digest(raw)
-            return
-        err = error_from_response(resp, what)
+        for delay in (*_BLOB_RACE_DELAYS, None):
+            resp = self._client.request(
+                "PUT", _manifest_path(ref, quote(tail, safe=":")), headers={"Content-Type": mime_type}, data=raw
+            )
+            if resp.status_code == 201:
+                resp.close()
+                if instance_digest is None:
+                    self._top_digest = manifest_digest(raw)
+                return
+            err = error_from_response(resp, what)
+            if delay is None or resp.status_code != 400 or not err.codes or not err.codes <= _BLOB_RACE_CODES:
+                break
+            # The copy engine wrote or found every referenced blob before this PUT, so "blob
+            # unknown" here is distribution 2.x losing a race: its filesystem driver rewrites a
+            # blob's repository link in place (truncate, then write) each time a concurrent push
+            # commits the same blob, and a reader in between sees an empty link.
+            log.debug("%s: %s; trying again in %.1f s", what, err, delay)
+            time.sleep(delay)
         if resp.status_code in (400, 415) and not isinstance(err, TransientRegistryError):
             raise ManifestRejectedError(str(err))
         raise err
