@@ -17,7 +17,7 @@ from toolkit.cli.context import GlobalOptions, global_options
 from toolkit.cli.flags import FlagValues
 from toolkit.cli.options import parse_go_duration
 from toolkit.errors import InvalidInputError, RetryableError, ToolkitError, safe_text
-from toolkit.policy import InsecureAcceptAnything, PolicyContext, SignaturePolicyContext, load_policy
+from toolkit.policy import InsecureAcceptAnything, PolicyContext, load_policy
 from toolkit.types import SystemContext
 
 __all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file",
@@ -51,6 +51,8 @@ def policy_context(ctx: typer.Context) -> PolicyContext:
         if options.policy_path is not None:
             raise InvalidInputError("--insecure-policy and --policy cannot be used together")
         return InsecureAcceptAnything()
+    from toolkit.policy.evaluate import SignaturePolicyContext  # not needed with --insecure-policy
+
     return SignaturePolicyContext(load_policy(options.policy_path))
 
 

@@ -11,24 +11,51 @@ manifest and signatures, and before it touches the destination.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from toolkit.config.policy_file import find_policy_file, read_policy_file
 from toolkit.image import UnparsedImage
-from toolkit.policy.evaluate import ScopeMatch, SignaturePolicyContext, image_name
-from toolkit.policy.model import (
-    INSECURE_POLICY,
-    Policy,
-    PRInsecureAcceptAnything,
-    PRReject,
-    PRSignedBaseLayer,
-    PRSignedBy,
-    PRSigstoreSigned,
-    Requirement,
-    parse_policy,
-)
+
+if TYPE_CHECKING:
+    from toolkit.policy.evaluate import ScopeMatch, SignaturePolicyContext, image_name
+    from toolkit.policy.model import (
+        INSECURE_POLICY,
+        Policy,
+        PRInsecureAcceptAnything,
+        PRReject,
+        PRSignedBaseLayer,
+        PRSignedBy,
+        PRSigstoreSigned,
+        Requirement,
+        parse_policy,
+    )
+
+# The evaluator and the policy model (with the signature code they use) are imported on
+# first use: `--insecure-policy` needs neither, and they are a tenth of start-up.
+_LAZY = {
+    "ScopeMatch": "evaluate",
+    "SignaturePolicyContext": "evaluate",
+    "image_name": "evaluate",
+    "INSECURE_POLICY": "model",
+    "Policy": "model",
+    "PRInsecureAcceptAnything": "model",
+    "PRReject": "model",
+    "PRSignedBaseLayer": "model",
+    "PRSignedBy": "model",
+    "PRSigstoreSigned": "model",
+    "Requirement": "model",
+    "parse_policy": "model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    submodule = _LAZY.get(name)
+    if submodule is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{submodule}"), name)
+
 
 __all__ = [
     "PolicyContext",
@@ -70,5 +97,8 @@ def load_policy(explicit: Path | None, env: Mapping[str, str] | None = None) -> 
     Raises `PolicyError` if no file exists (listing the paths tried), it cannot be read,
     or it is invalid (naming the file and the place).
     """
+    from toolkit.config.policy_file import find_policy_file, read_policy_file
+    from toolkit.policy.model import parse_policy
+
     path = find_policy_file(explicit, env)
     return parse_policy(read_policy_file(path), source=str(path))

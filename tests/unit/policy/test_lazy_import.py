@@ -1,0 +1,31 @@
+"""`toolkit.policy` loads its evaluator and model only when used (`--insecure-policy` needs neither)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import toolkit.policy
+
+
+def test_insecure_policy_context_does_not_load_the_evaluator() -> None:
+    code = (
+        "import sys, toolkit.policy, toolkit.cli.common, toolkit.ops.copy\n"
+        "toolkit.policy.InsecureAcceptAnything().is_running_image_allowed(None)\n"
+        "print(sorted(m for m in sys.modules if m in ('toolkit.policy.evaluate', 'toolkit.policy.model')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_lazy_names_resolve_to_the_submodule_objects() -> None:
+    from toolkit.policy import evaluate, model
+
+    assert toolkit.policy.SignaturePolicyContext is evaluate.SignaturePolicyContext
+    assert toolkit.policy.parse_policy is model.parse_policy
+    for name in toolkit.policy.__all__:
+        assert getattr(toolkit.policy, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        toolkit.policy.nothing_here  # noqa: B018
