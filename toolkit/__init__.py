@@ -1,8 +1,18 @@
 """skopo: copy, inspect, sign and verify container images without a container engine."""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-try:
-    __version__ = version("skopo")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> Any:
+    # `__version__` is looked up in the installed metadata on first use only: that lookup
+    # scans every installed distribution, which most commands never need.
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("skopo")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        found = "0.0.0+unknown"
+    globals()["__version__"] = found
+    return found

@@ -21,17 +21,17 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
 import typer
 
-from toolkit import __version__
+import toolkit
 from toolkit.cli.context import GlobalOptions
 from toolkit.cli.options import find_subcommand_name, hoist_global_flags, parse_go_duration, rewrite_bool_flags
 from toolkit.errors import ToolkitError, safe_text
+from toolkit.plugins import entry_points_of
 
 __all__ = ["COMMANDS_GROUP", "build_app", "main"]
 
@@ -45,7 +45,7 @@ class CommandTimeoutError(ToolkitError):
 
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"skopo version {__version__}")
+        typer.echo(f"skopo version {toolkit.__version__}")
         raise typer.Exit(0)
 
 
@@ -162,7 +162,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     )
     app.callback(invoke_without_command=True)(_root)
     seen: set[str] = set()
-    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+    for ep in sorted(entry_points_of(COMMANDS_GROUP), key=lambda e: e.name):
         if ep.name in seen or (only is not None and ep.name != only):
             continue
         try:
@@ -202,7 +202,7 @@ def _command_for(args: Sequence[str]) -> Any:
     name = find_subcommand_name(root, args)
     if name is None and args and not {"-h", "--help"} & set(args):
         return root  # e.g. --version: no command is needed
-    if name and name in {ep.name for ep in entry_points(group=COMMANDS_GROUP)}:
+    if name and name in {ep.name for ep in entry_points_of(COMMANDS_GROUP)}:
         return _build_command(only=name)
     return _build_command()
 

@@ -31,11 +31,11 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from toolkit import __version__
+import toolkit
+from toolkit.plugins import entry_points_of
 
 __all__ = [
     "GENERATED_MARKER",
@@ -262,7 +262,7 @@ def builtin_command_names() -> set[str]:
     from toolkit.cli.app import COMMANDS_GROUP
 
     names: set[str] = set()
-    for ep in entry_points(group=COMMANDS_GROUP):
+    for ep in entry_points_of(COMMANDS_GROUP):
         dist = getattr(ep, "dist", None)
         if dist is not None and dist.metadata["Name"] == DISTRIBUTION:
             names.add(ep.name)
@@ -432,7 +432,7 @@ def _header(title: str) -> list[str]:
     return [
         GENERATED_MARKER,
         _REGENERATE,
-        f'.TH {_macro_arg(title.upper())} "1" "" {_macro_arg(f"{PROGRAM} {__version__}")} "User Commands"',
+        f'.TH {_macro_arg(title.upper())} "1" "" {_macro_arg(f"{PROGRAM} {toolkit.__version__}")} "User Commands"',
         ".nh",  # no hyphenation: option names and paths must stay whole
         ".ad l",
     ]
@@ -471,7 +471,7 @@ def _transport_lines() -> list[str]:
         ),
     ]
     seen: set[str] = set()
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+    for ep in sorted(entry_points_of(ENTRY_POINT_GROUP), key=lambda e: e.name):
         dist = getattr(ep, "dist", None)
         if ep.name in seen or dist is None or dist.metadata["Name"] != DISTRIBUTION:
             continue

@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Final
 
-from toolkit import __version__
+import toolkit
 from toolkit.digest import Digest
 from toolkit.errors import InvalidDigestError, InvalidSignatureError, SignatureError, safe_text
 from toolkit.manifest import manifest_digest, matches_digest
@@ -70,7 +70,7 @@ class VerifiedSignature:
 
 def default_creator() -> str:
     """The `optional.creator` skopo writes (containers/image writes `atomic <version>`)."""
-    return f"atomic skopo {__version__}"
+    return f"atomic skopo {toolkit.__version__}"
 
 
 def make_payload(

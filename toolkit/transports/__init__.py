@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 
 from toolkit.errors import InvalidImageNameError, ToolkitError, safe_text
+from toolkit.plugins import entry_points_of
 from toolkit.transports.base import ImageReference, Transport
 
 __all__ = ["ENTRY_POINT_GROUP", "parse_image_name", "get_transport", "transport_names"]
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 @cache
 def _entry_points() -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points_of(ENTRY_POINT_GROUP):
         # First registration wins, so a plugin cannot silently replace a built-in.
         found.setdefault(ep.name, ep)
     return found

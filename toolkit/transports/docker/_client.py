@@ -57,7 +57,7 @@ import requests.structures
 import urllib3.exceptions
 from requests.utils import get_environ_proxies
 
-from toolkit import __version__
+import toolkit
 from toolkit.config.auth import get_credentials
 from toolkit.config.certs import TLSFiles, tls_files_for_host
 from toolkit.errors import ConfigError, RegistryError, SizeLimitError, ToolkitError, safe_text
@@ -398,7 +398,7 @@ class RegistryClient:
                 timeout = DEFAULT_READ_TIMEOUT
         self.read_timeout = timeout
         files = tls_files_for_host(self.host, ctx.cert_dir, env)
-        self._link = _link_for(self.host, self.verify, files, ctx.user_agent or f"skopo/{__version__}")
+        self._link = _link_for(self.host, self.verify, files, ctx.user_agent or f"skopo/{toolkit.__version__}")
         self._base_url: str | None = None
         self._challenges: list[Challenge] = []
         self._proxy_cache: dict[tuple[str, str, int], dict[str, str]] = {}
