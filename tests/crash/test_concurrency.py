@@ -35,6 +35,16 @@ def test_concurrent_tags_into_one_oci_layout(run_skopo: SkopoRunner, tmp_path: P
 
 
 @pytest.mark.peer
+def registry_log_tail(registry: RegistryServer, lines: int = 20) -> str:
+    """The registry's last logged errors and warnings but HEAD misses (they explain a refusal)."""
+    try:
+        logged = registry.log_path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(no log: {exc})"
+    wanted = [line for line in logged if ("level=error" in line or "level=warn" in line) and "method=HEAD" not in line]
+    return "\n".join(wanted[-lines:])
+
+
 def test_concurrent_tags_into_one_registry_repository(run_skopo: SkopoRunner, tmp_path: Path,
                                                       registry: RegistryServer) -> None:
     shared = make_layer(tar_bytes({"shared/": None, "shared/f": b"common base layer\n" * 20000}), fmt="oci")
@@ -51,7 +61,7 @@ def test_concurrent_tags_into_one_registry_repository(run_skopo: SkopoRunner, tm
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     for proc in procs:
         _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()
+        assert proc.returncode == 0, f"{err.decode()}\nregistry log:\n{registry_log_tail(registry)}"
     for i, image in enumerate(images):
         resp = get_manifest(registry, "conc/repo", f"tag{i}")
         assert resp.status_code == 200 and resp.content == image.manifest

@@ -27,6 +27,34 @@ class _FullWritebackFileIO(fs._WritebackFileIO, _DiskFull):
     """`_WritebackFileIO` over a file system that is full (its `super().write` fails)."""
 
 
+_WRITE_SIZES: list[int] = []
+
+
+class _ShortWritesFileIO(io.FileIO):
+    """Records every write(2) size; writes at most 100 000 bytes per call, as a raw file may."""
+
+    def write(self, data: Any, /) -> int:
+        _WRITE_SIZES.append(memoryview(data).nbytes)
+        return super().write(memoryview(data)[:100_000])
+
+
+class _RecordingWritebackFileIO(fs._WritebackFileIO, _ShortWritesFileIO):
+    pass
+
+
+def test_large_writes_go_out_in_pieces_and_completely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fs, "_WritebackFileIO", _RecordingWritebackFileIO)
+    _WRITE_SIZES.clear()
+    data = os.urandom((3 << 20) + 3)
+    target = tmp_path / "blob"
+    with fs.AtomicFile(target) as f:
+        f.write(b"head")
+        f.write(memoryview(data))
+    assert target.read_bytes() == b"head" + data
+    assert max(_WRITE_SIZES) <= fs.WRITE_PIECE
+    assert len(_WRITE_SIZES) > len(data) // 100_000  # short writes were continued
+
+
 @pytest.mark.parametrize("size", [10, 5 << 20])  # buffered until commit; written at once
 def test_atomic_file_disk_full_is_a_toolkit_error_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
