@@ -162,6 +162,29 @@ def test_manifest_put_after_blob_race(
         assert get_manifest(registry_server, f"fault/race{refusals}", "v1").status_code == 404
 
 
+def test_server_error_on_blob_probe_uploads_the_blob(
+    tmp_path: Path, registry_server: RegistryServer, run_skopo: SkopoRunner
+) -> None:
+    image = build_image(fmt="oci", layer_count=2, layer_size=1000, seed=36)
+    src = write_dir(image, tmp_path / "src")
+    probed: list[str] = []
+
+    def rule(r: ProxyRequest) -> Reply | None:
+        if r.method == "HEAD" and "/blobs/" in r.path:
+            probed.append(r.path)
+            return Reply(500, [("Content-Length", "0")])
+        return None
+
+    with FaultProxy(registry_server.url) as proxy:
+        proxy.rule = rule
+        result = run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"dir:{src}",
+                           f"docker://{proxy.host}/fault/probe:v1")
+        puts = [r.path for r in proxy.requests if r.method == "PUT" and "/blobs/uploads/" in r.path]
+    assert result.returncode == 0, describe_result(result)
+    assert len(probed) == len(puts) == len(image.layers) + 1  # every layer and the config
+    assert get_manifest(registry_server, "fault/probe", "v1").content == image.manifest
+
+
 def test_redirect_to_other_port_gets_no_authorization(
     tmp_path: Path, registry_factory: RegistryFactory, run_skopo: SkopoRunner
 ) -> None:

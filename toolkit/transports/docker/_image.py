@@ -434,8 +434,13 @@ class DockerImageDestination(ImageDestinationBase):
             if info.size >= 0 and length >= 0 and length != info.size:
                 return None
             return BlobInfo(digest=info.digest, size=size, media_type=info.media_type)
-        if status not in (404,):
-            raise error_from_response(resp, f"checking whether blob {info.digest} exists in {self._ref.ref.name}")
+        if status != 404:
+            what = f"checking whether blob {info.digest} exists in {self._ref.ref.name}"
+            if status < 500:
+                raise error_from_response(resp, what)
+            # A failed probe only costs an upload, which the registry then verifies. (Seen with
+            # distribution 2.x: a 500 while a concurrent push of the same blob rewrites its link.)
+            log.debug("%s: HTTP %d; uploading it", what, status)
         if self._mount_source is not None:
             return self._try_mount(info)
         return None
