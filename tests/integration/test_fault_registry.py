@@ -23,6 +23,11 @@ def pull(run_skopo: SkopoRunner, host: str, repo: str, dest: Path, *extra: str, 
                      env=env)
 
 
+def push(run_skopo: SkopoRunner, src: Path, host: str, repo: str):  # type: ignore[no-untyped-def]
+    return run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"dir:{src}",
+                     f"docker://{host}/{repo}")
+
+
 def test_resume_after_cuts_each_range_served_once(
     tmp_path: Path, registry_server: RegistryServer, run_skopo: SkopoRunner
 ) -> None:
@@ -150,8 +155,7 @@ def test_manifest_put_after_blob_race(
 
     with FaultProxy(registry_server.url) as proxy:
         proxy.rule = rule
-        result = run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"dir:{src}",
-                           f"docker://{proxy.host}/fault/race{refusals}:v1")
+        result = push(run_skopo, src, proxy.host, f"fault/race{refusals}:v1")
     if refusals == 2:
         assert result.returncode == 0, describe_result(result)
         assert len(puts) == 3
@@ -177,8 +181,7 @@ def test_server_error_on_blob_probe_uploads_the_blob(
 
     with FaultProxy(registry_server.url) as proxy:
         proxy.rule = rule
-        result = run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"dir:{src}",
-                           f"docker://{proxy.host}/fault/probe:v1")
+        result = push(run_skopo, src, proxy.host, "fault/probe:v1")
         puts = [r.path for r in proxy.requests if r.method == "PUT" and "/blobs/uploads/" in r.path]
     assert result.returncode == 0, describe_result(result)
     assert len(probed) == len(puts) == len(image.layers) + 1  # every layer and the config
