@@ -819,3 +819,30 @@ def test_skopeo_reads_layouts_we_write(skopeo: Any, tmp_path: Path) -> None:
     skopeo.run("copy", f"oci:{lay}:img", f"oci:{lay}:again")
     assert read_image(f"{lay}:again")[0] == img.manifest
     assert read_image(f"{lay}:img")[0] == img.manifest
+
+
+def test_opening_a_destination_waits_for_a_commit_in_progress(tmp_path: Path) -> None:
+    """A commit writes oci-layout, then index.json, under the layout lock: a destination
+    opened meanwhile must not see index.json without oci-layout (seen with 8 parallel copies)."""
+    from toolkit.transports.oci import _index_lock
+
+    layout = tmp_path / "l"
+    layout.mkdir()
+    opened: list[BaseException | None] = []
+
+    def open_destination() -> None:
+        try:
+            with ref(f"{layout}:x").new_image_destination(CTX):
+                opened.append(None)
+        except BaseException as exc:  # reported by the assertion below
+            opened.append(exc)
+
+    with _index_lock(layout):
+        (layout / "index.json").write_text('{"schemaVersion": 2, "manifests": []}')
+        thread = threading.Thread(target=open_destination)
+        thread.start()
+        thread.join(0.3)
+        assert thread.is_alive(), "the destination did not wait for the layout lock"
+        (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    thread.join(10)
+    assert opened == [None]

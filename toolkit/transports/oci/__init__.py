@@ -268,7 +268,9 @@ class OciImageDestination(LayoutDestinationBase):
             if not self._dir.is_dir() or self._dir.is_symlink():
                 raise DestinationError(f"{ref}: {safe_text(ref.path)} exists and is not a directory")
             # Fail early (before any blob is copied) on a layout we would refuse at commit.
-            _read_for_update(self._store)
+            # Under the lock: a concurrent commit writes oci-layout, then index.json.
+            with _index_lock(self._dir):
+                _read_for_update(self._store)
 
     @property
     def reference(self) -> OciReference:
