@@ -35,7 +35,6 @@ import contextlib
 import hashlib
 import io
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -560,7 +559,7 @@ class DockerImageDestination(ImageDestinationBase):
             # blob's repository link in place (truncate, then write) each time a concurrent push
             # commits the same blob, and a reader in between sees an empty link.
             log.debug("%s: %s; trying again in %.1f s", what, err, delay)
-            time.sleep(delay)
+            self._client.sleep(delay)
         if resp.status_code in (400, 415) and not isinstance(err, TransientRegistryError):
             raise ManifestRejectedError(str(err))
         raise err
