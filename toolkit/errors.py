@@ -25,6 +25,7 @@ __all__ = [
     "SizeLimitError",
     "ManifestError",
     "AmbiguousManifestError",
+    "NonImageArtifactError",
     "ImageNotFoundError",
     "NotSupportedError",
     "ConfigError",
@@ -106,6 +107,24 @@ class ManifestError(ToolkitError):
 
 class AmbiguousManifestError(ManifestError):
     """A document parses as more than one manifest kind (CVE-2021-41190)."""
+
+
+class NonImageArtifactError(ManifestError):
+    """An image-only operation (conversion to a Docker format, reading an image config) was
+    asked of an OCI artifact (c/image `NonImageArtifactError`, same message).
+
+    `artifact_type` is the manifest's `artifactType`, else its config media type (untrusted,
+    shown through `safe_text`).
+    """
+
+    def __init__(self, artifact_type: str, detail: str = "") -> None:
+        self.artifact_type = artifact_type
+        shown = safe_text(artifact_type, 100)
+        if artifact_type == "application/vnd.docker.container.image.v1+json":
+            text = f'invalid mixed OCI image with Docker v2s2 config ("{shown}")'
+        else:
+            text = f'unsupported image-specific operation on artifact with type "{shown}"'
+        super().__init__(f"{text}{': ' + detail if detail else ''}")
 
 
 class ImageNotFoundError(ToolkitError):

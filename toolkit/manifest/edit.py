@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from toolkit.digest import Digest
-from toolkit.errors import DigestMismatchError, ManifestError, NotSupportedError, SizeMismatchError, safe_text
+from toolkit.errors import (
+    DigestMismatchError,
+    ManifestError,
+    NonImageArtifactError,
+    NotSupportedError,
+    SizeMismatchError,
+    safe_text,
+)
 from toolkit.manifest import mime
 from toolkit.manifest.config import docker_config_to_oci, schema1_to_schema2_config
 from toolkit.manifest.formats import (
@@ -52,33 +59,6 @@ __all__ = [
     "reserialize_list",
     "updated_layer_media_type",
 ]
-
-# c/image schema2CompressionMIMETypeSets / oci1CompressionMIMETypeSets (None: unsupported).
-_SCHEMA2_SETS: Final[tuple[dict[Compression, str | None], ...]] = (
-    {
-        Compression.NONE: mime.DOCKER_LAYER_FOREIGN,
-        Compression.GZIP: mime.DOCKER_LAYER_FOREIGN_GZIP,
-        Compression.ZSTD: None,
-    },
-    {
-        Compression.NONE: mime.DOCKER_LAYER_UNCOMPRESSED,
-        Compression.GZIP: mime.DOCKER_LAYER_GZIP,
-        Compression.ZSTD: None,
-    },
-)
-_OCI_SETS: Final[tuple[dict[Compression, str | None], ...]] = (
-    {
-        Compression.NONE: mime.OCI_LAYER_NONDIST,
-        Compression.GZIP: mime.OCI_LAYER_NONDIST_GZIP,
-        Compression.ZSTD: mime.OCI_LAYER_NONDIST_ZSTD,
-    },
-    {
-        Compression.NONE: mime.OCI_LAYER,
-        Compression.GZIP: mime.OCI_LAYER_GZIP,
-        Compression.ZSTD: mime.OCI_LAYER_ZSTD,
-    },
-)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Conversion:
@@ -179,30 +159,19 @@ def _oci1_bytes(view_like: OCI1 | None, config: GoStruct, layers: list[GoStruct]
 
 # --- layer and config edits ------------------------------------------------------------------------------
 
-_COMPRESSION_OF: Final[dict[str, Compression]] = {
-    mt: alg for sets in (_SCHEMA2_SETS, _OCI_SETS) for s in sets for alg, mt in s.items() if mt is not None
-}
-
-
 def updated_layer_media_type(original: str, compression: Compression | None, *, oci: bool) -> str:
     """c/image `updatedMIMEType`: the layer media type after (re)compression.
 
     `compression` None (or equal to what `original` already says) keeps `original`.
-    Raises `ManifestError` if the new compression cannot be expressed in this format.
+    Raises `ManifestError` if `original` is not an image layer type of the format, or the
+    new compression cannot be expressed in it (the table is `mime`'s).
     """
-    if compression is None or _COMPRESSION_OF.get(original) is compression:
+    if compression is None:
         return original
-    for variants in _OCI_SETS if oci else _SCHEMA2_SETS:
-        if original in variants.values():
-            if compression not in variants:
-                break
-            new = variants[compression]
-            if new is None:
-                raise ManifestError(
-                    f'{compression.value} compression is not supported for type "{safe_text(original, 100)}"'
-                )
-            return new
-    else:
+    new = mime.layer_variant(original, compression, oci=oci)
+    if new is not None:
+        return new
+    if not mime.is_changeable_layer_type(original, oci=oci):
         raise ManifestError(f'unsupported MIME type for compression: "{safe_text(original, 100)}"')
     raise ManifestError(
         f'{compression.value} compression is not supported for type "{safe_text(original, 100)}"'
@@ -344,11 +313,8 @@ def _schema2_to_oci(
 
 
 def _oci_to_schema2(view: OCI1) -> bytes:
-    if view.config.media_type != mime.OCI_CONFIG:
-        raise ManifestError(
-            "unsupported image-specific operation on artifact with type "
-            f'"{safe_text(view.config.media_type, 100)}"'
-        )
+    if view.non_image_artifact_type is not None:
+        raise NonImageArtifactError(view.non_image_artifact_type)
     layers = []
     for d in view.layers:
         mt = d.media_type

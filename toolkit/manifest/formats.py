@@ -241,6 +241,15 @@ class Schema2:
     def layer_infos(self) -> list[LayerInfo]:
         return [_layer_info(d) for d in self.layers]
 
+    def can_change_layer_compression(self, media_type: str) -> bool:
+        """c/image `Schema2.CanChangeLayerCompression`: only the schema2 image layer types."""
+        return mime.is_changeable_layer_type(media_type, oci=False)
+
+    @property
+    def non_image_artifact_type(self) -> str | None:
+        """Always None: a schema2 manifest is an image."""
+        return None
+
     def serialize(self) -> bytes:
         return self.raw
 
@@ -265,6 +274,20 @@ class OCI1:
 
     def layer_infos(self) -> list[LayerInfo]:
         return [_layer_info(d) for d in self.layers]
+
+    @property
+    def non_image_artifact_type(self) -> str | None:
+        """None for a container image (config `application/vnd.oci.image.config.v1+json`);
+        for an artifact, its `artifactType`, else its config media type (c/image's choice in
+        `NewNonImageArtifactError`)."""
+        if self.config.media_type == mime.OCI_CONFIG:
+            return None
+        return self.artifact_type or self.config.media_type
+
+    def can_change_layer_compression(self, media_type: str) -> bool:
+        """c/image `OCI1.CanChangeLayerCompression`: an OCI image (not an artifact) and one of
+        the OCI image layer types; every other layer is copied byte for byte."""
+        return self.non_image_artifact_type is None and mime.is_changeable_layer_type(media_type, oci=True)
 
     def serialize(self) -> bytes:
         return self.raw
@@ -300,6 +323,15 @@ class Schema1:
     def config_info(self) -> BlobInfo:
         """Schema1 has no config blob: a BlobInfo with digest None."""
         return BlobInfo(digest=None, size=-1)
+
+    def can_change_layer_compression(self, media_type: str) -> bool:
+        """c/image: schema1 layers carry no media type; every one is a (gzip) image layer."""
+        return True
+
+    @property
+    def non_image_artifact_type(self) -> str | None:
+        """Always None: a schema1 manifest is an image."""
+        return None
 
     def layer_infos(self) -> list[LayerInfo]:
         return [

@@ -1,11 +1,23 @@
 """Media types of manifests, configs and layers (containers/image `manifest/manifest.go`).
 
-Pure constants and two helpers; nothing here raises.
+Pure constants and small helpers; nothing here raises.
+
+This is the one home of the layer media type <-> compression table (c/image
+`schema2CompressionMIMETypeSets` / `oci1CompressionMIMETypeSets`): `layer_compression`
+says what a known layer type announces, `layer_variant` gives the sibling type for another
+compression, `is_changeable_layer_type` whether a layer of that type may be recompressed at
+all (c/image `compressionVariantsRecognizeMIMEType`). Every other media type (in-toto,
+SPDX, Helm chart content, cosign payloads, encrypted layers ...) is opaque: copied byte for
+byte, never recompressed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
+
+from toolkit.types import Compression
 
 __all__ = [
     "DOCKER_V2S1",
@@ -34,6 +46,10 @@ __all__ = [
     "OCI_LAYER_NONDIST_GZIP_ENC",
     "OCI_LAYER_NONDIST_ZSTD_ENC",
     "ENCRYPTED_LAYER_TYPES",
+    "IMAGE_CONFIG_TYPES",
+    "layer_compression",
+    "layer_variant",
+    "is_changeable_layer_type",
     "SCHEMA2_SUPPORTED_TYPES",
     "SINGLE_IMAGE_TYPES",
     "LIST_TYPES",
@@ -85,6 +101,9 @@ ENCRYPTED_LAYER_TYPES: Final = frozenset(
     }
 )
 
+#: Config media types of container images (everything else under an OCI manifest is an artifact).
+IMAGE_CONFIG_TYPES: Final = frozenset({DOCKER_CONFIG, OCI_CONFIG})
+
 #: c/image SupportedSchema2MediaType: what may appear as a media type in a v2s2 manifest.
 SCHEMA2_SUPPORTED_TYPES: Final = frozenset(
     {
@@ -132,3 +151,48 @@ def normalize_mime(mime: str) -> str:
         return mime
     # c/image: "application/json", "text/plain" and everything unknown -> signed schema1.
     return DOCKER_V2S1_SIGNED
+
+
+# --- layer compression variants ----------------------------------------------------------------
+#
+# Each set lists the variants of one layer kind by compression name ("none", "gzip", "zstd");
+# a missing name means the format cannot express that compression (v2s2 has no zstd).
+
+_SCHEMA2_VARIANTS: Final = (
+    {"none": DOCKER_LAYER_FOREIGN, "gzip": DOCKER_LAYER_FOREIGN_GZIP},
+    {"none": DOCKER_LAYER_UNCOMPRESSED, "gzip": DOCKER_LAYER_GZIP},
+)
+_OCI_VARIANTS: Final = (
+    {"none": OCI_LAYER_NONDIST, "gzip": OCI_LAYER_NONDIST_GZIP, "zstd": OCI_LAYER_NONDIST_ZSTD},
+    {"none": OCI_LAYER, "gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD},
+)
+_COMPRESSION_NAME_OF: Final[Mapping[str, str]] = MappingProxyType(
+    {mt: name for sets in (_SCHEMA2_VARIANTS, _OCI_VARIANTS) for s in sets for name, mt in s.items()}
+)
+
+
+def layer_compression(media_type: str) -> Compression | None:
+    """The compression a known layer media type announces; None for any other type."""
+    name = _COMPRESSION_NAME_OF.get(media_type)
+    return None if name is None else Compression(name)
+
+
+def is_changeable_layer_type(media_type: str, *, oci: bool) -> bool:
+    """c/image `compressionVariantsRecognizeMIMEType`: `media_type` is one of the image layer
+    types of that format (OCI when `oci`, else Docker schema2), so it has compression variants."""
+    return any(media_type in s.values() for s in (_OCI_VARIANTS if oci else _SCHEMA2_VARIANTS))
+
+
+def layer_variant(original: str, compression: Compression, *, oci: bool) -> str | None:
+    """c/image `updatedMIMEType`: the sibling of `original` compressed with `compression`.
+
+    Returns `original` if it already announces `compression`; None if `original` is not an
+    image layer type of that format, or the format cannot express `compression`
+    (`is_changeable_layer_type` tells the two apart).
+    """
+    if _COMPRESSION_NAME_OF.get(original) == compression.value:
+        return original
+    for variants in _OCI_VARIANTS if oci else _SCHEMA2_VARIANTS:
+        if original in variants.values():
+            return variants.get(compression.value)
+    return None

@@ -1,10 +1,15 @@
 """Choosing the instance of a manifest list for a platform (c/image `ChooseInstance`).
 
 Raises `ImageNotFoundError` with c/image's message when nothing matches (an empty list too).
+
+An attestation manifest (buildx's `vnd.docker.reference.type: attestation-manifest` entries,
+platform unknown/unknown) is never chosen, whatever platform is asked for: it describes an
+image, it is not one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from toolkit.digest import Digest
@@ -15,10 +20,25 @@ from toolkit.types import SystemContext
 if TYPE_CHECKING:
     from toolkit.manifest.formats import OCI1Index, Schema2List
 
-__all__ = ["choose_from_docker_list", "choose_from_oci_index", "ZSTD_ANNOTATION"]
+__all__ = [
+    "choose_from_docker_list",
+    "choose_from_oci_index",
+    "is_attestation",
+    "ZSTD_ANNOTATION",
+    "REFERENCE_TYPE_ANNOTATION",
+    "REFERENCE_DIGEST_ANNOTATION",
+]
 
 #: c/image OCI1InstanceAnnotationCompressionZSTD: the instance uses zstd layers.
 ZSTD_ANNOTATION = "io.github.containers.compression.zstd"
+#: buildx: the kind of an index entry (`attestation-manifest`) and the digest it describes.
+REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type"
+REFERENCE_DIGEST_ANNOTATION = "vnd.docker.reference.digest"
+
+
+def is_attestation(annotations: Mapping[str, str]) -> bool:
+    """True for buildx's attestation manifests (an index entry's annotations)."""
+    return annotations.get(REFERENCE_TYPE_ANNOTATION) == "attestation-manifest"
 
 
 def _not_found(kind: str, ctx: SystemContext | None, host: Host | None) -> ImageNotFoundError:
@@ -48,6 +68,8 @@ def choose_from_oci_index(
     best: tuple[int, int, int] | None = None
     best_digest: Digest | None = None
     for position, entry in enumerate(view.manifests):
+        if is_attestation(entry.annotations):
+            continue
         rank = lowest
         if entry.platform is not None:
             found = next((i for i, p in enumerate(wanted) if matches(entry.platform, p)), None)

@@ -41,6 +41,7 @@ from toolkit.errors import (
     DestinationError,
     DigestMismatchError,
     ManifestTypeRejectedError,
+    NonImageArtifactError,
     NotSupportedError,
     SizeMismatchError,
     ToolkitError,
@@ -286,15 +287,20 @@ class _Copier:
             # Refused before any blob is copied (the conversion itself would refuse after).
             raise NotSupportedError("conversion to v2s1 is not supported")
 
+        self._refuse_artifact_conversion(manifest, target_mime)
+
         config_info = manifest.config_info()
         config_bytes: bytes | None = None
         diff_ids: list[Digest] = []
         if config_info.digest is not None:
+            # Copied byte for byte; parsed only when it is an image config (an artifact's
+            # config may be anything, `{}` or not JSON at all).
             config_bytes = read_config(self.source, config_info)
-            diff_ids = list(parse_config(config_bytes).diff_ids)
+            if manifest.non_image_artifact_type is None and config_info.media_type in mime.IMAGE_CONFIG_TYPES:
+                diff_ids = list(parse_config(config_bytes).diff_ids)
 
         layers = list(self.source.layer_infos_for_copy(image.instance_digest) or manifest.layer_infos())
-        plans = [self._plan_layer(layer) for layer in layers]
+        plans = [self._plan_layer(manifest, layer) for layer in layers]
         if any(plan.operation is Compression.ZSTD for plan in plans) and target_mime != mime.OCI_MANIFEST:
             supported = self.caps.supported_manifest_mime_types
             if supported is not None and mime.OCI_MANIFEST not in supported:
@@ -390,6 +396,19 @@ class _Copier:
         self._put_signatures(new_raw, signatures, instance=stored_as)
         return CopyResult(new_raw, target_mime, written_digest)
 
+    def _refuse_artifact_conversion(self, manifest: ImageManifest, target_mime: str) -> None:
+        """An OCI artifact can only be written as the OCI manifest it is: refuse, before any
+        blob is copied, a `--format` or a destination that needs another manifest type."""
+        artifact_type = manifest.non_image_artifact_type
+        if artifact_type is None or target_mime == mime.OCI_MANIFEST:
+            return
+        supported = self.caps.supported_manifest_mime_types
+        if supported is not None and mime.OCI_MANIFEST not in supported:
+            detail = f'the "{self.dest.reference.transport.name}" transport can only store container images'
+        else:
+            detail = f"an artifact cannot be converted to {target_mime}"
+        raise NonImageArtifactError(artifact_type, detail)
+
     def _choose_manifest_mime(self, src_mime: str, forced: str | None) -> str:
         supported = self.caps.supported_manifest_mime_types
         if forced is not None:
@@ -410,11 +429,17 @@ class _Copier:
     def _desired_compression(self) -> LayerCompression:
         return self.options.layer_compression or self.caps.desired_layer_compression
 
-    def _plan_layer(self, layer: BlobInfo) -> _LayerPlan:
-        """Decide what to do with one layer from its media type (unknown types are sniffed later)."""
-        current = media_type_compression(layer.media_type)
-        if layer.media_type in mime.ENCRYPTED_LAYER_TYPES:
-            return _LayerPlan(operation=None)
+    def _plan_layer(self, manifest: ImageManifest, layer: BlobInfo) -> _LayerPlan:
+        """Decide what to do with one layer from its media type.
+
+        Only a layer containers/image may recompress (`can_change_layer_compression`: an
+        image layer type under an image config) is ever transformed; every other layer
+        (artifacts, attestations, encrypted layers, unknown types) is copied byte for byte.
+        For a changeable layer the bytes decide later (the media type may be wrong).
+        """
+        if not manifest.can_change_layer_compression(layer.media_type):
+            return _LayerPlan(operation=None, changeable=False)
+        current = mime.layer_compression(layer.media_type)
         if current is None:
             return _LayerPlan(operation=None, known=False)
         return _LayerPlan(operation=self._operation_for(current))
@@ -490,7 +515,7 @@ class _Copier:
             raise CopyCancelledError("copy cancelled")
         if layer.digest is None:
             raise ToolkitError("a layer without a digest cannot be copied")
-        if plan.operation is None and plan.known and not compute_diff_id:
+        if plan.operation is None and (plan.known or not plan.changeable) and not compute_diff_id:
             reused = self.dest.try_reusing_blob(layer)
             if reused is not None:
                 self.reporter.blob("blob", layer.digest, layer.size).finish("skipped: already exists")
@@ -500,28 +525,29 @@ class _Copier:
         tap: _DiffIDTap | None = None
         ahead: ReadAheadReader | None = None
         try:
-            compression, readable = peek_compression(stream)
-            # The media type may be wrong or missing: the bytes decide.
-            operation = self._operation_for(compression) if plan.known or compression else None
-            if layer.media_type in mime.ENCRYPTED_LAYER_TYPES:
-                operation = None
-            out: Readable = readable
-            if compute_diff_id:
-                tap = _DiffIDTap(out, compression)
-                out = tap
-            if operation is not None:
-                if compression is not Compression.NONE:
-                    out = decompressing_reader(out, compression, budget=self.options.dest_ctx.max_decompressed_size)
-                if operation is not Compression.NONE:
-                    out = compressing_reader(out, operation, level=self.options.compression_level)
-                # (De)compress in a thread, overlapping the destination's hashing and writing.
-                out = ahead = ReadAheadReader(out)
-                # The destination must not see EOF before the source bytes are verified.
-                out = _DrainThenEOF(out, stream)
-                expected = diff_id if operation is Compression.NONE else None
-                put_info = BlobInfo(digest=expected, size=-1, media_type=layer.media_type, compression=operation)
-            else:
-                put_info = layer
+            operation: Compression | None = None
+            out: Readable = stream
+            put_info = layer
+            if plan.changeable:
+                # The media type may be wrong or missing: the bytes decide.
+                compression, out = peek_compression(stream)
+                operation = self._operation_for(compression)
+                if compute_diff_id:
+                    tap = _DiffIDTap(out, compression)
+                    out = tap
+                if operation is not None:
+                    if compression is not Compression.NONE:
+                        out = decompressing_reader(
+                            out, compression, budget=self.options.dest_ctx.max_decompressed_size
+                        )
+                    if operation is not Compression.NONE:
+                        out = compressing_reader(out, operation, level=self.options.compression_level)
+                    # (De)compress in a thread, overlapping the destination's hashing and writing.
+                    out = ahead = ReadAheadReader(out)
+                    # The destination must not see EOF before the source bytes are verified.
+                    out = _DrainThenEOF(out, stream)
+                    expected = diff_id if operation is Compression.NONE else None
+                    put_info = BlobInfo(digest=expected, size=-1, media_type=layer.media_type, compression=operation)
             reader = _ProgressReader(out, progress, cancel)
             try:
                 stored = self.dest.put_blob(reader, put_info)  # type: ignore[arg-type]
@@ -580,10 +606,15 @@ class _Copier:
 
 @dataclass(frozen=True, slots=True)
 class _LayerPlan:
-    """Target compression for a layer (None: keep as is); `known`: the media type said."""
+    """Target compression for a layer (None: keep as is).
+
+    `changeable`: the layer may be transformed at all (else it is copied byte for byte);
+    `known`: its media type announces its compression.
+    """
 
     operation: Compression | None
     known: bool = True
+    changeable: bool = True
 
     @property
     def changes(self) -> bool:
@@ -596,25 +627,6 @@ class _CopiedLayer:
 
     info: BlobInfo
     diff_id: Digest | None
-
-
-_MEDIA_TYPE_COMPRESSION: dict[str, Compression] = {
-    mime.DOCKER_LAYER_GZIP: Compression.GZIP,
-    mime.DOCKER_LAYER_FOREIGN_GZIP: Compression.GZIP,
-    mime.OCI_LAYER_GZIP: Compression.GZIP,
-    mime.OCI_LAYER_NONDIST_GZIP: Compression.GZIP,
-    mime.OCI_LAYER_ZSTD: Compression.ZSTD,
-    mime.OCI_LAYER_NONDIST_ZSTD: Compression.ZSTD,
-    mime.DOCKER_LAYER_UNCOMPRESSED: Compression.NONE,
-    mime.DOCKER_LAYER_FOREIGN: Compression.NONE,
-    mime.OCI_LAYER: Compression.NONE,
-    mime.OCI_LAYER_NONDIST: Compression.NONE,
-}
-
-
-def media_type_compression(media_type: str) -> Compression | None:
-    """The compression a layer media type announces; None if it does not say."""
-    return _MEDIA_TYPE_COMPRESSION.get(media_type)
 
 
 class _DiffIDTap:

@@ -248,3 +248,24 @@ def test_oci_index_choice(fixtures: Path) -> None:
     assert (
         str(info.value) == 'no image found in image index for architecture "riscv64", variant "", OS "linux"'
     )
+
+
+def test_oci_index_never_chooses_an_attestation() -> None:
+    linux_amd64 = {"os": "linux", "architecture": "amd64"}
+    attestation = {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": d("image")}
+    entries: list[dict[str, object]] = [
+        # without a platform an entry matches anything: an attestation still never does
+        {"mediaType": mime.OCI_MANIFEST, "size": 1, "digest": d("att-noplat"), "annotations": attestation},
+        {"mediaType": mime.OCI_MANIFEST, "size": 1, "digest": d("image"), "platform": linux_amd64},
+        {
+            "mediaType": mime.OCI_MANIFEST,
+            "size": 1,
+            "digest": d("att"),
+            "platform": {"os": "unknown", "architecture": "unknown"},
+            "annotations": attestation,
+        },
+    ]
+    view = parse_list(json.dumps({"schemaVersion": 2, "manifests": entries}).encode(), mime.OCI_INDEX)
+    assert view.choose_instance(None, host=AMD64) == Digest.parse(d("image"))
+    with pytest.raises(ImageNotFoundError, match='architecture "unknown", variant "", OS "unknown"'):
+        view.choose_instance(SystemContext(override_arch="unknown", override_os="unknown"), host=AMD64)
