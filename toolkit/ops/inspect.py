@@ -32,7 +32,7 @@ from toolkit.manifest import (
 from toolkit.manifest.formats import ListEntry, Schema1
 from toolkit.manifest.gojson import GoStruct, GoTime
 from toolkit.manifest.strictjson import loads_strict
-from toolkit.transports.base import ImageReference, ImageSource
+from toolkit.transports.base import ImageReference, ImageSource, TagLister
 from toolkit.types import SystemContext
 
 __all__ = [
@@ -265,11 +265,10 @@ def _inspect(
 
 
 def _repo_tags(ref: ImageReference, ctx: SystemContext, warn: Callable[[str], None] | None) -> list[str]:
-    list_tags = getattr(ref, "list_tags", None)
-    if not callable(list_tags):
+    if not isinstance(ref, TagLister):
         return []
     try:
-        tags: list[str] = list_tags(ctx)
+        tags = ref.list_tags(ctx)
     except ToolkitError as exc:
         text = str(exc)
         if "denied" in text.lower() or "404 page not found" in text:

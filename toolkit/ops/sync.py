@@ -62,7 +62,7 @@ from toolkit.policy import PolicyContext
 from toolkit.reference import NamedReference, is_valid_tag, parse_normalized_named
 from toolkit.transports import dir as dir_transport
 from toolkit.transports import oci as oci_transport
-from toolkit.transports.base import ImageReference
+from toolkit.transports.base import ImageReference, PathReference
 from toolkit.transports.docker import TRANSPORT as DOCKER
 from toolkit.transports.docker import DockerReference, ManifestProbe, list_repository_tags
 from toolkit.types import OptionalBool, SystemContext
@@ -267,7 +267,7 @@ def destination_suffix(source: ImageReference, dir_base: str | None, *, scoped: 
     if source.transport.name == "docker" and docker_ref is not None:
         suffix = str(docker_ref)
     else:
-        resolved = getattr(source, "resolved_path", source.string_within_transport())
+        resolved = source.resolved_path if isinstance(source, PathReference) else source.string_within_transport()
         base = dir_base or ""
         suffix = resolved[len(base) :] if base and resolved.startswith(base) else resolved
         if not suffix:
@@ -616,7 +616,9 @@ class _Runner:
                 if self.options.parallel_images > 1
                 else self.options.copy.reporter,
             )
-            result: CopyResult = self.options.retry(lambda: copy_image(self.policy, dest, item.source, copy_options))
+            result: CopyResult = self.options.retry(
+                lambda: copy_image(self.policy, dest, item.source, options=copy_options)
+            )
         except ToolkitError as exc:
             return ItemResult(item, ItemStatus.FAILED, error=exc)
         return ItemResult(item, ItemStatus.COPIED, result.manifest_digest)

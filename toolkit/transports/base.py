@@ -31,6 +31,9 @@ __all__ = [
     "DestinationCapabilities",
     "ImageSourceBase",
     "ImageDestinationBase",
+    "BlobMountHint",
+    "TagLister",
+    "PathReference",
 ]
 
 
@@ -177,6 +180,36 @@ class ImageDestination(Protocol):
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None: ...
+
+
+# --- optional capabilities -------------------------------------------------------------------
+#
+# What only some transports can do is declared here as small protocols and tested with
+# `isinstance` (c/image adapts optional interfaces the same way), never probed by attribute
+# name: a method that happens to share a name is not a capability.
+
+
+@runtime_checkable
+class BlobMountHint(Protocol):
+    """A destination that can reuse blobs from where the source keeps them (docker://:
+    cross-repository mounts). Called once, before any blob is written."""
+
+    def set_reuse_source(self, source: NamedReference | None) -> None: ...
+
+
+@runtime_checkable
+class TagLister(Protocol):
+    """A reference whose repository can list its tags (`inspect`'s `RepoTags`)."""
+
+    def list_tags(self, ctx: SystemContext) -> list[str]: ...
+
+
+@runtime_checkable
+class PathReference(Protocol):
+    """A reference to a local path: `resolved_path` is absolute and symlink-free."""
+
+    @property
+    def resolved_path(self) -> str: ...
 
 
 class ImageSourceBase:

@@ -17,7 +17,7 @@ from toolkit.types import Compression, LayerCompression
 
 
 def copy(src: str, dest: str, **options: object) -> None:
-    copy_image(InsecureAcceptAnything(), parse_image_name(dest), parse_image_name(src), CopyOptions(**options))  # type: ignore[arg-type]
+    copy_image(InsecureAcceptAnything(), parse_image_name(dest), parse_image_name(src), options=CopyOptions(**options))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -56,14 +56,14 @@ def test_policy_refusal_leaves_destination_untouched(tmp_path: Path, src: Path, 
         "oci-archive": f"oci-archive:{target}.tar:old",
     }
     dest_name = names[dest_kind]
-    copy_image(InsecureAcceptAnything(), parse_image_name(dest_name), parse_image_name(f"dir:{first}"), CopyOptions())
+    copy_image(InsecureAcceptAnything(), parse_image_name(dest_name), parse_image_name(f"dir:{first}"))
     before = tree_digest(tmp_path)
     policy = RecordingRejecter()
     if dest_kind == "docker-archive":
         # docker-archive refuses an existing file; a fresh path must stay absent instead.
         dest_name = f"docker-archive:{tmp_path / 'fresh.tar'}:x/y:z"
     with pytest.raises(PolicyRejectedError):
-        copy_image(policy, parse_image_name(dest_name), parse_image_name(f"dir:{src}"), CopyOptions())
+        copy_image(policy, parse_image_name(dest_name), parse_image_name(f"dir:{src}"), options=CopyOptions())
     assert policy.seen, "the policy must have been consulted"
     assert tree_digest(tmp_path) == before
     assert not (tmp_path / "fresh.tar").exists()
@@ -78,7 +78,7 @@ def test_corrupt_layer_aborts_and_leaves_no_trace(tmp_path: Path, src: Path) -> 
     target = tmp_path / "out"
     with pytest.raises(ToolkitError):
         copy_image(InsecureAcceptAnything(), parse_image_name(f"oci:{target}:t"), parse_image_name(f"dir:{src}"),
-                   CopyOptions())
+                   options=CopyOptions())
     assert not target.exists(), "a failed first copy must not even create the layout"
     leftovers = [p for p in tmp_path.rglob("*") if ".tmp-" in p.name or ".partial-" in p.name]
     assert leftovers == []
@@ -86,7 +86,7 @@ def test_corrupt_layer_aborts_and_leaves_no_trace(tmp_path: Path, src: Path) -> 
 
 def test_second_copy_reuses_blobs_and_keeps_digest(tmp_path: Path, src: Path) -> None:
     dest = parse_image_name(f"oci:{tmp_path / 'layout'}:t")
-    first = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"), CopyOptions())
+    first = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"), options=CopyOptions())
     statuses: list[str] = []
 
     class Collect:
@@ -104,7 +104,7 @@ def test_second_copy_reuses_blobs_and_keeps_digest(tmp_path: Path, src: Path) ->
             return B()
 
     second = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),
-                        CopyOptions(reporter=Collect()))  # type: ignore[arg-type]
+                        options=CopyOptions(reporter=Collect()))  # type: ignore[arg-type]
     assert first.manifest_digest == second.manifest_digest
     assert statuses.count("skipped: already exists") == 3
 
@@ -112,12 +112,12 @@ def test_second_copy_reuses_blobs_and_keeps_digest(tmp_path: Path, src: Path) ->
 def test_decompress_then_compress_round_trip(tmp_path: Path, src: Path) -> None:
     plain = tmp_path / "plain"
     copy_image(InsecureAcceptAnything(), parse_image_name(f"dir:{plain}"), parse_image_name(f"dir:{src}"),
-               CopyOptions(layer_compression=LayerCompression.DECOMPRESS))
+               options=CopyOptions(layer_compression=LayerCompression.DECOMPRESS))
     sizes = sorted(p.stat().st_size for p in plain.iterdir() if len(p.name) == 64)
     assert all(size % 512 == 0 for size in sizes[-3:]), "layers must be plain tar"
     again = tmp_path / "again"
     result = copy_image(InsecureAcceptAnything(), parse_image_name(f"dir:{again}"), parse_image_name(f"dir:{plain}"),
-                        CopyOptions(layer_compression=LayerCompression.COMPRESS))
+                        options=CopyOptions(layer_compression=LayerCompression.COMPRESS))
     for blob in again.iterdir():
         if len(blob.name) == 64 and blob.stat().st_size > 1000:
             assert blob.read_bytes()[:2] == b"\x1f\x8b"
@@ -130,7 +130,7 @@ def test_list_system_copies_one_instance(tmp_path: Path) -> None:
     ctx = SystemContext(override_arch="arm64", override_os="linux")
     out = tmp_path / "one"
     result = copy_image(InsecureAcceptAnything(), parse_image_name(f"dir:{out}"), parse_image_name(f"dir:{src}"),
-                        CopyOptions(source_ctx=ctx, multi_arch=MultiArch.SYSTEM))
+                        options=CopyOptions(source_ctx=ctx, multi_arch=MultiArch.SYSTEM))
     top = json.loads((src / "manifest.json").read_bytes())
     arm64 = [m["digest"] for m in top["manifests"] if m["platform"]["architecture"] == "arm64"]
     assert str(result.manifest_digest) == arm64[0]
@@ -140,7 +140,7 @@ def test_list_system_copies_one_instance(tmp_path: Path) -> None:
 
 def test_parallel_copies_flag_is_respected(tmp_path: Path, src: Path) -> None:
     result = copy_image(InsecureAcceptAnything(), parse_image_name(f"dir:{tmp_path / 'seq'}"),
-                        parse_image_name(f"dir:{src}"), CopyOptions(parallel_copies=1))
+                        parse_image_name(f"dir:{src}"), options=CopyOptions(parallel_copies=1))
     assert os.path.exists(tmp_path / "seq" / "manifest.json")
     assert result.manifest == (src / "manifest.json").read_bytes()
 
@@ -186,7 +186,7 @@ class _RefusingOCIReference:
 def test_refused_manifest_type_falls_back_to_another(tmp_path: Path) -> None:
     src = write_dir(build_image(fmt="oci", layer_count=2, seed=11), tmp_path / "oci-src")
     dest = _RefusingOCIReference(parse_image_name(f"dir:{tmp_path / 'out'}"))
-    result = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"), CopyOptions())  # type: ignore[arg-type]
+    result = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"), options=CopyOptions())  # type: ignore[arg-type]
     assert dest.dest is not None
     assert dest.dest.attempts == [
         "application/vnd.oci.image.manifest.v1+json",
@@ -201,7 +201,7 @@ def test_refused_manifest_type_with_preserve_digests_fails_clearly(tmp_path: Pat
     dest = _RefusingOCIReference(parse_image_name(f"dir:{tmp_path / 'out'}"))
     with pytest.raises(ToolkitError, match="attempted the following formats"):
         copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),  # type: ignore[arg-type]
-                   CopyOptions(preserve_digests=True))
+                   options=CopyOptions(preserve_digests=True))
     assert not (tmp_path / "out").exists()
 
 
@@ -221,6 +221,6 @@ def test_forced_v2s1_is_refused_before_any_blob_is_copied(tmp_path: Path, src: P
     dest = parse_image_name(f"dir:{tmp_path / 'out'}")
     with pytest.raises(ToolkitError, match="conversion to v2s1 is not supported"):
         copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),
-                   CopyOptions(forced_manifest_mime=mime.DOCKER_V2S1_SIGNED, reporter=RecordingReporter()))
+                   options=CopyOptions(forced_manifest_mime=mime.DOCKER_V2S1_SIGNED, reporter=RecordingReporter()))
     assert blobs == []
     assert not (tmp_path / "out").exists()

@@ -195,7 +195,7 @@ def copy(
     try:
         result = with_retries(
             flags,
-            lambda: copy_image(policy, dest_ref, src_ref, copy_options),
+            lambda: copy_image(policy, dest_ref, src_ref, options=copy_options),
             log_line,
         )
     finally:

@@ -1,0 +1,383 @@
+"""The blob path of a copy: layers (in parallel) and configs (c/image `copy/blob.go`).
+
+One layer goes through a pipeline of named steps, each wrapping the stream the next one
+reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
+
+1. **reuse** — the destination already has the blob: nothing is read;
+2. **source** — a verifying stream from the source (size and digest checked at EOF);
+3. **detect compression** — the first bytes decide, not the media type (only for layers
+   the engine may change: `plan.changeable`; every other blob flows byte for byte);
+4. **diffID** — schema1 sources only: hash the uncompressed content on the way;
+5. **(de)compress** — to the target compression, in a read-ahead thread, then "drain then
+   EOF" so the destination sees EOF only once the source bytes are verified;
+6. **progress** — counts bytes, and stops the copy once it is cancelled;
+7. **write** — `put_blob`; a compression error is reported as the source's digest or
+   size mismatch when that is the real cause.
+
+A future transform (decryption, encryption, zstd:chunked) is one more step between 3 and 6.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import io
+import threading
+import zlib
+from dataclasses import dataclass, replace
+from typing import Any
+
+from toolkit.compression import (
+    CompressionError,
+    Readable,
+    ReadAheadReader,
+    compressing_reader,
+    decompressing_reader,
+    peek_compression,
+)
+from toolkit.digest import CHUNK_SIZE, Digest, pass_through
+from toolkit.errors import DigestMismatchError, NotSupportedError, SizeMismatchError, ToolkitError
+from toolkit.manifest import mime
+from toolkit.manifest.formats import ImageManifest
+from toolkit.ops.copy.copier import Copier
+from toolkit.ops.report import BlobProgress
+from toolkit.transports.base import BlobStream
+from toolkit.types import BlobInfo, Compression, LayerCompression
+
+__all__ = [
+    "CopyCancelledError",
+    "LayerPlan",
+    "CopiedLayer",
+    "plan_layer",
+    "copy_layers",
+    "copy_config",
+]
+
+
+class CopyCancelledError(ToolkitError):
+    """Another layer failed, or the user interrupted the copy, while this layer was copied."""
+
+
+@dataclass(frozen=True, slots=True)
+class LayerPlan:
+    """Target compression for a layer (None: keep as is).
+
+    `changeable`: the layer may be transformed at all (else it is copied byte for byte);
+    `known`: its media type announces its compression.
+    """
+
+    operation: Compression | None
+    known: bool = True
+    changeable: bool = True
+
+    @property
+    def changes(self) -> bool:
+        return self.operation is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CopiedLayer:
+    """A copied layer: its info at the destination, and its diffID if it was computed."""
+
+    info: BlobInfo
+    diff_id: Digest | None
+
+
+# ------------------------------------------------------------------------- planning
+
+
+def plan_layer(copier: Copier, manifest: ImageManifest, layer: BlobInfo) -> LayerPlan:
+    """Decide what to do with one layer from its media type.
+
+    Only a layer containers/image may recompress (`can_change_layer_compression`: an
+    image layer type under an image config) is ever transformed; every other layer
+    (artifacts, attestations, encrypted layers, unknown types) is copied byte for byte.
+    For a changeable layer the bytes decide later (the media type may be wrong).
+    """
+    if not manifest.can_change_layer_compression(layer.media_type):
+        return LayerPlan(operation=None, changeable=False)
+    current = mime.layer_compression(layer.media_type)
+    if current is None:
+        return LayerPlan(operation=None, known=False)
+    return LayerPlan(operation=target_compression(copier, current))
+
+
+def target_compression(copier: Copier, current: Compression) -> Compression | None:
+    """The target compression for a layer compressed with `current` (None: keep)."""
+    options = copier.options
+    desired = options.layer_compression or copier.caps.desired_layer_compression
+    if desired is LayerCompression.DECOMPRESS and current is not Compression.NONE:
+        return Compression.NONE
+    if desired is LayerCompression.COMPRESS:
+        wanted = options.compression_format
+        if current is Compression.NONE:
+            return wanted or Compression.GZIP
+        if wanted is not None and current is not wanted:
+            return wanted
+    return None
+
+
+# -------------------------------------------------------------------------- copying
+
+
+def copy_layers(
+    copier: Copier,
+    layers: list[BlobInfo],
+    plans: list[LayerPlan],
+    diff_ids: list[Digest],
+    *,
+    compute_diff_ids: bool,
+    config: tuple[BlobInfo, bytes] | None = None,
+) -> list[CopiedLayer]:
+    """Copy every layer (in parallel when both ends allow it); results in layer order.
+
+    When copying in parallel, `config` (info, bytes) is written by the same pool. The first
+    failure cancels the other layers at once and is the error raised.
+    """
+    parallel = max(1, copier.options.parallel_copies)
+    if not (copier.caps.has_thread_safe_put_blob and copier.source.has_thread_safe_get_blob):
+        parallel = 1
+    jobs = [
+        (layer, plan, diff_ids[i] if i < len(diff_ids) else None)
+        for i, (layer, plan) in enumerate(zip(layers, plans, strict=True))
+    ]
+    cancel = threading.Event()
+
+    def run(job: tuple[BlobInfo, LayerPlan, Digest | None]) -> CopiedLayer:
+        layer, plan, diff_id = job
+        return _LayerCopy(copier, layer, plan, diff_id, cancel).run(compute_diff_id=compute_diff_ids)
+
+    if parallel == 1 or not jobs or (len(jobs) == 1 and config is None):
+        return [run(job) for job in jobs]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(jobs) + 1)) as pool:
+        futures: list[concurrent.futures.Future[Any]] = [pool.submit(run, job) for job in jobs]
+        if config is not None:
+            futures.append(pool.submit(copy_config, copier, *config))
+        try:
+            # Stop at the first failure (not at the first failure in layer order), so
+            # the other layers are cancelled at once and the real error is reported.
+            concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+            for future in futures:
+                if future.done() and not future.cancelled() and future.exception() is not None:
+                    raise _first_error(futures)
+            return [future.result() for future in futures[: len(jobs)]]
+        except BaseException:
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def copy_config(copier: Copier, info: BlobInfo, data: bytes) -> None:
+    """Write a (verified) config blob unless the destination has it."""
+    reused = copier.dest.try_reusing_blob(info)
+    progress = copier.reporter.blob("config", info.digest, info.size)
+    if reused is None:
+        copier.dest.put_blob(io.BytesIO(data), info, is_config=True)
+        progress.advance(len(data))
+    progress.finish("done")
+    if info.digest is not None:
+        copier.mark_config_written(info.digest)
+
+
+class _LayerCopy:
+    """One layer through the pipeline of the module docstring; `run()` once."""
+
+    def __init__(
+        self, copier: Copier, layer: BlobInfo, plan: LayerPlan, diff_id: Digest | None, cancel: threading.Event
+    ) -> None:
+        self.copier = copier
+        self.layer = layer
+        self.plan = plan
+        self.diff_id = diff_id
+        self.cancel = cancel
+        self.operation: Compression | None = None
+        self.put_info = layer
+        self.tap: _DiffIDTap | None = None
+        self.ahead: ReadAheadReader | None = None
+
+    def run(self, *, compute_diff_id: bool) -> CopiedLayer:
+        layer, plan = self.layer, self.plan
+        if self.cancel.is_set():
+            raise CopyCancelledError("copy cancelled")
+        if layer.digest is None:
+            raise ToolkitError("a layer without a digest cannot be copied")
+        # === reuse
+        if plan.operation is None and (plan.known or not plan.changeable) and not compute_diff_id:
+            reused = self.copier.dest.try_reusing_blob(layer)
+            if reused is not None:
+                self.copier.reporter.blob("blob", layer.digest, layer.size).finish("skipped: already exists")
+                return CopiedLayer(replace(layer, digest=reused.digest, size=reused.size, compression=None), None)
+        progress = self.copier.reporter.blob("blob", layer.digest, layer.size)
+        # === source
+        stream, _ = self.copier.source.get_blob(layer)
+        try:
+            out: Readable = stream
+            if plan.changeable:
+                # === detect compression
+                compression, out = peek_compression(stream)
+                self.operation = target_compression(self.copier, compression)
+                # === diffID
+                if compute_diff_id:
+                    out = self.tap = _DiffIDTap(out, compression)
+                # === (de)compress
+                out = self._compression_step(out, stream, compression)
+            # === progress
+            reader = _ProgressReader(out, progress, self.cancel)
+            # === write
+            stored = self._write(reader, stream)
+        finally:
+            if self.ahead is not None:
+                self.ahead.close()  # stops the thread before the source is closed under it
+            stream.close()
+        progress.finish("done")
+        new_info = BlobInfo(
+            digest=stored.digest,
+            size=stored.size,
+            media_type=layer.media_type,
+            urls=layer.urls,
+            annotations=layer.annotations,
+            compression=self.operation,
+        )
+        return CopiedLayer(new_info, self.tap.diff_id() if self.tap is not None else None)
+
+    def _compression_step(self, out: Readable, stream: BlobStream, compression: Compression) -> Readable:
+        operation = self.operation
+        if operation is None:
+            return out
+        if compression is not Compression.NONE:
+            out = decompressing_reader(out, compression, budget=self.copier.options.dest_ctx.max_decompressed_size)
+        if operation is not Compression.NONE:
+            out = compressing_reader(out, operation, level=self.copier.options.compression_level)
+        # (De)compress in a thread, overlapping the destination's hashing and writing.
+        out = self.ahead = ReadAheadReader(out)
+        # The destination must not see EOF before the source bytes are verified.
+        out = _DrainThenEOF(out, stream)
+        expected = self.diff_id if operation is Compression.NONE else None
+        self.put_info = BlobInfo(digest=expected, size=-1, media_type=self.layer.media_type, compression=operation)
+        return out
+
+    def _write(self, reader: _ProgressReader, stream: BlobStream) -> BlobInfo:
+        try:
+            stored = self.copier.dest.put_blob(reader, self.put_info)  # type: ignore[arg-type]
+        except CompressionError as exc:
+            # A corrupted blob usually shows first as bad compressed data; when the
+            # source's own digest check fails, that is the error to report.
+            _raise_if_source_mismatch(stream, exc)
+            raise ToolkitError(f"copying blob {self.layer.digest}: {exc}") from exc
+        _drain(stream)
+        return stored
+
+
+class _DiffIDTap:
+    """Passes a (gzip or uncompressed) stream through, hashing its uncompressed content.
+
+    Used only for schema1 sources, whose manifests carry no diffIDs.
+    """
+
+    def __init__(self, inner: Readable, compression: Compression) -> None:
+        if compression not in (Compression.GZIP, Compression.NONE):
+            raise NotSupportedError(f"computing the diffID of a {compression.value} layer is not supported")
+        self._inner = inner
+        self._hash = hashlib.sha256()
+        self._inflate = zlib.decompressobj(wbits=31) if compression is Compression.GZIP else None
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._inner.read(n)
+        if not data:
+            return data
+        if self._inflate is None:
+            self._hash.update(data)
+            return data
+        pending = data
+        while pending:
+            try:
+                self._hash.update(self._inflate.decompress(pending))
+            except zlib.error as exc:
+                raise ToolkitError(f"invalid gzip layer data: {exc}") from exc
+            pending = b""
+            if self._inflate.eof and self._inflate.unused_data:
+                # Multi-member gzip: continue with a new member.
+                pending = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(wbits=31)
+        return data
+
+    def diff_id(self) -> Digest:
+        return Digest("sha256", self._hash.hexdigest())
+
+    def close(self) -> None:
+        return None
+
+
+def _first_error(futures: list[concurrent.futures.Future[CopiedLayer]]) -> BaseException:
+    """The error of a failed layer copy, preferring a real failure over a cancellation."""
+    errors = [f.exception() for f in futures if f.done() and not f.cancelled()]
+    real = [e for e in errors if e is not None and not isinstance(e, CopyCancelledError)]
+    found = real[0] if real else next(e for e in errors if e is not None)
+    assert found is not None
+    return found
+
+
+def _drain(stream: BlobStream) -> None:
+    while stream.read(CHUNK_SIZE):
+        pass
+
+
+def _raise_if_source_mismatch(stream: BlobStream, cause: BaseException) -> None:
+    """Read `stream` (a verifying source stream) to its end; raise its digest or size
+    mismatch error, if any, from `cause`. Other errors while draining are ignored."""
+    try:
+        _drain(stream)
+    except (DigestMismatchError, SizeMismatchError) as mismatch:
+        raise mismatch from cause
+    except (ToolkitError, OSError, ValueError):
+        return
+
+
+def _close_inner(inner: Readable) -> None:
+    close = getattr(inner, "close", None)
+    if callable(close):
+        close()
+
+
+class _DrainThenEOF:
+    """Yields `inner`; at its EOF, reads `source` to its end (verifying it) before EOF."""
+
+    def __init__(self, inner: Readable, source: BlobStream) -> None:
+        self._inner = inner
+        self._source = source
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._inner.read(n)
+        if not data:
+            _drain(self._source)
+        return data
+
+    def close(self) -> None:
+        _close_inner(self._inner)
+
+
+@pass_through
+class _ProgressReader:
+    """Counts bytes for the reporter; stops the copy (raises) once `cancel` is set, so
+    that Ctrl-C or a failed sibling layer does not wait for every layer to finish."""
+
+    def __init__(self, inner: Readable, progress: BlobProgress, cancel: threading.Event | None = None) -> None:
+        self._inner = inner
+        self._progress = progress
+        self._cancel = cancel
+
+    @property
+    def passes_through(self) -> Readable:
+        return self._inner
+
+    def read(self, n: int = -1, /) -> bytes:
+        if self._cancel is not None and self._cancel.is_set():
+            raise CopyCancelledError("copy cancelled")
+        data = self._inner.read(n)
+        if data:
+            self._progress.advance(len(data))
+        return data
+
+    def close(self) -> None:
+        _close_inner(self._inner)

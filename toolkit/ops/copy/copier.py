@@ -1,0 +1,48 @@
+"""The state of one copy between an open source and an open destination.
+
+`Copier` is shared by the per-image copier (`single.py`), the list copier (`multiple.py`)
+and the blob pipeline (`blob.py`); it holds what every one of them consults: both ends,
+the options, the destination's capabilities, and the configs already written.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from toolkit.digest import Digest
+from toolkit.ops.copy.options import CopyOptions
+from toolkit.ops.report import Reporter
+from toolkit.transports.base import DestinationCapabilities, ImageDestination, ImageSource
+
+__all__ = ["Copier"]
+
+
+class Copier:
+    """Both ends of a copy and what is shared while copying them (c/image `copier`)."""
+
+    def __init__(self, source: ImageSource, dest: ImageDestination, options: CopyOptions) -> None:
+        self.source = source
+        self.dest = dest
+        self.options = options
+        self.caps: DestinationCapabilities = dest.capabilities
+        self.reporter: Reporter = options.reporter
+        #: Configs already written by this copy (early, beside the layers; see `single.py`).
+        self.configs_written: set[Digest] = set()
+        self._lock = threading.Lock()
+
+    def mark_config_written(self, digest: Digest) -> None:
+        with self._lock:
+            self.configs_written.add(digest)
+
+    def why_not_modifiable(self, signatures: Sequence[bytes]) -> str:
+        """Why the manifest must be written unchanged ("" if it may change): c/image's
+        `canModifyManifest` reasons, with its texts."""
+        if signatures and not self.options.remove_signatures:
+            return "Would invalidate signatures"
+        if self.options.preserve_digests:
+            return "Instructed to preserve digests"
+        dest_docker = self.dest.reference.docker_reference()
+        if dest_docker is not None and dest_docker.digest is not None:
+            return "Destination specifies a digest"
+        return ""

@@ -1,0 +1,64 @@
+"""What a copy is asked to do, and what it reports back (c/image `copy/copy.go` `Options`).
+
+`CopyOptions` is frozen and keyword-only; its defaults are `skopeo copy` without flags.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from toolkit.digest import Digest
+from toolkit.ops.report import NullReporter, Reporter
+from toolkit.reference import NamedReference
+from toolkit.types import Compression, LayerCompression, SystemContext
+
+__all__ = ["DEFAULT_PARALLEL_COPIES", "Signer", "MultiArch", "CopyOptions", "CopyResult"]
+
+#: Layers copied at once when both ends allow it (c/image's default).
+DEFAULT_PARALLEL_COPIES = 6
+
+#: Makes a signature: called with (the manifest bytes written, the docker identity to sign
+#: for) and returns the signature in the containers/image blob format.
+Signer = Callable[[bytes, NamedReference | None], bytes]
+
+
+class MultiArch(enum.Enum):
+    """What to copy from a manifest list (`--multi-arch`)."""
+
+    SYSTEM = "system"
+    ALL = "all"
+    INDEX_ONLY = "index-only"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyOptions:
+    """How to copy. Defaults match `skopeo copy` without flags."""
+
+    source_ctx: SystemContext = field(default_factory=SystemContext)
+    dest_ctx: SystemContext = field(default_factory=SystemContext)
+    reporter: Reporter = field(default_factory=NullReporter)
+    remove_signatures: bool = False
+    #: Signers called for each written image (`--sign-by`, `--sign-by-sigstore*`).
+    signers: tuple[Signer, ...] = ()
+    sign_identity: NamedReference | None = None
+    #: `--format`: the only manifest type allowed at the destination.
+    forced_manifest_mime: str | None = None
+    multi_arch: MultiArch = MultiArch.SYSTEM
+    preserve_digests: bool = False
+    #: `--dest-compress` / `--dest-decompress`; None keeps the destination's preference.
+    layer_compression: LayerCompression | None = None
+    compression_format: Compression | None = None
+    compression_level: int | None = None
+    parallel_copies: int = DEFAULT_PARALLEL_COPIES
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """What was written at the destination's top level."""
+
+    manifest: bytes
+    manifest_mime: str
+    manifest_digest: Digest

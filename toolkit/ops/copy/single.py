@@ -1,0 +1,231 @@
+"""Copying one image (c/image `copy/single.go`).
+
+`copy_single_image(copier, image, signatures, instance=..., forced_mime=...)` reads the
+manifest and the (verified) config, decides the target manifest type and every layer's
+plan before any blob is written, copies the layers (`blob.py`), then builds the manifest
+the destination accepts (trying the other types c/image would try when a destination
+refuses one), writes it and the signatures.
+
+Refused before any blob is written: a change of representation that the manifest forbids
+(`Copier.why_not_modifiable`), an artifact a destination cannot hold, a v2s1 target for a
+non-schema1 image, zstd layers for a destination without OCI manifests.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from toolkit.digest import Digest
+from toolkit.errors import (
+    DestinationError,
+    ManifestTypeRejectedError,
+    NonImageArtifactError,
+    NotSupportedError,
+    ToolkitError,
+)
+from toolkit.image import UnparsedImage, read_config
+from toolkit.manifest import convert, manifest_digest, mime, parse_config, parse_manifest, update_layer_infos
+from toolkit.manifest.formats import ImageManifest, Schema1
+from toolkit.ops.copy.blob import CopiedLayer, LayerPlan, copy_config, copy_layers, plan_layer
+from toolkit.ops.copy.copier import Copier
+from toolkit.ops.copy.options import CopyResult
+from toolkit.ops.copy.sign import put_signatures
+from toolkit.types import BlobInfo, Compression
+
+__all__ = ["copy_single_image", "SCHEMA1_TYPES"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA1_TYPES = frozenset({mime.DOCKER_V2S1, mime.DOCKER_V2S1_SIGNED})
+
+
+def copy_single_image(
+    copier: Copier,
+    image: UnparsedImage,
+    signatures: list[bytes],
+    *,
+    instance: Digest | None,
+    forced_mime: str | None = None,
+) -> CopyResult:
+    """Copy one image; `instance` is set when it is written as a list instance."""
+    return _ImageCopier(copier, image, signatures, instance=instance, forced_mime=forced_mime).copy()
+
+
+class _ImageCopier:
+    """The state of one image's copy (c/image `imageCopier`)."""
+
+    def __init__(
+        self,
+        copier: Copier,
+        image: UnparsedImage,
+        signatures: list[bytes],
+        *,
+        instance: Digest | None,
+        forced_mime: str | None,
+    ) -> None:
+        self.copier = copier
+        self.image = image
+        self.signatures = signatures
+        self.instance = instance
+        self.forced_mime = forced_mime
+        self.raw, self.src_mime = image.manifest()
+        self.manifest: ImageManifest = parse_manifest(self.raw, self.src_mime)
+        self.not_modifiable = copier.why_not_modifiable(signatures)
+        self.forced = forced_mime or copier.options.forced_manifest_mime
+        self.config_info: BlobInfo = self.manifest.config_info()
+        self.config_bytes: bytes | None = None
+        self.diff_ids: list[Digest] = []
+        self.new_layers: list[BlobInfo] = []
+        self.layers_changed = False
+        self.computed_diff_ids: list[Digest] | None = None
+
+    def copy(self) -> CopyResult:
+        copier, manifest = self.copier, self.manifest
+        target_mime = self._choose_manifest_mime(self.src_mime, self.forced)
+        if self.forced in SCHEMA1_TYPES and not isinstance(manifest, Schema1):
+            # Refused before any blob is copied (the conversion itself would refuse after).
+            raise NotSupportedError("conversion to v2s1 is not supported")
+        self._refuse_artifact_conversion(target_mime)
+        self._read_config()
+
+        layers = list(copier.source.layer_infos_for_copy(self.image.instance_digest) or manifest.layer_infos())
+        plans = [plan_layer(copier, manifest, layer) for layer in layers]
+        target_mime = self._target_for_zstd(plans, target_mime)
+        self._refuse_forbidden_changes(plans, target_mime)
+        needs_diff_ids = isinstance(manifest, Schema1) and target_mime not in SCHEMA1_TYPES
+        # A config that will be written unchanged goes up beside the layers instead of after
+        # them (one fewer round of requests on a registry's critical path); a schema1 source
+        # (its config is made from the layers) or a schema1 target (no config) waits.
+        early_config = (
+            (self.config_info, self.config_bytes)
+            if self.config_bytes is not None and target_mime not in SCHEMA1_TYPES
+            else None
+        )
+        copied = copy_layers(
+            copier, layers, plans, self.diff_ids, compute_diff_ids=needs_diff_ids, config=early_config
+        )
+        self._record_layers(copied, needs_diff_ids)
+        return self._write_first_accepted(target_mime)
+
+    # ------------------------------------------------------------------ decisions
+
+    def _read_config(self) -> None:
+        info = self.config_info
+        if info.digest is None:
+            return
+        # Copied byte for byte; parsed only when it is an image config (an artifact's
+        # config may be anything, `{}` or not JSON at all).
+        self.config_bytes = read_config(self.copier.source, info)
+        if self.manifest.non_image_artifact_type is None and info.media_type in mime.IMAGE_CONFIG_TYPES:
+            self.diff_ids = list(parse_config(self.config_bytes).diff_ids)
+
+    def _refuse_artifact_conversion(self, target_mime: str) -> None:
+        """An OCI artifact can only be written as the OCI manifest it is: refuse, before any
+        blob is copied, a `--format` or a destination that needs another manifest type."""
+        artifact_type = self.manifest.non_image_artifact_type
+        if artifact_type is None or target_mime == mime.OCI_MANIFEST:
+            return
+        supported = self.copier.caps.supported_manifest_mime_types
+        if supported is not None and mime.OCI_MANIFEST not in supported:
+            detail = f'the "{self.copier.dest.reference.transport.name}" transport can only store container images'
+        else:
+            detail = f"an artifact cannot be converted to {target_mime}"
+        raise NonImageArtifactError(artifact_type, detail)
+
+    def _target_for_zstd(self, plans: list[LayerPlan], target_mime: str) -> str:
+        """zstd layers need an OCI manifest (v2s2 cannot express them)."""
+        if any(plan.operation is Compression.ZSTD for plan in plans) and target_mime != mime.OCI_MANIFEST:
+            supported = self.copier.caps.supported_manifest_mime_types
+            if supported is not None and mime.OCI_MANIFEST not in supported:
+                raise NotSupportedError("zstd compression is not supported by the destination's manifest formats")
+            return mime.OCI_MANIFEST
+        return target_mime
+
+    def _refuse_forbidden_changes(self, plans: list[LayerPlan], target_mime: str) -> None:
+        if not self.not_modifiable:
+            return
+        if any(plan.changes for plan in plans):
+            raise ToolkitError(
+                "Copying this image would require changing layer representation, which we cannot do: "
+                f'"{self.not_modifiable}"'
+            )
+        if target_mime != self.src_mime:
+            raise ToolkitError(
+                f"Copying this image would require changing the manifest format from {self.src_mime} to "
+                f'{target_mime}, which we cannot do: "{self.not_modifiable}"'
+            )
+
+    def _choose_manifest_mime(self, src_mime: str, forced: str | None) -> str:
+        supported = self.copier.caps.supported_manifest_mime_types
+        if forced is not None:
+            if supported is not None and forced not in supported:
+                raise NotSupportedError(
+                    f"the destination does not support manifest type {forced} (it accepts {', '.join(supported)})"
+                )
+            return forced
+        if supported is None or src_mime in supported:
+            return src_mime
+        for candidate in (mime.DOCKER_V2S2, mime.OCI_MANIFEST, *supported):
+            if candidate in supported and candidate in mime.SINGLE_IMAGE_TYPES:
+                return candidate
+        raise DestinationError("the destination accepts no single-image manifest type")
+
+    def _record_layers(self, copied: list[CopiedLayer], needs_diff_ids: bool) -> None:
+        self.new_layers = [c.info for c in copied]
+        self.layers_changed = any(c.info.compression is not None for c in copied)
+        self.computed_diff_ids = [c.diff_id for c in copied if c.diff_id is not None] if needs_diff_ids else None
+
+    # ------------------------------------------------------------------ the manifest
+
+    def _write_first_accepted(self, target_mime: str) -> CopyResult:
+        """Write the manifest as `target_mime`, or (c/image) as the other types the
+        destination may accept when it refuses that one."""
+        candidates = [target_mime]
+        if self.forced_mime is None and self.copier.options.forced_manifest_mime is None and not self.not_modifiable:
+            candidates += [m for m in (mime.DOCKER_V2S2, mime.OCI_MANIFEST) if m != target_mime]
+        failures: list[str] = []
+        for candidate in candidates:
+            try:
+                return self._write_manifest(candidate)
+            except ManifestTypeRejectedError as exc:
+                failures.append(f"{candidate}({exc})")
+                log.debug("destination refused manifest type %s: %s", candidate, exc)
+            except NotSupportedError as exc:
+                if candidate == target_mime:
+                    raise
+                failures.append(f"{candidate}({exc})")
+        raise DestinationError("Uploading manifest failed, attempted the following formats: " + ", ".join(failures))
+
+    def _write_manifest(self, target_mime: str) -> CopyResult:
+        """Build the manifest of type `target_mime`, copy its config, write it and the signatures.
+
+        Raises `ManifestTypeRejectedError` if the destination refuses this manifest type.
+        """
+        copier = self.copier
+        new_raw = self.raw
+        config_info, config_bytes = self.config_info, self.config_bytes
+        if target_mime != self.src_mime:
+            converted = convert(
+                self.manifest,
+                target_mime,
+                config_bytes=config_bytes,
+                diff_ids=self.computed_diff_ids,
+                layer_infos=self.new_layers,
+            )
+            new_raw = converted.manifest
+            if converted.config is not None:
+                config_bytes = converted.config
+                media = mime.OCI_CONFIG if target_mime == mime.OCI_MANIFEST else mime.DOCKER_CONFIG
+                config_info = BlobInfo(digest=Digest.from_bytes(config_bytes), size=len(config_bytes), media_type=media)
+        elif self.layers_changed:
+            new_raw = update_layer_infos(self.manifest, self.new_layers)
+        if config_bytes is not None and config_info.digest not in copier.configs_written:
+            copy_config(copier, config_info, config_bytes)
+
+        copier.reporter.message("Writing manifest to image destination")
+        written_digest = manifest_digest(new_raw)
+        # A list instance is stored under the digest of what is actually written.
+        stored_as = None if self.instance is None else written_digest
+        copier.dest.put_manifest(new_raw, target_mime, stored_as)
+        put_signatures(copier, new_raw, self.signatures, instance=stored_as)
+        return CopyResult(new_raw, target_mime, written_digest)
