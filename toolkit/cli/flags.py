@@ -159,6 +159,8 @@ def copy_shared_flags() -> list[Flag]:
     """COPYSHARED group: signatures and manifest format."""
     return [
         Flag("remove-signatures", bool, False, "Do not copy signatures from SOURCE-IMAGE"),
+        Flag("remove-list-signatures", bool, False,
+             "Do not copy manifest list signatures (preserves per-instance signatures)"),
         Flag("sign-by", str | None, None, "Sign the image using a GPG key with the specified FINGERPRINT",
              metavar="FINGERPRINT"),
         Flag("sign-by-sigstore-private-key", Path | None, None,

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from toolkit.cli.flags import FlagValues
 from toolkit.errors import InvalidInputError, safe_text
 from toolkit.manifest import mime
+from toolkit.ops.copy.options import Signer
 from toolkit.reference import NamedReference
 from toolkit.transports.base import ImageReference
 
-__all__ = ["MANIFEST_FORMATS", "manifest_format", "signers_from_flags"]
+__all__ = ["MANIFEST_FORMATS", "Signer", "manifest_format", "signers_from_flags"]
 
 MANIFEST_FORMATS = {"oci": mime.OCI_MANIFEST, "v2s1": mime.DOCKER_V2S1_SIGNED, "v2s2": mime.DOCKER_V2S2}
 
@@ -33,7 +33,7 @@ def manifest_format(flags: FlagValues) -> str | None:
 
 def signers_from_flags(
     flags: FlagValues, sign_identity: NamedReference | None, dest_ref: ImageReference
-) -> tuple[Callable[[bytes, NamedReference | None], bytes], ...]:
+) -> tuple[Signer, ...]:
     """`--sign-by` (GPG), `--sign-by-sigstore-private-key`, `--sign-by-sigstore` (with
     `--sign-passphrase-file`, else a prompt for sigstore keys): the signers, each ready
     (keys decrypted) before anything is copied. A signature needs an identity
@@ -62,7 +62,7 @@ def signers_from_flags(
             f"{dest_ref.transport.name}:{safe_text(dest_ref.string_within_transport())}; use --sign-identity"
         )
     # containers/image order: GPG, then the sigstore private key, then the parameter file's signer.
-    signers: list[Callable[[bytes, NamedReference | None], bytes]] = []
+    signers: list[Signer] = []
     if key:
         passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
         signers.append(gpg_signer(key, passphrase))

@@ -56,6 +56,7 @@ __all__ = [
     "convert",
     "convert_list",
     "update_list_instances",
+    "edit_list_instances",
     "reserialize_list",
     "updated_layer_media_type",
 ]
@@ -501,24 +502,35 @@ def update_list_instances(view: ManifestListView, updates: Sequence[ListUpdate])
     """c/image `UpdateInstances`: update i replaces the entry whose digest equals entry i's old
     digest (the first such entry). `updates` must have one item per entry; sizes >= 0; media
     types non-empty."""
+    return edit_list_instances(view, updates)
+
+
+def edit_list_instances(view: ManifestListView, edits: Sequence[ListUpdate | None]) -> bytes:
+    """c/image `EditInstances` with `ListOpUpdate` and `ListOpDelete`: one edit per entry.
+
+    A `ListUpdate` at position i updates the first entry whose digest equals entry i's old
+    digest (c/image targets updates by old digest); None deletes entry i (by position, after
+    every update, as c/image applies its delete operations last). Every other field of the
+    entries and of the list itself is kept; the remaining entries keep their order.
+    """
     entries = list(view.manifests)
-    if len(updates) != len(entries):
-        raise ManifestError(f"updating list instances: {len(updates)} updates for {len(entries)} instances")
+    if len(edits) != len(entries):
+        raise ManifestError(f"updating list instances: {len(edits)} updates for {len(entries)} instances")
     kind = "Schema2List" if isinstance(view, Schema2List) else "OCI1Index"
     old_digests = [d.digest for d in entries]
-    for i, update in enumerate(updates):
+    for i, update in enumerate(edits):
+        if update is None:
+            continue
         target = next((j for j, d in enumerate(entries) if d.digest == old_digests[i]), -1)
         if target == -1:
             raise ManifestError(f"{kind}.EditInstances: digest {old_digests[i]} not found")
         if update.size < 0:
             raise ManifestError(
-                f"update {i + 1} of {len(updates)} passed to {kind}.UpdateInstances "
+                f"update {i + 1} of {len(edits)} passed to {kind}.UpdateInstances "
                 f"had an invalid size ({update.size})"
             )
         if not update.media_type:
-            raise ManifestError(
-                f"update {i + 1} of {len(updates)} passed to {kind}.UpdateInstances had no media type"
-            )
+            raise ManifestError(f"update {i + 1} of {len(edits)} passed to {kind}.UpdateInstances had no media type")
         d = entries[target]
         entries[target] = Descriptor(
             media_type=update.media_type,
@@ -531,9 +543,10 @@ def update_list_instances(view: ManifestListView, updates: Sequence[ListUpdate])
             data=d.data,
             platform_features=d.platform_features,
         )
+    kept = [d for d, edit in zip(entries, edits, strict=True) if edit is not None]
     if isinstance(view, Schema2List):
-        return _s2_list_bytes(view.schema_version, view.media_type_field, entries)
-    return _oci_index_bytes(view, entries)
+        return _s2_list_bytes(view.schema_version, view.media_type_field, kept)
+    return _oci_index_bytes(view, kept)
 
 
 def convert_list(view: ManifestListView, target_mime: str, *, host: Host | None = None) -> bytes:

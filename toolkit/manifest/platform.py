@@ -9,6 +9,9 @@
   not overridden; a known variant expands to its compatibility tail (arm: v8, v7, v6, v5;
   arm64: v8) followed by ""; no variant gives "" followed by every known variant.
 - `matches(image, wanted)` requires equal OS, architecture and variant.
+- `PlatformFilter` is one entry of a platform subset (`--multi-arch linux/amd64,linux/arm64/v8`):
+  OS and architecture must be equal; a variant, when given, too (c/image's
+  `InstancePlatformFilter` has none and takes every variant: so does a filter without one).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "cpu_variant",
     "wanted_platforms",
     "matches",
+    "PlatformFilter",
     "COMPATIBILITY",
 ]
 
@@ -201,3 +205,26 @@ def matches(image: Platform, wanted: Platform) -> bool:
         and image.os == wanted.os
         and image.variant == wanted.variant
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformFilter:
+    """Instances of one platform to copy from a list: `os`/`architecture` must match exactly;
+    `variant` too when it is not "" (then only that variant), else every variant."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+
+    def matches(self, platform: Platform | None) -> bool:
+        """Whether a list entry with `platform` (None: the entry has none) is selected."""
+        if platform is None:
+            return not self.os and not self.architecture and not self.variant
+        return (
+            platform.os == self.os
+            and platform.architecture == self.architecture
+            and (not self.variant or platform.variant == self.variant)
+        )
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p) or "/"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.errors import InvalidDigestError, InvalidInputError, InvalidReferenceError, SignatureError, safe_text
 from toolkit.limits import MAX_SIGNATURE_SIZE, read_file_limited, read_first_line
@@ -32,7 +33,11 @@ from toolkit.signature.simple import (
     verify_and_extract,
 )
 
+if TYPE_CHECKING:
+    from toolkit.ops.copy.options import Signer
+
 __all__ = ["standalone_sign", "standalone_verify", "gpg_signer", "read_passphrase_file"]
+
 
 def read_passphrase_file(path: Path) -> str | None:
     """The first line of `path` without its newline (None if empty), as skopeo reads it."""
@@ -107,7 +112,7 @@ def standalone_verify(
     )
 
 
-def gpg_signer(key: str, passphrase: str | None = None) -> Callable[[bytes, NamedReference | None], bytes]:
+def gpg_signer(key: str, passphrase: str | None = None) -> Signer:
     """A `CopyOptions.signers` entry: signs the written manifest for the given identity.
 
     The identity must be known and carry a tag or digest (`--sign-identity`, else the

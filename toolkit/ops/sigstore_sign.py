@@ -16,6 +16,7 @@ Every failure is a `ToolkitError`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from toolkit.config.sigstore_params import load_signing_params
 from toolkit.errors import InvalidInputError, NotSupportedError, SignatureError, ToolkitError, safe_text
@@ -24,9 +25,11 @@ from toolkit.reference import NamedReference
 from toolkit.signature.sigstore import sign_image_manifest, sigstore_to_blob
 from toolkit.signature.sigstore_keys import MAX_KEY_FILE_SIZE, SigstorePrivateKey, decrypt_private_key
 
-__all__ = ["Signer", "sigstore_key_signer", "sigstore_params_signer", "read_first_line"]
+if TYPE_CHECKING:
+    from toolkit.ops.copy.options import Signer
 
-Signer = Callable[[bytes, NamedReference | None], bytes]
+__all__ = ["sigstore_key_signer", "sigstore_params_signer", "read_first_line"]
+
 
 def _read_key(key_path: str) -> bytes:
     try:

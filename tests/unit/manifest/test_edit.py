@@ -348,3 +348,36 @@ def test_go_encoding_rules() -> None:
     assert compact(b'{ "a" : "<x> \\u003c \xe2\x80\xa8" ,\n "b":[1, 2] }') == (
         b'{"a":"\\u003cx\\u003e \\u003c \\u2028","b":[1,2]}'
     )
+
+
+def test_edit_list_instances_deletes_and_updates_keeping_the_rest() -> None:
+    import json as _json
+
+    from toolkit.manifest import ListUpdate, edit_list_instances, mime, parse_list
+
+    digests = ["sha256:" + c * 64 for c in "abc"]
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mime.OCI_INDEX,
+        "manifests": [
+            {"mediaType": mime.OCI_MANIFEST, "digest": d, "size": 10 + i, "annotations": {"n": str(i)}}
+            for i, d in enumerate(digests)
+        ],
+        "annotations": {"top": "kept"},
+    }
+    view = parse_list(_json.dumps(doc).encode(), mime.OCI_INDEX)
+    new = "sha256:" + "d" * 64
+    edited = _json.loads(
+        edit_list_instances(
+            view,
+            [
+                None,
+                ListUpdate(digest=Digest.parse(new), size=99, media_type=mime.OCI_MANIFEST),
+                ListUpdate(digest=Digest.parse(digests[2]), size=12, media_type=mime.OCI_MANIFEST),
+            ],
+        )
+    )
+    assert [m["digest"] for m in edited["manifests"]] == [new, digests[2]]
+    assert [m["annotations"]["n"] for m in edited["manifests"]] == ["1", "2"]
+    assert edited["manifests"][0]["size"] == 99
+    assert edited["annotations"] == {"top": "kept"}

@@ -17,6 +17,7 @@ from toolkit.cli.common import (
     write_digest_file,
 )
 from toolkit.cli.context import global_options
+from toolkit.cli.copying import multi_arch_flags, shared_copy_options
 from toolkit.cli.flags import (
     Flag,
     FlagValues,
@@ -28,9 +29,9 @@ from toolkit.cli.flags import (
     system_context,
 )
 from toolkit.cli.progress import make_reporter
-from toolkit.cli.signing import manifest_format, signers_from_flags
+from toolkit.cli.signing import signers_from_flags
 from toolkit.errors import InvalidInputError, NotSupportedError, safe_text
-from toolkit.ops.copy import DEFAULT_PARALLEL_COPIES, CopyOptions, MultiArch, copy_image
+from toolkit.ops.copy import DEFAULT_PARALLEL_COPIES, copy_image
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.transports import parse_image_name
 from toolkit.types import Compression, LayerCompression, SystemContext
@@ -43,6 +44,11 @@ EXAMPLES = [
     "$ skopo copy docker://docker.io/library/alpine:3.20 docker-archive:/dev/stdout:alpine:3.20 | ssh HOST docker load",
     "Copy every platform of a multi-architecture image into an OCI layout, keeping the digests:\n"
     "$ skopo copy --all --preserve-digests docker://docker.io/library/alpine:3.20 oci:alpine-layout:3.20",
+    "Mirror only two platforms of a multi-architecture image (and their attestations), writing a list of just those:\n"
+    "$ skopo copy --multi-arch linux/amd64,linux/arm64 --strip-removed-platforms "
+    "docker://docker.io/library/alpine:3.20 docker://registry.example.com/alpine:3.20",
+    "Copy a Helm chart stored as an OCI artifact from one registry to another, unchanged:\n"
+    "$ skopo copy docker://ghcr.io/example/charts/app:1.2.0 docker://registry.example.com/charts/app:1.2.0",
     "Push an image from an OCI layout to a local registry that serves plain HTTP:\n"
     "$ skopo copy --dest-tls-verify=false oci:alpine-layout:3.20 docker://localhost:5000/alpine:3.20",
 ]
@@ -52,9 +58,6 @@ COPY_FLAGS: list[Flag] = [
     Flag("additional-tag", list[str] | None, None,
          "additional tags (supports docker-archive)", metavar="TAG"),
     Flag("quiet", bool, False, "Suppress output information when copying images", short="-q"),
-    Flag("all", bool, False, "Copy all images if SOURCE-IMAGE is a list", short="-a"),
-    Flag("multi-arch", str | None, None,
-         "How to handle multi-architecture images (system, all, or index-only)", metavar="LIST"),
     Flag("sign-identity", str | None, None, "Identity of signed image, must be a fully specified docker reference",
          metavar="REFERENCE"),
     Flag("digestfile", Path | None, None, "Write the digest of the pushed image to the specified file",
@@ -68,22 +71,6 @@ COPY_FLAGS: list[Flag] = [
     Flag("image-parallel-copies", int, 0, "Maximum number of image layers to be copied (pulled/pushed) "
          "simultaneously (0: the default, 6)", metavar="N"),
 ]
-
-
-def _parse_multi_arch(flags: FlagValues) -> MultiArch:
-    value: str | None = flags.get("multi-arch")
-    copy_all: bool = flags.get("all")
-    if value is not None and copy_all:
-        raise InvalidInputError("Cannot use --all and --multi-arch at the same time")
-    if copy_all:
-        return MultiArch.ALL
-    if value is None:
-        return MultiArch.SYSTEM
-    try:
-        return MultiArch(value)
-    except ValueError:
-        raise InvalidInputError(f'unknown multi-arch option "{safe_text(value)}". Choose one of the supported '
-                                "options: 'system', 'all', or 'index-only'") from None
 
 
 def _parse_compression(flags: FlagValues) -> tuple[LayerCompression | None, Compression | None, int | None]:
@@ -132,7 +119,7 @@ def _parse_additional_tags(values: list[str] | None) -> tuple[str, ...]:
 
 
 @command_with_flags(image_flags("src-", with_shared_authfile=True), dest_flags(), retry_flags(),
-                    copy_shared_flags(), COPY_FLAGS)
+                    copy_shared_flags(), multi_arch_flags(), COPY_FLAGS)
 def copy(
     ctx: typer.Context,
     source_image: Annotated[str, typer.Argument(metavar="SOURCE-IMAGE", show_default=False)],
@@ -144,6 +131,19 @@ def copy(
     SOURCE-IMAGE and DESTINATION-IMAGE are `transport:details` names (docker://, dir:,
     oci:, oci-archive:, docker-archive:, tarball:). The trust policy is checked on the
     source before anything is written; on any failure the destination is left as it was.
+
+    OCI artifacts (Helm charts, SBOMs, signatures: anything whose config is not an image
+    config) and layers of types skopo does not know (in-toto attestations, SPDX, cosign
+    payloads) are copied byte for byte, whatever the compression flags say; a destination
+    that can only hold container images (docker-archive:, docker-daemon:) refuses an
+    artifact before writing anything. With `--all`, every entry of an index is copied,
+    including buildx attestation manifests, and the index digest is kept.
+
+    `--multi-arch` takes a comma-separated platform list (`linux/amd64,linux/arm64/v8`;
+    without a variant every variant of that OS and architecture): only those images are
+    copied, each with the attestation manifests that describe it. The list written keeps
+    the other entries unless `--strip-removed-platforms` is given (most registries refuse a
+    list naming images they do not have).
     """
     options = global_options(ctx)
     base = base_context(options)
@@ -151,8 +151,6 @@ def copy(
     layer_compression, compression_format, compression_level = _parse_compression(flags)
     dest_ctx = system_context(flags, "dest-", base=base)
     dest_ctx = _with_dest_extras(dest_ctx, flags)
-    multi_arch = _parse_multi_arch(flags)
-    forced_mime = manifest_format(flags)
     if flags.get("encrypt-layer") and not flags.get("encryption-key"):
         raise InvalidInputError("--encrypt-layer can only be used with --encryption-key")
     for unsupported, what in (("encryption-key", "image encryption"), ("decryption-key", "image decryption"),
@@ -177,16 +175,13 @@ def copy(
     dest_ref = parse_image_name(destination_image)
     signers = signers_from_flags(flags, sign_identity, dest_ref)
     reporter = make_reporter(flags.get("quiet"))
-    copy_options = CopyOptions(
+    copy_options = shared_copy_options(
+        flags,
         source_ctx=src_ctx,
         dest_ctx=dest_ctx,
         reporter=reporter,
-        remove_signatures=flags.get("remove-signatures"),
-        sign_identity=sign_identity,
         signers=signers,
-        forced_manifest_mime=forced_mime,
-        multi_arch=multi_arch,
-        preserve_digests=flags.get("preserve-digests"),
+        sign_identity=sign_identity,
         layer_compression=layer_compression,
         compression_format=compression_format,
         compression_level=compression_level,

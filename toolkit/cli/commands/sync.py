@@ -11,6 +11,7 @@ import typer
 
 from toolkit.cli.common import base_context, log_line, policy_context, with_retries
 from toolkit.cli.context import global_options
+from toolkit.cli.copying import multi_arch_flags, shared_copy_options
 from toolkit.cli.flags import (
     Flag,
     FlagValues,
@@ -21,9 +22,8 @@ from toolkit.cli.flags import (
     system_context,
 )
 from toolkit.cli.progress import make_reporter
-from toolkit.cli.signing import manifest_format, signers_from_flags
+from toolkit.cli.signing import signers_from_flags
 from toolkit.errors import InvalidInputError, ToolkitError, safe_text
-from toolkit.ops.copy import CopyOptions, MultiArch
 from toolkit.ops.sync import (
     DEFAULT_PARALLEL_IMAGES,
     DestinationKind,
@@ -55,7 +55,6 @@ SYNC_FLAGS: list[Flag] = [
     Flag("append-suffix", str, "", "String to append to DESTINATION tags", metavar="SUFFIX"),
     Flag("digestfile", Path | None, None, "Write the digests and image references of the resulting images to "
          "the specified file, one per line", metavar="PATH"),
-    Flag("all", bool, False, "Copy all images if SOURCE-IMAGE is a list", short="-a"),
     Flag("dry-run", bool, False, "Run without actually copying data"),
     Flag("keep-going", bool, False, "Do not abort the sync if any image copy fails"),
     Flag("parallel-images", int, DEFAULT_PARALLEL_IMAGES, "Number of images copied at the same time "
@@ -84,7 +83,7 @@ def _kind(value: str | None, kinds: type[SourceKind] | type[DestinationKind], wh
 
 
 @command_with_flags(auth_flags("src-", with_shared_authfile=True), auth_flags("dest-"), retry_flags(),
-                    copy_shared_flags(), SYNC_FLAGS)
+                    copy_shared_flags(), multi_arch_flags(), SYNC_FLAGS)
 def sync(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(metavar="SOURCE", show_default=False)],
@@ -109,7 +108,6 @@ def sync(
     dest_kind = DestinationKind(_kind(flags.get("dest"), DestinationKind, "destination"))
     src_ctx = system_context(flags, "src-", base=base)
     dest_ctx = system_context(flags, "dest-", base=base)
-    forced_mime = manifest_format(flags)
     parallel: int = flags.get("parallel-images")
     if parallel < 1:
         raise InvalidInputError("--parallel-images must be at least 1")
@@ -123,16 +121,8 @@ def sync(
     policy = policy_context(ctx)
     reporter = make_reporter(flags.get("quiet"))
     events = _Events()
-    copy_options = CopyOptions(
-        source_ctx=src_ctx,
-        dest_ctx=dest_ctx,
-        reporter=reporter,
-        remove_signatures=flags.get("remove-signatures"),
-        signers=signers,
-        forced_manifest_mime=forced_mime,
-        multi_arch=MultiArch.ALL if flags.get("all") else MultiArch.SYSTEM,
-        preserve_digests=flags.get("preserve-digests"),
-    )
+    copy_options = shared_copy_options(flags, source_ctx=src_ctx, dest_ctx=dest_ctx, reporter=reporter,
+                                       signers=signers)
     sync_options = SyncOptions(
         source_kind=source_kind,
         dest_kind=dest_kind,

@@ -22,6 +22,7 @@ The engine never prints; it reports through a `Reporter`.
 
 from __future__ import annotations
 
+from toolkit.errors import ToolkitError
 from toolkit.image import UnparsedImage
 from toolkit.manifest import mime, parse_list
 from toolkit.ops.copy.blob import CopyCancelledError
@@ -63,8 +64,13 @@ def copy_image(
         top = UnparsedImage(source)
         top_raw, top_mime = top.manifest()
         is_list = mime.is_list_type(top_mime)
-        reporter.message("Getting image list signatures" if is_list else "Getting image source signatures")
-        top_signatures = [] if options.remove_signatures else top.signatures()
+        as_group = is_list and options.multi_arch is not MultiArch.SYSTEM
+        if options.remove_list_signatures and not as_group:
+            raise ToolkitError("removing list signatures is not applicable when copying a single instance")
+        top_signatures: list[bytes] = []
+        if not (options.remove_signatures or (options.remove_list_signatures and as_group)):
+            reporter.message("Getting image list signatures" if is_list else "Getting image source signatures")
+            top_signatures = top.signatures()
         policy.is_running_image_allowed(top)
 
         with dest_ref.new_image_destination(options.dest_ctx) as dest:

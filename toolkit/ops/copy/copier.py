@@ -46,3 +46,10 @@ class Copier:
         if dest_docker is not None and dest_docker.digest is not None:
             return "Destination specifies a digest"
         return ""
+
+    def why_not_modifiable_list(self, signatures: Sequence[bytes]) -> str:
+        """Why a manifest list must be written unchanged ("" if it may change): c/image's
+        `cannotModifyManifestListReason`, with its texts."""
+        if signatures and not self.options.remove_signatures:
+            return "Would invalidate signatures; consider removing them from the multi-platform list"
+        return self.why_not_modifiable(())

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from toolkit.digest import Digest
+from toolkit.manifest.platform import PlatformFilter
 from toolkit.ops.report import NullReporter, Reporter
 from toolkit.reference import NamedReference
 from toolkit.types import Compression, LayerCompression, SystemContext
@@ -26,11 +27,16 @@ Signer = Callable[[bytes, NamedReference | None], bytes]
 
 
 class MultiArch(enum.Enum):
-    """What to copy from a manifest list (`--multi-arch`)."""
+    """What to copy from a manifest list (`--multi-arch`).
+
+    `PLATFORMS`: only the instances `CopyOptions.platforms` selects (c/image
+    `CopySpecificImages`), with the attestation manifests that describe them.
+    """
 
     SYSTEM = "system"
     ALL = "all"
     INDEX_ONLY = "index-only"
+    PLATFORMS = "platforms"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +53,12 @@ class CopyOptions:
     #: `--format`: the only manifest type allowed at the destination.
     forced_manifest_mime: str | None = None
     multi_arch: MultiArch = MultiArch.SYSTEM
+    #: With `MultiArch.PLATFORMS`: the platforms to copy (at least one).
+    platforms: tuple[PlatformFilter, ...] = ()
+    #: Write a list holding only what was copied (else the other entries stay, dangling).
+    strip_removed_platforms: bool = False
+    #: Do not copy the list's own signatures (per-instance signatures are kept).
+    remove_list_signatures: bool = False
     preserve_digests: bool = False
     #: `--dest-compress` / `--dest-decompress`; None keeps the destination's preference.
     layer_compression: LayerCompression | None = None
