@@ -5,11 +5,12 @@ upstream registry, Host header unchanged (so the registry builds upload `Locatio
 point back at the proxy). A test installs `proxy.rule = fn(request) -> Action | None` to
 change what a request gets; `None` forwards it untouched.
 
-Actions: `Forward(cut_after=N, trickle=S, extra_headers=..., drop_headers=..., body_transform=fn,
-add_query=...)` forwards and tampers with the response; `Reply(status, headers, body)`
-answers directly. `proxy.served` records, for each blob GET forwarded, the byte range
+Actions: `Forward(cut_after=N, trickle=S, extra_headers=..., extra_headers_on_success=...,
+drop_headers=..., body_transform=fn, add_query=...)` forwards and tampers with the response;
+`Reply(status, headers, body)` answers directly. `proxy.served` records, for each blob GET forwarded, the byte range
 of the body actually written (`ServedRange`), so tests can check that each byte of a
-blob was sent once. `proxy.requests` logs (method, path, headers).
+blob was sent once. `proxy.requests` logs (method, path, headers, body); the rule sees the
+request body too.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ProxyRequest:
     path: str
     headers: dict[str, str]
     index: int
+    body: bytes = b""
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Forward:
     cut_after: int | None = None
     trickle: float | None = None
     extra_headers: list[tuple[str, str]] = field(default_factory=list)
+    #: Added only when the upstream answered 2xx.
+    extra_headers_on_success: list[tuple[str, str]] = field(default_factory=list)
     drop_headers: tuple[str, ...] = ()
     body_transform: Callable[[bytes], bytes] | None = None
     add_query: str | None = None
@@ -110,12 +114,12 @@ class FaultProxy:
     # ------------------------------------------------------------------
 
     def _serve(self, h: http.server.BaseHTTPRequestHandler) -> None:
-        with self._lock:
-            req = ProxyRequest(h.command, h.path, {k: v for k, v in h.headers.items()}, len(self.requests))
-            self.requests.append(req)
         length = int(h.headers.get("Content-Length", "0") or "0")
         chunked = h.headers.get("Transfer-Encoding", "").lower() == "chunked"
         body = h.rfile.read(length) if length else (self._read_chunked(h) if chunked else b"")
+        with self._lock:
+            req = ProxyRequest(h.command, h.path, {k: v for k, v in h.headers.items()}, len(self.requests), body)
+            self.requests.append(req)
         action = self.rule(req) if self.rule is not None else None
         if isinstance(action, Reply):
             h.send_response(action.status)
@@ -150,6 +154,9 @@ class FaultProxy:
             h.send_header(k, v)
         for k, v in fwd.extra_headers:
             h.send_header(k, v)
+        if 200 <= resp.status < 300:
+            for k, v in fwd.extra_headers_on_success:
+                h.send_header(k, v)
         if resp.getheader("Content-Length") is None and data is None and h.command != "HEAD":
             h.send_header("Connection", "close")
             h.close_connection = True

@@ -1,4 +1,4 @@
-"""What `copy` and `sync` share: the multi-arch flags, and the `CopyOptions` that the shared
+"""What `copy` and `sync` share: the flags that select what is copied, and the `CopyOptions` that the shared
 flags (COPYSHARED and multi-arch groups) describe, built in one place so the two commands
 cannot drift apart."""
 
@@ -14,13 +14,13 @@ from toolkit.ops.copy import CopyOptions, MultiArch
 from toolkit.ops.report import Reporter
 from toolkit.types import SystemContext
 
-__all__ = ["multi_arch_flags", "parse_multi_arch", "parse_platform_list", "shared_copy_options"]
+__all__ = ["selection_flags", "parse_multi_arch", "parse_platform_list", "shared_copy_options"]
 
 _MULTI_ARCH_CHOICES = "'system', 'all', 'index-only', or a comma-separated platform list like 'linux/amd64,linux/arm64'"
 
 
-def multi_arch_flags() -> list[Flag]:
-    """`--all`, `--multi-arch`, `--strip-removed-platforms`."""
+def selection_flags() -> list[Flag]:
+    """What to copy: `--all`, `--multi-arch`, `--strip-removed-platforms`, `--referrers`."""
     return [
         Flag("all", bool, False, "Copy all images if SOURCE-IMAGE is a list", short="-a"),
         Flag("multi-arch", str | None, None,
@@ -28,6 +28,9 @@ def multi_arch_flags() -> list[Flag]:
              "platform list like linux/amd64,linux/arm64/v8)", metavar="OPTION"),
         Flag("strip-removed-platforms", bool, False,
              "With a --multi-arch platform list, write a manifest list holding only the copied platforms"),
+        Flag("referrers", bool, False,
+             "Also copy what refers to the image: OCI 1.1 referrers (SBOMs, signatures, attestations), "
+             "recursively, and cosign's .sig/.att/.sbom tags"),
     ]
 
 
@@ -94,5 +97,6 @@ def shared_copy_options(
         platforms=platforms,
         strip_removed_platforms=flags.get("strip-removed-platforms"),
         preserve_digests=flags.get("preserve-digests"),
+        copy_referrers=flags.get("referrers"),
         **extra,
     )

@@ -6,6 +6,8 @@
 - `image_config(ref, ctx, raw=...)`: the raw config blob, or the OCI form of it.
 - `list_platforms(ref, ctx)`: every instance of a list with its platform, digest and size
   (skopo's addition; never fails because the host's platform is missing).
+- `referrers_tree(ref, ctx)`: the image and, recursively, what refers to it (OCI 1.1
+  referrers, cosign tags), as a `ReferrerNode` tree (skopo's addition).
 - `inspect_any(ref, ctx)`: `inspect_image`, except that for a list with no instance for
   the host's platform (and no `override_*` in `ctx`) it returns a `ListInspectInfo` (the
   list's digest and every platform) instead of raising `ImageNotFoundError`.
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.digest import Digest
-from toolkit.errors import ImageNotFoundError, ManifestError, ToolkitError
+from toolkit.errors import ImageNotFoundError, ManifestError, NotSupportedError, ToolkitError, safe_text
 from toolkit.image import UnparsedImage, read_config
 from toolkit.limits import MAX_CONFIG_SIZE
 from toolkit.manifest import (
@@ -31,8 +33,9 @@ from toolkit.manifest import (
 )
 from toolkit.manifest.formats import ListEntry, Schema1
 from toolkit.manifest.gojson import GoStruct, GoTime
+from toolkit.manifest.referrers import MAX_DEPTH, MAX_REFERRERS
 from toolkit.manifest.strictjson import loads_strict
-from toolkit.transports.base import ImageReference, ImageSource, TagLister
+from toolkit.transports.base import ImageReference, ImageSource, ReferrersSource, TagLister
 from toolkit.types import SystemContext
 
 __all__ = [
@@ -46,6 +49,8 @@ __all__ = [
     "image_config",
     "list_platforms",
     "platform_struct",
+    "ReferrerNode",
+    "referrers_tree",
 ]
 
 
@@ -312,3 +317,129 @@ def list_platforms(ref: ImageReference, ctx: SystemContext) -> list[ListEntry]:
         if not mime.is_list_type(top_mime):
             return []
         return parse_list(raw, top_mime).instances()
+
+
+# --------------------------------------------------------------------------- referrers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReferrerNode:
+    """A manifest and what refers to it (`inspect --referrers`).
+
+    `tag` is set for a manifest found under one of cosign's tags; `platform` for an
+    instance of a list; `manifests` holds a list's instances (each with its referrers).
+    """
+
+    digest: Digest
+    media_type: str
+    size: int
+    artifact_type: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    tag: str = ""
+    platform: str = ""
+    referrers: tuple[ReferrerNode, ...] = ()
+    manifests: tuple[ReferrerNode, ...] = ()
+
+    def go_struct(self) -> GoStruct:
+        """The JSON object: Digest, MediaType, Size, ArtifactType, Platform, Tag, Annotations
+        (each omitted when empty), Referrers, and Manifests for a list."""
+        out = GoStruct([("Digest", str(self.digest)), ("MediaType", self.media_type), ("Size", self.size)])
+        out.add("ArtifactType", self.artifact_type, omitempty=True)
+        out.add("Platform", self.platform, omitempty=True)
+        out.add("Tag", self.tag, omitempty=True)
+        out.add("Annotations", dict(self.annotations), omitempty=True)
+        out.add("Referrers", [r.go_struct() for r in self.referrers])
+        if self.manifests:
+            out.add("Manifests", [m.go_struct() for m in self.manifests])
+        return out
+
+    def tree_lines(self) -> list[str]:
+        """A readable tree, one line per manifest."""
+        lines = [self._label()]
+        children = [*self.manifests, *self.referrers]
+        for i, child in enumerate(children):
+            last = i == len(children) - 1
+            sub = child.tree_lines()
+            lines.append(("└── " if last else "├── ") + sub[0])
+            lines.extend(("    " if last else "│   ") + line for line in sub[1:])
+        return lines
+
+    def _label(self) -> str:
+        kind = self.artifact_type or self.media_type
+        extras = [f"{self.size} B"]
+        if self.platform:
+            extras.insert(0, self.platform)
+        if self.tag:
+            extras.insert(0, f"tag {self.tag}")
+        text = f"{self.digest} {kind} ({', '.join(extras)})"
+        for key in sorted(self.annotations):
+            text += f" {key}={safe_text(self.annotations[key], 80)}"
+        return text
+
+
+def referrers_tree(ref: ImageReference, ctx: SystemContext) -> ReferrerNode:
+    """The image at `ref` (for a list: with its instances) and, recursively, what refers to
+    each manifest (OCI 1.1 referrers and cosign's tags), bounded as `copy --referrers` is.
+
+    Raises `NotSupportedError` if the transport cannot list referrers.
+    """
+    with ref.new_image_source(ctx) as source:
+        if not isinstance(source, ReferrersSource):
+            raise NotSupportedError(f"--referrers: the {ref.transport.name} transport cannot list referrers")
+        top = UnparsedImage(source)
+        raw, top_mime = top.manifest()
+        walker = _ReferrerWalker(source)
+        manifests: tuple[ReferrerNode, ...] = ()
+        if mime.is_list_type(top_mime):
+            manifests = tuple(
+                walker.node(entry.digest, entry.media_type, entry.size, depth=1,
+                            platform=str(entry.platform) if entry.platform is not None else "")
+                for entry in parse_list(raw, top_mime).instances()
+            )
+        root = walker.node(top.manifest_digest(), top_mime, len(raw), depth=0)
+        return ReferrerNode(
+            digest=root.digest, media_type=root.media_type, size=root.size, referrers=root.referrers,
+            manifests=manifests,
+        )
+
+
+class _ReferrerWalker:
+    """Walks referrers depth-first with the copy's bounds; each digest appears once."""
+
+    def __init__(self, source: ReferrersSource) -> None:
+        self.source = source
+        self.seen: set[Digest] = set()
+        self.count = 0
+
+    def node(self, digest: Digest, media_type: str, size: int, *, depth: int, platform: str = "",
+             tag: str = "", artifact_type: str = "", annotations: Mapping[str, str] | None = None) -> ReferrerNode:
+        self.seen.add(digest)
+        children: list[ReferrerNode] = []
+        for descriptor in self.source.referrers(digest):
+            if descriptor.digest in self.seen:
+                continue
+            self._count(depth)
+            children.append(
+                self.node(descriptor.digest, descriptor.media_type, descriptor.size, depth=depth + 1,
+                          artifact_type=descriptor.artifact_type, annotations=descriptor.annotations)
+            )
+        for found_tag, descriptor in self.source.digest_tags(digest):
+            if descriptor.digest in self.seen:
+                continue
+            self._count(depth)
+            self.seen.add(descriptor.digest)
+            children.append(
+                ReferrerNode(digest=descriptor.digest, media_type=descriptor.media_type, size=descriptor.size,
+                             tag=found_tag)
+            )
+        return ReferrerNode(
+            digest=digest, media_type=media_type, size=size, artifact_type=artifact_type,
+            annotations=dict(annotations or {}), tag=tag, platform=platform, referrers=tuple(children),
+        )
+
+    def _count(self, depth: int) -> None:
+        if depth >= MAX_DEPTH:
+            raise ToolkitError(f"referrers nested more than {MAX_DEPTH} levels deep; refusing to follow them further")
+        self.count += 1
+        if self.count > MAX_REFERRERS:
+            raise ToolkitError(f"more than {MAX_REFERRERS} referrers; refusing to list them all")

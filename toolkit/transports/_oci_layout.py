@@ -50,7 +50,8 @@ from toolkit.errors import (
 from toolkit.limits import MAX_INDEX_JSON_SIZE, MAX_MANIFEST_SIZE, read_limited
 from toolkit.manifest import mime
 from toolkit.manifest.digests import guess_mime_type, manifest_digest, matches_digest
-from toolkit.manifest.formats import parse_list
+from toolkit.manifest.formats import Descriptor, parse_list
+from toolkit.manifest.referrers import cosign_tags, referrer_descriptor, referrers_tag, subject_of
 from toolkit.manifest.strictjson import (
     check_keys,
     expect_object,
@@ -484,6 +485,7 @@ class LayoutImageSource(ImageSourceBase):
         self._index = load_index(store)
         self._entry = resolve_entry(self._index, image, source_index, store.where)
         self._known: dict[Digest, tuple[str, int]] | None = None
+        self._subjects: list[tuple[Descriptor, Digest]] | None = None
 
     def __enter__(self) -> Self:
         # The mixin's __enter__ is typed to the mixin; keep the concrete type for callers.
@@ -522,6 +524,54 @@ class LayoutImageSource(ImageSourceBase):
         raw = read_verified_manifest(self._store, instance_digest, size if size >= 0 else None)
         return raw, media_type or guess_mime_type(raw)
 
+    # --- referrers (ReferrersSource) ---------------------------------------------------------
+
+    def referrers(self, subject: Digest) -> list[Descriptor]:
+        """Manifests of this layout that name `subject`: the index.json entries whose manifest
+        has that `subject` (how skopo and oras keep referrers in a layout), and the entries of
+        a referrers index tagged `referrers_tag(subject)` (how regctl keeps them).
+
+        Entries that are not OCI manifests or indexes, or do not parse, are not referrers.
+        """
+        found: dict[Digest, Descriptor] = {}
+        tag = referrers_tag(subject)
+        for entry in self._index.entries:
+            if entry.ref_name == tag and entry.media_type == mime.OCI_INDEX:
+                raw = read_verified_manifest(self._store, entry.digest, entry.size)
+                for d in parse_list(raw, mime.OCI_INDEX).manifests:
+                    found.setdefault(d.digest, d)
+        for descriptor, named in self._entry_subjects():
+            if named == subject:
+                found.setdefault(descriptor.digest, descriptor)
+        return list(found.values())
+
+    def _entry_subjects(self) -> list[tuple[Descriptor, Digest]]:
+        """Each OCI manifest / index entry of index.json that names a subject, as a
+        referrers-list descriptor, with that subject (read once per source)."""
+        if self._subjects is None:
+            subjects: list[tuple[Descriptor, Digest]] = []
+            for entry in self._index.entries:
+                if entry.media_type not in (mime.OCI_MANIFEST, mime.OCI_INDEX):
+                    continue
+                try:
+                    raw = read_verified_manifest(self._store, entry.digest, entry.size)
+                    named = subject_of(raw, entry.media_type)
+                    if named is not None:
+                        subjects.append((referrer_descriptor(raw, entry.media_type, entry.digest), named))
+                except ToolkitError as exc:
+                    log.debug("%s: entry %s is not a referrer: %s", self._store.where, entry.digest, exc)
+            self._subjects = subjects
+        return self._subjects
+
+    def digest_tags(self, subject: Digest) -> list[tuple[str, Descriptor]]:
+        """index.json entries named with cosign's tags for `subject`."""
+        wanted = set(cosign_tags(subject))
+        return [
+            (entry.ref_name, Descriptor(media_type=entry.media_type, digest=entry.digest, size=entry.size))
+            for entry in self._index.entries
+            if entry.ref_name in wanted
+        ]
+
     def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
         """A verifying stream of the blob `info.digest` (foreign `urls` are never fetched).
 
@@ -558,6 +608,8 @@ class LayoutDestinationBase(ImageDestinationBase):
         self._reference = reference
         self._image = image
         self._top: IndexEntry | None = None
+        #: Referrers and cosign-tagged manifests, added to index.json at commit.
+        self._extra: list[IndexEntry] = []
         self._capabilities = DestinationCapabilities(
             supported_manifest_mime_types=(mime.OCI_MANIFEST, mime.OCI_INDEX),
             supports_signatures=False,
@@ -620,6 +672,33 @@ class LayoutDestinationBase(ImageDestinationBase):
             return
         media_type = mime_type or guess_mime_type(raw)
         self._top = make_descriptor(media_type, digest, len(raw), self._image)
+
+    def put_referrer(self, raw: bytes, mime_type: str, subject: Digest, descriptor: Descriptor) -> None:
+        """Store a referrer's manifest; at commit it becomes an index.json entry without a
+        ref name (its `artifactType` and annotations as in a referrers list), which is how
+        `referrers()` finds it again (oras and skopo; regctl's tag index is read too)."""
+        digest = manifest_digest(raw)
+        self.put_manifest(raw, mime_type, digest)
+        entry: dict[str, Any] = {"mediaType": mime_type, "digest": str(digest), "size": len(raw)}
+        annotations = {k: v for k, v in descriptor.annotations.items() if k != REF_NAME_ANNOTATION}
+        if annotations:
+            entry["annotations"] = annotations
+        if descriptor.artifact_type:
+            entry["artifactType"] = descriptor.artifact_type
+        self._extra.append(IndexEntry(mime_type, digest, len(raw), "", entry))
+
+    def put_tagged_manifest(self, raw: bytes, mime_type: str, tag: str) -> None:
+        """Store a manifest under `tag` (an index.json entry named `tag`, at commit)."""
+        validate_image_name(tag)
+        digest = manifest_digest(raw)
+        self.put_manifest(raw, mime_type, digest)
+        self._extra.append(make_descriptor(mime_type, digest, len(raw), tag))
+
+    def _merged_index(self, index: LayoutIndex) -> LayoutIndex:
+        """`index` with what this copy wrote: the top entry, then referrers and tagged manifests."""
+        for entry in ([self._top] if self._top is not None else []) + self._extra:
+            index = add_manifest(index, entry)
+        return index
 
     def put_signatures(self, signatures: Sequence[bytes], instance_digest: Digest | None = None) -> None:
         """Refuses any signature (c/image's message); an empty list is fine."""

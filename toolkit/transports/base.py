@@ -16,11 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, Self, runtime_checkable
 
 from toolkit.digest import Digest
 from toolkit.reference import NamedReference
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
+
+if TYPE_CHECKING:
+    from toolkit.manifest.formats import Descriptor
 
 __all__ = [
     "Transport",
@@ -34,6 +37,8 @@ __all__ = [
     "BlobMountHint",
     "TagLister",
     "PathReference",
+    "ReferrersSource",
+    "ReferrersDestination",
 ]
 
 
@@ -210,6 +215,37 @@ class PathReference(Protocol):
 
     @property
     def resolved_path(self) -> str: ...
+
+
+@runtime_checkable
+class ReferrersSource(Protocol):
+    """A source that can find what refers to a manifest (OCI 1.1 `subject`; cosign tags)."""
+
+    def referrers(self, subject: Digest) -> list[Descriptor]:
+        """Descriptors of the manifests whose `subject` is `subject` ([] if none). The list
+        is untrusted: the copy engine fetches and verifies each manifest. Raises
+        `ToolkitError` for a malformed or unbounded listing."""
+        ...
+
+    def digest_tags(self, subject: Digest) -> list[tuple[str, Descriptor]]:
+        """cosign's tags for `subject` that exist (`sha256-<hex>.sig`, `.att`, `.sbom`), as
+        (tag, descriptor of the manifest it names)."""
+        ...
+
+
+@runtime_checkable
+class ReferrersDestination(Protocol):
+    """A destination that can keep referrers so that they are found again."""
+
+    def put_referrer(self, raw: bytes, mime_type: str, subject: Digest, descriptor: Descriptor) -> None:
+        """Store the manifest `raw` (its blobs are written already) and record it as a
+        referrer of `subject`; `descriptor` is its entry in a referrers list."""
+        ...
+
+    def put_tagged_manifest(self, raw: bytes, mime_type: str, tag: str) -> None:
+        """Store the manifest `raw` (its blobs are written already) under `tag`, beside the
+        image (cosign's `sha256-<hex>.sig` tags)."""
+        ...
 
 
 class ImageSourceBase:

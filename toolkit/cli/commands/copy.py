@@ -17,7 +17,7 @@ from toolkit.cli.common import (
     write_digest_file,
 )
 from toolkit.cli.context import global_options
-from toolkit.cli.copying import multi_arch_flags, shared_copy_options
+from toolkit.cli.copying import selection_flags, shared_copy_options
 from toolkit.cli.flags import (
     Flag,
     FlagValues,
@@ -119,7 +119,7 @@ def _parse_additional_tags(values: list[str] | None) -> tuple[str, ...]:
 
 
 @command_with_flags(image_flags("src-", with_shared_authfile=True), dest_flags(), retry_flags(),
-                    copy_shared_flags(), multi_arch_flags(), COPY_FLAGS)
+                    copy_shared_flags(), selection_flags(), COPY_FLAGS)
 def copy(
     ctx: typer.Context,
     source_image: Annotated[str, typer.Argument(metavar="SOURCE-IMAGE", show_default=False)],

@@ -20,6 +20,7 @@ from toolkit.ops.inspect import (
     list_platforms,
     platform_struct,
     raw_manifest,
+    referrers_tree,
 )
 from toolkit.transports import parse_image_name
 
@@ -31,6 +32,8 @@ EXAMPLES = [
     "$ skopo inspect --format '{{.Digest}} {{.Os}}/{{.Architecture}}' oci:alpine-layout:3.20",
     "List every platform of a multi-architecture image with its digest and size:\n"
     "$ skopo inspect --platforms docker://docker.io/library/alpine:3.20",
+    "Show the SBOMs, signatures and attestations attached to an image, as a tree:\n"
+    "$ skopo inspect --referrers --tree docker://registry.example.com/app:1.0",
     "Print the manifest exactly as stored, then the image configuration:\n"
     "$ skopo inspect --raw docker-archive:alpine.tar\n"
     "$ skopo inspect --config docker-archive:alpine.tar",
@@ -43,6 +46,9 @@ INSPECT_FLAGS: list[Flag] = [
     Flag("format", str | None, None, "Format the output to a Go template", metavar="TEMPLATE", short="-f"),
     Flag("no-tags", bool, False, "Do not list the available tags from the repository in the output", short="-n"),
     Flag("platforms", bool, False, "List every platform of a multi-architecture image with its digest and size"),
+    Flag("referrers", bool, False, "List what refers to the image (OCI 1.1 referrers, recursively, and cosign's "
+         "tags) as JSON"),
+    Flag("tree", bool, False, "With --referrers, print a readable tree instead of JSON"),
 ]
 
 
@@ -64,6 +70,14 @@ def inspect(
     (of the list), `RepoTags`, `MIMEType` and `Platforms` (each with `Platform`,
     `Digest`, `Size` and `MIMEType`, as `--platforms` prints them). A platform asked
     for with `--override-*` that the list lacks is an error (exit status 2).
+
+    `--referrers` lists what refers to the image (skopo's addition): OCI 1.1 referrers
+    (SBOMs, signatures, attestations whose `subject` names it, found through the
+    registry's referrers API or the referrers tag schema, or an OCI layout's index),
+    recursively, and cosign's `.sig`/`.att`/`.sbom` tags; for a list, each instance too.
+    JSON objects carry `Digest`, `MediaType`, `Size`, `ArtifactType`, `Platform`, `Tag`,
+    `Annotations`, `Referrers` (and `Manifests` for a list); `--tree` prints the same as a
+    tree, one line per manifest.
     """
     raw: bool = flags.get("raw")
     config: bool = flags.get("config")
@@ -72,11 +86,21 @@ def inspect(
         raise InvalidInputError("raw output does not support format option")
     if config and template is not None and not flags.get("platforms"):
         raise InvalidInputError("--config does not support the format option")
+    referrers: bool = flags.get("referrers")
+    if referrers and (raw or config or flags.get("platforms")):
+        raise InvalidInputError("--referrers cannot be combined with --raw, --config or --platforms")
+    if flags.get("tree") and not referrers:
+        raise InvalidInputError("--tree needs --referrers")
     sys_ctx = system_context(flags, "", base=base_context(global_options(ctx)))
     ref = parse_image_name(image_name)
     out = sys.stdout.buffer
 
     def run() -> bytes:
+        if referrers:
+            tree = referrers_tree(ref, sys_ctx)
+            if flags.get("tree"):
+                return ("\n".join(tree.tree_lines()) + "\n").encode()
+            return _render(tree.go_struct(), template)
         if flags.get("platforms"):
             entries = list_platforms(ref, sys_ctx)
             value: Any = [platform_struct(entry) for entry in entries]

@@ -11,7 +11,7 @@ import typer
 
 from toolkit.cli.common import base_context, log_line, policy_context, with_retries
 from toolkit.cli.context import global_options
-from toolkit.cli.copying import multi_arch_flags, shared_copy_options
+from toolkit.cli.copying import selection_flags, shared_copy_options
 from toolkit.cli.flags import (
     Flag,
     FlagValues,
@@ -83,7 +83,7 @@ def _kind(value: str | None, kinds: type[SourceKind] | type[DestinationKind], wh
 
 
 @command_with_flags(auth_flags("src-", with_shared_authfile=True), auth_flags("dest-"), retry_flags(),
-                    copy_shared_flags(), multi_arch_flags(), SYNC_FLAGS)
+                    copy_shared_flags(), selection_flags(), SYNC_FLAGS)
 def sync(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(metavar="SOURCE", show_default=False)],

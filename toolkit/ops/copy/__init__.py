@@ -13,7 +13,8 @@ Order of work (the contract, after c/image `copy/copy.go` and `copy/single.go`):
    blob pipeline (`blob.py`: each stream verified against its digest and size as it flows,
    transformed on the fly only where containers/image would transform it), build the
    manifest the destination accepts, write it, copy signatures (`sign.py`); lists as a
-   group in `multiple.py`;
+   group in `multiple.py`; with `copy_referrers`, what refers to what was written
+   (`referrers.py`);
 5. commit. Any exception before commit aborts the destination (its `close()` undoes
    everything), so the destination is as before.
 
@@ -29,6 +30,7 @@ from toolkit.ops.copy.blob import CopyCancelledError
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.copy.multiple import copy_list
 from toolkit.ops.copy.options import DEFAULT_PARALLEL_COPIES, CopyOptions, CopyResult, MultiArch, Signer
+from toolkit.ops.copy.referrers import check_referrers_support, copy_referrers
 from toolkit.ops.copy.sign import check_signature_support
 from toolkit.ops.copy.single import copy_single_image
 from toolkit.policy import PolicyContext
@@ -79,6 +81,8 @@ def copy_image(
                 # repositories of the same registry instead of uploaded.
                 dest.set_reuse_source(src_ref.docker_reference())
             copier = Copier(source, dest, options)
+            if options.copy_referrers:
+                check_referrers_support(copier)  # before anything is written
             if not is_list:
                 check_signature_support(dest, options, top_signatures)
                 result = copy_single_image(copier, top, top_signatures, instance=None)
@@ -92,5 +96,7 @@ def copy_image(
             else:
                 check_signature_support(dest, options, top_signatures)
                 result = copy_list(copier, top, top_signatures)
+            if options.copy_referrers:
+                copy_referrers(copier)
             dest.commit()
     return result

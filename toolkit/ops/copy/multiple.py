@@ -27,13 +27,24 @@ from toolkit.manifest.select import REFERENCE_DIGEST_ANNOTATION, is_attestation
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.copy.options import CopyResult, MultiArch
 from toolkit.ops.copy.sign import put_signatures
-from toolkit.ops.copy.single import copy_single_image
+from toolkit.ops.copy.single import ManifestWriter, copy_single_image
 
 __all__ = ["copy_list"]
 
 
-def copy_list(copier: Copier, top: UnparsedImage, signatures: list[bytes]) -> CopyResult:
-    """`--all` / `--multi-arch all|index-only`: the list and (unless index-only) every instance."""
+def copy_list(
+    copier: Copier,
+    top: UnparsedImage,
+    signatures: list[bytes],
+    *,
+    instance: Digest | None = None,
+    writer: ManifestWriter | None = None,
+) -> CopyResult:
+    """`--all` / `--multi-arch all|index-only|LIST`: the list and the instances chosen.
+
+    `instance` is set when the list is itself written as an instance (a referrer that is an
+    index); `writer` replaces the destination's `put_manifest` for the list's own write.
+    """
     options, reporter = copier.options, copier.reporter
     if not copier.caps.supports_manifest_lists:
         raise DestinationError(
@@ -42,7 +53,7 @@ def copy_list(copier: Copier, top: UnparsedImage, signatures: list[bytes]) -> Co
         )
     raw, list_mime = top.manifest()
     listing = parse_list(raw, list_mime)
-    not_modifiable = copier.why_not_modifiable_list(signatures)
+    not_modifiable = copier.why_not_modifiable_list(signatures, top.manifest_digest())
     target_list_mime = _choose_list_mime(copier, list_mime, can_modify=not not_modifiable)
     instances = listing.instances()
     selected = _selected_instances(instances, options.multi_arch, options.platforms)
@@ -79,8 +90,10 @@ def copy_list(copier: Copier, top: UnparsedImage, signatures: list[bytes]) -> Co
         new_raw = convert_list(listing, target_list_mime)
     reporter.message("Writing manifest list to image destination")
     sparse = len(selected) < len(instances) and not deleted
+    new_digest = Digest.from_bytes(new_raw)
+    stored_as = None if instance is None else new_digest
     try:
-        copier.dest.put_manifest(new_raw, target_list_mime)
+        (writer or copier.dest.put_manifest)(new_raw, target_list_mime, stored_as)
     except RegistryError as exc:
         if sparse and "MANIFEST_BLOB_UNKNOWN" in exc.codes:
             raise RegistryError(
@@ -88,8 +101,10 @@ def copy_list(copier: Copier, top: UnparsedImage, signatures: list[bytes]) -> Co
                 "or pass --strip-removed-platforms)"
             ) from exc
         raise
-    put_signatures(copier, new_raw, signatures, instance=None, list_signatures=True)
-    return CopyResult(new_raw, target_list_mime, Digest.from_bytes(new_raw))
+    source_digest = top.manifest_digest()
+    copier.mark_written(source_digest, new_digest)
+    put_signatures(copier, new_raw, signatures, instance=stored_as, list_signatures=True, source_digest=source_digest)
+    return CopyResult(new_raw, target_list_mime, new_digest)
 
 
 def _choose_list_mime(copier: Copier, list_mime: str, *, can_modify: bool) -> str:

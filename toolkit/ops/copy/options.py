@@ -60,6 +60,8 @@ class CopyOptions:
     #: Do not copy the list's own signatures (per-instance signatures are kept).
     remove_list_signatures: bool = False
     preserve_digests: bool = False
+    #: `--referrers`: also copy what refers to the image (OCI 1.1 subject; cosign tags).
+    copy_referrers: bool = False
     #: `--dest-compress` / `--dest-decompress`; None keeps the destination's preference.
     layer_compression: LayerCompression | None = None
     compression_format: Compression | None = None

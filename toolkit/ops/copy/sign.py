@@ -36,8 +36,10 @@ def put_signatures(
     *,
     instance: Digest | None,
     list_signatures: bool = False,
+    source_digest: Digest | None = None,
 ) -> None:
-    """Write `signatures` plus one new signature per signer (top level only) of `manifest_raw`."""
+    """Write `signatures` plus one new signature per signer (top level only) of `manifest_raw`;
+    `source_digest` (the manifest's digest at the source) is noted when anything is written."""
     new_signatures = list(signatures)
     options = copier.options
     if options.signers and instance is None:
@@ -50,3 +52,5 @@ def put_signatures(
         raise _unsupported(copier.dest)
     copier.reporter.message("Storing list signatures" if list_signatures else "Storing signatures")
     copier.dest.put_signatures(new_signatures, instance)
+    if source_digest is not None:
+        copier.signatures_written.add(source_digest)

@@ -14,6 +14,7 @@ non-schema1 image, zstd layers for a destination without OCI manifests.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from toolkit.digest import Digest
 from toolkit.errors import (
@@ -32,11 +33,15 @@ from toolkit.ops.copy.options import CopyResult
 from toolkit.ops.copy.sign import put_signatures
 from toolkit.types import BlobInfo, Compression
 
-__all__ = ["copy_single_image", "SCHEMA1_TYPES"]
+__all__ = ["copy_single_image", "ManifestWriter", "SCHEMA1_TYPES"]
 
 log = logging.getLogger(__name__)
 
 SCHEMA1_TYPES = frozenset({mime.DOCKER_V2S1, mime.DOCKER_V2S1_SIGNED})
+
+
+#: Writes a manifest: (bytes, media type, digest it is stored under or None for the top level).
+ManifestWriter = Callable[[bytes, str, Digest | None], None]
 
 
 def copy_single_image(
@@ -46,9 +51,11 @@ def copy_single_image(
     *,
     instance: Digest | None,
     forced_mime: str | None = None,
+    writer: ManifestWriter | None = None,
 ) -> CopyResult:
-    """Copy one image; `instance` is set when it is written as a list instance."""
-    return _ImageCopier(copier, image, signatures, instance=instance, forced_mime=forced_mime).copy()
+    """Copy one image; `instance` is set when it is written as a list instance (or a
+    referrer). `writer` replaces the destination's `put_manifest` for the final write."""
+    return _ImageCopier(copier, image, signatures, instance=instance, forced_mime=forced_mime, writer=writer).copy()
 
 
 class _ImageCopier:
@@ -62,15 +69,17 @@ class _ImageCopier:
         *,
         instance: Digest | None,
         forced_mime: str | None,
+        writer: ManifestWriter | None,
     ) -> None:
         self.copier = copier
+        self.writer: ManifestWriter = writer or copier.dest.put_manifest
         self.image = image
         self.signatures = signatures
         self.instance = instance
         self.forced_mime = forced_mime
         self.raw, self.src_mime = image.manifest()
         self.manifest: ImageManifest = parse_manifest(self.raw, self.src_mime)
-        self.not_modifiable = copier.why_not_modifiable(signatures)
+        self.not_modifiable = copier.why_not_modifiable(signatures, image.manifest_digest())
         self.forced = forced_mime or copier.options.forced_manifest_mime
         self.config_info: BlobInfo = self.manifest.config_info()
         self.config_bytes: bytes | None = None
@@ -226,6 +235,8 @@ class _ImageCopier:
         written_digest = manifest_digest(new_raw)
         # A list instance is stored under the digest of what is actually written.
         stored_as = None if self.instance is None else written_digest
-        copier.dest.put_manifest(new_raw, target_mime, stored_as)
-        put_signatures(copier, new_raw, self.signatures, instance=stored_as)
+        self.writer(new_raw, target_mime, stored_as)
+        source_digest = self.image.manifest_digest()
+        copier.mark_written(source_digest, written_digest)
+        put_signatures(copier, new_raw, self.signatures, instance=stored_as, source_digest=source_digest)
         return CopyResult(new_raw, target_mime, written_digest)

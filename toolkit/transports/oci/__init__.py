@@ -55,7 +55,6 @@ from toolkit.transports._oci_layout import (
     LayoutImageSource,
     LayoutIndex,
     LayoutReferenceBase,
-    add_manifest,
     check_layout_file,
     load_index,
     new_index,
@@ -380,8 +379,7 @@ class OciImageDestination(LayoutDestinationBase):
                     )
             if not os.path.lexists(self._dir / LAYOUT_FILE):
                 atomic_write_bytes(self._dir / LAYOUT_FILE, LAYOUT_BYTES)
-            if self._top is not None:
-                index = add_manifest(index, self._top)
+            index = self._merged_index(index)
             atomic_write_bytes(self._dir / INDEX_FILE, serialize_index(index))
         self._committed = True
         # A successful copy also removes the blob temp files of copies that were killed

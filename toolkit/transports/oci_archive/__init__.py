@@ -46,7 +46,6 @@ from toolkit.transports._oci_layout import (
     LayoutDestinationBase,
     LayoutImageSource,
     LayoutReferenceBase,
-    add_manifest,
     blob_member_name,
     new_index,
     parse_layout_reference,
@@ -279,8 +278,7 @@ class OciArchiveDestination(LayoutDestinationBase):
         replace the target atomically."""
         with self._lock:
             index = new_index()
-            if self._top is not None:
-                index = add_manifest(index, self._top)
+            index = self._merged_index(index)
             index_bytes = serialize_index(index)
             self._add_entry(INDEX_FILE, lambda w: w.add_bytes(INDEX_FILE, index_bytes, mode=_FILE_MODE))
             self._add_entry(LAYOUT_FILE, lambda w: w.add_bytes(LAYOUT_FILE, LAYOUT_BYTES, mode=_FILE_MODE))
