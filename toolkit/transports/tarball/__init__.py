@@ -25,7 +25,6 @@ import datetime
 import hashlib
 import io
 import os
-import platform
 import stat
 import sys
 from collections.abc import Iterator
@@ -46,6 +45,7 @@ from toolkit.errors import (
 )
 from toolkit.manifest import mime
 from toolkit.manifest.gojson import GoStruct, GoTime, marshal, quote
+from toolkit.manifest.platform import current_host
 from toolkit.reference import NamedReference
 from toolkit.transports._docker_tar import spool_to_temp
 from toolkit.transports._fs import wrap_os_error
@@ -57,36 +57,16 @@ __all__ = ["TRANSPORT", "TarballTransport", "TarballReference", "TarballImageSou
 _NAME: Final = "tarball"
 _SEPARATOR: Final = ":"
 _COMMENT: Final = "imported from tarball"
-_GOARCH: Final = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "i386": "386",
-    "i486": "386",
-    "i586": "386",
-    "i686": "386",
-    "x86": "386",
-    "armv6l": "arm",
-    "armv7l": "arm",
-    "armv8l": "arm",
-    "ppc64le": "ppc64le",
-    "ppc64": "ppc64",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-    "mips64": "mips64",
-    "loongarch64": "loong64",
-}
 
 
 def go_arch() -> str:
-    """This machine's architecture as Go's `runtime.GOARCH` names it."""
-    machine = platform.machine().lower()
-    return _GOARCH.get(machine, machine)
+    """This machine's architecture as Go's `runtime.GOARCH` names it (`manifest.platform`)."""
+    return current_host().goarch
 
 
 def _go_os() -> str:
-    return "linux" if sys.platform.startswith("linux") else sys.platform
+    """This machine's OS as Go's `runtime.GOOS` names it (`manifest.platform`)."""
+    return current_host().goos
 
 
 def _local_go_time(ns: int) -> GoTime:
@@ -241,10 +221,8 @@ class TarballImageSource(ImageSourceBase):
                 except OSError as exc:
                     raise wrap_os_error(exc, f"error reading size of {quote(safe_text(filename))}") from exc
             blob_digest, size, diff_id, kind = self._hash_file(filename)
-            media_type = {
-                Compression.GZIP: mime.OCI_LAYER_GZIP,
-                Compression.ZSTD: mime.OCI_LAYER_ZSTD,
-            }.get(kind, mime.OCI_LAYER)
+            media_type = mime.layer_variant(mime.OCI_LAYER, kind, oci=True)
+            assert media_type is not None  # _hash_file gives NONE, GZIP or ZSTD: all OCI layer types
             self._blobs[blob_digest] = _Blob(None if filename == "-" else filename, size)
             diff_ids.append(str(diff_id))
             when = _local_go_time(mtime_ns)
