@@ -31,17 +31,23 @@ import lzma
 import queue
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import IO, Final, Protocol, cast
 
 import zstandard
 from isal import igzip_lib, isal_zlib
 
 from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead, pass_through
-from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError
+from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError, safe_text
 from toolkit.types import Compression
 
 __all__ = [
+    "Algorithm",
+    "ALGORITHMS",
+    "algorithm_by_name",
+    "algorithm_for",
     "CompressionError",
     "DEFAULT_DECOMPRESS_BUDGET",
     "DEFAULT_GZIP_LEVEL",
@@ -76,21 +82,82 @@ DEFAULT_DECOMPRESS_BUDGET: Final = 64 << 30
 DEFAULT_GZIP_LEVEL: Final = 2
 #: zstd's own default level (c/image's default too).
 DEFAULT_ZSTD_LEVEL: Final = 3
-#: Accepted explicit levels. zstd 21-22 ("ultra") need 64-128 MiB windows on both ends and
-#: hundreds of MiB while compressing, so they are refused to keep memory bounded.
-GZIP_LEVELS: Final = range(1, 10)
-ZSTD_LEVELS: Final = range(1, 21)
 
 _GZIP_MAGIC: Final = b"\x1f\x8b\x08"
 _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _BZIP2_MAGIC: Final = b"BZh"
 _XZ_MAGIC: Final = b"\xfd7zXZ\x00"
-_MAGICS: Final = {
-    Compression.GZIP: _GZIP_MAGIC,
-    Compression.ZSTD: _ZSTD_MAGIC,
-    Compression.BZIP2: _BZIP2_MAGIC,
-    Compression.XZ: _XZ_MAGIC,
-}
+
+
+@dataclass(frozen=True, slots=True)
+class Algorithm:
+    """One compression algorithm by its name (c/image `pkg/compression` `Algorithm`).
+
+    - `name`: as on the command line (`--dest-compress-format`) and in c/image.
+    - `compression`: the `Compression` value of the bytes it produces.
+    - `magic`: the bytes every stream of it starts with.
+    - `levels`: the explicit levels a writer accepts (empty when it cannot write); without
+      one, gzip is written at `DEFAULT_GZIP_LEVEL` and zstd at `DEFAULT_ZSTD_LEVEL`.
+    - `unwritable`: why skopo cannot write it (the error's text), None when it can.
+    """
+
+    name: str
+    compression: Compression
+    magic: bytes
+    levels: range = range(0)
+    unwritable: str | None = None
+
+    @property
+    def writable(self) -> bool:
+        """True if `compressing_reader` can produce it."""
+        return self.unwritable is None
+
+    def require_writable(self) -> None:
+        """Raise `NotSupportedError` (with `unwritable` as the message) unless writable."""
+        if self.unwritable is not None:
+            raise NotSupportedError(self.unwritable)
+
+
+def _not_in_manifests(name: str) -> str:
+    # c/image's words when no manifest format can describe layers of this compression.
+    return f"compression using {name} required, but none of the known manifest formats support it"
+
+
+#: Every algorithm skopo knows by name, as c/image's `pkg/compression` registers them.
+ALGORITHMS: Final[tuple[Algorithm, ...]] = (
+    Algorithm("gzip", Compression.GZIP, _GZIP_MAGIC, range(1, 10)),
+    # zstd 21-22 ("ultra") need 64-128 MiB windows on both ends and hundreds of MiB while
+    # compressing, so they are refused to keep memory bounded.
+    Algorithm("zstd", Compression.ZSTD, _ZSTD_MAGIC, range(1, 21)),
+    # zstd:chunked is zstd bytes plus a table of contents; writing it is not implemented yet.
+    Algorithm(
+        "zstd:chunked", Compression.ZSTD, _ZSTD_MAGIC, unwritable="compression format zstd:chunked is not supported"
+    ),
+    Algorithm("bzip2", Compression.BZIP2, _BZIP2_MAGIC, unwritable=_not_in_manifests("bzip2")),
+    Algorithm("xz", Compression.XZ, _XZ_MAGIC, unwritable=_not_in_manifests("xz")),
+)
+_BY_NAME: Final[Mapping[str, Algorithm]] = MappingProxyType({a.name: a for a in ALGORITHMS})
+#: The base algorithm of each compressed `Compression` (the one named by its value).
+_BY_COMPRESSION: Final[Mapping[Compression, Algorithm]] = MappingProxyType(
+    {a.compression: a for a in ALGORITHMS if a.name == a.compression.value}
+)
+
+
+def algorithm_by_name(name: str) -> Algorithm:
+    """The algorithm called `name` (c/image `AlgorithmByName`): gzip, zstd, zstd:chunked,
+    bzip2 or xz. Raises `InvalidInputError('unknown compression algorithm "NAME"')` for any
+    other name (`name` is untrusted; it is sanitised in the message)."""
+    found = _BY_NAME.get(name)
+    if found is None:
+        raise InvalidInputError(f'unknown compression algorithm "{safe_text(name)}"')
+    return found
+
+
+def algorithm_for(compression: Compression) -> Algorithm | None:
+    """The algorithm whose bytes `compression` names (None for `Compression.NONE`)."""
+    return _BY_COMPRESSION.get(compression)
+
+
 #: Largest output produced by one read() call (a caller asking for more gets less).
 _MAX_READ: Final = 8 * CHUNK_SIZE
 #: Bytes needed by `detect_compression` to decide.
@@ -113,14 +180,9 @@ def detect_compression(prefix: bytes) -> Compression:
     Pass at least `SNIFF_SIZE` bytes when available; shorter prefixes only match the
     formats whose magic they contain completely. Never raises.
     """
-    if prefix.startswith(_GZIP_MAGIC):
-        return Compression.GZIP
-    if prefix.startswith(_ZSTD_MAGIC):
-        return Compression.ZSTD
-    if prefix.startswith(_BZIP2_MAGIC):
-        return Compression.BZIP2
-    if prefix.startswith(_XZ_MAGIC):
-        return Compression.XZ
+    for algorithm in _BY_COMPRESSION.values():  # no magic is a prefix of another
+        if prefix.startswith(algorithm.magic):
+            return algorithm.compression
     return Compression.NONE
 
 
@@ -360,7 +422,7 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
             return None
         if data[0] != 0:
             # Right after a member: the next member (pigz, concatenated files) or garbage.
-            magic = _MAGICS[self._algorithm]
+            magic = _BY_COMPRESSION[self._algorithm].magic
             if not data.startswith(magic[: len(data)]):
                 raise CompressionError(f"decompressing {self._what} data: trailing garbage after compressed data")
             self._pending = data
@@ -611,22 +673,21 @@ def compressing_reader(stream: Readable, algorithm: Compression, *, level: int |
     """
     if algorithm is Compression.NONE:
         return CompressingReader(stream, None)
+    spec = algorithm_for(algorithm)
+    if spec is None or not spec.writable:
+        raise NotSupportedError(f"compressing with {algorithm.value} is not supported")
+    if level is not None and level not in spec.levels:
+        raise InvalidInputError(
+            f"invalid {spec.name} compression level {level}: must be {spec.levels[0]} to {spec.levels[-1]}"
+        )
     if algorithm is Compression.GZIP:
         if level is None:
             comp: _Compressor = isal_zlib.compressobj(DEFAULT_GZIP_LEVEL, isal_zlib.DEFLATED, 31)
-        elif level in GZIP_LEVELS:
-            comp = zlib.compressobj(level, zlib.DEFLATED, 31)
         else:
-            raise InvalidInputError(f"invalid gzip compression level {level}: must be 1 to 9")
+            comp = zlib.compressobj(level, zlib.DEFLATED, 31)
         return CompressingReader(stream, comp)
-    if algorithm is Compression.ZSTD:
-        if level is None:
-            level = DEFAULT_ZSTD_LEVEL
-        if level not in ZSTD_LEVELS:
-            raise InvalidInputError(f"invalid zstd compression level {level}: must be 1 to 20")
-        cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
-        return CompressingReader(stream, _ZstdCompressor(cctx.compressobj()))
-    raise NotSupportedError(f"compressing with {algorithm.value} is not supported")
+    cctx = zstandard.ZstdCompressor(level=DEFAULT_ZSTD_LEVEL if level is None else level, write_checksum=True)
+    return CompressingReader(stream, _ZstdCompressor(cctx.compressobj()))
 
 
 class _ZstdCompressor:

@@ -21,8 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from toolkit.compression import (
+    ALGORITHMS,
     DEFAULT_DECOMPRESS_BUDGET,
     CompressionError,
+    algorithm_by_name,
+    algorithm_for,
     compressing_reader,
     decompressing_reader,
     detect_compression,
@@ -250,14 +253,62 @@ def test_none_passes_through_under_budget() -> None:
     [(Compression.GZIP, 0), (Compression.GZIP, 10), (Compression.ZSTD, 0), (Compression.ZSTD, 21)],
 )
 def test_invalid_levels(algorithm: Compression, level: int) -> None:
-    with pytest.raises(InvalidInputError):
+    high = 9 if algorithm is Compression.GZIP else 20
+    message = f"invalid {algorithm.value} compression level {level}: must be 1 to {high}"
+    with pytest.raises(InvalidInputError) as info:
         compressing_reader(io.BytesIO(b""), algorithm, level=level)
+    assert str(info.value) == message
 
 
 @pytest.mark.parametrize("algorithm", [Compression.BZIP2, Compression.XZ])
 def test_compressing_bzip2_xz_not_supported(algorithm: Compression) -> None:
-    with pytest.raises(NotSupportedError):
+    with pytest.raises(NotSupportedError, match=f"compressing with {algorithm.value} is not supported"):
         compressing_reader(io.BytesIO(b""), algorithm, level=None)
+    with pytest.raises(NotSupportedError):
+        compressing_reader(io.BytesIO(b""), algorithm, level=5)
+
+
+@pytest.mark.parametrize(
+    ("name", "compression", "levels", "writable"),
+    [
+        ("gzip", Compression.GZIP, (1, 9), True),
+        ("zstd", Compression.ZSTD, (1, 20), True),
+        ("zstd:chunked", Compression.ZSTD, None, False),
+        ("bzip2", Compression.BZIP2, None, False),
+        ("xz", Compression.XZ, None, False),
+    ],
+)
+def test_algorithm_registry(
+    name: str, compression: Compression, levels: tuple[int, int] | None, writable: bool
+) -> None:
+    algorithm = algorithm_by_name(name)
+    assert (algorithm.name, algorithm.compression, algorithm.writable) == (name, compression, writable)
+    if levels is None:
+        assert list(algorithm.levels) == []
+        with pytest.raises(NotSupportedError):
+            algorithm.require_writable()
+    else:
+        assert list(algorithm.levels) == list(range(levels[0], levels[1] + 1))
+        algorithm.require_writable()
+        for level in algorithm.levels:  # every level the registry offers can really be written
+            packed = compress_all(b"x" * 1000, compression, level)
+            assert decompress_all(packed, compression) == b"x" * 1000
+    # The magic is what real tools write (the stdlib or zstandard compressor's output).
+    assert detect_compression(STDLIB_COMPRESS[compression](b"data")) is compression
+    assert STDLIB_COMPRESS[compression](b"data").startswith(algorithm.magic)
+    if name == compression.value:
+        assert algorithm_for(compression) is algorithm
+
+
+@pytest.mark.parametrize("name", ["", "none", "GZIP", "gzip ", "zstd:", "lz4"])
+def test_unknown_algorithm_names(name: str) -> None:
+    with pytest.raises(InvalidInputError, match="unknown compression algorithm"):
+        algorithm_by_name(name)
+
+
+def test_no_algorithm_for_uncompressed_data() -> None:
+    assert algorithm_for(Compression.NONE) is None
+    assert {a.compression for a in ALGORITHMS} == set(Compression) - {Compression.NONE}
 
 
 def test_negative_budget_rejected() -> None:

@@ -13,10 +13,11 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import typer
 
+from toolkit.compression import ALGORITHMS, Algorithm
 from toolkit.errors import InvalidInputError
 from toolkit.types import Credentials, OptionalBool, SystemContext
 
@@ -130,6 +131,14 @@ def image_flags(prefix: str, *, with_shared_authfile: bool = False) -> list[Flag
     ]
 
 
+#: The compressions a copy can write, for the help texts (toolkit/compression.py's registry).
+_WRITABLE: Final = tuple(a for a in ALGORITHMS if a.writable)
+
+
+def _levels(algorithm: Algorithm) -> str:
+    return f"{algorithm.name} {algorithm.levels[0]}-{algorithm.levels[-1]}"
+
+
 def dest_flags() -> list[Flag]:
     """DEST group: IMG for `dest-` plus compression choices."""
     return [
@@ -139,10 +148,10 @@ def dest_flags() -> list[Flag]:
         Flag("dest-decompress", bool, False, "Decompress layers when saving to the destination (dir: only)"),
         Flag("dest-oci-accept-uncompressed-layers", bool, False,
              "Allow uncompressed image layers when saving to an OCI image using oci transport"),
-        Flag("dest-compress-format", str | None, None, "FORMAT to use for the compression (gzip, zstd)",
-             metavar="FORMAT"),
-        Flag("dest-compress-level", int | None, None, "LEVEL to use for the compression (gzip 1-9, zstd 1-20)",
-             metavar="LEVEL"),
+        Flag("dest-compress-format", str | None, None,
+             f"FORMAT to use for the compression ({', '.join(a.name for a in _WRITABLE)})", metavar="FORMAT"),
+        Flag("dest-compress-level", int | None, None,
+             f"LEVEL to use for the compression ({', '.join(_levels(a) for a in _WRITABLE)})", metavar="LEVEL"),
     ]
 
 

@@ -30,6 +30,7 @@ from toolkit.cli.flags import (
 )
 from toolkit.cli.progress import make_reporter
 from toolkit.cli.signing import signers_from_flags
+from toolkit.compression import algorithm_by_name
 from toolkit.errors import InvalidInputError, NotSupportedError, safe_text
 from toolkit.ops.copy import DEFAULT_PARALLEL_COPIES, copy_image
 from toolkit.reference import NamedReference, parse_normalized_named
@@ -84,26 +85,17 @@ def _parse_compression(flags: FlagValues) -> tuple[LayerCompression | None, Comp
     elif decompress:
         layer = LayerCompression.DECOMPRESS
     fmt_text: str | None = flags.get("dest-compress-format")
-    fmt: Compression | None = None
-    if fmt_text is not None:
-        if fmt_text == "gzip":
-            fmt = Compression.GZIP
-        elif fmt_text == "zstd":
-            fmt = Compression.ZSTD
-        elif fmt_text == "zstd:chunked":
-            raise NotSupportedError("compression format zstd:chunked is not supported")
-        elif fmt_text in {"bzip2", "xz"}:
-            raise NotSupportedError(
-                f"compression using {fmt_text} required, but none of the known manifest formats support it"
-            )
-        else:
-            raise InvalidInputError(f'unknown compression algorithm "{safe_text(fmt_text)}"')
+    chosen = algorithm_by_name(fmt_text) if fmt_text is not None else None
+    if chosen is not None:
+        chosen.require_writable()
     level: int | None = flags.get("dest-compress-level")
     if level is not None:
-        algorithm = fmt or Compression.GZIP
-        low, high = (1, 9) if algorithm is Compression.GZIP else (1, 20)
-        if not low <= level <= high:
-            raise InvalidInputError(f"--dest-compress-level for {algorithm.value} must be between {low} and {high}")
+        # Without a format, the level is for gzip: what a compressing copy then writes.
+        algorithm = chosen or algorithm_by_name("gzip")
+        if level not in algorithm.levels:
+            low, high = algorithm.levels[0], algorithm.levels[-1]
+            raise InvalidInputError(f"--dest-compress-level for {algorithm.name} must be between {low} and {high}")
+    fmt = chosen.compression if chosen is not None else None
     return layer, fmt, level
 
 
