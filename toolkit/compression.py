@@ -13,9 +13,10 @@ Contract:
   the output asked for by one `read(n)` call, whatever the data's compression ratio.
 - `read(n)` returns at most `n` bytes (possibly fewer, like a raw stream: loop) and `b""`
   only at the end of the data. The readers are not thread-safe (one consumer per reader).
-- `ReadAheadReader` runs a reader chain (decompression, compression, hashing of the
-  source) in a background thread, a bounded number of chunks ahead of its consumer, so
-  that the work overlaps the consumer's hashing and writing (two or more cores).
+- `algorithm_by_name` / `algorithm_for` / `ALGORITHMS`: the one table of what each
+  compression is called, how its streams start and which levels a writer accepts.
+- `PrefixedReader`, `ReadAheadReader` and `Readable` live in `toolkit.streams` and are
+  re-exported here.
 - Output of `compressing_reader` is a standard single gzip member (RFC 1952) or a
   single zstd frame with a content checksum, readable by `gzip -d`, `zstd -d` and Go's
   `compress/gzip` / `klauspost/compress/zstd`.
@@ -24,12 +25,9 @@ Contract:
 from __future__ import annotations
 
 import bz2
-import contextlib
 import io
 import logging
 import lzma
-import queue
-import threading
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,8 +37,9 @@ from typing import IO, Final, Protocol, cast
 import zstandard
 from isal import igzip_lib, isal_zlib
 
-from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead, pass_through
+from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead
 from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError, safe_text
+from toolkit.streams import READ_AHEAD_DEPTH, PrefixedReader, Readable, ReadAheadReader, read_to_end
 from toolkit.types import Compression
 
 __all__ = [
@@ -57,6 +56,7 @@ __all__ = [
     "CompressingReader",
     "PrefixedReader",
     "ReadAheadReader",
+    "READ_AHEAD_DEPTH",
     "detect_compression",
     "peek_compression",
     "decompressing_reader",
@@ -168,12 +168,6 @@ class CompressionError(ToolkitError):
     """Compressed data is corrupt, truncated or not in the announced format."""
 
 
-class Readable(Protocol):
-    """Anything with `read(n) -> bytes` (files, sockets' streams, our readers)."""
-
-    def read(self, n: int = -1, /) -> bytes: ...
-
-
 def detect_compression(prefix: bytes) -> Compression:
     """The compression of data starting with `prefix` (by magic number), else NONE.
 
@@ -184,45 +178,6 @@ def detect_compression(prefix: bytes) -> Compression:
         if prefix.startswith(algorithm.magic):
             return algorithm.compression
     return Compression.NONE
-
-
-@pass_through
-class PrefixedReader(ReadIntoFromRead, io.RawIOBase):
-    """Replays `prefix`, then reads from `stream`: undoes a peek without seeking."""
-
-    def __init__(self, prefix: bytes, stream: Readable) -> None:
-        super().__init__()
-        self._prefix = memoryview(prefix)
-        self._stream = stream
-
-    @property
-    def passes_through(self) -> Readable:
-        return self._stream
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int | None = -1, /) -> bytes:
-        if n is None or n < 0:
-            parts = [bytes(self._prefix)]
-            self._prefix = memoryview(b"")
-            while chunk := self._stream.read(CHUNK_SIZE):
-                parts.append(chunk)
-            return b"".join(parts)
-        if n == 0:
-            return b""
-        if self._prefix:
-            out = bytes(self._prefix[:n])
-            self._prefix = self._prefix[n:]
-            return out
-        return self._stream.read(n)
-
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-        super().close()
 
 
 def _read_at_least(stream: Readable, n: int) -> bytes:
@@ -255,12 +210,24 @@ class _Decompressor(Protocol):
     """The bz2/lzma/isal incremental decompressor API."""
 
     @property
-    def eof(self) -> bool: ...
+    def eof(self) -> bool:
+        """True once the end of the member (stream) was decoded."""
+        ...
+
     @property
-    def needs_input(self) -> bool: ...
+    def needs_input(self) -> bool:
+        """True if `decompress` needs more input before it can produce output."""
+        ...
+
     @property
-    def unused_data(self) -> bytes: ...
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+    def unused_data(self) -> bytes:
+        """Input given after the end of the member (the next member, padding or garbage)."""
+        ...
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        """Decode `data` (plus what is buffered), returning at most `max_length` bytes;
+        raises one of `_DECODER_ERRORS` for bad data."""
+        ...
 
 
 def _new_gzip() -> _Decompressor:
@@ -335,14 +302,18 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         self._started = False  # any input seen at all
 
     def readable(self) -> bool:
+        """Always True."""
         return True
 
     def read(self, n: int | None = -1, /) -> bytes:
+        """Up to `n` (at most `_MAX_READ`) decompressed bytes; `b""` at the clean end.
+
+        `n` None or negative reads to the end. Raises `CompressionError` for bad, truncated
+        or trailing data, `SizeLimitError` as soon as the budget is exceeded (the bytes
+        over it are never returned); errors of the source propagate.
+        """
         if n is None or n < 0:
-            parts = []
-            while chunk := self.read(CHUNK_SIZE):
-                parts.append(chunk)
-            return b"".join(parts)
+            return read_to_end(self)
         if n == 0 or self._done:
             return b""
         if self.produced > self._budget:
@@ -358,7 +329,6 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         if self.produced > self._budget:
             self._over_budget()
         return out
-
 
     def _over_budget(self) -> None:
         raise SizeLimitError(f"decompressed data exceeds the limit of {self._budget} bytes")
@@ -435,6 +405,7 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         return None
 
     def close(self) -> None:
+        """Release the decoder and close the source stream. Idempotent."""
         if not self.closed:
             self._dec = None
             if self._zreader is not None:
@@ -457,6 +428,7 @@ class _TeeReader:
         self._walker = walker
 
     def read(self, n: int = -1, /) -> bytes:
+        """`stream.read(n)`, after showing the bytes to the walker."""
         data = self._stream.read(n)
         self._walker.feed(data)
         return data
@@ -486,6 +458,8 @@ class _ZstdFrameWalker:
         self._error: str | None = None
 
     def feed(self, data: bytes) -> None:
+        """Follow the framing over the next compressed bytes (`b""`: the input ended).
+        Never raises: a framing error is kept for `check`."""
         if self._error is not None:
             return
         if not data:
@@ -578,6 +552,7 @@ class _ZstdFrameWalker:
             self._skip_then(int.from_bytes(field, "little"), "frame_end")
 
     def check(self) -> None:
+        """Raise `CompressionError` if the bytes seen so far break the zstd framing."""
         if self._error is not None:
             raise CompressionError(f"decompressing zstd data: {self._error}")
 
@@ -602,8 +577,15 @@ def decompressing_reader(stream: Readable, algorithm: Compression, *, budget: in
 
 
 class _Compressor(Protocol):
-    def compress(self, data: bytes, /) -> bytes: ...
-    def flush(self) -> bytes: ...
+    """The zlib/isal compressobj API (zstd through `_ZstdCompressor`)."""
+
+    def compress(self, data: bytes, /) -> bytes:
+        """Compressed bytes for `data` (possibly none yet: the encoder buffers)."""
+        ...
+
+    def flush(self) -> bytes:
+        """The rest of the compressed stream, ending it."""
+        ...
 
 
 class CompressingReader(ReadIntoFromRead, io.RawIOBase):
@@ -624,14 +606,15 @@ class CompressingReader(ReadIntoFromRead, io.RawIOBase):
         self.consumed = 0
 
     def readable(self) -> bool:
+        """Always True."""
         return True
 
     def read(self, n: int | None = -1, /) -> bytes:
+        """Up to `n` compressed bytes; `b""` once the stream is complete (after the
+        compressor's final flush). `n` None or negative reads to the end. Errors of the
+        source propagate unchanged."""
         if n is None or n < 0:
-            parts = []
-            while chunk := self.read(CHUNK_SIZE):
-                parts.append(chunk)
-            return b"".join(parts)
+            return read_to_end(self)
         if n == 0:
             return b""
         while self._out_pos >= len(self._out):
@@ -652,8 +635,8 @@ class CompressingReader(ReadIntoFromRead, io.RawIOBase):
             self._src_done = True
             self._out = self._comp.flush() if self._comp else b""
 
-
     def close(self) -> None:
+        """Close the source stream. Idempotent."""
         if not self.closed:
             close = getattr(self._src, "close", None)
             if close is not None:
@@ -697,145 +680,9 @@ class _ZstdCompressor:
         self._obj = obj
 
     def compress(self, data: bytes, /) -> bytes:
+        """Compressed bytes for `data` (possibly none yet)."""
         return self._obj.compress(data)
 
     def flush(self) -> bytes:
+        """End the frame (with its checksum) and return the rest."""
         return self._obj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
-
-
-# ------------------------------------------------------------------------------- read-ahead
-
-
-#: Chunks a `ReadAheadReader` may hold (each at most its `chunk_size`).
-READ_AHEAD_DEPTH: Final = 4
-
-
-class _Failure:
-    """An exception raised by the producer, handed to the consumer."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-_EOF: Final = b""
-
-
-def _produce(
-    stream: Readable, chunk_size: int, out: queue.Queue[bytes | _Failure], stop: threading.Event
-) -> None:
-    """The read-ahead thread: `stream.read` until EOF, an error, or `stop`."""
-
-    def put(item: bytes | _Failure) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    try:
-        while not stop.is_set():
-            data = stream.read(chunk_size)
-            if not put(data) or not data:
-                return
-    except BaseException as exc:  # handed over to the consumer, re-raised there
-        put(_Failure(exc))
-
-
-@pass_through
-class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
-    """Reads `stream` in a background thread, at most `depth` chunks ahead.
-
-    For a pipeline stage that costs CPU (decompression, compression, hashing) whose
-    consumer also does work: both then run at once (these C routines release the GIL).
-
-    Contract:
-    - The bytes, and the exceptions, are those of `stream`: an exception raised by
-      `stream.read` in the thread is raised (the same object) by the consumer's `read`
-      at the position where it happened, and again on every later `read`.
-    - Memory: at most `depth` + 1 chunks of `chunk_size` bytes are held.
-    - `stream` is read only by the thread, which starts at the first `read` and ends at
-      EOF, on an error or at `close()`. After `read` returned `b""` (EOF) or raised, the
-      thread no longer touches `stream`, so the caller may use it again.
-    - `close()` stops the thread (waiting for a `stream.read` in progress), then closes
-      `stream`. Always close a reader that was not read to its end.
-    - One consumer (not thread-safe itself).
-    """
-
-    def __init__(self, stream: Readable, *, chunk_size: int = CHUNK_SIZE, depth: int = READ_AHEAD_DEPTH) -> None:
-        super().__init__()
-        self._src = stream
-        self._chunk_size = chunk_size
-        self._queue: queue.Queue[bytes | _Failure] = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._buf = b""
-        self._pos = 0
-        self._eof = False
-        self._error: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    @property
-    def passes_through(self) -> Readable:
-        return self._src
-
-    def _next_chunk(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=_produce,
-                args=(self._src, self._chunk_size, self._queue, self._stop),
-                name="skopo-read-ahead",
-                daemon=True,
-            )
-            self._thread.start()
-        item = self._queue.get()
-        if isinstance(item, _Failure):
-            self._error = item.exc
-            raise item.exc
-        if not item:
-            self._eof = True
-        self._buf, self._pos = item, 0
-
-    def read(self, n: int | None = -1, /) -> bytes:
-        if n is None or n < 0:
-            parts = []
-            while chunk := self.read(self._chunk_size):
-                parts.append(chunk)
-            return b"".join(parts)
-        if self._error is not None:
-            raise self._error
-        if n == 0 or self._eof:
-            return b""
-        if self._pos >= len(self._buf):
-            self._next_chunk()
-            if self._eof:
-                return b""
-        buf, pos = self._buf, self._pos
-        if pos == 0 and n >= len(buf):
-            self._pos = len(buf)
-            return buf
-        out = buf[pos : pos + n]
-        self._pos = pos + len(out)
-        return out
-
-
-    def close(self) -> None:
-        if not self.closed:
-            self._stop.set()
-            thread, self._thread = self._thread, None
-            if thread is not None:
-                # Unblock a producer waiting for room, then wait for it to leave `stream`.
-                while thread.is_alive():
-                    with contextlib.suppress(queue.Empty):
-                        self._queue.get_nowait()
-                    thread.join(0.01)
-            self._buf = b""
-            close = getattr(self._src, "close", None)
-            if close is not None:
-                close()
-        super().close()

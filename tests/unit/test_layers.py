@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "toolkit.types": 1,
     "toolkit.limits": 1,
     "toolkit.compression": 1,
+    "toolkit.streams": 1,
     "toolkit.reference": 2,
     "toolkit.manifest": 2,
     "toolkit.signature": 3,

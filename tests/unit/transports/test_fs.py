@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,13 @@ from typing import Any
 import pytest
 
 import toolkit.transports._fs as fs
-from toolkit.compression import PrefixedReader, ReadAheadReader
 from toolkit.digest import Digest, VerifyingReader, verified_digest
 from toolkit.errors import DigestMismatchError, ToolkitError
+from toolkit.streams import PrefixedReader, ReadAheadReader
 from toolkit.types import BlobInfo
+
+#: Large enough for several writeback steps; random so that nothing compresses or repeats.
+_DATA = os.urandom(300_000) * 7
 
 
 class _DiskFull(io.FileIO):
@@ -191,3 +195,35 @@ def test_atomic_file_with_clean_stale_cleans_before_writing(tmp_path: Path) -> N
     with fs.AtomicFile(target, clean_stale=True) as f:
         f.write(b"archive")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["image.tar"]
+
+
+
+def test_atomic_file_large_write_with_writeback_hints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writeback hints are advice only: content is exact, and a failing hint changes nothing."""
+    calls: list[tuple[int, int]] = []
+
+    def start_writeback(fd: int, offset: int, length: int, flags: int) -> int:
+        calls.append((offset, length))
+        return -1  # a failing hint
+
+    monkeypatch.setattr(fs, "WRITEBACK_STEP", 100_000)
+    monkeypatch.setattr(fs, "_START_WRITEBACK", start_writeback)
+    target = tmp_path / "big"
+    with fs.AtomicFile(target) as f:
+        for i in range(0, len(_DATA), 70_000):
+            f.write(_DATA[i : i + 70_000])
+        f.seek(0)
+        f.write(b"X")
+    assert target.read_bytes() == b"X" + _DATA[1:]
+    assert calls and calls[0][0] == 0
+    assert all(length >= 100_000 for _, length in calls)
+
+
+def test_sync_file_range_works_on_linux(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux only")
+    assert fs._START_WRITEBACK is not None
+    with (tmp_path / "f").open("wb") as f:
+        f.write(b"x" * 100_000)
+        f.flush()
+        assert fs._START_WRITEBACK(f.fileno(), 0, 100_000, 2) == 0

@@ -1,4 +1,5 @@
-"""`ReadAheadReader`: same bytes and errors as its source, bounded memory, clean shutdown."""
+"""toolkit.streams: `ReadAheadReader` (same bytes and errors as its source, bounded memory,
+clean shutdown), `PrefixedReader` (a peek undone) and `read_to_end`."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import io
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from toolkit.compression import ReadAheadReader, compressing_reader, decompressing_reader
-from toolkit.digest import Digest, VerifyingReader
+import toolkit.compression
+import toolkit.streams
+from toolkit.compression import compressing_reader, decompressing_reader
+from toolkit.digest import Digest, VerifyingReader, verified_digest
 from toolkit.errors import DigestMismatchError, ToolkitError
-from toolkit.transports._fs import AtomicFile
+from toolkit.streams import PrefixedReader, ReadAheadReader, read_to_end
 from toolkit.types import Compression
 
 DATA = os.urandom(300_000) * 7
@@ -139,38 +141,68 @@ def test_round_trip_through_compression() -> None:
     assert plain.read() == DATA
 
 
-def test_atomic_file_large_write_with_writeback_hints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Writeback hints are advice only: content is exact, and a failing hint changes nothing."""
-    import toolkit.transports._fs as fs
-
-    calls: list[tuple[int, int]] = []
-
-    def start_writeback(fd: int, offset: int, length: int, flags: int) -> int:
-        calls.append((offset, length))
-        return -1  # a failing hint
-
-    monkeypatch.setattr(fs, "WRITEBACK_STEP", 100_000)
-    monkeypatch.setattr(fs, "_START_WRITEBACK", start_writeback)
-    target = tmp_path / "big"
-    with AtomicFile(target) as f:
-        for i in range(0, len(DATA), 70_000):
-            f.write(DATA[i : i + 70_000])
-        f.seek(0)
-        f.write(b"X")
-    assert target.read_bytes() == b"X" + DATA[1:]
-    assert calls and calls[0][0] == 0
-    assert all(length >= 100_000 for _, length in calls)
+# ------------------------------------------------------------------------- PrefixedReader
 
 
-def test_sync_file_range_works_on_linux(tmp_path: Path) -> None:
-    import sys
+@pytest.mark.parametrize("read_size", [1, 2, 5, 7, 1000])
+def test_prefixed_reader_replays_the_prefix_then_the_stream(read_size: int) -> None:
+    reader = PrefixedReader(b"abcde", Counting(b"fghij", step=3))
+    parts = []
+    while chunk := reader.read(read_size):
+        assert 0 < len(chunk) <= read_size
+        parts.append(chunk)
+    assert b"".join(parts) == b"abcdefghij"
+    assert reader.read(read_size) == b""
 
-    import toolkit.transports._fs as fs
 
-    if not sys.platform.startswith("linux"):
-        pytest.skip("Linux only")
-    assert fs._START_WRITEBACK is not None
-    with (tmp_path / "f").open("wb") as f:
-        f.write(b"x" * 100_000)
-        f.flush()
-        assert fs._START_WRITEBACK(f.fileno(), 0, 100_000, 2) == 0
+def test_prefixed_reader_never_mixes_prefix_and_stream_in_one_read() -> None:
+    # A caller sniffing again after a peek must see only the replayed bytes first.
+    reader = PrefixedReader(b"ab", io.BytesIO(b"cd"))
+    assert reader.read(10) == b"ab"
+    assert reader.read(10) == b"cd"
+
+
+@pytest.mark.parametrize("n", [None, -1])
+def test_prefixed_reader_read_all(n: int | None) -> None:
+    reader = PrefixedReader(b"head:", Counting(DATA))
+    reader.read(2)
+    assert reader.read(n) == b"ad:" + DATA
+    assert reader.read() == b""
+
+
+def test_prefixed_reader_passes_errors_and_verification_through() -> None:
+    reader = PrefixedReader(b"x" * 10, Counting(DATA, fail_at=0))
+    assert reader.read(10) == b"x" * 10
+    with pytest.raises(ToolkitError, match="source broke"):
+        reader.read(10)
+    digest = Digest.from_bytes(DATA)
+    checked = VerifyingReader(io.BytesIO(DATA), digest, len(DATA))  # type: ignore[arg-type]
+    assert verified_digest(PrefixedReader(b"", checked)) == digest
+
+
+def test_prefixed_reader_close_closes_the_stream() -> None:
+    source = Counting(b"data")
+    reader = PrefixedReader(b"", source)
+    reader.close()
+    assert source.closed and reader.closed
+
+
+# ---------------------------------------------------------------------------- read_to_end
+
+
+def test_read_to_end_reads_in_chunks_until_eof() -> None:
+    sizes: list[int] = []
+
+    class Recording(Counting):
+        def read(self, n: int | None = -1, /) -> bytes:
+            sizes.append(-1 if n is None else n)
+            return super().read(n)
+
+    assert read_to_end(Recording(DATA, step=70_000), 50_000) == DATA
+    assert set(sizes) == {50_000}  # never an unbounded read
+    assert read_to_end(io.BytesIO(b"")) == b""
+
+
+def test_compression_re_exports_the_same_objects() -> None:
+    for name in ("PrefixedReader", "ReadAheadReader", "Readable", "READ_AHEAD_DEPTH"):
+        assert getattr(toolkit.compression, name) is getattr(toolkit.streams, name), name
