@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "toolkit.limits": 1,
     "toolkit.compression": 1,
     "toolkit.streams": 1,
+    "toolkit.gocompat": 1,
     "toolkit.reference": 2,
     "toolkit.manifest": 2,
     "toolkit.signature": 3,

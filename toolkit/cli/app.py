@@ -28,9 +28,10 @@ from typing import Annotated, Any
 import typer
 
 import toolkit
+from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.context import GlobalOptions
-from toolkit.cli.options import find_subcommand_name, hoist_global_flags, parse_go_duration, rewrite_bool_flags
 from toolkit.errors import ToolkitError, safe_text
+from toolkit.gocompat import parse_go_duration
 from toolkit.plugins import entry_points_of
 
 __all__ = ["COMMANDS_GROUP", "build_app", "main"]

@@ -15,8 +15,8 @@ import typer
 
 from toolkit.cli.context import GlobalOptions, global_options
 from toolkit.cli.flags import FlagValues
-from toolkit.cli.options import parse_go_duration
 from toolkit.errors import InvalidInputError, RetryableError, ToolkitError, safe_text
+from toolkit.gocompat import parse_go_duration
 from toolkit.policy import InsecureAcceptAnything, PolicyContext, load_policy
 from toolkit.types import SystemContext
 

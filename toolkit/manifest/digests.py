@@ -18,13 +18,11 @@ from typing import Any
 
 from toolkit.digest import Digest
 from toolkit.errors import ManifestError
+from toolkit.gocompat import INT64_MAX, INT64_MIN
 from toolkit.manifest import mime
 from toolkit.manifest.gojson import GoPairs, fold_equal, go_field, loads_go
 
 __all__ = ["guess_mime_type", "manifest_digest", "matches_digest", "schema1_payload"]
-
-_INT_MIN = -(1 << 63)
-_INT_MAX = (1 << 63) - 1
 
 
 class _GoTypeError(Exception):
@@ -42,7 +40,7 @@ def _go_str(value: Any) -> str:
 def _go_int(value: Any) -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not _INT_MIN <= value <= _INT_MAX:
+    if isinstance(value, bool) or not isinstance(value, int) or not INT64_MIN <= value <= INT64_MAX:
         raise _GoTypeError
     return value
 
@@ -210,7 +208,7 @@ def schema1_payload(raw: bytes) -> bytes:
         length_value = prot_map.get("formatLength")
         if isinstance(length_value, bool) or not isinstance(length_value, (int, float)):
             raise ManifestError("signed schema1 manifest: missing formatted length")
-        if not math.isfinite(length_value) or abs(length_value) > _INT_MAX:
+        if not math.isfinite(length_value) or abs(length_value) > INT64_MAX:
             raise ManifestError("signed schema1 manifest: invalid format length")
         length = int(length_value)  # Go: int(float64) truncates toward zero
         tail_value = prot_map.get("formatTail")

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any, Final, NoReturn
 
 from toolkit.errors import ManifestError, SizeLimitError, ToolkitError, safe_text
+from toolkit.gocompat import INT64_MAX  # also re-exported (formats.py takes it from here)
 from toolkit.manifest.gojson import fold_equal
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
 
 MAX_DEPTH: Final = 64
 MAX_INT_DIGITS: Final = 20
-INT64_MAX: Final = (1 << 63) - 1
 
 _ErrCls = type[ToolkitError]
 

@@ -37,7 +37,6 @@ import concurrent.futures
 import enum
 import logging
 import os
-import posixpath
 import re
 import threading
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from toolkit.errors import (
     ToolkitError,
     safe_text,
 )
+from toolkit.gocompat import path_base, path_clean, path_join
 from toolkit.manifest import manifest_digest, mime, parse_list
 from toolkit.ops.copy import CopyOptions, CopyResult, MultiArch, copy_image
 from toolkit.ops.report import BlobProgress, Reporter
@@ -227,33 +227,7 @@ class SyncFailedError(ToolkitError):
         self.result = result
 
 
-# ------------------------------------------------------------------ naming (Go path rules)
-
-
-def _go_clean(path: str) -> str:
-    """Go's `path.Clean`."""
-    if not path:
-        return "."
-    cleaned = posixpath.normpath(path)
-    if cleaned.startswith("//"):
-        cleaned = "/" + cleaned.lstrip("/")
-    return cleaned
-
-
-def _go_join(*parts: str) -> str:
-    """Go's `path.Join`: non-empty parts joined with `/`, then cleaned ("" if all empty)."""
-    kept = [p for p in parts if p]
-    return _go_clean("/".join(kept)) if kept else ""
-
-
-def _go_base(path: str) -> str:
-    """Go's `path.Base`."""
-    if not path:
-        return "."
-    stripped = path.rstrip("/")
-    if not stripped:
-        return "/"
-    return stripped.rsplit("/", 1)[-1]
+# ------------------------------------------------------------------ naming (Go path rules: gocompat)
 
 
 def destination_suffix(source: ImageReference, dir_base: str | None, *, scoped: bool) -> str:
@@ -271,14 +245,14 @@ def destination_suffix(source: ImageReference, dir_base: str | None, *, scoped: 
         base = dir_base or ""
         suffix = resolved[len(base) :] if base and resolved.startswith(base) else resolved
         if not suffix:
-            suffix = _go_base(base)
-    return suffix if scoped else _go_base(suffix)
+            suffix = path_base(base)
+    return suffix if scoped else path_base(suffix)
 
 
 def _dest_name(kind: DestinationKind, destination: str, suffix: str, append: str) -> str:
     if kind is DestinationKind.OCI:
         return f"{destination}:{suffix}{append}"
-    return _go_join(destination, suffix) + append
+    return path_join(destination, suffix) + append
 
 
 # ------------------------------------------------------------------------------- planning
@@ -369,11 +343,11 @@ def _dir_source_refs(source: str) -> list[ImageReference]:
         except OSError as exc:
             raise InvalidInputError(f'Error walking the path "{safe_text(source)}": {exc.strerror}') from exc
         if any(e.name == "manifest.json" and not e.is_dir(follow_symlinks=False) for e in entries):
-            found.append(dir_transport.TRANSPORT.parse_reference(_go_clean(path)))
+            found.append(dir_transport.TRANSPORT.parse_reference(path_clean(path)))
             return
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                walk(_go_join(path, entry.name))
+                walk(path_join(path, entry.name))
 
     walk(source)
     if not found:

@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from toolkit.errors import InvalidSignatureError, safe_text
-from toolkit.manifest.strictjson import INT64_MAX, MAX_DEPTH
+from toolkit.gocompat import INT64_MAX, INT64_MIN
+from toolkit.manifest.strictjson import MAX_DEPTH
 from toolkit.signature._json import exact_object, loads_signature_json
 from toolkit.signature._pem import go_b64decode, pem_decode
 
@@ -151,7 +152,7 @@ def _b64(value: Any, what: str) -> bytes:
 
 
 def _int64(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not -INT64_MAX - 1 <= value <= INT64_MAX:
+    if isinstance(value, bool) or not isinstance(value, int) or not INT64_MIN <= value <= INT64_MAX:
         if isinstance(value, float) and value.is_integer() and abs(value) <= INT64_MAX:
             return int(value)  # JCS writes large integers as doubles; Go's int64 decoder takes 1e21-free forms
         raise InvalidSignatureError(f"{what}: integer expected")

@@ -23,8 +23,8 @@ from typing import Any, Final
 
 from toolkit.digest import Digest
 from toolkit.errors import InvalidDigestError, InvalidSignatureError, safe_text
+from toolkit.gocompat import INT64_MAX, INT64_MIN
 from toolkit.manifest.gojson import marshal
-from toolkit.manifest.strictjson import INT64_MAX
 from toolkit.signature._json import exact_object, loads_signature_json
 
 __all__ = [
@@ -95,7 +95,7 @@ def _timestamp(value: Any) -> int:
             raise InvalidSignatureError("Field optional.timestamp is not an integer")
         value = int(value)
     result = int(value)
-    if not -INT64_MAX - 1 <= result <= INT64_MAX:
+    if not INT64_MIN <= result <= INT64_MAX:
         raise InvalidSignatureError("Field optional.timestamp is out of range")
     return result
 

@@ -30,8 +30,8 @@ from typing import Any, Final
 import toolkit
 from toolkit.digest import Digest
 from toolkit.errors import InvalidDigestError, InvalidSignatureError, SignatureError, safe_text
+from toolkit.gocompat import INT64_MAX, INT64_MIN
 from toolkit.manifest import manifest_digest, matches_digest
-from toolkit.manifest.strictjson import INT64_MAX
 from toolkit.signature._json import exact_object, loads_signature_json
 
 __all__ = [
@@ -126,7 +126,7 @@ def parse_payload(data: bytes) -> UntrustedPayload:
             if not raw_ts.is_integer():
                 raise InvalidSignatureError("Field optional.timestamp is not an integer")
             raw_ts = int(raw_ts)
-        if not -INT64_MAX - 1 <= raw_ts <= INT64_MAX:
+        if not INT64_MIN <= raw_ts <= INT64_MAX:
             raise InvalidSignatureError("Field optional.timestamp is out of range")
         timestamp = raw_ts
     critical = exact_object(top["critical"], ("type", "image", "identity"), "critical")

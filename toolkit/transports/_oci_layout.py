@@ -47,6 +47,7 @@ from toolkit.errors import (
     ToolkitError,
     safe_text,
 )
+from toolkit.gocompat import atoi_index
 from toolkit.limits import MAX_INDEX_JSON_SIZE, MAX_MANIFEST_SIZE, read_limited
 from toolkit.manifest import mime
 from toolkit.manifest.digests import guess_mime_type, manifest_digest, matches_digest
@@ -115,9 +116,6 @@ _SEPARATOR = r"(?:[-._:@+]|--)"
 _ALPHANUM = r"[A-Za-z0-9]+"
 _COMPONENT = rf"{_ALPHANUM}(?:{_SEPARATOR}{_ALPHANUM})*"
 _REF_RE: Final = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-# Go's strconv.Atoi: optional sign, ASCII digits, int64 range.
-_ATOI_RE: Final = re.compile(r"[+-]?[0-9]+")
-_INT64_MAX: Final = (1 << 63) - 1
 
 # Media types an entry may have to be selected by ref name (c/image getManifestDescriptor).
 _NAMED_TYPES: Final = frozenset({mime.OCI_MANIFEST, mime.OCI_INDEX, mime.DOCKER_V2S2, mime.DOCKER_V2LIST})
@@ -136,21 +134,6 @@ def validate_image_name(image: str) -> None:
     """c/image `ValidateImageName`: "" or the ref.name grammar; else `InvalidImageNameError`."""
     if image and _REF_RE.fullmatch(image) is None:
         raise InvalidImageNameError(f"Invalid image {safe_text(image)}")
-
-
-def _parse_source_index(text: str) -> int:
-    """The N of `@N`, read as Go's `strconv.Atoi` would; negative values are refused."""
-    # The length guard keeps int() away from huge inputs (and Python's digit limit).
-    if _ATOI_RE.fullmatch(text) is None or len(text) > 20 or abs(int(text)) > _INT64_MAX:
-        quoted = safe_text(text, 100)
-        raise InvalidImageNameError(
-            f"Invalid source index @{quoted}: not an integer: "
-            f'strconv.Atoi: parsing "{quoted}": invalid syntax'
-        )
-    value = int(text)
-    if value < 0:
-        raise InvalidImageNameError(f"Invalid source index @{value}: must not be negative")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +159,8 @@ def parse_layout_reference(reference: str, *, allow_source_index: bool) -> Layou
         raise InvalidImageNameError("an empty path is not a valid image location")
     source_index: int | None = None
     if allow_source_index and image.startswith("@"):
-        source_index = _parse_source_index(image[1:])
+        # c/image's oci words for a non-number: "Invalid source index @x: not an integer: ..."
+        source_index = atoi_index(image[1:], detail="not an integer: ")
         image = ""
     else:
         validate_image_name(image)

@@ -62,6 +62,7 @@ from toolkit.errors import (
     ToolkitError,
     safe_text,
 )
+from toolkit.gocompat import INT64_MAX, path_clean
 from toolkit.types import Compression
 
 __all__ = [
@@ -99,7 +100,6 @@ SPOOL_RATIO_FLOOR: Final = 512 << 20
 _MAX_EXTENSIONS_IN_ROW: Final = 8
 #: Old GNU sparse extension blocks allowed for one entry.
 _MAX_SPARSE_BLOCKS: Final = 1 << 16
-_MAX_INT64: Final = (1 << 63) - 1
 _ZERO_BLOCK: Final = bytes(BLOCK_SIZE)
 _OCTAL_DIGITS: Final = frozenset(b"01234567")
 _USTAR_MAGIC: Final = b"ustar\x00"
@@ -173,29 +173,6 @@ class TarHeader:
         return clean_member_name(self.name)
 
 
-def _path_clean(path: str) -> str:
-    """Go's `path.Clean` (lexical; `/` separators)."""
-    if not path:
-        return "."
-    rooted = path.startswith("/")
-    parts: list[str] = []
-    for comp in path.split("/"):
-        if comp in ("", "."):
-            continue
-        if comp == "..":
-            if parts and parts[-1] != "..":
-                parts.pop()
-            elif not rooted:
-                parts.append("..")
-            # ".." at the root of a rooted path stays at the root.
-        else:
-            parts.append(comp)
-    joined = "/".join(parts)
-    if rooted:
-        return "/" + joined
-    return joined or "."
-
-
 def clean_member_name(name: str) -> str | None:
     """The lookup key of a member name (untrusted), or None if it can never match.
 
@@ -204,7 +181,7 @@ def clean_member_name(name: str) -> str | None:
     """
     if "\x00" in name:
         return None
-    cleaned = _path_clean(name)
+    cleaned = path_clean(name)
     if cleaned.startswith(("/", "../")) or cleaned in {".", ".."}:
         return None
     return cleaned
@@ -233,7 +210,7 @@ def _parse_number(field: bytes, what: str) -> int:
         inv = 0xFF if field[0] & 0x40 else 0
         raw = bytes([(field[0] ^ inv) & 0x7F]) + bytes(b ^ inv for b in field[1:])
         value = int.from_bytes(raw, "big")
-        if value > _MAX_INT64:
+        if value > INT64_MAX:
             raise ArchiveError(f"invalid tar header: {what} field overflows")
         return ~value if inv else value
     text = field.strip(b" \x00")
@@ -242,7 +219,7 @@ def _parse_number(field: bytes, what: str) -> int:
     if not _OCTAL_DIGITS.issuperset(text):
         raise ArchiveError(f"invalid tar header: {what} field is not an octal number")
     value = int(text, 8)
-    if value > _MAX_INT64:  # pragma: no cover - 12 octal digits cannot overflow
+    if value > INT64_MAX:  # pragma: no cover - 12 octal digits cannot overflow
         raise ArchiveError(f"invalid tar header: {what} field overflows")
     return value
 
@@ -403,7 +380,7 @@ class _Parser:
                     if not text.isdigit() or not text.isascii() or len(text) > 19:
                         raise ArchiveError("invalid PAX header: bad size")
                     size = int(text)
-                    if size > _MAX_INT64:
+                    if size > INT64_MAX:
                         raise ArchiveError("invalid PAX header: bad size")
                 if any(k.startswith("GNU.sparse.") for k in pax):
                     mtype = MemberType.OTHER  # PAX sparse file: data is not the file's bytes
@@ -1252,7 +1229,7 @@ class TarStreamWriter:
             return main
         data = b"".join(pax)
         # Name the PAX header like Go: <dir>/PaxHeaders.0/<base>, ASCII, cut to 100 bytes.
-        cleaned = _path_clean(name)
+        cleaned = path_clean(name)
         base = cleaned.rsplit("/", 1)[-1]
         pax_name = _ascii_fallback(f"{_dirname(cleaned)}/PaxHeaders.0/{base}".removeprefix("./"), 100)
         pax_header = _ustar_block(

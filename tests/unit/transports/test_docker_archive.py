@@ -205,6 +205,13 @@ def test_parse_reference_errors(text: str, message: str) -> None:
         TRANSPORT.parse_reference(text)
 
 
+def test_source_index_message_is_c_image_s() -> None:
+    # c/image docker/archive/transport.go: "Invalid source index %s: %w" with the "@" in %s.
+    with pytest.raises(InvalidImageNameError) as info:
+        TRANSPORT.parse_reference("a.tar:@x")
+    assert str(info.value) == 'Invalid source index @x: strconv.Atoi: parsing "x": invalid syntax'
+
+
 def test_source_index_leading_zeros_as_go_atoi() -> None:
     assert TRANSPORT.parse_reference("a.tar:@" + "0" * 5000 + "7").source_index == 7
     assert TRANSPORT.parse_reference("a.tar:@+0").source_index == 0

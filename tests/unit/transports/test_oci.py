@@ -210,6 +210,27 @@ def test_parse_reference_invalid(tmp_path: Path, suffix: str) -> None:
         ref(str(tmp_path) + suffix)
 
 
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        # c/image oci/internal/oci_util.go wording (docker-archive: has no "not an integer: ").
+        ("x", 'Invalid source index @x: not an integer: strconv.Atoi: parsing "x": invalid syntax'),
+        ("", 'Invalid source index @: not an integer: strconv.Atoi: parsing "": invalid syntax'),
+        ("99999999999999999999", 'Invalid source index @99999999999999999999: not an integer: '
+         'strconv.Atoi: parsing "99999999999999999999": value out of range'),
+        ("-3", "Invalid source index @-3: must not be negative"),
+    ],
+)
+def test_source_index_messages(tmp_path: Path, index: str, message: str) -> None:
+    with pytest.raises(InvalidImageNameError) as info:
+        ref(f"{tmp_path}:@{index}")
+    assert str(info.value) == message
+
+
+def test_source_index_with_many_leading_zeros_is_a_number(tmp_path: Path) -> None:
+    assert ref(f"{tmp_path}:@+0000000000000000000000002").source_index == 2  # as Go's Atoi
+
+
 def test_parse_reference_invalid_paths(tmp_path: Path) -> None:
     with pytest.raises(InvalidImageNameError, match="empty path"):
         ref("")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from toolkit.errors import (
     PolicyError,
     safe_text,
 )
+from toolkit.gocompat import atoi_index
 from toolkit.reference import NamedReference, parse_normalized_named, tag_name_only
 from toolkit.transports._docker_tar import (
     ArchiveImageDestination,
@@ -60,29 +60,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _NAME = "docker-archive"
-# Go strconv.Atoi syntax: optional sign, decimal digits.
-_ATOI = re.compile(r"[+-]?[0-9]+")
-_INT64_MAX = (1 << 63) - 1
-
-
-def _parse_index(text: str) -> int:
-    if not _ATOI.fullmatch(text):
-        raise InvalidImageNameError(
-            f'Invalid source index @{safe_text(text)}: strconv.Atoi: parsing "{safe_text(text)}": invalid syntax'
-        )
-    # Leading zeros are fine for Atoi; more significant digits than int64 holds are out of
-    # range (and int() must not see thousands of digits: Python refuses them with ValueError).
-    sign = "-" if text.startswith("-") else ""
-    digits = text.lstrip("+-").lstrip("0") or "0"
-    value = int(sign + digits) if len(digits) <= 19 else _INT64_MAX + 1
-    if value > _INT64_MAX or value < -_INT64_MAX - 1:
-        raise InvalidImageNameError(
-            f'Invalid source index @{safe_text(text)}: strconv.Atoi: parsing "{safe_text(text)}": '
-            "value out of range"
-        )
-    if value < 0:
-        raise InvalidImageNameError(f"Invalid source index @{value}: must not be negative")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +82,7 @@ class DockerArchiveTransport:
         if not sep:
             return DockerArchiveReference(path, None, None)
         if rest.startswith("@"):
-            return DockerArchiveReference(path, None, _parse_index(rest[1:]))
+            return DockerArchiveReference(path, None, atoi_index(rest[1:]))
         try:
             ref = tag_name_only(parse_normalized_named(rest))
         except (InvalidReferenceError, InvalidDigestError) as exc:

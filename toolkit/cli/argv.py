@@ -1,57 +1,24 @@
-"""Command-line syntax helpers that make skopo's flags behave like skopeo's (cobra/pflag).
+"""Argument-vector rewrites that make skopo's command line behave like skopeo's (cobra/pflag).
 
-- Boolean flags accept `--flag`, `--flag=true` and `--flag=false` (Go `strconv.ParseBool`
-  spellings). Typer only knows `--flag`/`--no-flag`, so `rewrite_bool_flags` rewrites the
-  `=value` forms before parsing, walking the same command tree Typer built.
-- Durations use Go's syntax (`30s`, `1m30s`, `250ms`).
+They run on `sys.argv` before Typer parses it, walking the same command tree Typer built:
+- `rewrite_bool_flags`: boolean flags accept `--flag`, `--flag=true` and `--flag=false`
+  (Go `strconv.ParseBool` spellings, `gocompat.parse_go_bool`). Typer only knows
+  `--flag`/`--no-flag`, so the `=value` forms are rewritten into those.
+- `hoist_global_flags`: global flags may follow the subcommand (cobra's persistent flags).
+- `find_subcommand_name`: the subcommand a command line names.
+
+Go's value syntaxes themselves (booleans, durations) live in `toolkit.gocompat`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from toolkit.errors import InvalidInputError, safe_text
+from toolkit.errors import InvalidInputError
+from toolkit.gocompat import parse_go_bool
 
-__all__ = ["parse_go_bool", "parse_go_duration", "rewrite_bool_flags", "hoist_global_flags", "find_subcommand_name"]
-
-_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
-_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
-
-
-def parse_go_bool(flag: str, value: str) -> bool:
-    """Parse `value` as Go's strconv.ParseBool does; raise `InvalidInputError` otherwise."""
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise InvalidInputError(
-        f'invalid argument "{safe_text(value)}" for "{flag}" flag: strconv.ParseBool: parsing '
-        f'"{safe_text(value)}": invalid syntax'
-    )
-
-
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_go_duration(text: str) -> float:
-    """Parse a Go duration (`1h2m3.5s`, `0`, `-1s` is refused) into seconds."""
-    if text == "0":
-        return 0.0
-    rest = text
-    total = 0.0
-    if not rest:
-        raise InvalidInputError(f'time: invalid duration "{safe_text(text)}"')
-    while rest:
-        match = _DURATION_PART.match(rest)
-        if match is None:
-            raise InvalidInputError(f'time: invalid duration "{safe_text(text)}"')
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        rest = rest[match.end() :]
-    return total
-
+__all__ = ["rewrite_bool_flags", "hoist_global_flags", "find_subcommand_name"]
 
 def _param_tables(command: Any) -> tuple[dict[str, tuple[str | None, bool]], set[str]]:
     """For a (Typer-built) command: bool flag name -> (negative name, default), and the

@@ -1,4 +1,5 @@
-"""skopeo-style flag syntax: Go booleans, Go durations, and the `--flag=value` rewrite."""
+"""toolkit.cli.argv: the `--flag=value` rewrite and the hoisting of global flags (Go's value
+syntaxes themselves are tested in tests/unit/test_gocompat.py)."""
 
 from __future__ import annotations
 
@@ -7,38 +8,8 @@ from typing import Annotated
 import pytest
 import typer
 
-from toolkit.cli.options import parse_go_bool, parse_go_duration, rewrite_bool_flags
+from toolkit.cli.argv import hoist_global_flags, rewrite_bool_flags
 from toolkit.errors import InvalidInputError
-
-
-@pytest.mark.parametrize("text", ["1", "t", "T", "TRUE", "true", "True"])
-def test_go_true(text: str) -> None:
-    assert parse_go_bool("--x", text) is True
-
-
-@pytest.mark.parametrize("text", ["0", "f", "F", "FALSE", "false", "False"])
-def test_go_false(text: str) -> None:
-    assert parse_go_bool("--x", text) is False
-
-
-@pytest.mark.parametrize("text", ["", "yes", "no", "tRue", "2"])
-def test_go_bool_rejects(text: str) -> None:
-    with pytest.raises(InvalidInputError, match="strconv.ParseBool"):
-        parse_go_bool("--tls-verify", text)
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("0", 0.0), ("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("250ms", 0.25), ("1.5s", 1.5), ("2h", 7200.0)],
-)
-def test_go_duration(text: str, seconds: float) -> None:
-    assert parse_go_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "5", "-1s", "1x", "s", "1s2"])
-def test_go_duration_rejects(text: str) -> None:
-    with pytest.raises(InvalidInputError, match="invalid duration"):
-        parse_go_duration(text)
 
 
 def _tree() -> object:
@@ -103,6 +74,4 @@ def test_rewrite_rejects_bad_bool() -> None:
     ],
 )
 def test_hoist_global_flags(args: list[str], expected: list[str]) -> None:
-    from toolkit.cli.options import hoist_global_flags
-
     assert hoist_global_flags(_tree(), args) == expected
