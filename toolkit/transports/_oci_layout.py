@@ -63,7 +63,7 @@ from toolkit.manifest.strictjson import (
     loads_strict,
 )
 from toolkit.reference import NamedReference
-from toolkit.transports._paths import path_namespaces, resolve_existing_path
+from toolkit.transports._path_scope import path_namespaces, resolve_existing_path
 from toolkit.transports.base import BlobStream, DestinationCapabilities, ImageDestinationBase, ImageSourceBase
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 

@@ -265,10 +265,15 @@ def test_reference_properties(tmp_path: Path) -> None:
 
 
 def test_validate_policy_scope() -> None:
-    TRANSPORT.validate_policy_configuration_scope("/a/b")
-    for bad in ("a/b", "/", "/a/../b", "/a/"):
+    # c/image directory_transport_test.go TestTransportValidatePolicyConfigurationScope.
+    for good in ("/a/b", "/etc", "/this/does/not/exist"):
+        TRANSPORT.validate_policy_configuration_scope(good)
+    for bad in ("a/b", "/", "/a/../b", "/a/", "relative/path", "/double//slashes", "/has/./dot"):
         with pytest.raises(PolicyError):
             TRANSPORT.validate_policy_configuration_scope(bad)
+    # Go's filepath.Clean makes "//x" "/x"; POSIX normpath would have kept it.
+    with pytest.raises(PolicyError, match="perhaps try /x$"):
+        TRANSPORT.validate_policy_configuration_scope("//x")
 
 
 # ---------------------------------------------------------------- round trips

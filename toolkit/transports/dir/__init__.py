@@ -47,7 +47,7 @@ from toolkit.transports._fs import (
     temp_name,
     wrap_os_error,
 )
-from toolkit.transports._paths import path_namespaces, resolve_existing_path, validate_path_scope
+from toolkit.transports._path_scope import path_namespaces, resolve_existing_path, validate_path_scope
 from toolkit.transports.base import (
     BlobStream,
     DestinationCapabilities,

@@ -65,7 +65,7 @@ from toolkit.transports._oci_layout import (
     resolve_position,
     serialize_index,
 )
-from toolkit.transports._paths import validate_path_scope
+from toolkit.transports._path_scope import validate_path_scope
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = ["TRANSPORT", "OciTransport", "OciReference", "OciImageDestination", "DirectoryStore"]

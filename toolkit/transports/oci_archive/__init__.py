@@ -51,7 +51,7 @@ from toolkit.transports._oci_layout import (
     parse_layout_reference,
     serialize_index,
 )
-from toolkit.transports._paths import validate_path_scope
+from toolkit.transports._path_scope import validate_path_scope
 from toolkit.transports._tar import MemberNotFoundError, TarIndex, TarStreamWriter
 from toolkit.types import BlobInfo, SystemContext
 

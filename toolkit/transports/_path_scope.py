@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from toolkit.errors import InvalidImageNameError, PolicyError, safe_text
+from toolkit.gocompat import path_clean
 
 __all__ = ["resolve_existing_path", "path_namespaces", "validate_path_scope"]
 
@@ -45,6 +46,6 @@ def validate_path_scope(scope: str) -> None:
         raise PolicyError(f'Invalid scope "{safe_text(scope)}": must be an absolute path')
     if scope == "/":
         raise PolicyError('Invalid scope "/": Use the generic default scope ""')
-    cleaned = os.path.normpath(scope)
+    cleaned = path_clean(scope)  # c/image: filepath.Clean, which is path.Clean on Unix
     if cleaned != scope:
         raise PolicyError(f'Invalid scope "{safe_text(scope)}": Uses non-canonical format, perhaps try {cleaned}')
