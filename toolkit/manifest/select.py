@@ -9,18 +9,17 @@ image, it is not one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from toolkit.digest import Digest
 from toolkit.errors import ImageNotFoundError
 from toolkit.manifest.platform import Host, matches, wanted_platforms
-from toolkit.types import SystemContext
-
-if TYPE_CHECKING:
-    from toolkit.manifest.formats import OCI1Index, Schema2List
+from toolkit.types import Platform, SystemContext
 
 __all__ = [
+    "Instance",
+    "InstanceList",
     "choose_from_docker_list",
     "choose_from_oci_index",
     "is_attestation",
@@ -36,6 +35,36 @@ REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type"
 REFERENCE_DIGEST_ANNOTATION = "vnd.docker.reference.digest"
 
 
+class Instance(Protocol):
+    """What choosing reads of one list entry (`formats.Descriptor` is one)."""
+
+    @property
+    def digest(self) -> Digest:
+        """The instance's manifest digest."""
+        ...
+
+    @property
+    def platform(self) -> Platform | None:
+        """The platform the entry announces, if any."""
+        ...
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        """The entry's annotations (empty if none)."""
+        ...
+
+
+class InstanceList(Protocol):
+    """A manifest list or image index as choosing sees it (`formats.Schema2List` and
+    `formats.OCI1Index` are ones). Typed here, not imported, so that this module does not
+    depend on `formats`, which calls it."""
+
+    @property
+    def manifests(self) -> Sequence[Instance]:
+        """The entries, in document order."""
+        ...
+
+
 def is_attestation(annotations: Mapping[str, str]) -> bool:
     """True for buildx's attestation manifests (an index entry's annotations)."""
     return annotations.get(REFERENCE_TYPE_ANNOTATION) == "attestation-manifest"
@@ -49,7 +78,7 @@ def _not_found(kind: str, ctx: SystemContext | None, host: Host | None) -> Image
     )
 
 
-def choose_from_docker_list(view: Schema2List, ctx: SystemContext | None, host: Host | None = None) -> Digest:
+def choose_from_docker_list(view: InstanceList, ctx: SystemContext | None, host: Host | None = None) -> Digest:
     """For each wanted platform in order, the first entry that matches it."""
     wanted = wanted_platforms(ctx, host)
     for platform in wanted:
@@ -60,7 +89,7 @@ def choose_from_docker_list(view: Schema2List, ctx: SystemContext | None, host: 
 
 
 def choose_from_oci_index(
-    view: OCI1Index, ctx: SystemContext | None, host: Host | None = None, *, prefer_gzip: bool = False
+    view: InstanceList, ctx: SystemContext | None, host: Host | None = None, *, prefer_gzip: bool = False
 ) -> Digest:
     """Best (platform rank, zstd-or-gzip preference, position); no platform = lowest rank."""
     wanted = wanted_platforms(ctx, host)
