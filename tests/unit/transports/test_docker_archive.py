@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from helpers.images import tar_bytes
 from toolkit.digest import Digest
 from toolkit.errors import (
     ArchiveError,
@@ -35,16 +36,6 @@ from toolkit.transports.docker_archive import TRANSPORT
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
 # --------------------------------------------------------------------------- helpers
-
-
-def make_layer(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def make_config(layers: list[bytes], **extra: Any) -> bytes:
@@ -151,7 +142,7 @@ def raw_archive(path: Path, entries: list[tuple[str, Any]], *, fmt: int = tarfil
             tar.addfile(info)
 
 
-LAYERS = [make_layer({"a.txt": b"hello\n"}), make_layer({"b.txt": b"world\n" * 1000})]
+LAYERS = [tar_bytes({"a.txt": b"hello\n"}), tar_bytes({"b.txt": b"world\n" * 1000})]
 
 
 # --------------------------------------------------------------------------- references
@@ -404,7 +395,7 @@ def two_images(tmp_path: Path) -> tuple[Path, list[bytes]]:
     with open(path, "wb") as f:
         writer = ArchiveWriter(f, seekable=True, ctx=SystemContext())
         for n, tags in enumerate([["busybox:1", "quay.io/x/y:2"], []]):
-            layers = [make_layer({f"f{n}": b"x" * (n + 1)})]
+            layers = [tar_bytes({f"f{n}": b"x" * (n + 1)})]
             config = make_config(layers, n=n)
             configs.append(config)
             stored = []
@@ -545,7 +536,7 @@ def test_gzip_bomb_archive(tmp_path: Path) -> None:
 
 def test_compressed_layer_bomb(tmp_path: Path) -> None:
     """A gzip layer file inside the archive is decompressed under the budget too."""
-    big = make_layer({"zeros": b"\0" * (4 << 20)})
+    big = tar_bytes({"zeros": b"\0" * (4 << 20)})
     path = tmp_path / "l.tar"
     config = make_config([big])
     cname = Digest.from_bytes(config).hex + ".json"

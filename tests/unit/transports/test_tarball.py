@@ -8,13 +8,13 @@ import io
 import json
 import os
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zstandard
 
+from helpers.images import tar_bytes
 from toolkit.digest import Digest
 from toolkit.errors import (
     DigestMismatchError,
@@ -28,18 +28,7 @@ from toolkit.transports import parse_image_name
 from toolkit.transports.tarball import TRANSPORT, go_arch
 from toolkit.types import BlobInfo, SystemContext
 
-
-def make_layer(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-LAYER = make_layer({"x": b"abc"})
+LAYER = tar_bytes({"x": b"abc"})
 
 
 @pytest.fixture
