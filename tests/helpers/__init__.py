@@ -4,7 +4,8 @@
 - `helpers.registry`: start `docker-registry` (plain, TLS, htpasswd); push/get via the API.
 - `helpers.peers`: skopeo, gpg and podman wrappers.
 - `helpers.cli`: run skopo in a subprocess; `assert_clean_error`.
-- `helpers.tls`, `helpers.proc`, `helpers.env`: certificates, processes, environments.
+- `helpers.certs`: the one X.509 builder (`build_certificate`) for every test certificate.
+- `helpers.tls`, `helpers.proc`, `helpers.env`: TLS CA and server certificates, processes, environments.
 """
 
 from helpers.cli import SkopoRunner, assert_clean_error, describe_result

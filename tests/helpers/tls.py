@@ -6,20 +6,18 @@ EC P-256 keys keep generation fast (milliseconds). The server certificate names 
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from helpers.certs import build_certificate, distinguished_name, ec_key, key_usage, pem, pem_key
 
 __all__ = ["CertificateAuthority", "ServerCert", "make_ca", "make_server_cert"]
-
-_ONE_DAY = datetime.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class CertificateAuthority:
     @property
     def cert_pem(self) -> bytes:
         """The CA certificate as PEM."""
-        return self.cert.public_bytes(serialization.Encoding.PEM)
+        return pem(self.cert)
 
 
 @dataclass(frozen=True)
@@ -49,50 +47,25 @@ class ServerCert:
     key_path: Path
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
 def make_ca(directory: Path, common_name: str = "skopo test CA") -> CertificateAuthority:
     """Create a CA under `directory` (made if needed) and return it."""
     directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _ONE_DAY)
-        .not_valid_after(now + 30 * _ONE_DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+    key = ec_key()
+    cert = build_certificate(
+        subject=distinguished_name(common_name),
+        public_key=key.public_key(),
+        signer=key,
+        ca=True,
+        path_length=0,
+        usage=key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True),
+        extensions=[(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)],
     )
     cert_path = directory / "ca.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "ca.key").write_bytes(_pem_key(key))
+    cert_path.write_bytes(pem(cert))
+    (directory / "ca.key").write_bytes(pem_key(key))
     cert_dir = directory / "cert-dir"
     cert_dir.mkdir(exist_ok=True)
-    (cert_dir / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (cert_dir / "ca.crt").write_bytes(pem(cert))
     return CertificateAuthority(
         cert=cert, key=key, directory=directory, cert_path=cert_path, cert_dir=cert_dir
     )
@@ -108,30 +81,24 @@ def make_server_cert(
 ) -> ServerCert:
     """Issue a server certificate for the given names; write `<stem>.crt` and `<stem>.key`."""
     directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
+    key = ec_key()
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
-    cn = dns_names[0] if dns_names else ip_addresses[0]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _ONE_DAY)
-        .not_valid_after(now + 30 * _ONE_DAY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
-        )
-        .sign(ca.key, hashes.SHA256())
+    cert = build_certificate(
+        subject=distinguished_name(dns_names[0] if dns_names else ip_addresses[0]),
+        public_key=key.public_key(),
+        signer=ca.key,
+        issuer=ca.cert.subject,
+        ca=False,
+        extensions=[
+            (x509.SubjectAlternativeName(sans), False),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), False),
+        ],
     )
     cert_path = directory / f"{stem}.crt"
     key_path = directory / f"{stem}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(_pem_key(key))
+    cert_path.write_bytes(pem(cert))
+    key_path.write_bytes(pem_key(key))
     key_path.chmod(0o600)
     return ServerCert(cert_path=cert_path, key_path=key_path)

@@ -13,7 +13,6 @@ a wrong password gets 401. `issuer.registry_config()` is the `extra_config` for
 from __future__ import annotations
 
 import base64
-import datetime
 import http.server
 import json
 import secrets
@@ -28,7 +27,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
+
+from helpers.certs import build_certificate, distinguished_name, ec_key, pem
 
 __all__ = ["TokenIssuer", "TokenRequest", "start_token_issuer"]
 
@@ -86,22 +86,12 @@ class TokenIssuer:
 
 
 def _make_key(workdir: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skopo token signer")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    key = ec_key()
+    cert = build_certificate(
+        subject=distinguished_name("skopo token signer"), public_key=key.public_key(), signer=key, ca=True
     )
     path = workdir / "token-signer.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(pem(cert))
     return key, cert, path
 
 

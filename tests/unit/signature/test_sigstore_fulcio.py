@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
+from helpers.certs import CertAndKey, build_certificate, distinguished_name, ec_key, key_usage
 from toolkit.errors import InvalidSignatureError
 from toolkit.manifest import manifest_digest
 from toolkit.signature import Sigstore
@@ -54,9 +55,7 @@ T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    )
+    return distinguished_name(cn, organization="test")
 
 
 def _der_utf8(text: str) -> bytes:
@@ -65,14 +64,8 @@ def _der_utf8(text: str) -> bytes:
     return bytes([0x0C, len(raw)]) + raw
 
 
-@dataclass
-class CA:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-
-    @property
-    def pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
+CA = CertAndKey  # a CA certificate and its key
+Leaf = CertAndKey  # a Fulcio-style signing certificate and its key
 
 
 def make_ca(
@@ -87,52 +80,29 @@ def make_ca(
     permitted_emails: list[str] | None = None,
     eku: list[ObjectIdentifier] | None = None,
 ) -> CA:
-    key = ec.generate_private_key(ec.SECP384R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(issuer.cert.subject if issuer else _name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=key_cert_sign,
-                crl_sign=key_cert_sign,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    )
+    key = ec_key(ec.SECP384R1())
+    extensions: list[tuple[x509.ExtensionType, bool]] = []
     if permitted_emails is not None:
-        builder = builder.add_extension(
-            x509.NameConstraints(
-                permitted_subtrees=[x509.RFC822Name(e) for e in permitted_emails], excluded_subtrees=None
-            ),
-            critical=True,
+        constraints = x509.NameConstraints(
+            permitted_subtrees=[x509.RFC822Name(e) for e in permitted_emails], excluded_subtrees=None
         )
+        extensions.append((constraints, True))
     if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-    signer = issuer.key if issuer else key
-    return CA(key=key, cert=builder.sign(signer, hashes.SHA384()))
-
-
-@dataclass
-class Leaf:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-
-    @property
-    def pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
+        extensions.append((x509.ExtendedKeyUsage(eku), False))
+    cert = build_certificate(
+        subject=_name(cn),
+        public_key=key.public_key(),
+        signer=issuer.key if issuer else key,
+        issuer=issuer.cert.subject if issuer else None,
+        not_before=not_before,
+        not_after=not_after,
+        ca=ca,
+        path_length=path_length,
+        usage=key_usage(key_cert_sign=key_cert_sign, crl_sign=key_cert_sign),
+        extensions=extensions,
+        hash_algorithm=hashes.SHA384(),
+    )
+    return CA(key=key, cert=cert)
 
 
 def make_leaf(
@@ -148,52 +118,35 @@ def make_leaf(
     lifetime: timedelta = timedelta(minutes=10),
     extra_critical: bool = False,
 ) -> Leaf:
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec_key()
     names: list[x509.GeneralName] = []
     if email:
         names.append(x509.RFC822Name(email))
     names += [x509.DNSName(d) for d in dns or []]
     names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips or []]
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
-        .issuer_name(issuer.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + lifetime)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage(eku or [ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-    )
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.ExtendedKeyUsage(eku or [ExtendedKeyUsageOID.CODE_SIGNING]), False)
+    ]
     if names:
         # Fulcio certificates have an empty subject, so the SAN is critical.
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=True)
+        extensions.append((x509.SubjectAlternativeName(names), True))
     if issuer_v1 is not None:
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(OID_FULCIO_ISSUER_V1, issuer_v1.encode()), critical=False
-        )
+        extensions.append((x509.UnrecognizedExtension(OID_FULCIO_ISSUER_V1, issuer_v1.encode()), False))
     if issuer_v2 is not None:
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(OID_FULCIO_ISSUER_V2, _der_utf8(issuer_v2)), critical=False
-        )
+        extensions.append((x509.UnrecognizedExtension(OID_FULCIO_ISSUER_V2, _der_utf8(issuer_v2)), False))
     if extra_critical:
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"), critical=True
-        )
-    return Leaf(key=key, cert=builder.sign(issuer.key, hashes.SHA256()))
+        extensions.append((x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00"), True))
+    cert = build_certificate(
+        subject=x509.Name([]),
+        public_key=key.public_key(),
+        signer=issuer.key,
+        issuer=issuer.cert.subject,
+        not_before=not_before,
+        not_after=not_before + lifetime,
+        usage=key_usage(digital_signature=True),
+        extensions=extensions,
+    )
+    return Leaf(key=key, cert=cert)
 
 
 @dataclass
