@@ -5,6 +5,7 @@
 - `helpers.peers`: skopeo, gpg and podman wrappers.
 - `helpers.cli`: run skopo in a subprocess; `assert_clean_error`.
 - `helpers.certs`: the one X.509 builder (`build_certificate`) for every test certificate.
+- `helpers.sigstore_fixtures`: where the sigstore fixtures are and the identities they were signed with.
 - `helpers.tls`, `helpers.proc`, `helpers.env`: TLS CA and server certificates, processes, environments.
 """
 

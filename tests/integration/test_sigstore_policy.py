@@ -21,24 +21,25 @@ import pytest
 
 from helpers import SkopoRunner, assert_clean_error, describe_result
 from helpers.images import build_image, write_dir
+from helpers.sigstore_fixtures import (
+    COSIGN_IDENTITY,
+    FIXTURES,
+    FULCIO_EMAIL,
+    FULCIO_IDENTITY,
+    FULCIO_ISSUER,
+    KEY_REKOR_IDENTITY,
+    PKI_EMAIL,
+    PKI_HOSTNAME,
+    PKI_IDENTITY,
+    TAGGED_IDENTITY,
+    fixture_bytes,
+)
 from helpers.trees import snapshot
 from toolkit.errors import ToolkitError
 from toolkit.reference import parse_normalized_named
 from toolkit.signature import parse_signature_blob
 from toolkit.signature.fulcio import FulcioTrustRoot, PKITrustRoot
 from toolkit.signature.sigstore import SigstoreTrustRoot, verify_sigstore_signatures
-
-F = Path(__file__).resolve().parents[1] / "fixtures/sigstore"
-
-COSIGN = "192.168.64.2:5000/cosign-signed-single-sample"
-TAGGED = "192.168.64.2:5000/skopeo-signed:tag"
-KEY_REKOR = "192.168.64.2:5000/cosign-signed/key-1"
-FULCIO = "192.168.64.2:5000/cosign-signed/fulcio-rekor-1"
-PKI = "localhost:5000/test"
-ISSUER = "https://github.com/login/oauth"
-EMAIL = "mitr@redhat.com"
-PKI_EMAIL = "qiwan@redhat.com"
-PKI_HOST = "myhost.example.com"
 
 
 def repo(name: str) -> dict[str, str]:
@@ -63,17 +64,17 @@ class Case:
 
 def keys(*names: str, rekor: str | None = None) -> Callable[[], SigstoreTrustRoot]:
     return lambda: SigstoreTrustRoot.from_config(
-        key_pems=[(F / n).read_bytes() for n in names],
-        rekor_key_pems=[(F / rekor).read_bytes()] if rekor else None,
+        key_pems=[fixture_bytes(n) for n in names],
+        rekor_key_pems=[fixture_bytes(rekor)] if rekor else None,
     )
 
 
-def fulcio_root(email: str = EMAIL, issuer: str = ISSUER) -> Callable[[], SigstoreTrustRoot]:
+def fulcio_root(email: str = FULCIO_EMAIL, issuer: str = FULCIO_ISSUER) -> Callable[[], SigstoreTrustRoot]:
     def build() -> SigstoreTrustRoot:
-        rekor = SigstoreTrustRoot.from_config(key_pems=[(F / "cosign.pub").read_bytes()],
-                                              rekor_key_pems=[(F / "rekor.pub").read_bytes()])
+        rekor = SigstoreTrustRoot.from_config(key_pems=[fixture_bytes("cosign.pub")],
+                                              rekor_key_pems=[fixture_bytes("rekor.pub")])
         return SigstoreTrustRoot(
-            fulcio=FulcioTrustRoot.from_pem((F / "fulcio_v1.crt.pem").read_bytes(), oidc_issuer=issuer,
+            fulcio=FulcioTrustRoot.from_pem(fixture_bytes("fulcio_v1.crt.pem"), oidc_issuer=issuer,
                                             subject_email=email),
             rekor_public_keys=rekor.rekor_public_keys,
         )
@@ -81,63 +82,64 @@ def fulcio_root(email: str = EMAIL, issuer: str = ISSUER) -> Callable[[], Sigsto
     return build
 
 
-def pki_root(hostname: str = PKI_HOST) -> Callable[[], SigstoreTrustRoot]:
+def pki_root(hostname: str = PKI_HOSTNAME) -> Callable[[], SigstoreTrustRoot]:
     return lambda: SigstoreTrustRoot(pki=PKITrustRoot.from_pem(
-        (F / "pki_root_crts.pem").read_bytes(), (F / "pki_intermediate_crts.pem").read_bytes(),
+        fixture_bytes("pki_root_crts.pem"), fixture_bytes("pki_intermediate_crts.pem"),
         subject_email=PKI_EMAIL, subject_hostname=hostname))
 
 
 def key_req(identity: dict[str, str], *names: str, rekor: str | None = None) -> dict[str, Any]:
     req: dict[str, Any] = {"type": "sigstoreSigned", "signedIdentity": identity}
     if len(names) == 1:
-        req["keyPath"] = str(F / names[0])
+        req["keyPath"] = str(FIXTURES / names[0])
     else:
-        req["keyDatas"] = [base64.b64encode((F / n).read_bytes()).decode() for n in names]
+        req["keyDatas"] = [base64.b64encode(fixture_bytes(n)).decode() for n in names]
     if rekor:
-        req["rekorPublicKeyPath"] = str(F / rekor)
+        req["rekorPublicKeyPath"] = str(FIXTURES / rekor)
     return req
 
 
-def fulcio_req(email: str = EMAIL, issuer: str = ISSUER) -> dict[str, Any]:
-    return {"type": "sigstoreSigned", "signedIdentity": repo(FULCIO), "rekorPublicKeyPath": str(F / "rekor.pub"),
-            "fulcio": {"caPath": str(F / "fulcio_v1.crt.pem"), "oidcIssuer": issuer, "subjectEmail": email}}
+def fulcio_req(email: str = FULCIO_EMAIL, issuer: str = FULCIO_ISSUER) -> dict[str, Any]:
+    return {"type": "sigstoreSigned", "signedIdentity": repo(FULCIO_IDENTITY),
+            "rekorPublicKeyPath": str(FIXTURES / "rekor.pub"),
+            "fulcio": {"caPath": str(FIXTURES / "fulcio_v1.crt.pem"), "oidcIssuer": issuer, "subjectEmail": email}}
 
 
-def pki_req(hostname: str = PKI_HOST) -> dict[str, Any]:
-    return {"type": "sigstoreSigned", "signedIdentity": repo(PKI),
-            "pki": {"caRootsPath": str(F / "pki_root_crts.pem"),
-                    "caIntermediatesData": base64.b64encode((F / "pki_intermediate_crts.pem").read_bytes()).decode(),
+def pki_req(hostname: str = PKI_HOSTNAME) -> dict[str, Any]:
+    return {"type": "sigstoreSigned", "signedIdentity": repo(PKI_IDENTITY),
+            "pki": {"caRootsPath": str(FIXTURES / "pki_root_crts.pem"),
+                    "caIntermediatesData": base64.b64encode(fixture_bytes("pki_intermediate_crts.pem")).decode(),
                     "subjectEmail": PKI_EMAIL, "subjectHostname": hostname}}
 
 
 CASES = {
     # every fixture under its matching policy (README / policy_eval_sigstore_test.go)
-    "valid": Case("dir-img-cosign-valid", key_req(repo(COSIGN), "cosign.pub"), keys("cosign.pub"), True),
-    "valid-2": Case("dir-img-cosign-valid-2", key_req(repo(COSIGN), "cosign.pub"), keys("cosign.pub"), True),
-    "valid-with-tag": Case("dir-img-cosign-valid-with-tag", key_req(exact(TAGGED), "cosign.pub"),
+    "valid": Case("dir-img-cosign-valid", key_req(repo(COSIGN_IDENTITY), "cosign.pub"), keys("cosign.pub"), True),
+    "valid-2": Case("dir-img-cosign-valid-2", key_req(repo(COSIGN_IDENTITY), "cosign.pub"), keys("cosign.pub"), True),
+    "valid-with-tag": Case("dir-img-cosign-valid-with-tag", key_req(exact(TAGGED_IDENTITY), "cosign.pub"),
                            keys("cosign.pub"), True),
-    "mixed": Case("dir-img-cosign-mixed", key_req(repo(COSIGN), "cosign2.pub", "cosign.pub"),
+    "mixed": Case("dir-img-cosign-mixed", key_req(repo(COSIGN_IDENTITY), "cosign2.pub", "cosign.pub"),
                   keys("cosign2.pub", "cosign.pub"), True),
     "key-rekor-valid": Case("dir-img-cosign-key-rekor-valid",
-                            key_req(repo(KEY_REKOR), "cosign2.pub", rekor="rekor.pub"),
+                            key_req(repo(KEY_REKOR_IDENTITY), "cosign2.pub", rekor="rekor.pub"),
                             keys("cosign2.pub", rekor="rekor.pub"), True),
     "fulcio-rekor-valid": Case("dir-img-cosign-fulcio-rekor-valid", fulcio_req(), fulcio_root(), True),
     "pki-valid": Case("dir-img-cosign-pki-valid", pki_req(), pki_root(), True),
-    "other-attachment": Case("dir-img-cosign-other-attachment", key_req(repo(COSIGN), "cosign.pub"),
+    "other-attachment": Case("dir-img-cosign-other-attachment", key_req(repo(COSIGN_IDENTITY), "cosign.pub"),
                              keys("cosign.pub"), False, "sigstore non-signature attachments"),
-    "manifest-digest-error": Case("dir-img-cosign-manifest-digest-error", key_req(repo(COSIGN), "cosign.pub"),
+    "manifest-digest-error": Case("dir-img-cosign-manifest-digest-error", key_req(repo(COSIGN_IDENTITY), "cosign.pub"),
                                   keys("cosign.pub"), False),
-    "modified-manifest": Case("dir-img-cosign-modified-manifest", key_req(repo(COSIGN), "cosign.pub"),
+    "modified-manifest": Case("dir-img-cosign-modified-manifest", key_req(repo(COSIGN_IDENTITY), "cosign.pub"),
                               keys("cosign.pub"), False, "Signature for digest sha256:.* does not match"),
     # refusals of valid fixtures under the wrong policy
-    "wrong-key": Case("dir-img-cosign-valid", key_req(repo(COSIGN), "cosign2.pub"), keys("cosign2.pub"), False,
+    "wrong-key": Case("dir-img-cosign-valid", key_req(repo(COSIGN_IDENTITY), "cosign2.pub"), keys("cosign2.pub"), False,
                       "cryptographic signature verification failed"),
     "wrong-identity": Case("dir-img-cosign-valid", key_req(repo("192.168.64.2:5000/other"), "cosign.pub"),
-                           keys("cosign.pub"), False, f'Signature for identity "{COSIGN}" is not accepted'),
-    "key-without-set": Case("dir-img-cosign-valid", key_req(repo(COSIGN), "cosign.pub", rekor="rekor.pub"),
+                           keys("cosign.pub"), False, f'Signature for identity "{COSIGN_IDENTITY}" is not accepted'),
+    "key-without-set": Case("dir-img-cosign-valid", key_req(repo(COSIGN_IDENTITY), "cosign.pub", rekor="rekor.pub"),
                             keys("cosign.pub", rekor="rekor.pub"), False, "dev.sigstore.cosign/bundle"),
     "key-rekor-other-key": Case("dir-img-cosign-key-rekor-valid",
-                                key_req(repo(KEY_REKOR), "cosign.pub", rekor="rekor.pub"),
+                                key_req(repo(KEY_REKOR_IDENTITY), "cosign.pub", rekor="rekor.pub"),
                                 keys("cosign.pub", rekor="rekor.pub"), False, "RekorSET"),
     "fulcio-wrong-email": Case("dir-img-cosign-fulcio-rekor-valid", fulcio_req(email="x@example.com"),
                                fulcio_root(email="x@example.com"), False, 'Required email "x@example.com"'),
@@ -145,14 +147,14 @@ CASES = {
                                 fulcio_root(issuer="https://example.com"), False, "Unexpected Fulcio OIDC issuer"),
     "pki-wrong-host": Case("dir-img-cosign-pki-valid", pki_req("other.example.com"), pki_root("other.example.com"),
                            False, "Unexpected subject hostname"),
-    "fulcio-fixture-under-key": Case("dir-img-cosign-fulcio-rekor-valid", key_req(repo(FULCIO), "cosign.pub"),
+    "fulcio-fixture-under-key": Case("dir-img-cosign-fulcio-rekor-valid", key_req(repo(FULCIO_IDENTITY), "cosign.pub"),
                                      keys("cosign.pub"), False, "cryptographic signature verification failed"),
 }
 
 
 def library_verdict(case: Case) -> str | None:
     """None if the library accepts the fixture under `case`'s trust root, else its reason."""
-    directory = F / case.fixture
+    directory = FIXTURES / case.fixture
     signatures = [parse_signature_blob(p.read_bytes()) for p in sorted(directory.glob("signature-*"))]
     wanted = case.requirement["signedIdentity"]
 
@@ -184,7 +186,7 @@ def existing_destination(tmp_path: Path) -> tuple[Path, object]:
 
 
 def test_every_fixture_is_covered() -> None:
-    fixtures = {p.name for p in F.glob("dir-img-cosign-*")}
+    fixtures = {p.name for p in FIXTURES.glob("dir-img-cosign-*")}
     assert fixtures - {c.fixture for c in CASES.values()} == {"dir-img-cosign-no-manifest"}  # tested below
 
 
@@ -195,7 +197,7 @@ def test_fixture_through_sigstore_policy(run_skopo: SkopoRunner, tmp_path: Path,
     assert (verdict is None) == case.accepted, verdict
     dest, before = existing_destination(tmp_path)
     result = run_skopo("--policy", write_policy(tmp_path, case.requirement), "copy", "-q",
-                       f"dir:{F / case.fixture}", f"dir:{dest}")
+                       f"dir:{FIXTURES / case.fixture}", f"dir:{dest}")
     line = assert_clean_error(result)
     if case.accepted:
         # Past the gate: the fixture has no blobs.
@@ -209,8 +211,8 @@ def test_fixture_through_sigstore_policy(run_skopo: SkopoRunner, tmp_path: Path,
 
 def test_no_manifest_fixture_is_refused(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     dest, before = existing_destination(tmp_path)
-    result = run_skopo("--policy", write_policy(tmp_path, key_req(repo(COSIGN), "cosign.pub")), "copy", "-q",
-                       f"dir:{F / 'dir-img-cosign-no-manifest'}", f"dir:{dest}")
+    result = run_skopo("--policy", write_policy(tmp_path, key_req(repo(COSIGN_IDENTITY), "cosign.pub")), "copy", "-q",
+                       f"dir:{FIXTURES / 'dir-img-cosign-no-manifest'}", f"dir:{dest}")
     assert_clean_error(result, match="manifest")
     assert snapshot(dest) == before
 
@@ -218,17 +220,17 @@ def test_no_manifest_fixture_is_refused(run_skopo: SkopoRunner, tmp_path: Path) 
 def test_default_identity_needs_an_image_identity(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     """The default signedIdentity compares with the image's own name, which `dir:` lacks: a hint says so."""
     dest, before = existing_destination(tmp_path)
-    req = {"type": "sigstoreSigned", "keyPath": str(F / "cosign.pub")}
+    req = {"type": "sigstoreSigned", "keyPath": str(FIXTURES / "cosign.pub")}
     result = run_skopo("--policy", write_policy(tmp_path, req), "copy", "-q",
-                       f"dir:{F / 'dir-img-cosign-valid'}", f"dir:{dest}")
+                       f"dir:{FIXTURES / 'dir-img-cosign-valid'}", f"dir:{dest}")
     assert_clean_error(result, match="has no Docker reference identity to compare with")
     assert snapshot(dest) == before
 
 
 def test_missing_key_file_is_refused(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     dest, before = existing_destination(tmp_path)
-    req = {"type": "sigstoreSigned", "keyPath": str(tmp_path / "absent.pub"), "signedIdentity": repo(COSIGN)}
+    req = {"type": "sigstoreSigned", "keyPath": str(tmp_path / "absent.pub"), "signedIdentity": repo(COSIGN_IDENTITY)}
     result = run_skopo("--policy", write_policy(tmp_path, req), "copy", "-q",
-                       f"dir:{F / 'dir-img-cosign-valid'}", f"dir:{dest}")
+                       f"dir:{FIXTURES / 'dir-img-cosign-valid'}", f"dir:{dest}")
     assert_clean_error(result, match="preparing the sigstore trust root: .*absent.pub")
     assert snapshot(dest) == before

@@ -20,16 +20,13 @@ import pytest
 import requests
 
 from helpers import RegistryFactory, RegistryServer, SkopoRunner, assert_clean_error, describe_result
-from helpers.images import build_image, write_dir
+from helpers.images import OCI_CONFIG, OCI_MANIFEST, build_image, write_dir
 from helpers.registry import get_manifest
+from helpers.sigstore_fixtures import COSIGN_SIGNATURE_ANNOTATION, COSIGN_SIGNATURE_MIME, FIXTURES
 from helpers.trees import snapshot
 from toolkit.signature import Sigstore, parse_signature_blob
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/sigstore/dir-img-cosign-valid/signature-1"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-COSIGN_MIME = "application/vnd.dev.cosign.simplesigning.v1+json"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+FIXTURE = FIXTURES / "dir-img-cosign-valid/signature-1"
 REPO = "team/app"
 
 
@@ -144,9 +141,9 @@ def check_attachment_layout(registry: RegistryServer, digest: str, identity: str
     assert len(manifest["layers"]) == layers
     for layer in manifest["layers"]:
         assert list(layer) == ["mediaType", "digest", "size", "annotations"]
-        assert layer["mediaType"] == fixture.untrusted_mime_type == COSIGN_MIME
-        assert set(layer["annotations"]) == set(fixture.untrusted_annotations) == {SIGNATURE_ANNOTATION}
-        base64.b64decode(layer["annotations"][SIGNATURE_ANNOTATION], validate=True)
+        assert layer["mediaType"] == fixture.untrusted_mime_type == COSIGN_SIGNATURE_MIME
+        assert set(layer["annotations"]) == set(fixture.untrusted_annotations) == {COSIGN_SIGNATURE_ANNOTATION}
+        base64.b64decode(layer["annotations"][COSIGN_SIGNATURE_ANNOTATION], validate=True)
         payload_bytes = blob(registry, layer["digest"])
         assert layer["size"] == len(payload_bytes)
         payload = json.loads(payload_bytes)

@@ -4,10 +4,10 @@ and building/appending with containers/image's bytes (docker/docker_image_dest.g
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from helpers.sigstore_fixtures import fixture_bytes
 from toolkit.digest import Digest
 from toolkit.errors import InvalidDigestError, InvalidSignatureError, ManifestError, SizeLimitError
 from toolkit.manifest import Descriptor, mime
@@ -28,7 +28,6 @@ from toolkit.signature.sigstore_attachments import (
     signatures_in_attachment,
 )
 
-F = Path(__file__).resolve().parents[2] / "fixtures/sigstore"
 HEX = "634a8f35b5f16dcf4aaa0822adc0b1964bb786fca12f6831de8ddc45e5986a00"
 
 
@@ -104,7 +103,7 @@ def test_signature_from_layer() -> None:
 
 
 def _fixture_sig(name: str = "dir-img-cosign-valid/signature-1"):  # type: ignore[no-untyped-def]
-    return sigstore_from_blob((F / name).read_bytes())
+    return sigstore_from_blob(fixture_bytes(name))
 
 
 def test_new_attachment_has_containers_image_bytes() -> None:
@@ -136,11 +135,11 @@ def test_attachment_round_trip_verifies() -> None:
     parsed = parse_attachment_manifest(update.manifest)
     sigs = signatures_in_attachment(parsed, lambda d: blobs[d.digest])
     assert sigs == [sig]
-    root = SigstoreTrustRoot.from_config(key_pems=[(F / "cosign.pub").read_bytes()])
+    root = SigstoreTrustRoot.from_config(key_pems=[fixture_bytes("cosign.pub")])
     payload = verify_sigstore_signatures(
         sigs,
         root,
-        untrusted_manifest=(F / "dir-img-cosign-valid/manifest.json").read_bytes(),
+        untrusted_manifest=fixture_bytes("dir-img-cosign-valid/manifest.json"),
         identity_matches=lambda ref: ref == "192.168.64.2:5000/cosign-signed-single-sample",
     )
     assert payload.docker_manifest_digest == Digest.parse(f"sha256:{HEX}")

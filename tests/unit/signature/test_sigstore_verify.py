@@ -7,10 +7,20 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
+from helpers.sigstore_fixtures import (
+    COSIGN_IDENTITY,
+    FULCIO_EMAIL,
+    FULCIO_IDENTITY,
+    FULCIO_ISSUER,
+    KEY_REKOR_IDENTITY,
+    PKI_EMAIL,
+    PKI_HOSTNAME,
+    PKI_IDENTITY,
+)
+from helpers.sigstore_fixtures import fixture_bytes as data
 from toolkit.errors import InvalidSignatureError, PolicyError, SignatureError, ToolkitError
 from toolkit.reference import parse_normalized_named
 from toolkit.signature import Sigstore, SimpleSigning
@@ -31,21 +41,6 @@ from toolkit.signature.sigstore import (
     verify_sigstore_signatures,
 )
 from toolkit.signature.sigstore_keys import decrypt_private_key, generate_key_pair
-
-F = Path(__file__).resolve().parents[2] / "fixtures/sigstore"
-
-COSIGN_IDENTITY = "192.168.64.2:5000/cosign-signed-single-sample"
-KEY_REKOR_IDENTITY = "192.168.64.2:5000/cosign-signed/key-1"
-FULCIO_IDENTITY = "192.168.64.2:5000/cosign-signed/fulcio-rekor-1"
-PKI_IDENTITY = "localhost:5000/test"
-FULCIO_ISSUER = "https://github.com/login/oauth"
-FULCIO_EMAIL = "mitr@redhat.com"
-PKI_EMAIL = "qiwan@redhat.com"
-PKI_HOSTNAME = "myhost.example.com"
-
-
-def data(name: str) -> bytes:
-    return (F / name).read_bytes()
 
 
 def sig(path: str) -> Sigstore:
