@@ -6,6 +6,8 @@
 - `helpers.cli`: run skopo in a subprocess; `assert_clean_error`.
 - `helpers.certs`: the one X.509 builder (`build_certificate`) for every test certificate.
 - `helpers.sigstore_fixtures`: where the sigstore fixtures are and the identities they were signed with.
+- `helpers.transfer`: images through one transport's source/destination API (`put_image`,
+  `read_image`, `blob_info`, `exploding`).
 - `helpers.tls`, `helpers.proc`, `helpers.env`: TLS CA and server certificates, processes, environments.
 """
 

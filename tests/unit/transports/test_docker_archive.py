@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from helpers import transfer
 from helpers.images import tar_bytes
 from toolkit.digest import Digest
 from toolkit.errors import (
@@ -109,18 +110,8 @@ def write_image(
 
 def read_image(name: str, ctx: SystemContext | None = None) -> tuple[bytes, dict[str, bytes]]:
     """Manifest bytes and every blob (by digest string) read back through the source API."""
-    ref = parse_image_name(name)
-    with ref.new_image_source(ctx or SystemContext()) as src:
-        raw, mime_type = src.get_manifest()
-        assert mime_type == mime.DOCKER_V2S2
-        doc = json.loads(raw)
-        blobs = {}
-        for desc in [doc["config"], *doc["layers"]]:
-            stream, size = src.get_blob(BlobInfo(digest=Digest.parse(desc["digest"]), size=desc["size"]))
-            data = stream.read()
-            stream.close()
-            assert len(data) == size == desc["size"]
-            blobs[desc["digest"]] = data
+    raw, mime_type, blobs = transfer.read_image(parse_image_name(name), ctx)
+    assert mime_type == mime.DOCKER_V2S2
     return raw, blobs
 
 

@@ -17,11 +17,13 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 import pytest
 
+from helpers import transfer
 from helpers.images import BuiltImage, BuiltIndex, build_image, build_multiarch, write_dir, write_oci_layout
+from helpers.transfer import blob_info, exploding, put_image
 from toolkit.digest import Digest
 from toolkit.errors import (
     ArchiveError,
@@ -50,10 +52,6 @@ def ref(text: str) -> OciReference:
     return TRANSPORT.parse_reference(text)
 
 
-def blob_info(digest: str, size: int) -> BlobInfo:
-    return BlobInfo(digest=Digest.parse(digest), size=size)
-
-
 def write_image(
     layout: Path | str,
     image: BuiltImage | BuiltIndex,
@@ -63,35 +61,12 @@ def write_image(
     known_digests: bool = True,
 ) -> None:
     """Write `image` through the destination API, as the copy engine would, and commit."""
-    dest_ref = ref(f"{layout}:{name}")
-    with dest_ref.new_image_destination(ctx) as dest:
-        for digest, data in image.blobs().items():
-            info = blob_info(digest, len(data)) if known_digests else BlobInfo(digest=None)
-            stored = dest.put_blob(io.BytesIO(data), info)
-            assert str(stored.digest) == digest
-            assert stored.size == len(data)
-        if isinstance(image, BuiltIndex):
-            for instance in image.images:
-                dest.put_manifest(
-                    instance.manifest, instance.media_type, Digest.parse(instance.manifest_digest)
-                )
-        dest.put_manifest(image.manifest, image.media_type)
-        dest.commit()
+    put_image(ref(f"{layout}:{name}"), image, ctx=ctx, infos="known" if known_digests else "no-digest")
 
 
 def read_image(reference: str, ctx: SystemContext = CTX) -> tuple[bytes, str, dict[str, bytes]]:
     """Read the top manifest and every config/layer blob of a single image, via the source."""
-    with ref(reference).new_image_source(ctx) as src:
-        raw, mime_type = src.get_manifest()
-        doc = json.loads(raw)
-        blobs = {}
-        for d in [doc["config"], *doc["layers"]]:
-            stream, size = src.get_blob(blob_info(d["digest"], d["size"]))
-            data = stream.read()
-            stream.close()
-            assert size == len(data)
-            blobs[d["digest"]] = data
-    return raw, mime_type, blobs
+    return transfer.read_image(ref(reference), ctx)
 
 
 def index_of(layout: Path) -> dict[str, Any]:
@@ -121,26 +96,6 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 def temp_files(root: Path) -> list[str]:
     return [p.name for p in root.rglob(".*")]
-
-
-def exploding(good: bytes) -> BinaryIO:
-    return cast(BinaryIO, Exploding(good))
-
-
-class Exploding(io.RawIOBase):
-    """A stream that yields `good` bytes and then raises."""
-
-    def __init__(self, good: bytes) -> None:
-        self._good = io.BytesIO(good)
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._good.read(n)
-        if not data:
-            raise ToolkitError("source died")
-        return data
 
 
 @pytest.fixture

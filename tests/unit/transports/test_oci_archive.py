@@ -14,11 +14,12 @@ import json
 import os
 import tarfile
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 import pytest
 
 from helpers.images import BuiltImage, BuiltIndex, build_image, build_multiarch, write_dir, write_oci_layout
+from helpers.transfer import BlobInfos, blob_info, exploding, put_image, read_image
 from toolkit.digest import Digest
 from toolkit.errors import (
     ArchiveError,
@@ -41,65 +42,21 @@ def ref(text: str) -> OciArchiveReference:
     return TRANSPORT.parse_reference(text)
 
 
-def blob_info(digest: str, size: int) -> BlobInfo:
-    return BlobInfo(digest=Digest.parse(digest), size=size)
-
-
-def exploding(good: bytes) -> BinaryIO:
-    return cast(BinaryIO, Exploding(good))
-
-
-class Exploding(io.RawIOBase):
-    def __init__(self, good: bytes) -> None:
-        self._good = io.BytesIO(good)
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._good.read(n)
-        if not data:
-            raise ToolkitError("source died")
-        return data
-
-
 def write_archive(
     path: Path,
     image: BuiltImage | BuiltIndex,
     name: str = "",
     *,
-    mode: str = "known",
+    mode: BlobInfos = "known",
     ctx: SystemContext = CTX,
 ) -> None:
-    """Write through the destination API. mode: known digest+size / unknown size / unknown digest."""
-    with ref(f"{path}:{name}").new_image_destination(ctx) as dest:
-        for digest, data in image.blobs().items():
-            if mode == "known":
-                info = blob_info(digest, len(data))
-            elif mode == "nosize":
-                info = BlobInfo(digest=Digest.parse(digest))
-            else:
-                info = BlobInfo(digest=None)
-            stored = dest.put_blob(io.BytesIO(data), info)
-            assert (str(stored.digest), stored.size) == (digest, len(data))
-        if isinstance(image, BuiltIndex):
-            for instance in image.images:
-                dest.put_manifest(
-                    instance.manifest, instance.media_type, Digest.parse(instance.manifest_digest)
-                )
-        dest.put_manifest(image.manifest, image.media_type)
-        dest.commit()
+    """Write through the destination API, telling it each blob's digest and size, only its
+    digest, or nothing (`mode`)."""
+    put_image(ref(f"{path}:{name}"), image, ctx=ctx, infos=mode)
 
 
 def read_archive(reference: str) -> tuple[bytes, str, dict[str, bytes]]:
-    with ref(reference).new_image_source(CTX) as src:
-        raw, mime_type = src.get_manifest()
-        doc = json.loads(raw)
-        blobs = {}
-        for d in [doc["config"], *doc["layers"]]:
-            stream, _ = src.get_blob(blob_info(d["digest"], d["size"]))
-            blobs[d["digest"]] = stream.read()
-    return raw, mime_type, blobs
+    return read_image(ref(reference), CTX)
 
 
 def tar_of_layout(layout: Path, out: Path, *, extra: list[tarfile.TarInfo] | None = None) -> Path:
@@ -158,8 +115,8 @@ def test_delete_is_not_supported(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("mode", ["known", "nosize", "nodigest"])
-def test_round_trip(tmp_path: Path, image: BuiltImage, mode: str) -> None:
+@pytest.mark.parametrize("mode", ["known", "no-size", "no-digest"])
+def test_round_trip(tmp_path: Path, image: BuiltImage, mode: BlobInfos) -> None:
     archive = tmp_path / "img.tar"
     write_archive(archive, image, "v1", mode=mode)
     raw, mime_type, blobs = read_archive(f"{archive}:v1")
@@ -416,7 +373,7 @@ def test_reads_archives_written_by_skopeo(skopeo: Any, tmp_path: Path) -> None:
 
 def test_skopeo_reads_archives_we_write(skopeo: Any, tmp_path: Path) -> None:
     img = build_image(fmt="oci", layer_count=2, layer_size=1024, seed=35)
-    for mode in ("known", "nodigest"):
+    for mode in ("known", "no-digest"):
         archive = tmp_path / f"{mode}.tar"
         write_archive(archive, img, "t", mode=mode)
         assert skopeo.run("inspect", "--raw", f"oci-archive:{archive}:t").stdout == img.manifest

@@ -15,6 +15,7 @@ import pytest
 import zstandard
 
 from helpers.images import tar_bytes
+from helpers.transfer import read_image
 from toolkit.digest import Digest
 from toolkit.errors import (
     DigestMismatchError,
@@ -45,19 +46,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def read_all(name: str, ctx: SystemContext | None = None) -> tuple[bytes, dict[str, Any], dict[str, bytes]]:
-    ref = parse_image_name(name)
-    with ref.new_image_source(ctx or SystemContext()) as src:
-        raw, mime_type = src.get_manifest()
-        assert mime_type == mime.OCI_MANIFEST
-        doc = json.loads(raw)
-        blobs = {}
-        for desc in [doc["config"], *doc["layers"]]:
-            stream, size = src.get_blob(BlobInfo(digest=Digest.parse(desc["digest"]), size=desc["size"]))
-            data = stream.read()
-            stream.close()
-            assert len(data) == size == desc["size"]
-            blobs[desc["digest"]] = data
-    return raw, doc, blobs
+    raw, mime_type, blobs = read_image(parse_image_name(name), ctx)
+    assert mime_type == mime.OCI_MANIFEST
+    return raw, json.loads(raw), blobs
 
 
 def test_reference_and_policy(files: dict[str, Path], tmp_path: Path) -> None:
