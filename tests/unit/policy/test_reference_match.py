@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from toolkit.errors import InvalidReferenceError, PolicyError
@@ -11,23 +13,41 @@ from toolkit.policy.match import (
     MatchExact,
     MatchRepoDigestOrExact,
     MatchRepository,
+    PolicyReferenceMatch,
     RemapIdentity,
     match_repo_digest_or_exact,
 )
-from toolkit.reference import parse_normalized_named
+from toolkit.reference import NamedReference, parse_normalized_named
 
 FULL_RHEL = "registry.access.redhat.com/rhel7/rhel:7.2.3"
 UNTAGGED_RHEL = "registry.access.redhat.com/rhel7/rhel"
 D = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 D_OTHER = "@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
-EXACT_TABLE = [
+# The tables of c/image signature/policy_reference_match_test.go. Matching is symmetric, so
+# every row is also checked with its two references swapped.
+#
+# Rows that prmExactMatchTestTable and prmRepositoryMatchTestTable share, with one result.
+SHARED_MATCHES = [
+    # Success, simple matches
     ("busybox:latest", "busybox:latest", True),
     (FULL_RHEL, FULL_RHEL, True),
     ("busybox" + D, "busybox" + D, True),
+    # Non-canonical reference format is canonicalized
     ("library/busybox:latest", "busybox:latest", True),
     ("docker.io/library/busybox:latest", "busybox:latest", True),
     ("library/busybox" + D, "busybox" + D, True),
+]
+SHARED_INVALID = [
+    # Invalid format; even if they are exactly equal, invalid values are rejected.
+    ("UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", "busybox:latest", False),
+    ("", "UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", False),
+    ("INVALID", "INVALID", False),
+]
+
+EXACT_TABLE = [
+    *SHARED_MATCHES,
+    # Mismatch
     ("busybox:latest", "busybox:notlatest", False),
     ("busybox:latest", "notbusybox:latest", False),
     ("busybox:latest", "hostname/library/busybox:notlatest", False),
@@ -36,26 +56,22 @@ EXACT_TABLE = [
     ("busybox" + D, "notbusybox" + D, False),
     ("busybox:latest", "busybox" + D, False),
     ("busybox" + D, "busybox" + D_OTHER, False),
+    # NameOnly references
     ("busybox", "busybox:latest", False),
     ("busybox", "busybox" + D, False),
     ("busybox", "busybox", False),
+    # References with both tags and digests: both must match
     ("busybox:latest" + D, "busybox:latest" + D, True),
     ("busybox:latest" + D, "busybox:latest" + D_OTHER, False),
     ("busybox:latest" + D, "busybox:notlatest" + D, False),
     ("busybox:latest" + D, "busybox" + D, False),
     ("busybox:latest" + D, "busybox:latest", False),
-    ("UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", "busybox:latest", False),
-    ("", "UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", False),
-    ("INVALID", "INVALID", False),
+    *SHARED_INVALID,
 ]
 
 REPOSITORY_TABLE = [
-    ("busybox:latest", "busybox:latest", True),
-    (FULL_RHEL, FULL_RHEL, True),
-    ("busybox" + D, "busybox" + D, True),
-    ("library/busybox:latest", "busybox:latest", True),
-    ("docker.io/library/busybox:latest", "busybox:latest", True),
-    ("library/busybox" + D, "busybox" + D, True),
+    *SHARED_MATCHES,
+    # The same as above, but with mismatching tags
     ("busybox:latest", "busybox:notlatest", True),
     (FULL_RHEL + "tagsuffix", FULL_RHEL, True),
     ("library/busybox:latest", "busybox:notlatest", True),
@@ -64,41 +80,47 @@ REPOSITORY_TABLE = [
     ("busybox:notlatest", "docker.io/library/busybox:latest", True),
     ("busybox:latest", "busybox" + D, True),
     ("busybox" + D, "busybox" + D_OTHER, True),
+    # The same as above, but with defaulted tags (which can happen with /usr/bin/cosign)
     ("busybox", "busybox:notlatest", True),
     (FULL_RHEL, UNTAGGED_RHEL, True),
     ("busybox", "busybox" + D, True),
     ("library/busybox", "busybox", True),
     ("docker.io/library/busybox", "busybox", True),
+    # Mismatch
     ("busybox:latest", "notbusybox:latest", False),
     ("hostname/library/busybox:latest", "busybox:notlatest", False),
     ("busybox:latest", FULL_RHEL, False),
     ("busybox" + D, "notbusybox" + D, False),
+    # References with both tags and digests: both are ignored
     ("busybox:latest" + D, "busybox:latest" + D, True),
     ("busybox:latest" + D, "busybox:latest" + D_OTHER, True),
     ("busybox:latest" + D, "busybox:notlatest" + D, True),
     ("busybox:latest" + D, "busybox" + D, True),
     ("busybox:latest" + D, "busybox:latest", True),
-    ("UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", "busybox:latest", False),
-    ("", "UPPERCASE_IS_INVALID_IN_DOCKER_REFERENCES", False),
-    ("INVALID", "INVALID", False),
+    *SHARED_INVALID,
 ]
 
 REPO_DIGEST_OR_EXACT_TABLE = [
+    # Tag mismatch
     ("busybox:latest", "busybox:notlatest", False),
     (FULL_RHEL + "tagsuffix", FULL_RHEL, False),
     ("library/busybox:latest", "busybox:notlatest", False),
     ("busybox:latest", "library/busybox:notlatest", False),
     ("docker.io/library/busybox:notlatest", "busybox:latest", False),
     ("busybox:notlatest", "docker.io/library/busybox:latest", False),
+    # NameOnly references
     ("busybox", "busybox:latest", False),
     ("busybox:latest", "busybox", False),
     ("busybox", "busybox" + D, False),
     ("busybox" + D, "busybox", False),
     (FULL_RHEL, UNTAGGED_RHEL, False),
     ("busybox", "busybox", False),
+    # Tag references only accept signatures with matching tags.
     ("busybox:latest", "busybox" + D, False),
+    # Digest references accept any signature with matching repository.
     ("busybox" + D, "busybox:latest", True),
     ("busybox" + D, "busybox" + D_OTHER, True),
+    # References with both tags and digests: both must match.
     ("busybox:latest" + D, "busybox:latest", False),
     ("busybox:latest" + D, "busybox:notlatest", False),
     ("busybox:latest", "busybox:latest" + D, False),
@@ -107,49 +129,57 @@ REPO_DIGEST_OR_EXACT_TABLE = [
 ]
 
 
-def _ref(text: str):  # type: ignore[no-untyped-def]
+def _ref(text: str) -> NamedReference | None:
     try:
         return parse_normalized_named(text)
     except InvalidReferenceError:
         return None
 
 
-def _both_ways(table):  # type: ignore[no-untyped-def]
-    for a, b, result in table:
-        yield a, b, result
-        yield b, a, result
+def _both_ways(table: list[tuple[str, str, bool]]) -> list[tuple[str, str, bool]]:
+    return [row for a, b, result in table for row in ((a, b, result), (b, a, result))]
 
 
-@pytest.mark.parametrize(("image", "signed", "result"), list(_both_ways(EXACT_TABLE)))
-def test_match_exact(image: str, signed: str, result: bool) -> None:
-    ref = _ref(image)
-    if ref is None:
-        return  # an image always has a valid reference
-    assert MatchExact().matches(ref, signed) is result
+def _image_cases(prm: PolicyReferenceMatch, table: list[tuple[str, str, bool]]) -> list[Any]:
+    """(prm, image, signed, result) for each row whose image reference is valid (an image
+    always has a valid reference: the invalid ones only ever appear as signed identities)."""
+    return [
+        pytest.param(prm, image, signed, result, id=f"{type(prm).__name__}:{image}~{signed}")
+        for image, signed, result in _both_ways(table)
+        if _ref(image) is not None
+    ]
 
 
-@pytest.mark.parametrize(("image", "signed", "result"), list(_both_ways(REPOSITORY_TABLE)))
-def test_match_repository(image: str, signed: str, result: bool) -> None:
-    ref = _ref(image)
-    if ref is None:
-        return
-    assert MatchRepository().matches(ref, signed) is result
+@pytest.mark.parametrize(
+    ("prm", "image", "signed", "result"),
+    [*_image_cases(MatchExact(), EXACT_TABLE), *_image_cases(MatchRepository(), REPOSITORY_TABLE)],
+)
+def test_image_identity_matchers(prm: PolicyReferenceMatch, image: str, signed: str, result: bool) -> None:
+    assert prm.matches(_ref(image), signed) is result
 
 
-def test_match_repo_digest_or_exact() -> None:
-    prm = MatchRepoDigestOrExact()
-    # Accepts everything matchExact accepts ...
-    for a, b, result in _both_ways(EXACT_TABLE):
-        if result and _ref(a) is not None:
-            assert prm.matches(_ref(a), b), (a, b)
-    # ... rejects everything matchRepository rejects ...
-    for a, b, result in _both_ways(REPOSITORY_TABLE):
-        if not result and _ref(a) is not None:
-            assert not prm.matches(_ref(a), b), (a, b)
-    # ... and the asymmetric cases.
-    for image, signed, result in REPO_DIGEST_OR_EXACT_TABLE:
-        assert prm.matches(_ref(image), signed) is result, (image, signed)
-        assert match_repo_digest_or_exact(_ref(image), _ref(signed)) is result
+@pytest.mark.parametrize(
+    ("prm", "image", "signed", "result"),
+    [
+        # matchRepoDigestOrExact accepts everything matchExact accepts ...
+        *_image_cases(MatchRepoDigestOrExact(), [row for row in EXACT_TABLE if row[2]]),
+        # ... and rejects everything matchRepository rejects,
+        *_image_cases(MatchRepoDigestOrExact(), [row for row in REPOSITORY_TABLE if not row[2]]),
+    ],
+)
+def test_match_repo_digest_or_exact_between_exact_and_repository(
+    prm: PolicyReferenceMatch, image: str, signed: str, result: bool
+) -> None:
+    assert prm.matches(_ref(image), signed) is result
+
+
+@pytest.mark.parametrize(("image", "signed", "result"), REPO_DIGEST_OR_EXACT_TABLE)
+def test_match_repo_digest_or_exact(image: str, signed: str, result: bool) -> None:
+    # ... and decides the asymmetric cases (so no swapping here).
+    image_ref, signed_ref = _ref(image), _ref(signed)
+    assert image_ref is not None and signed_ref is not None
+    assert MatchRepoDigestOrExact().matches(image_ref, signed) is result
+    assert match_repo_digest_or_exact(image_ref, signed_ref) is result
 
 
 @pytest.mark.parametrize("prm", [MatchExact(), MatchRepoDigestOrExact(), MatchRepository(),
@@ -160,20 +190,29 @@ def test_images_without_identity_never_match(prm) -> None:  # type: ignore[no-un
     assert prm.needs_image_identity
 
 
-@pytest.mark.parametrize(("intended", "signed", "result"), list(_both_ways(EXACT_TABLE)))
-def test_exact_reference(intended: str, signed: str, result: bool) -> None:
+def _identity_cases(cls: type[ExactReference] | type[ExactRepository], field_name: str,
+                    table: list[tuple[str, str, bool]]) -> list[Any]:
+    return [
+        pytest.param(cls, field_name, intended, signed, result, id=f"{cls.__name__}:{intended}~{signed}")
+        for intended, signed, result in _both_ways(table)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cls", "field_name", "intended", "signed", "result"),
+    [
+        *_identity_cases(ExactReference, "docker_reference", EXACT_TABLE),
+        *_identity_cases(ExactRepository, "docker_repository", REPOSITORY_TABLE),
+    ],
+)
+def test_fixed_identity_matchers(
+    cls: type[ExactReference] | type[ExactRepository], field_name: str, intended: str, signed: str, result: bool
+) -> None:
     # Construct without validation to also cover invalid values, as c/image's test does.
-    prm = object.__new__(ExactReference)
-    object.__setattr__(prm, "docker_reference", intended)
+    prm = object.__new__(cls)
+    object.__setattr__(prm, field_name, intended)
     assert prm.matches(None, signed) is result
     assert not prm.needs_image_identity
-
-
-@pytest.mark.parametrize(("intended", "signed", "result"), list(_both_ways(REPOSITORY_TABLE)))
-def test_exact_repository(intended: str, signed: str, result: bool) -> None:
-    prm = object.__new__(ExactRepository)
-    object.__setattr__(prm, "docker_repository", intended)
-    assert prm.matches(None, signed) is result
 
 
 def test_exact_reference_and_repository_validation() -> None:
