@@ -10,28 +10,23 @@ Policy scopes (containers/image `docker/policyconfiguration`): the identity is
 the repository name up to the host, then wildcard domains (`*.example.com`, `*.com`) with
 the port stripped.
 
-This package is the only user of `requests` (layer rule). See `_client` for the HTTP
-safety rules, `_image` for the source/destination contracts.
+This package is the only user of `requests` (layer rule). See `_reference` for the
+reference and transport objects, `_client` for the HTTP safety rules, `_image` for the
+source/destination contracts.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from toolkit.config.registries_conf import load_registries_conf
 from toolkit.digest import Digest
-from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError, ToolkitError, safe_text
-from toolkit.reference import NamedReference, parse_normalized_named, policy_namespaces, tag_name_only
+from toolkit.errors import ToolkitError
+from toolkit.reference import NamedReference
 from toolkit.transports.docker._client import RegistryClient, error_from_response, scope_for
 from toolkit.transports.docker._errors import UnauthorizedError
-from toolkit.transports.docker._image import (
-    DockerImageDestination,
-    DockerImageSource,
-    delete_image,
-    head_manifest,
-    list_tags,
-)
+from toolkit.transports.docker._image import head_manifest, list_tags
+from toolkit.transports.docker._reference import TRANSPORT, DockerReference, DockerTransport, parse_repository
 from toolkit.types import Credentials, SystemContext
 
 __all__ = [
@@ -44,89 +39,6 @@ __all__ = [
     "ManifestProbe",
     "UnauthorizedError",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class DockerTransport:
-    """The `docker` transport."""
-
-    name: str = "docker"
-
-    def parse_reference(self, reference: str) -> DockerReference:
-        """Parse `//name[:tag|@digest]`; raises `InvalidImageNameError`/`InvalidReferenceError`."""
-        if not reference.startswith("//"):
-            raise InvalidImageNameError(
-                f"docker: image reference {safe_text(reference)} does not start with //"
-            )
-        ref = tag_name_only(parse_normalized_named(reference[2:]))
-        return DockerReference.of(ref)
-
-    def validate_policy_configuration_scope(self, scope: str) -> None:
-        """Any non-empty scope is accepted (as containers/image), except malformed wildcards."""
-        if not isinstance(scope, str) or not scope:
-            raise PolicyError("invalid docker policy scope")
-        if "*" in scope and not (scope.startswith("*.") and "*" not in scope[2:] and "/" not in scope):
-            raise PolicyError(f"invalid wildcard docker policy scope {safe_text(scope)!r}")
-
-
-TRANSPORT = DockerTransport()
-
-
-@dataclass(frozen=True, slots=True)
-class DockerReference:
-    """A registry image: a normalised reference with exactly one of tag and digest."""
-
-    ref: NamedReference
-
-    @classmethod
-    def of(cls, ref: NamedReference) -> DockerReference:
-        if ref.is_name_only():
-            raise InvalidReferenceError(f"Docker reference {ref.familiar_string()} has neither a tag nor a digest")
-        if ref.tag is not None and ref.digest is not None:
-            raise InvalidReferenceError("Docker references with both a tag and digest are currently not supported")
-        return cls(ref)
-
-    @property
-    def transport(self) -> DockerTransport:
-        return TRANSPORT
-
-    def string_within_transport(self) -> str:
-        return "//" + self.ref.familiar_string()
-
-    def docker_reference(self) -> NamedReference:
-        return self.ref
-
-    def policy_configuration_identity(self) -> str:
-        return str(self.ref)
-
-    def policy_configuration_namespaces(self) -> list[str]:
-        return policy_namespaces(self.ref)
-
-    def new_image_source(self, ctx: SystemContext) -> DockerImageSource:
-        return DockerImageSource(self, ctx)
-
-    def new_image_destination(self, ctx: SystemContext) -> DockerImageDestination:
-        return DockerImageDestination(self, ctx)
-
-    def delete_image(self, ctx: SystemContext) -> None:
-        delete_image(ctx, self.ref)
-
-    def list_tags(self, ctx: SystemContext) -> list[str]:
-        """Every tag of this image's repository (for `inspect`'s RepoTags)."""
-        return list_tags(ctx, self.ref.name_only())
-
-    def __str__(self) -> str:
-        return f"docker:{self.string_within_transport()}"
-
-
-def parse_repository(text: str) -> NamedReference:
-    """`docker://name` for `list-tags`: must be a name without tag or digest."""
-    if not text.startswith("docker://"):
-        raise InvalidImageNameError(f"docker: image reference {safe_text(text)} does not start with docker://")
-    ref = parse_normalized_named(text[len("docker://") :])
-    if not ref.is_name_only():
-        raise InvalidReferenceError("No tag or digest allowed in reference")
-    return ref
 
 
 def list_repository_tags(ctx: SystemContext, repository: NamedReference) -> list[str]:

@@ -82,7 +82,7 @@ from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
 if TYPE_CHECKING:
     from toolkit.signature.sigstore_attachments import AttachmentBlob
-    from toolkit.transports.docker import DockerReference
+    from toolkit.transports.docker._reference import DockerReference
 
 __all__ = [
     "DockerImageSource",
