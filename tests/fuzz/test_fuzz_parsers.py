@@ -330,8 +330,8 @@ header_texts = st.one_of(
 @FUZZ
 @given(header_texts)
 def test_fuzz_http_headers(value: str) -> None:
+    from toolkit.transports.docker._auth import parse_challenges, parse_one
     from toolkit.transports.docker._body import parse_content_range
-    from toolkit.transports.docker._challenge import parse_challenges, parse_one
     from toolkit.transports.docker._image import _link_next
 
     only_toolkit_errors(lambda: parse_one(value))

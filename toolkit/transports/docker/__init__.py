@@ -11,7 +11,8 @@ the repository name up to the host, then wildcard domains (`*.example.com`, `*.c
 the port stripped.
 
 This package is the only user of `requests` (layer rule). See `_reference` for the
-reference and transport objects, `_client` for the HTTP safety rules, `_image` for the
+reference and transport objects, `_client` for the HTTP safety rules (TLS, redirects,
+retries), `_auth` for authentication and its safety rules, `_image` for the
 source/destination contracts.
 """
 
@@ -23,10 +24,11 @@ from toolkit.config.registries_conf import load_registries_conf
 from toolkit.digest import Digest
 from toolkit.errors import ToolkitError
 from toolkit.reference import NamedReference
-from toolkit.transports.docker._client import RegistryClient, error_from_response, scope_for
+from toolkit.transports.docker._client import RegistryClient, scope_for
 from toolkit.transports.docker._errors import UnauthorizedError
 from toolkit.transports.docker._image import head_manifest, list_tags
 from toolkit.transports.docker._reference import TRANSPORT, DockerReference, DockerTransport, parse_repository
+from toolkit.transports.docker._response import error_from_response
 from toolkit.types import Credentials, SystemContext
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""The registry HTTP client (containers/image `docker/docker_client.go`, hardened).
+"""The registry HTTP client (containers/image `docker/docker_client.go`, hardened): TLS,
+connection pooling, redirects and retries. How requests authenticate is `_auth`'s.
 
 One `RegistryClient` talks to one registry host for one purpose (a set of token scopes).
 Its TLS configuration belongs to that host only (never a global `verify=False`): the system
@@ -8,23 +9,25 @@ newer; verification is off only with `--tls-verify=false` or registries.conf
 
 Clients of the same host with the same TLS settings share a `_HostLink` for the life of the
 process: the requests adapters (so pooled keep-alive connections), the ping result (60 s)
-and bearer tokens keyed by realm, service, credentials and scopes. A `sync` of many images,
-or a copy whose two ends are on one registry, therefore pings once per host and fetches a
-token once per repository and user. Responses closed with a short unread rest are drained
-so their connection returns to the pool (`_PooledResponse`).
+and the bearer `TokenCache` (`_auth`: keyed by realm, service, credentials and scopes). A
+`sync` of many images, or a copy whose two ends are on one registry, therefore pings once
+per host and fetches a token once per repository and user. Responses closed with a short
+unread rest are drained so their connection returns to the pool (`_PooledResponse`).
 
-Safety rules enforced here (security.md rows 2, 8-12, 18; corpus 34-42):
-- redirects are followed by our own loop (`allow_redirects=False`, at most 10 hops);
-  `Authorization` is attached only to URLs on the registry's own origin (scheme, host and
-  port), so any hop elsewhere carries no credentials; https -> http is refused;
-- the token realm must be http(s), must be https when the registry is, and must not be a
-  link-local address; token bodies are capped at 1 MiB and their lifetime is at least 60 s;
+Each request gets an `Authorizer` (`_auth.authorizer_for`, from the ping's challenges),
+which gives the `Authorization` of every hop and decides on a 401's challenges.
+
+Safety rules enforced here (security.md rows 2, 9, 11, 12, 18; corpus 34-42; the
+credential and token rules are in `_auth`):
+- redirects are followed by our own loop (`allow_redirects=False`, at most 10 hops), asking
+  the authorizer for each hop's `Authorization` (none off the registry's origin);
+  https -> http is refused; no cookies are kept;
 - `Accept-Encoding: identity`; bodies are read raw (never decoded by the library), with
-  size caps; `Content-Length` must be a single non-negative integer;
+  size caps; `Content-Length` must be a single non-negative integer (`_response`);
 - 429 is retried up to 5 attempts (Retry-After seconds or HTTP-date, capped at 60 s;
   else 2 s doubling), only for requests without a body or with a replayable one;
   connection errors and 502/503/504 are retried (3 attempts) only for GET/HEAD;
-  `insufficient_scope` gets exactly one retry with the extra scope, never with a body;
+  a 401 `insufficient_scope` gets exactly one retry with the extra scope, never with a body;
 - every read has an idle timeout (`SystemContext.registry_read_timeout`, default 60 s).
 
 Errors: `TransientRegistryError` (a `RetryableError`: `--retry-times` re-runs the
@@ -32,24 +35,19 @@ operation) for network failures, 5xx, 429 and errcodes other than UNAUTHORIZED, 
 NAME_UNKNOWN, MANIFEST_UNKNOWN; `UnauthorizedError` for refused credentials;
 `RegistryError` otherwise. Server text in messages is always `safe_text`-escaped.
 """
-
 from __future__ import annotations
 
-import base64
 import email.utils
-import ipaddress
 import json
 import logging
 import os
 import random
-import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
@@ -60,32 +58,21 @@ from requests.utils import get_environ_proxies
 import toolkit
 from toolkit.config.auth import get_credentials
 from toolkit.config.certs import TLSFiles, tls_files_for_host
-from toolkit.errors import ConfigError, RegistryError, SizeLimitError, ToolkitError, safe_text
-from toolkit.limits import MAX_AUTH_TOKEN_SIZE, MAX_ERROR_BODY_SIZE
-from toolkit.transports.docker._challenge import Challenge, parse_challenges
-from toolkit.transports.docker._errors import (
-    NON_RETRYABLE_CODES,
-    TransientRegistryError,
-    UnauthorizedError,
-    describe_errors,
-    parse_error_body,
-)
+from toolkit.errors import ConfigError, RegistryError, ToolkitError, safe_text
+from toolkit.transports.docker._auth import Authorizer, Challenge, TokenCache, authorizer_for, origin, parse_challenges
+from toolkit.transports.docker._errors import TransientRegistryError
+from toolkit.transports.docker._response import Response, check_content_length, error_from_response, read_limited_body
 from toolkit.types import Credentials, OptionalBool, SystemContext
 
 __all__ = [
     "RegistryClient",
-    "Response",
     "scope_for",
     "registry_host",
-    "read_limited_body",
-    "error_from_response",
     "DEFAULT_READ_TIMEOUT",
     "READ_TIMEOUT_ENV",
 ]
 
 log = logging.getLogger(__name__)
-
-Response = requests.Response
 
 DEFAULT_READ_TIMEOUT = 60.0
 #: Environment override of the idle-read timeout (seconds), for tests and slow links.
@@ -96,12 +83,10 @@ BACKOFF_ATTEMPTS = 5
 BACKOFF_INITIAL = 2.0
 BACKOFF_MAX = 60.0
 TRANSIENT_ATTEMPTS = 3
-MIN_TOKEN_LIFETIME = 60
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _IDEMPOTENT = frozenset({"GET", "HEAD"})
 _DOCKER_HUB = "docker.io"
 _DOCKER_HUB_API = "registry-1.docker.io"
-_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
 #: Unread bytes `close()` still drains to keep a connection (error bodies, empty 201/202s).
 _DRAIN_LIMIT = 64 * 1024
 #: Connections kept per host: parallel images x parallel layers.
@@ -109,7 +94,6 @@ _POOL_SIZE = 32
 #: Seconds a ping result (scheme, auth challenges) is reused by later clients of the host.
 _PING_LIFETIME = 60.0
 _MAX_LINKS = 32
-_MAX_TOKENS = 256
 
 
 def registry_host(domain: str) -> str:
@@ -182,10 +166,10 @@ class _HostLink:
     """What every client of one registry host with the same TLS settings shares in a process.
 
     The HTTP adapters (so their connection pools), the ping result (scheme and auth challenges,
-    trusted for `_PING_LIFETIME` seconds) and the bearer tokens, keyed by the credentials
-    and scopes they were issued for. `sync` and multi-image copies create one client per
-    image and repository; without this each would reconnect, ping (an https attempt first
-    when TLS verification is off) and fetch the same token again.
+    trusted for `_PING_LIFETIME` seconds) and the bearer tokens (`_auth.TokenCache`, keyed by
+    the realm, service, credentials and scopes they were issued for). `sync` and multi-image
+    copies create one client per image and repository; without this each would reconnect,
+    ping (an https attempt first when TLS verification is off) and fetch the same token again.
     """
 
     def __init__(self, context: ssl.SSLContext, user_agent: str) -> None:
@@ -199,8 +183,7 @@ class _HostLink:
         self.base_url: str | None = None
         self.challenges: list[Challenge] = []
         self.pinged_at = 0.0
-        self.token_lock = threading.Lock()
-        self.tokens: dict[tuple[Any, ...], _Token] = {}
+        self.tokens = TokenCache()
 
     def close(self) -> None:
         self.https.close()
@@ -272,68 +255,6 @@ def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
     return context
 
 
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    return scheme, (parts.hostname or "").lower(), port
-
-
-def read_limited_body(resp: Response, limit: int, what: str) -> bytes:
-    """Read a whole (raw, undecoded) body, refusing more than `limit` bytes. Closes `resp`."""
-    try:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            chunk = resp.raw.read(min(1 << 20, limit + 1 - total), decode_content=False)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise SizeLimitError(f"reading {what}: exceeded maximum allowed size of {limit} bytes")
-        return b"".join(chunks)
-    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-        raise TransientRegistryError(f"reading {what}: {safe_text(str(exc), 300)}") from exc
-    finally:
-        resp.close()
-
-
-def error_from_response(resp: Response, what: str) -> RegistryError:
-    """A typed error for an unexpected response (body read with the 1 MiB cap)."""
-    try:
-        body = read_limited_body(resp, MAX_ERROR_BODY_SIZE, "error body")
-    except ToolkitError:
-        body = b""
-    entries = parse_error_body(body)
-    text = f"{what}: {describe_errors(entries, resp.status_code, resp.reason or '')}"
-    codes = frozenset(e.code for e in entries)
-    err: RegistryError
-    if resp.status_code == 401 or "UNAUTHORIZED" in codes:
-        err = UnauthorizedError(text)
-    elif resp.status_code in (429, 502, 503, 504) or (entries and not codes & NON_RETRYABLE_CODES):
-        err = TransientRegistryError(text)
-    else:
-        err = RegistryError(text)
-    err.codes = codes
-    return err
-
-
-def check_content_length(resp: Response) -> int:
-    """The response's Content-Length (-1 if absent); raises `RegistryError` if malformed."""
-    values = resp.raw.headers.getlist("Content-Length") if resp.raw is not None else []
-    parsed: set[int] = set()
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not _CONTENT_LENGTH.fullmatch(part):
-                raise RegistryError(f"invalid Content-Length {safe_text(part, 40)!r} from registry")
-            parsed.add(int(part))
-    if len(parsed) > 1:
-        raise RegistryError("conflicting Content-Length headers from registry")
-    return parsed.pop() if parsed else -1
-
-
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -347,12 +268,6 @@ def _retry_after(value: str | None) -> float | None:
     if when is None:
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-@dataclass
-class _Token:
-    value: str
-    expires: float
 
 
 class RegistryClient:
@@ -419,10 +334,10 @@ class RegistryClient:
     def _proxies(self, url: str) -> dict[str, str]:
         """HTTP(S)_PROXY / NO_PROXY from the process environment (requests' own rules),
         looked up once per origin by this client."""
-        origin = _origin(url)
-        proxies = self._proxy_cache.get(origin)
+        key = origin(url)
+        proxies = self._proxy_cache.get(key)
         if proxies is None:
-            proxies = self._proxy_cache[origin] = dict(get_environ_proxies(url))
+            proxies = self._proxy_cache[key] = dict(get_environ_proxies(url))
         return proxies
 
     def _send_once(
@@ -491,16 +406,6 @@ class RegistryClient:
             current = target
         raise RegistryError(f"{method} {safe_text(url)}: stopped after {MAX_REDIRECTS} redirects")
 
-    def _registry_auth(self, extra_scopes: Sequence[str]) -> Callable[[str], str | None]:
-        """Authorization for URLs on the registry's origin only."""
-        header = self._auth_header(extra_scopes)
-        origin = _origin(self.base_url)
-
-        def authorization(url: str) -> str | None:
-            return header if header and _origin(url) == origin else None
-
-        return authorization
-
     # ------------------------------------------------------------ ping
 
     def ensure_ping(self) -> None:
@@ -558,125 +463,19 @@ class RegistryClient:
 
     # ------------------------------------------------------------ auth
 
-    def _auth_header(self, extra_scopes: Sequence[str]) -> str | None:
-        for challenge in self._challenges:
-            if challenge.scheme == "bearer":
-                if self.ctx.registry_token:
-                    return f"Bearer {self.ctx.registry_token}"
-                scopes = tuple(sorted(set(self.scopes) | set(extra_scopes)))
-                return f"Bearer {self._token(challenge, scopes)}"
-            if challenge.scheme == "basic":
-                creds = self.credentials
-                if creds is not None and creds.username:
-                    raw = f"{creds.username}:{creds.password}".encode()
-                    return "Basic " + base64.b64encode(raw).decode("ascii")
-                return None
-        return None
-
-    def _token(self, challenge: Challenge, scopes: tuple[str, ...]) -> str:
-        # One fetch at a time, so parallel blob copies (and later clients of the host with the
-        # same credentials) share one token per scope.
-        creds = self.credentials
-        key = (
-            challenge.params.get("realm", ""),
-            challenge.params.get("service", ""),
-            (creds.username, creds.password, creds.identity_token) if creds is not None else None,
-            scopes,
+    def authorizer(self, extra_scopes: Sequence[str] = ()) -> Authorizer:
+        """A fresh authorizer for one request needing this client's scopes plus
+        `extra_scopes` (`_auth.authorizer_for`, from the ping's challenges)."""
+        registry_url = self.base_url  # pings first: the challenges come from the ping
+        return authorizer_for(
+            self._challenges,
+            self.credentials,
+            self.ctx,
+            registry_url=registry_url,
+            scopes=(*self.scopes, *extra_scopes),
+            tokens=self._link.tokens,
+            send=self._follow,
         )
-        link = self._link
-        with link.token_lock:
-            cached = link.tokens.get(key)
-            if cached is not None and cached.expires > time.time():
-                return cached.value
-            token = self._fetch_token(challenge, scopes)
-            if len(link.tokens) >= _MAX_TOKENS:
-                link.tokens.clear()
-            link.tokens[key] = token
-            return token.value
-
-    def _check_realm(self, realm: str) -> None:
-        parts = urlsplit(realm)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https") or not parts.hostname:
-            raise RegistryError(f"invalid token realm {safe_text(realm, 200)!r} from {self.host}")
-        if scheme == "http" and urlsplit(self.base_url).scheme == "https":
-            raise RegistryError(
-                f"refusing token realm {safe_text(realm, 200)}: the registry {self.host} uses https, the realm does not"
-            )
-        try:
-            address = ipaddress.ip_address(parts.hostname.strip("[]"))
-        except ValueError:
-            return
-        if address.is_link_local or address.is_unspecified or address.is_multicast:
-            raise RegistryError(f"refusing token realm {safe_text(realm, 200)}: link-local or reserved address")
-        registry_hostname = urlsplit(self.base_url).hostname or ""
-        try:
-            registry_is_loopback = ipaddress.ip_address(registry_hostname.strip("[]")).is_loopback
-        except ValueError:
-            registry_is_loopback = registry_hostname == "localhost"
-        if address.is_loopback and not registry_is_loopback:
-            raise RegistryError(f"refusing token realm {safe_text(realm, 200)}: loopback realm for a remote registry")
-
-    def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> _Token:
-        realm = challenge.params.get("realm", "")
-        self._check_realm(realm)
-        service = challenge.params.get("service", "")
-        creds = self.credentials
-        realm_origin = _origin(realm)
-        basic: str | None = None
-        if creds is not None and creds.username and not creds.identity_token:
-            basic = "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode("ascii")
-
-        def authorization(url: str) -> str | None:
-            return basic if basic and _origin(url) == realm_origin else None
-
-        what = f"requesting a token from {safe_text(realm, 200)}"
-        if creds is not None and creds.identity_token:
-            form: list[tuple[str, str]] = [
-                ("grant_type", "refresh_token"),
-                ("refresh_token", creds.identity_token),
-                ("client_id", "containers/image"),
-            ]
-            if service:
-                form.append(("service", service))
-            if scopes:
-                form.append(("scope", " ".join(scopes)))
-            resp = self._follow(
-                "POST",
-                realm,
-                {"Content-Type": "application/x-www-form-urlencoded"},
-                urlencode(form).encode(),
-                lambda _: None,
-            )
-        else:
-            params: list[tuple[str, str]] = []
-            if creds is not None and creds.username:
-                params.append(("account", creds.username))
-            if service:
-                params.append(("service", service))
-            params.extend(("scope", s) for s in scopes)
-            sep = "&" if urlsplit(realm).query else "?"
-            url = realm + (sep + urlencode(params) if params else "")
-            resp = self._follow("GET", url, {}, None, authorization)
-        if resp.status_code == 401:
-            err = error_from_response(resp, what)
-            raise UnauthorizedError(f"unable to retrieve auth token: invalid username/password: {err}")
-        if resp.status_code != 200:
-            raise error_from_response(resp, what)
-        body = read_limited_body(resp, MAX_AUTH_TOKEN_SIZE, "token response")
-        try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise RegistryError(f"{what}: the token server answered invalid JSON") from exc
-        if not isinstance(doc, dict):
-            raise RegistryError(f"{what}: the token server answered invalid JSON")
-        token = doc.get("token") or doc.get("access_token")
-        if not isinstance(token, str) or not token or any(c in token for c in "\r\n"):
-            raise RegistryError(f"{what}: no token in the response")
-        expires_in = doc.get("expires_in")
-        lifetime = expires_in if isinstance(expires_in, int) and not isinstance(expires_in, bool) else 0
-        lifetime = min(max(lifetime, MIN_TOKEN_LIFETIME), 24 * 3600)
-        return _Token(token, time.time() + lifetime - 5)
 
     # ------------------------------------------------------------ requests
 
@@ -699,13 +498,12 @@ class RegistryClient:
         url = self.base_url + path_or_url if path_or_url.startswith("/") else path_or_url
         replayable = data is None or isinstance(data, bytes | bytearray)
         idempotent = method in _IDEMPOTENT
-        scopes = list(extra_scopes)
+        auth = self.authorizer(extra_scopes)
         rate_attempt = 0
         transient_attempt = 0
-        scope_retried = False
         while True:
             try:
-                resp = self._follow(method, url, headers or {}, data, self._registry_auth(scopes), timeout)
+                resp = self._follow(method, url, headers or {}, data, auth.header_for, timeout)
             except TransientRegistryError:
                 transient_attempt += 1
                 if not idempotent or transient_attempt >= TRANSIENT_ATTEMPTS:
@@ -735,14 +533,10 @@ class RegistryClient:
                     resp.close()
                     self.sleep(0.5 * transient_attempt + random.random() * 0.1)
                     continue
-            if status == 401 and not scope_retried and data is None:
-                challenges = parse_challenges(resp.raw.headers.getlist("WWW-Authenticate"))
-                extra = _insufficient_scope(challenges)
-                if extra is not None and extra not in scopes and extra not in self.scopes:
-                    scope_retried = True
-                    scopes.append(extra)
-                    resp.close()
-                    continue
+            challenged = status == 401 and data is None
+            if challenged and auth.on_challenge(parse_challenges(resp.raw.headers.getlist("WWW-Authenticate"))):
+                resp.close()
+                continue
             return resp
 
     def get_json(self, path: str, limit: int, what: str) -> tuple[Any, Response]:
@@ -756,11 +550,3 @@ class RegistryClient:
         except (ValueError, RecursionError) as exc:
             raise RegistryError(f"{what}: invalid JSON from the registry") from exc
 
-
-def _insufficient_scope(challenges: Iterable[Challenge]) -> str | None:
-    for challenge in challenges:
-        if challenge.scheme == "bearer" and challenge.params.get("error") == "insufficient_scope":
-            scope = challenge.params.get("scope", "")
-            if scope and len(scope) < 512:
-                return scope
-    return None

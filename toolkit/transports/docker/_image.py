@@ -63,20 +63,14 @@ from toolkit.transports.docker._attachments import (
     write_attachment_signatures,
 )
 from toolkit.transports.docker._body import ResumableBody
-from toolkit.transports.docker._client import (
-    RegistryClient,
-    Response,
-    check_content_length,
-    error_from_response,
-    read_limited_body,
-    scope_for,
-)
+from toolkit.transports.docker._client import RegistryClient, scope_for
 from toolkit.transports.docker._errors import (
     ManifestRejectedError,
     TransientRegistryError,
     describe_errors,
     parse_error_body,
 )
+from toolkit.transports.docker._response import Response, check_content_length, error_from_response, read_limited_body
 from toolkit.transports.docker._signatures import read_lookaside_signatures, write_lookaside_signatures
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 

@@ -22,7 +22,7 @@ from toolkit.digest import Digest
 from toolkit.errors import NotSupportedError, SignatureError, safe_text
 from toolkit.limits import MAX_SIGNATURE_SIZE, MAX_SIGNATURES
 from toolkit.reference import NamedReference
-from toolkit.transports.docker._client import read_limited_body
+from toolkit.transports.docker._response import read_limited_body
 from toolkit.types import SystemContext
 
 __all__ = ["read_lookaside_signatures", "write_lookaside_signatures"]

@@ -6,8 +6,8 @@ import pytest
 
 from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError
 from toolkit.transports.docker import TRANSPORT, parse_repository
+from toolkit.transports.docker._auth import parse_challenges
 from toolkit.transports.docker._body import parse_content_range
-from toolkit.transports.docker._challenge import parse_challenges
 from toolkit.transports.docker._errors import describe_errors, parse_error_body
 
 
