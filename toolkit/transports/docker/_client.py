@@ -66,6 +66,7 @@ from toolkit.types import Credentials, OptionalBool, SystemContext
 
 __all__ = [
     "RegistryClient",
+    "check_auth",
     "scope_for",
     "registry_host",
     "DEFAULT_READ_TIMEOUT",
@@ -550,3 +551,19 @@ class RegistryClient:
         except (ValueError, RecursionError) as exc:
             raise RegistryError(f"{what}: invalid JSON from the registry") from exc
 
+
+def check_auth(ctx: SystemContext, registry: str, credentials: Credentials) -> None:
+    """Check `credentials` against `registry` (`GET /v2/` authenticated, as `login` does).
+
+    Raises `UnauthorizedError` for refused credentials, other `ToolkitError`s otherwise.
+    """
+    client = RegistryClient(ctx, registry, credentials=credentials)
+    try:
+        resp = client.request("GET", "/v2/")
+        if resp.status_code == 401:
+            raise error_from_response(resp, "checking credentials")
+        if resp.status_code != 200:
+            raise error_from_response(resp, f"pinging container registry {client.host}")
+        resp.close()
+    finally:
+        client.close()

@@ -16,12 +16,9 @@ from dataclasses import dataclass
 
 from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError, safe_text
 from toolkit.reference import NamedReference, parse_normalized_named, policy_namespaces, tag_name_only
-from toolkit.transports.docker._image import (
-    DockerImageDestination,
-    DockerImageSource,
-    delete_image,
-    list_tags,
-)
+from toolkit.transports.docker._destination import DockerImageDestination
+from toolkit.transports.docker._repository import delete_image, list_tags
+from toolkit.transports.docker._source import DockerImageSource, manifest_tail
 from toolkit.types import SystemContext
 
 __all__ = ["TRANSPORT", "DockerTransport", "DockerReference", "parse_repository"]
@@ -61,10 +58,8 @@ class DockerReference:
 
     @classmethod
     def of(cls, ref: NamedReference) -> DockerReference:
-        if ref.is_name_only():
-            raise InvalidReferenceError(f"Docker reference {ref.familiar_string()} has neither a tag nor a digest")
-        if ref.tag is not None and ref.digest is not None:
-            raise InvalidReferenceError("Docker references with both a tag and digest are currently not supported")
+        """Raises `InvalidReferenceError` unless `ref` has exactly one of tag and digest."""
+        manifest_tail(ref)  # the check
         return cls(ref)
 
     @property

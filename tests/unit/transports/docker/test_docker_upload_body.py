@@ -15,7 +15,7 @@ import requests
 
 from toolkit.digest import CHUNK_SIZE, Digest
 from toolkit.errors import DigestMismatchError
-from toolkit.transports.docker._image import _HashingUpload
+from toolkit.transports.docker._destination import _HashingUpload
 from toolkit.types import BlobInfo
 
 DATA = bytes(range(256)) * (CHUNK_SIZE // 128 + 3)  # a bit over two chunks
@@ -68,7 +68,7 @@ def test_unknown_size_body_is_never_falsy() -> None:
     """requests does `data or {}`: a falsy body would be replaced by an empty one."""
     import io
 
-    from toolkit.transports.docker._image import _HashingUpload
+    from toolkit.transports.docker._destination import _HashingUpload
     from toolkit.types import BlobInfo
 
     upload = _HashingUpload(io.BytesIO(b"layer bytes"), "sha256", BlobInfo(digest=None, size=-1))
