@@ -108,8 +108,8 @@ def test_case_27_signature_for_another_identity(guard: Guard, keys: Any, run_sko
 
 
 def test_case_28_too_many_signatures(guard: Guard, tmp_path: Path, registry_server: RegistryServer) -> None:
-    from toolkit.config.registries_d import lookaside_signature_url
     from toolkit.reference import parse_named
+    from toolkit.transports.docker._lookaside import lookaside_signature_url
 
     # dir: with 129 signature files.
     src = write_dir(build_image(seed=281, layer_count=1, layer_size=256), tmp_path / "src")

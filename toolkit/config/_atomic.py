@@ -1,7 +1,8 @@
-"""Atomic replacement of a small configuration file (auth.json, lookaside signatures).
+"""Atomic replacement of a small configuration file (auth.json).
 
 The config layer cannot use `toolkit.transports._fs.AtomicFile` (transports sit above
-it); this is the config layer's one copy of the pattern: a unique temporary file in the
+it; lookaside signatures, written by the registry transport, use that one); this is the
+config layer's one copy of the pattern: a unique temporary file in the
 target's directory, written, chmod'ed, fsync'ed and renamed over the target, then the
 directory fsync'ed. Any failure (or interruption) removes the temporary file and leaves
 the target as it was.

@@ -15,33 +15,27 @@ namespaces (`host/ns/repo`, `host/ns`, `host`, `*.domain` wildcards), then
 With nothing configured anywhere, the built-in default is `file://` +
 `toolkit.config.paths.default_lookaside_dir()`.
 
-Module functions handle `file://` lookaside storage: `lookaside_signature_url` builds
-`<base>/<repo path without host>@<alg>=<hex>/signature-<index+1>` as containers/image does;
-`read_file_lookaside` reads one signature (None when missing); `write_file_lookaside`
-stores a list of signatures atomically per file and deletes stale following ones.
+This module only parses and looks up: it answers where signatures live. Reading and
+writing them (the signature URLs, `file://` storage, http(s) GETs) is the registry
+transport's (`toolkit.transports.docker._lookaside`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
-import stat
 import threading
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from toolkit.config._atomic import write_file_atomic
 from toolkit.config.paths import default_lookaside_dir, registries_d_dir
-from toolkit.digest import Digest
-from toolkit.errors import ConfigError, NotSupportedError, SignatureError, ToolkitError, safe_text
-from toolkit.limits import MAX_CONFIG_FILE_SIZE, MAX_SIGNATURE_SIZE, read_file_limited, read_limited
+from toolkit.errors import ConfigError, ToolkitError, safe_text
+from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 from toolkit.reference import NamedReference, policy_identity, policy_namespaces
-from toolkit.signature import SimpleSigning, parse_signature_blob
 from toolkit.types import SystemContext
 
 __all__ = [
@@ -49,9 +43,6 @@ __all__ = [
     "RegistryNamespace",
     "load_registries_d",
     "parse_registries_d_dir",
-    "lookaside_signature_url",
-    "read_file_lookaside",
-    "write_file_lookaside",
 ]
 
 log = logging.getLogger(__name__)
@@ -278,89 +269,3 @@ def load_registries_d(ctx: SystemContext, env: Mapping[str, str] | None = None) 
     with _CACHE_LOCK:
         _CACHE[key] = (stamp, config)
     return config
-
-
-# ------------------------------------------------------------------------------ lookaside storage
-
-
-def lookaside_signature_url(base_url: str, ref: NamedReference, digest: Digest, index: int) -> str:
-    """`<base>/<repo path>@<alg>=<hex>/signature-<index+1>` (the host is not in the path).
-
-    `digest` is a validated `Digest`, so its parts are safe in a path (CVE-2024-3727).
-    """
-    if index < 0:
-        raise ValueError("signature index must not be negative")
-    parts = urllib.parse.urlsplit(base_url)
-    path = f"{parts.path}/{ref.path}@{digest.algorithm}={digest.hex}/signature-{index + 1}"
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def _file_url_path(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "file":
-        raise NotSupportedError(f"not a file:// URL: {safe_text(url)}")
-    if parts.netloc not in ("", "localhost"):
-        raise ConfigError(f"file:// URL with a host is not supported: {safe_text(url)}")
-    path = urllib.parse.unquote(parts.path)
-    if not path.startswith("/") or "\0" in path:
-        raise ConfigError(f"invalid file:// URL {safe_text(url)}")
-    return path
-
-
-def read_file_lookaside(url: str) -> bytes | None:
-    """One signature from a `file://` URL: its bytes, or None if it does not exist.
-
-    Only a regular file (not a symlink, FIFO or device) of at most 4 MiB is read; anything
-    else raises `SignatureError`.
-    """
-    path = _file_url_path(url)
-    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise SignatureError(f"signature {safe_text(path)}: is a symbolic link") from exc
-        raise SignatureError(f"reading signature {safe_text(path)}: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise SignatureError(f"signature {safe_text(path)}: not a regular file")
-        os.set_blocking(f.fileno(), True)
-        return read_limited(f, MAX_SIGNATURE_SIZE, f"signature {safe_text(path)}")
-
-
-def write_file_lookaside(base_url: str, ref: NamedReference, digest: Digest, signatures: Sequence[bytes]) -> None:
-    """Store `signatures` (simple-signing blobs) as `signature-1..N` under a `file://` base.
-
-    Each file is written atomically (temp + fsync + rename; directories 0755, files 0644);
-    then `signature-N+1`, `N+2`, ... are deleted until one is missing, as containers/image
-    does. Only simple-signing signatures can live in a lookaside (`SignatureError`).
-    """
-    raw: list[bytes] = []
-    for number, blob in enumerate(signatures, start=1):
-        parsed = parse_signature_blob(blob)
-        if not isinstance(parsed, SimpleSigning):
-            raise SignatureError(
-                f"signature {number}: {parsed.format_name} signatures cannot be stored in a lookaside "
-                "(only simple signing)"
-            )
-        raw.append(parsed.untrusted_blob)
-    try:
-        for index, data in enumerate(raw):
-            target = Path(_file_url_path(lookaside_signature_url(base_url, ref, digest, index)))
-            write_file_atomic(target, data, mode=0o644, dir_mode=0o755)
-        index = len(raw)
-        while True:
-            path = _file_url_path(lookaside_signature_url(base_url, ref, digest, index))
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                break
-            index += 1
-    except OSError as exc:
-        raise SignatureError(
-            f"writing signatures to {safe_text(base_url)}: {exc.strerror or exc}"
-        ) from exc

@@ -18,7 +18,7 @@ face only re-exports):
 - `_client`: the HTTP client and its safety rules (TLS, pooling, redirects, retries);
 - `_auth`: authentication (challenges, Basic, Bearer tokens) and its safety rules;
 - `_response`, `_errors`, `_body`: reading untrusted responses, errcodes, resumable blobs;
-- `_signatures`, `_attachments`: lookaside signatures and sigstore attachments.
+- `_lookaside`, `_attachments`: lookaside signature I/O and sigstore attachments.
 """
 
 

@@ -15,7 +15,7 @@ undo uploaded blobs (they are unreferenced and harmless).
 Signatures: sigstore signatures go to the `sha256-<hex>.sig` attachment (`_attachments`;
 refused with "writing sigstore attachments is disabled by configuration" unless
 registries.d sets `use-sigstore-attachments`, after the manifest, as containers/image),
-the others to the lookaside (`_signatures`).
+the others to the lookaside (`_lookaside`).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ from toolkit.transports.docker._attachments import (
 )
 from toolkit.transports.docker._client import scope_for
 from toolkit.transports.docker._errors import ManifestRejectedError, TransientRegistryError
+from toolkit.transports.docker._lookaside import write_lookaside_signatures
 from toolkit.transports.docker._response import check_content_length, error_from_response
-from toolkit.transports.docker._signatures import write_lookaside_signatures
 from toolkit.transports.docker._source import (
     RegistryImageReference,
     client_for,

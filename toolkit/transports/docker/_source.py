@@ -11,7 +11,7 @@ and verifying (at most `READ_AHEAD_DEPTH` chunks ahead) while the destination wr
 uploads: ~10% off the wall time of a registry-to-registry copy. Foreign `urls` are never
 fetched.
 
-Signatures (containers/image order): the lookaside signatures (`_signatures`), fetched
+Signatures (containers/image order): the lookaside signatures (`_lookaside`), fetched
 without registry credentials, then, when registries.d sets `use-sigstore-attachments`,
 every layer of the `sha256-<hex>.sig` attachment as a sigstore storage blob
 (`_attachments`).
@@ -51,8 +51,8 @@ from toolkit.transports.docker._errors import (
     describe_errors,
     parse_error_body,
 )
+from toolkit.transports.docker._lookaside import read_lookaside_signatures
 from toolkit.transports.docker._response import Response, check_content_length, error_from_response, read_limited_body
-from toolkit.transports.docker._signatures import read_lookaside_signatures
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = [
