@@ -32,7 +32,7 @@ from toolkit.reference import policy_identity as docker_reference_identity
 from toolkit.reference import policy_namespaces as docker_reference_namespaces
 from toolkit.transports import get_transport, parse_image_name
 from toolkit.transports.docker_daemon import TRANSPORT, DaemonError, DaemonUnavailableError, DockerDaemonReference
-from toolkit.transports.docker_daemon.client import MAX_API_VERSION, EngineClient, parse_daemon_host
+from toolkit.transports.docker_daemon._engine import MAX_API_VERSION, EngineClient, parse_daemon_host
 from toolkit.types import OptionalBool, SystemContext
 
 HEX = "0123456789abcdef" * 4

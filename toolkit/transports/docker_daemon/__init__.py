@@ -10,7 +10,7 @@ transport's "" scope.
 
 Engine endpoint: `--src-daemon-host`/`--dest-daemon-host`, else `$DOCKER_HOST`, else
 `unix:///var/run/docker.sock`; TLS with `--*-cert-dir` (`ca.pem`, `cert.pem`, `key.pem`),
-see `client.py`.
+see `_engine.py`.
 
 Source: `GET /images/{name}/get` is the engine's `docker save` stream. Both Docker and
 podman write `manifest.json` (which says which member is the config and which are the
@@ -59,7 +59,7 @@ from toolkit.transports._docker_tar import (
 from toolkit.transports.base import (
     DestinationCapabilities,
 )
-from toolkit.transports.docker_daemon.client import (
+from toolkit.transports.docker_daemon._engine import (
     DaemonError,
     DaemonUnavailableError,
     EngineClient,
