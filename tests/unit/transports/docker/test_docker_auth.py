@@ -1,6 +1,7 @@
-"""`docker/_auth.py`: which authorizer a challenge picks, what each one sends where, the
-realm rules, and the bearer token cache (sharing, keys, expiry), against the test token
-issuer (a real HTTP token server) and the fault proxy for hostile redirects."""
+"""`docker/_auth.py`: WWW-Authenticate parsing, which authorizer a challenge picks, what
+each one sends where, the realm rules, and the bearer token cache (sharing, keys, expiry),
+against the test token issuer (a real HTTP token server) and the fault proxy for hostile
+redirects."""
 
 from __future__ import annotations
 
@@ -59,6 +60,25 @@ def choose(header: str, creds: Credentials | None = BOB, *, registry_token: str 
 
 def _no_send(*args: object) -> object:
     raise AssertionError("no request expected")
+
+
+# ---------------------------------------------------------------- challenges
+
+
+def test_www_authenticate_parsing() -> None:
+    challenges = parse_challenges(
+        ['Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push"',
+         'Basic realm="x", Bearer realm="r2", error="insufficient_scope"']
+    )
+    assert [c.scheme for c in challenges] == ["bearer", "basic", "bearer"]
+    assert challenges[0].params == {
+        "realm": "https://auth.example/token", "service": "reg", "scope": "repository:a/b:pull,push"
+    }
+    assert challenges[2].params["error"] == "insufficient_scope"
+    # Hostile input never raises and stays bounded.
+    for junk in ['Bearer realm="unterminated', ",,,", "=", "Bearer " + "a=b," * 10000, '"\\', "\x00\x1b"]:
+        parse_challenges([junk])
+    assert parse_challenges(['Bearer realm="a\\"b"'])[0].params["realm"] == 'a"b'
 
 
 # ---------------------------------------------------------------- which authorizer

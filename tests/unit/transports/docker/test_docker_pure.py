@@ -1,14 +1,18 @@
-"""Pure parts of `docker://`: references, policy scopes, WWW-Authenticate, Content-Range."""
+"""Pure parts of `docker://`: references, policy scopes, Content-Range, error bodies
+(WWW-Authenticate parsing is in `test_docker_auth.py`)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError
-from toolkit.transports.docker import TRANSPORT, parse_repository
-from toolkit.transports.docker._auth import parse_challenges
+from toolkit.reference import parse_normalized_named
+from toolkit.transports.docker import TRANSPORT, DockerReference, ManifestProbe, parse_repository
 from toolkit.transports.docker._body import parse_content_range
 from toolkit.transports.docker._errors import describe_errors, parse_error_body
+from toolkit.types import SystemContext
 
 
 @pytest.mark.parametrize(
@@ -38,6 +42,20 @@ def test_reference_errors() -> None:
     assert parse_repository("docker://busybox").name == "docker.io/library/busybox"
 
 
+def test_a_docker_image_reference_has_exactly_one_of_tag_and_digest(tmp_path: Path) -> None:
+    """One rule (`_source.manifest_tail`) for references and for the manifest probe, which
+    refuses before making any request (the registry below does not exist)."""
+    both = parse_normalized_named("127.0.0.1:9/a/b:1@sha256:" + "a" * 64)
+    name_only = parse_normalized_named("127.0.0.1:9/a/b")
+    probe = ManifestProbe(SystemContext(registries_conf_path=tmp_path / "none.conf"))
+    for ref, match in ((both, "both a tag and digest"), (name_only, "neither a tag nor a digest")):
+        with pytest.raises(InvalidReferenceError, match=match):
+            DockerReference.of(ref)
+        with pytest.raises(InvalidReferenceError, match=match):
+            probe.manifest(ref)
+    probe.close()
+
+
 def test_policy_namespaces() -> None:
     ref = TRANSPORT.parse_reference("//example.com:8443/ns/sub/repo:tag")
     assert ref.policy_configuration_namespaces() == [
@@ -52,22 +70,6 @@ def test_policy_namespaces() -> None:
     TRANSPORT.validate_policy_configuration_scope("*.example.com")
     with pytest.raises(PolicyError):
         TRANSPORT.validate_policy_configuration_scope("example*.*.com")
-
-
-def test_www_authenticate_parsing() -> None:
-    challenges = parse_challenges(
-        ['Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push"',
-         'Basic realm="x", Bearer realm="r2", error="insufficient_scope"']
-    )
-    assert [c.scheme for c in challenges] == ["bearer", "basic", "bearer"]
-    assert challenges[0].params == {
-        "realm": "https://auth.example/token", "service": "reg", "scope": "repository:a/b:pull,push"
-    }
-    assert challenges[2].params["error"] == "insufficient_scope"
-    # Hostile input never raises and stays bounded.
-    for junk in ['Bearer realm="unterminated', ",,,", "=", "Bearer " + "a=b," * 10000, '"\\', "\x00\x1b"]:
-        parse_challenges([junk])
-    assert parse_challenges(['Bearer realm="a\\"b"'])[0].params["realm"] == 'a"b'
 
 
 @pytest.mark.parametrize(
