@@ -30,7 +30,8 @@ Safety rules enforced here (security.md rows 2, 8-10, 12):
   client (its TLS settings, redirect rules and proxies);
 - Basic credentials go with the token GET only to the realm's origin (never to a hop
   elsewhere); an identity token is sent as a `refresh_token` grant in a POST body, with
-  no `Authorization` header;
+  no `Authorization` header (a 307/308 redirect of that POST re-sends the body, as Go's
+  client does for containers/image; https -> http is refused);
 - token bodies are capped at 1 MiB, must be a JSON object with a non-empty `token` or
   `access_token` without CR/LF; `expires_in` is clamped to 60 s .. 24 h and a token is
   reused until 5 s before it expires;
@@ -79,8 +80,8 @@ __all__ = [
     "MIN_TOKEN_LIFETIME",
 ]
 
-#: Seconds a token is trusted at least, whatever `expires_in` says (containers/image
-#: `minimumTokenLifetimeSeconds`), and at most.
+#: Bounds, in seconds, of the lifetime a token is trusted for, whatever `expires_in` says
+#: (the lower one is containers/image's `minimumTokenLifetimeSeconds`).
 MIN_TOKEN_LIFETIME = 60
 MAX_TOKEN_LIFETIME = 24 * 3600
 #: A cached token is dropped this many seconds before it expires.
