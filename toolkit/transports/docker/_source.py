@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from toolkit.compression import ReadAheadReader
 from toolkit.config.registries_conf import PullSource, RegistriesConf, load_registries_conf
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
@@ -40,6 +39,7 @@ from toolkit.errors import (
 from toolkit.limits import MAX_MANIFEST_SIZE
 from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference
+from toolkit.streams import ReadAheadReader
 from toolkit.transports.base import BlobStream, ImageReference, ImageSourceBase
 from toolkit.transports.docker._attachments import read_attachment_signatures, use_sigstore_attachments
 from toolkit.transports.docker._body import ResumableBody
