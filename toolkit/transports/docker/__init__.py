@@ -1,14 +1,6 @@
 """The `docker://` transport: images in a container registry (Docker Registry API v2 / OCI
-distribution), after containers/image `docker/`.
-
-References: `//name[:tag|@digest]`; the leading `//` is required; a name alone gets
-`:latest`; a tag together with a digest is refused (as containers/image does). Names are
-normalised (`busybox` -> `docker.io/library/busybox`).
-
-Policy scopes (containers/image `docker/policyconfiguration`): the identity is
-`host[:port]/path:tag` or `host[:port]/path@digest`; the namespaces are every parent of
-the repository name up to the host, then wildcard domains (`*.example.com`, `*.com`) with
-the port stripped.
+distribution), after containers/image `docker/`. References are `docker://name[:tag|@digest]`;
+their syntax, normalisation and policy scopes are `_reference`'s.
 
 This package is the only user of `requests` (layer rule). Its rooms, by role (this
 face only re-exports):
