@@ -332,7 +332,7 @@ header_texts = st.one_of(
 def test_fuzz_http_headers(value: str) -> None:
     from toolkit.transports.docker._auth import parse_challenges, parse_one
     from toolkit.transports.docker._body import parse_content_range
-    from toolkit.transports.docker._repository import _link_next
+    from toolkit.transports.docker._repository import link_next
 
     only_toolkit_errors(lambda: parse_one(value))
     only_toolkit_errors(lambda: parse_challenges([value, value]))
@@ -348,7 +348,7 @@ def test_fuzz_http_headers(value: str) -> None:
         def __init__(self) -> None:
             self.headers = {"Link": value}
 
-    only_toolkit_errors(lambda: _link_next(FakeResponse()))  # type: ignore[arg-type]
+    only_toolkit_errors(lambda: link_next(FakeResponse()))  # type: ignore[arg-type]
 
 
 @FUZZ

@@ -36,6 +36,7 @@ __all__ = [
     "RegistryFactory",
     "start_registry",
     "push_image",
+    "push_manifest",
     "get_manifest",
     "MANIFEST_ACCEPT",
     "basic_auth_header",
@@ -297,6 +298,12 @@ def push_image(registry: RegistryServer, repo: str, tag: str, image: BuiltImage 
                 _put_manifest(session, registry, repo, img.manifest_digest, img.manifest, img.media_type)
         _put_manifest(session, registry, repo, tag, image.manifest, image.media_type)
     return image.manifest_digest
+
+
+def push_manifest(registry: RegistryServer, repo: str, ref: str, raw: bytes, media_type: str) -> None:
+    """PUT one manifest (its blobs must be there already) by tag or digest, exact bytes."""
+    with _session(registry) as session:
+        _put_manifest(session, registry, repo, ref, raw, media_type)
 
 
 def get_manifest(

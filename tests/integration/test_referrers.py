@@ -10,15 +10,24 @@ endpoint as the distribution spec defines it; both ways with `oci:` layouts.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from helpers import SkopoRunner, assert_clean_error, describe_result
+from helpers import Skopeo, SkopoRunner, assert_clean_error, describe_result
 from helpers.artifacts import cosign_signature, descriptor_of, sbom_for, signature_for
+from helpers.fault_proxy import FaultProxy, ProxyRequest, Reply
 from helpers.images import OCI_REF_NAME, BuiltImage, build_image, write_dir, write_oci_layout
+from helpers.referrers_api import ReferrersApi
+from helpers.registry import RegistryServer, get_manifest, push_image, push_manifest
 from helpers.trees import leftovers, snapshot
+
+PLAIN = ("--src-tls-verify=false", "--dest-tls-verify=false")
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 @dataclass(frozen=True)
@@ -190,3 +199,191 @@ def _write_index_tag(layout: Path, index: dict[str, object], tag: str) -> None:
     doc["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": f"sha256:{digest}",
                              "size": len(raw), "annotations": {OCI_REF_NAME: tag}})
     (layout / "index.json").write_bytes(json.dumps(doc).encode())
+
+
+# ---------------------------------------------------------------- registries
+
+
+def push_tree(registry: RegistryServer, repo: str, tree: Tree) -> None:
+    """The tree in a registry without the referrers API, as a client following the spec
+    leaves it: the image by tag, each referrer by digest, one referrers tag schema index per
+    subject, and the cosign tag."""
+    push_image(registry, repo, "v1", tree.image)
+    for referrer in tree.referrers:
+        push_image(registry, repo, referrer.manifest_digest, referrer)
+    for subject, referrers in ((tree.image, (tree.sbom, tree.signature)), (tree.sbom, (tree.sbom_signature,))):
+        index = _referrers_index(referrers)
+        push_manifest(registry, repo, "sha256-" + subject.manifest_hex, index, OCI_INDEX)
+    push_image(registry, repo, tree.cosign_tag, tree.cosign)
+
+
+def _referrers_index(referrers: tuple[BuiltImage, ...]) -> bytes:
+    entries = []
+    for referrer in referrers:
+        doc = json.loads(referrer.manifest)
+        entry = {**descriptor_of(referrer), "artifactType": doc.get("artifactType") or doc["config"]["mediaType"]}
+        if doc.get("annotations"):
+            entry["annotations"] = doc["annotations"]
+        entries.append(entry)
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode()
+
+
+def tag_index(registry: RegistryServer, repo: str, subject: BuiltImage) -> list[dict[str, object]] | None:
+    response = get_manifest(registry, repo, "sha256-" + subject.manifest_hex, accept=OCI_INDEX)
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    manifests: list[dict[str, object]] = response.json()["manifests"]
+    return manifests
+
+
+def assert_tree_in_registry(registry: RegistryServer, repo: str, tree: Tree, *, tag_schema: bool) -> None:
+    assert get_manifest(registry, repo, "v1").content == tree.image.manifest
+    for referrer in (*tree.referrers, tree.cosign):
+        assert get_manifest(registry, repo, referrer.manifest_digest).content == referrer.manifest
+    assert get_manifest(registry, repo, tree.cosign_tag).content == tree.cosign.manifest
+    listed = tag_index(registry, repo, tree.image)
+    if not tag_schema:
+        assert listed is None, "a registry with the referrers API keeps them itself"
+        return
+    assert listed is not None
+    assert sorted(e["digest"] for e in listed) == sorted([tree.sbom.manifest_digest, tree.signature.manifest_digest])
+    sbom_entry = next(e for e in listed if e["digest"] == tree.sbom.manifest_digest)
+    assert sbom_entry["artifactType"] == "application/spdx+json"
+    assert sbom_entry["annotations"] == {"org.opencontainers.image.created": "2024-01-01T00:00:00Z"}
+    on_sbom = tag_index(registry, repo, tree.sbom)
+    assert on_sbom is not None and [e["digest"] for e in on_sbom] == [tree.sbom_signature.manifest_digest]
+
+
+def test_registry_tag_schema_both_ways_with_oci(
+    run_skopo: SkopoRunner, registry: RegistryServer, skopeo: Skopeo, tmp_path: Path
+) -> None:
+    tree = make_tree(seed=10)
+    push_tree(registry, "tree/src", tree)
+    copy_ok(run_skopo, *PLAIN, "--referrers", f"docker://{registry.host}/tree/src:v1", f"oci:{tmp_path / 'l'}:v1")
+    assert_tree_in_layout(tree, tmp_path / "l")
+    copy_ok(run_skopo, *PLAIN, "--referrers", f"oci:{tmp_path / 'l'}:v1", f"docker://{registry.host}/tree/dst:v1")
+    assert_tree_in_registry(registry, "tree/dst", tree, tag_schema=True)
+    # registry -> registry, and a second copy adds nothing twice.
+    for _ in range(2):
+        copy_ok(run_skopo, *PLAIN, "--referrers", f"docker://{registry.host}/tree/src:v1",
+                f"docker://{registry.host}/tree/again:v1")
+    assert_tree_in_registry(registry, "tree/again", tree, tag_schema=True)
+    # skopeo 1.9.3 reads every referrer skopo wrote, byte for byte.
+    for referrer in tree.referrers:
+        got = skopeo.run("inspect", "--raw", "--tls-verify=false",
+                         f"docker://{registry.host}/tree/dst@{referrer.manifest_digest}").stdout
+        assert got == referrer.manifest
+
+
+def test_registry_with_the_referrers_api(run_skopo: SkopoRunner, registry: RegistryServer, tmp_path: Path) -> None:
+    tree = make_tree(seed=11)
+    src = write_tree_layout(tree, tmp_path / "src")
+    api = ReferrersApi(page_size=1)
+    with FaultProxy(registry.url) as proxy:
+        proxy.rule = api
+        copy_ok(run_skopo, *PLAIN, "--referrers", f"oci:{src}:v1", f"docker://{proxy.host}/api/app:v1")
+        # The registry answered OCI-Subject: no tag schema index was written.
+        assert_tree_in_registry(registry, "api/app", tree, tag_schema=False)
+        assert len(api.referrers[("api/app", tree.image.manifest_digest)]) == 2
+        # Read back through the API, one descriptor per page.
+        before = api.requests
+        copy_ok(run_skopo, *PLAIN, "--referrers", f"docker://{proxy.host}/api/app:v1", f"oci:{tmp_path / 'back'}:v1")
+        assert api.requests - before >= 3  # two pages for the image, one for the SBOM ...
+        assert_tree_in_layout(tree, tmp_path / "back")
+        result = run_skopo("inspect", "--tls-verify=false", "--referrers", f"docker://{proxy.host}/api/app:v1")
+        assert result.returncode == 0, describe_result(result)
+        listed = {r["Digest"]: r for r in json.loads(result.stdout)["Referrers"]}
+        assert listed[tree.sbom.manifest_digest]["ArtifactType"] == "application/spdx+json"
+
+
+def test_concurrent_writers_keep_every_referrer(
+    run_skopo: SkopoRunner, registry: RegistryServer, tmp_path: Path
+) -> None:
+    image = build_image(fmt="oci", seed=77, indent=None)
+    sources = []
+    for i in range(4):
+        layout = write_oci_layout(image, tmp_path / f"src{i}", "v1")
+        write_oci_layout(signature_for(image, seed=100 + i), layout, None)
+        sources.append(layout)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "toolkit", "--insecure-policy", "copy", "-q", "--referrers", *PLAIN,
+             f"oci:{layout}:v1", f"docker://{registry.host}/race/app:v1"],
+            env=dict(run_skopo.env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        for layout in sources
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    listed = tag_index(registry, "race/app", image)
+    assert listed is not None
+    assert sorted(e["digest"] for e in listed) == sorted(signature_for(image, seed=100 + i).manifest_digest
+                                                         for i in range(4))
+
+
+def test_referrers_tag_holding_a_manifest(run_skopo: SkopoRunner, registry: RegistryServer, tmp_path: Path) -> None:
+    tree = make_tree(seed=14)
+    tag = "sha256-" + tree.image.manifest_hex
+    push_image(registry, "taghold/app", "v1", tree.image)
+    push_image(registry, "taghold/app", tag, tree.sbom)  # the referrers tag holds a manifest
+    # Reading: not an index means no referrers (distribution-spec); the image alone is copied.
+    copy_ok(run_skopo, *PLAIN, "--referrers", f"docker://{registry.host}/taghold/app:v1", f"oci:{tmp_path / 'l'}:v1")
+    assert [e["digest"] for e in layout_entries(tmp_path / "l")] == [tree.image.manifest_digest]
+    # Writing: the tag is not overwritten; the copy fails, naming it.
+    src = write_tree_layout(tree, tmp_path / "src")
+    result = run_skopo("--insecure-policy", "copy", "-q", "--referrers", *PLAIN, f"oci:{src}:v1",
+                       f"docker://{registry.host}/taghold/app:v1")
+    assert_clean_error(result, match=f"referrers index {tag} .*not an image index")
+    assert get_manifest(registry, "taghold/app", tag).content == tree.sbom.manifest
+
+
+@pytest.mark.parametrize("case", ["huge-listing", "endless-pages", "wrong-subject"])
+def test_hostile_registry_referrers(
+    run_skopo: SkopoRunner, registry: RegistryServer, tmp_path: Path, case: str
+) -> None:
+    tree = make_tree(seed=12)
+    push_image(registry, "bad/app", "v1", tree.image)
+    tag = "sha256-" + tree.image.manifest_hex
+    rule = None
+    if case == "wrong-subject":
+        other = signature_for(build_image(fmt="oci", seed=98))
+        push_image(registry, "bad/app", other.manifest_digest, other)
+        push_manifest(registry, "bad/app", tag, _referrers_index((other,)), OCI_INDEX)
+        match = "names another subject"
+    else:
+        entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 10,
+                 "digest": "sha256:" + "e" * 64, "artifactType": "application/x"}
+        count = 100_000 if case == "huge-listing" else 2
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry] * count}).encode()
+        def rule(req: ProxyRequest) -> Reply | None:
+            if "/referrers/" not in req.path:
+                return None
+            headers = [("Content-Type", OCI_INDEX)]
+            if case == "endless-pages":  # every page links to a new next page
+                page = int(req.path.rsplit("n=", 1)[1]) + 1 if "n=" in req.path else 1
+                headers.append(("Link", f'</v2/bad/app/referrers/{tree.image.manifest_digest}?n={page}>; rel="next"'))
+            return Reply(200, headers, body)
+
+        match = "exceeded maximum allowed size" if case == "huge-listing" else "more than 100 pages"
+    dest = tmp_path / "dst"
+    with FaultProxy(registry.url) as proxy:
+        proxy.rule = rule
+        started = time.monotonic()
+        result = run_skopo("--insecure-policy", "copy", "-q", "--referrers", *PLAIN,
+                           f"docker://{proxy.host}/bad/app:v1", f"oci:{dest}:v1", timeout=120)
+        elapsed = time.monotonic() - started
+    assert_clean_error(result, match=match)
+    assert not dest.exists(), "nothing may be committed"
+    assert elapsed < 60, "a hostile listing must end quickly"
+
+
+def test_sync_referrers(run_skopo: SkopoRunner, registry: RegistryServer) -> None:
+    tree = make_tree(seed=13)
+    push_tree(registry, "syncref/app", tree)
+    for _ in range(2):  # the second run copies referrers again instead of skipping the image
+        result = run_skopo("--insecure-policy", "sync", "-q", "--referrers", "--src", "docker", "--dest", "docker",
+                           *PLAIN, f"{registry.host}/syncref/app:v1", f"{registry.host}/syncrefdst")
+        assert result.returncode == 0, describe_result(result)
+    assert_tree_in_registry(registry, "syncrefdst/app", tree, tag_schema=True)

@@ -19,6 +19,7 @@ Beyond skopeo:
   the source is a list copied without `--all`, the destination holds the instance for this
   platform: then the list is fetched once (one GET) to pick that instance and compare.
   A skip needs no policy decision: nothing is read from the source and nothing is written.
+  With `--referrers` nothing is skipped (blobs still are): referrers may have been added.
 - A `dir` destination that already holds exactly the source manifest is skipped instead of
   refused; any other existing directory is refused as in skopeo
   (`Refusing to overwrite destination directory`).
@@ -575,7 +576,9 @@ class _Runner:
         try:
             dest_exists = item.dest_kind is DestinationKind.DIR and os.path.lexists(item.dest_name)
             dest = self._destination(item)
-            if self.options.skip_unchanged:
+            # With --referrers an unchanged image is copied again (its blobs are found at the
+            # destination): referrers may have been added since.
+            if self.options.skip_unchanged and not self.options.copy.copy_referrers:
                 digest = self.unchanged(item, dest)
                 if digest is not None:
                     self.events.message(f"Skipping {where} (image already present at destination)")

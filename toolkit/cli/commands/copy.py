@@ -48,6 +48,8 @@ EXAMPLES = [
     "Mirror only two platforms of a multi-architecture image (and their attestations), writing a list of just those:\n"
     "$ skopo copy --multi-arch linux/amd64,linux/arm64 --strip-removed-platforms "
     "docker://docker.io/library/alpine:3.20 docker://registry.example.com/alpine:3.20",
+    "Mirror an image with its SBOMs, signatures and attestations (OCI 1.1 referrers, cosign tags):\n"
+    "$ skopo copy --referrers docker://registry.example.com/app:1.0 docker://mirror.example.com/app:1.0",
     "Copy a Helm chart stored as an OCI artifact from one registry to another, unchanged:\n"
     "$ skopo copy docker://ghcr.io/example/charts/app:1.2.0 docker://registry.example.com/charts/app:1.2.0",
     "Push an image from an OCI layout to a local registry that serves plain HTTP:\n"
@@ -136,6 +138,12 @@ def copy(
     copied, each with the attestation manifests that describe it. The list written keeps
     the other entries unless `--strip-removed-platforms` is given (most registries refuse a
     list naming images they do not have).
+
+    `--referrers` also copies what refers to the image: OCI 1.1 referrers (SBOMs,
+    signatures, attestations naming it as their `subject`), recursively, and cosign's
+    `.sig`/`.att`/`.sbom` tags, through the registry's referrers API or the referrers tag
+    schema (an `oci:` layout keeps them as index.json entries). An image with referrers is
+    copied unchanged, since they name it by digest.
     """
     options = global_options(ctx)
     base = base_context(options)

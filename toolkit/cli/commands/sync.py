@@ -99,7 +99,8 @@ def sync(
     namespace (`--dest docker`), a directory (`--dest dir`, one directory per image) or one
     OCI layout (`--dest oci`, images tagged with their destination names, blobs shared).
     Images whose destination already has the source's manifest digest are skipped after one
-    HEAD at each side. Every copy is checked against the trust policy. Ends with
+    HEAD at each side (with `--referrers`, every image is copied again, its blobs skipped,
+    so that new referrers come along). Every copy is checked against the trust policy. Ends with
     `N copied, N skipped, N failed` on stderr, and exits 1 if anything failed.
     """
     options = global_options(ctx)

@@ -12,8 +12,9 @@ for every manifest the copy wrote under its source digest:
   (`.sig` only when the copy did not already write the image's signatures there).
 
 Bounds, for hostile sources: at most `MAX_REFERRERS` manifests in all and `MAX_DEPTH`
-levels; a loop is cut (each digest is copied once); a referrer whose `subject` does not
-name the manifest it was listed for is an error; every manifest is verified against its
+levels; a loop is cut (each digest is copied once); a listed referrer that does not exist
+is skipped (a stale listing); one whose `subject` does not name the manifest it was listed
+for is an error; every manifest is verified against its
 digest (`UnparsedImage`). A referrer of a manifest the copy changed (recompressed,
 converted) cannot be attached to anything: that is an error, not a silent drop.
 
@@ -28,7 +29,7 @@ from collections import deque
 from dataclasses import replace
 
 from toolkit.digest import Digest
-from toolkit.errors import NotSupportedError, ToolkitError
+from toolkit.errors import ImageNotFoundError, NotSupportedError, ToolkitError
 from toolkit.image import UnparsedImage
 from toolkit.manifest import mime
 from toolkit.manifest.formats import Descriptor
@@ -95,7 +96,13 @@ def copy_referrers(copier: Copier) -> None:
             if descriptor.digest in copied:
                 continue  # a loop, or listed twice
             total = _count(total, depth)
-            raw, mime_type = _verified_referrer(copier, descriptor, subject)
+            try:
+                raw, mime_type = _verified_referrer(copier, descriptor, subject)
+            except ImageNotFoundError:
+                # A stale listing (a referrer deleted, its tag schema index not updated).
+                log.info("referrer %s listed for %s does not exist; skipped", descriptor.digest, subject)
+                copied.add(descriptor.digest)
+                continue
             listed = referrer_descriptor(raw, mime_type, descriptor.digest)
             copier.reporter.message(
                 f"Copying referrer {descriptor.digest} of {subject} ({listed.artifact_type or mime_type})"

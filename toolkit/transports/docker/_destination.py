@@ -38,7 +38,7 @@ from toolkit.errors import (
     ToolkitError,
     safe_text,
 )
-from toolkit.manifest import manifest_digest, mime
+from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference
 from toolkit.signature import Sigstore, parse_signature_blob
 from toolkit.transports.base import DestinationCapabilities, ImageDestinationBase
@@ -313,16 +313,23 @@ class DockerImageDestination(ImageDestinationBase):
     def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
         ref = self._ref.ref
         tail = str(instance_digest) if instance_digest is not None else manifest_tail(ref)
+        self._put_manifest_at(tail, raw, mime_type)
+        if instance_digest is None:
+            self._top_digest = manifest_digest(raw)
+
+    def _put_manifest_at(self, tail: str, raw: bytes, mime_type: str) -> dict[str, str]:
+        """PUT a manifest by digest or tag (retrying distribution's blob-link race); the
+        response headers."""
+        ref = self._ref.ref
         what = f"uploading manifest {safe_text(tail)} to {ref.name}"
         for delay in (*_BLOB_RACE_DELAYS, None):
             resp = self._client.request(
                 "PUT", manifest_path(ref, quote(tail, safe=":")), headers={"Content-Type": mime_type}, data=raw
             )
             if resp.status_code == 201:
+                headers = dict(resp.headers)
                 resp.close()
-                if instance_digest is None:
-                    self._top_digest = manifest_digest(raw)
-                return
+                return headers
             err = error_from_response(resp, what)
             if delay is None or resp.status_code != 400 or not err.codes or not err.codes <= _BLOB_RACE_CODES:
                 break
@@ -386,6 +393,35 @@ class DockerImageDestination(ImageDestinationBase):
             resp.close()
             return
         raise error_from_response(resp, what)
+
+    def put_referrer(self, raw: bytes, mime_type: str, subject: Digest, descriptor: Descriptor) -> None:
+        """Push a referrer's manifest by digest; unless the registry answers `OCI-Subject`
+        (it keeps the referrers itself), add it to the referrers tag schema index
+        (`_referrers.record_referrer`)."""
+        from toolkit.transports.docker._referrers import record_referrer
+
+        headers = self._put_manifest_at(str(manifest_digest(raw)), raw, mime_type)
+        answered = next((v for k, v in headers.items() if k.lower() == "oci-subject"), None)
+        if answered == str(subject):
+            return
+        record_referrer(
+            self._client, self._ref.ref, subject, descriptor, put_index=self._put_index, sleep=self._client.sleep
+        )
+
+    def _put_index(self, raw: bytes, tag: str, headers: dict[str, str]) -> int:
+        ref = self._ref.ref
+        resp = self._client.request(
+            "PUT", manifest_path(ref, quote(tag, safe="")), headers={"Content-Type": mime.OCI_INDEX, **headers},
+            data=raw,
+        )
+        if resp.status_code in (201, 412):
+            resp.close()
+            return resp.status_code
+        raise error_from_response(resp, f"uploading the referrers index {safe_text(tag)} to {ref.name}")
+
+    def put_tagged_manifest(self, raw: bytes, mime_type: str, tag: str) -> None:
+        """Push a manifest under `tag` in this repository (cosign's digest tags)."""
+        self._put_manifest_by_tag(raw, mime_type, tag)
 
     def commit(self) -> None:
         self._committed = True

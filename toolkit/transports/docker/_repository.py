@@ -31,7 +31,7 @@ from toolkit.transports.docker._source import (
 )
 from toolkit.types import SystemContext
 
-__all__ = ["list_tags", "list_repository_tags", "delete_image", "ManifestProbe", "MAX_TAG_PAGES"]
+__all__ = ["list_tags", "list_repository_tags", "delete_image", "link_next", "ManifestProbe", "MAX_TAG_PAGES"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ MAX_TAG_PAGES = 1000
 MAX_TAG_PAGE_SIZE = 8 << 20
 
 
-def _link_next(resp: Response) -> str | None:
+def link_next(resp: Response) -> str | None:
     """The path (and query) of a `Link: <...>; rel="next"` header; only the path is used."""
     link = resp.headers.get("Link")
     if not link:
@@ -79,7 +79,7 @@ def list_tags(ctx: SystemContext, ref: NamedReference) -> list[str]:
                         tags.append(tag)
                     elif tag is not None:
                         log.debug("ignoring invalid tag %r from the registry", safe_text(str(tag), 80))
-            path = _link_next(resp)
+            path = link_next(resp)
         return tags
     finally:
         client.close()

@@ -11,6 +11,8 @@ and verifying (at most `READ_AHEAD_DEPTH` chunks ahead) while the destination wr
 uploads: ~10% off the wall time of a registry-to-registry copy. Foreign `urls` are never
 fetched.
 
+Referrers (`referrers`, `digest_tags`: `ReferrersSource`) come from `_referrers`.
+
 Signatures (containers/image order): the lookaside signatures (`_lookaside`), fetched
 without registry credentials, then, when registries.d sets `use-sigstore-attachments`,
 every layer of the `sha256-<hex>.sig` attachment as a sigstore storage blob
@@ -282,6 +284,18 @@ class DockerImageSource(ImageSourceBase):
         else:
             log.debug("Not looking for sigstore attachments: disabled by configuration")
         return signatures
+
+    def referrers(self, subject: Digest) -> list[Descriptor]:
+        """OCI 1.1 referrers of `subject` (the API, else the tag schema: `_referrers`)."""
+        from toolkit.transports.docker._referrers import list_referrers
+
+        return list_referrers(self._client, self._physical, subject)
+
+    def digest_tags(self, subject: Digest) -> list[tuple[str, Descriptor]]:
+        """cosign's tags of `subject` in this repository."""
+        from toolkit.transports.docker._referrers import list_digest_tags
+
+        return list_digest_tags(self._client, self._physical, subject)
 
     def close(self) -> None:
         client = getattr(self, "_client", None)
