@@ -9,7 +9,8 @@ keys, writes compactly and escapes `<`, `>`, `&`, U+2028 and U+2029. This module
   A plain `dict` is written as a Go map (keys sorted by their UTF-8 bytes).
 - `marshal(value) -> bytes`: Go's `json.Marshal`.
 - `compact(raw) -> bytes`: what Go does to a `json.RawMessage` on output (HTML-escaping too).
-- `GoTime`: RFC 3339 parse / RFC3339Nano format as `time.Time` JSON does.
+- `GoTime`: RFC 3339 parse / RFC3339Nano format as `time.Time` JSON does; `GoTime.from_unix`
+  is Go's `time.Unix` (local zone).
 - `loads_go(raw)`: a *lenient* Go-like parse (duplicate keys: last wins; invalid UTF-8
   replaced) used only where skopo must see a document exactly as Go would (MIME guessing and
   schema1 digest computation). It never raises anything but `ManifestError`.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -255,6 +257,31 @@ class GoTime:
             raise ManifestError(f"{what}: time field out of range in {text!r}")
         return cls(year, month, day, hour, minute, second, nanos, offset)
 
+    @classmethod
+    def from_unix(cls, seconds: int, nanoseconds: int = 0, *, local: bool = True) -> GoTime:
+        """Go's `time.Unix(seconds, nanoseconds)`, in the local zone (else UTC), as JSON shows it.
+
+        Takes any integers (values from files are untrusted). Like Go, the wall clock uses the
+        zone's whole offset and the printed offset is that offset in minutes, truncated.
+        Raises `ManifestError` for a year outside 0..9999, which Go's `Time.MarshalJSON` refuses.
+        """
+        extra, nanos = divmod(nanoseconds, 1_000_000_000)
+        seconds += extra
+        offset = 0
+        if local:
+            try:
+                offset = time.localtime(seconds).tm_gmtoff
+            except (OverflowError, OSError, ValueError):
+                offset = 0  # beyond the platform's time_t: the year check below refuses it anyway
+        days, rest = divmod(seconds + offset, 86_400)
+        year, month, day = _civil_from_days(days)
+        if not 0 <= year <= 9999:
+            raise ManifestError("Time.MarshalJSON: year outside of range [0,9999]")
+        minutes = abs(offset) // 60
+        return cls(
+            year, month, day, rest // 3600, rest // 60 % 60, rest % 60, nanos, -minutes if offset < 0 else minutes
+        )
+
     def format(self) -> str:
         """RFC3339Nano, as Go's `Time.MarshalJSON` writes it."""
         text = (
@@ -268,6 +295,20 @@ class GoTime:
         sign = "-" if self.offset_minutes < 0 else "+"
         off = abs(self.offset_minutes)
         return f"{text}{sign}{off // 60:02d}:{off % 60:02d}"
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of the proleptic Gregorian date `days` after 1970-01-01 (any int)."""
+    # H. Hinnant's civil_from_days; Python's floor division makes it exact for negative days.
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
 
 
 # --- lenient, Go-like parsing -------------------------------------------------------------------

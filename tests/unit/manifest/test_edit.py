@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +341,41 @@ def test_go_time(text: str, formatted: str) -> None:
 def test_go_time_rejects(text: object) -> None:
     with pytest.raises(ManifestError):
         GoTime.parse(text, what="t")
+
+
+@pytest.mark.parametrize(
+    ("zone", "seconds", "nanos", "formatted"),
+    [
+        ("UTC", 1_700_000_000, 0, "2023-11-14T22:13:20Z"),
+        ("UTC", 0, 1_500_000_000, "1970-01-01T00:00:01.5Z"),
+        ("UTC", -1, 0, "1969-12-31T23:59:59Z"),
+        ("UTC", -62135596800, 0, "0001-01-01T00:00:00Z"),  # Go's zero time (deterministic SIF files)
+        ("UTC", 951_782_400, 0, "2000-02-29T00:00:00Z"),
+        ("UTC", 253402300799, 0, "9999-12-31T23:59:59Z"),
+        ("Asia/Kolkata", 1_700_000_000, 0, "2023-11-15T03:43:20+05:30"),
+        ("America/New_York", 1_700_000_000, 0, "2023-11-14T17:13:20-05:00"),
+        ("America/New_York", 1_690_000_000, 0, "2023-07-22T00:26:40-04:00"),
+    ],
+)
+def test_go_time_from_unix(
+    zone: str, seconds: int, nanos: int, formatted: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Go's `time.Unix(s, ns)` in the local zone (TZ), as `json.Marshal` writes it."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert GoTime.from_unix(seconds, nanos).format() == formatted
+        if zone == "UTC":
+            assert GoTime.from_unix(seconds, nanos, local=False) == GoTime.from_unix(seconds, nanos)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("seconds", [253402300800, -62167219201, 1 << 62, -(1 << 62)])
+def test_go_time_from_unix_refuses_what_go_cannot_marshal(seconds: int) -> None:
+    with pytest.raises(ManifestError, match=r"year outside of range \[0,9999\]"):
+        GoTime.from_unix(seconds, local=False)
 
 
 def test_go_encoding_rules() -> None:

@@ -69,17 +69,6 @@ def _go_os() -> str:
     return current_host().goos
 
 
-def _local_go_time(ns: int) -> GoTime:
-    """A Unix time in nanoseconds as Go's `time.Unix(...)` in the local zone marshals it."""
-    seconds, nanos = divmod(ns, 1_000_000_000)
-    local = datetime.datetime.fromtimestamp(seconds).astimezone()
-    offset = local.utcoffset() or datetime.timedelta(0)
-    return GoTime(
-        local.year, local.month, local.day, local.hour, local.minute, local.second, nanos,
-        int(offset.total_seconds()) // 60,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class TarballTransport:
     """The `tarball` transport (source only)."""
@@ -225,7 +214,7 @@ class TarballImageSource(ImageSourceBase):
             assert media_type is not None  # _hash_file gives NONE, GZIP or ZSTD: all OCI layer types
             self._blobs[blob_digest] = _Blob(None if filename == "-" else filename, size)
             diff_ids.append(str(diff_id))
-            when = _local_go_time(mtime_ns)
+            when = GoTime.from_unix(0, mtime_ns)
             if newest is None or mtime_ns > newest[0]:
                 newest = (mtime_ns, when)
             history.append(
