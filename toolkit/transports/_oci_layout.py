@@ -62,8 +62,7 @@ from toolkit.manifest.strictjson import (
     get_str_map,
     loads_strict,
 )
-from toolkit.reference import NamedReference
-from toolkit.transports._path_scope import path_namespaces, resolve_existing_path
+from toolkit.transports._path_scope import PathReferenceMixin, resolve_existing_path
 from toolkit.transports.base import BlobStream, DestinationCapabilities, ImageDestinationBase, ImageSourceBase
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
@@ -168,7 +167,7 @@ def parse_layout_reference(reference: str, *, allow_source_index: bool) -> Layou
 
 
 @dataclass(frozen=True, slots=True)
-class LayoutReferenceBase:
+class LayoutReferenceBase(PathReferenceMixin):
     """What `oci:` and `oci-archive:` references share; subclasses add the transport and the
     source/destination constructors.
 
@@ -187,15 +186,6 @@ class LayoutReferenceBase:
             return f"{self.path}:@{self.source_index}"
         return f"{self.path}:{self.image}"
 
-    def docker_reference(self) -> NamedReference | None:
-        # c/image: OCI references have no docker reference.
-        return None
-
-    def policy_configuration_identity(self) -> str:
-        return self.resolved_path
-
-    def policy_configuration_namespaces(self) -> list[str]:
-        return path_namespaces(self.resolved_path)
 
 
 # --- index.json --------------------------------------------------------------------------------

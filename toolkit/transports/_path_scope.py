@@ -1,8 +1,9 @@
-"""Policy scopes for path-based transports (dir:, oci:, oci-archive:).
+"""Policy scopes for path-based transports (dir:, oci:, oci-archive:, sif:).
 
 As containers/image `internal/image/...explicitfilepath`: the identity is the resolved
 absolute path (symlinks resolved; a missing final component is allowed, its parent must
 resolve), the namespaces are its parent directories up to but excluding `/`.
+`PathReferenceMixin` gives a reference with a `resolved_path` that policy face.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import os
 
 from toolkit.errors import InvalidImageNameError, PolicyError, safe_text
 from toolkit.gocompat import path_clean
+from toolkit.reference import NamedReference
 
-__all__ = ["resolve_existing_path", "path_namespaces", "validate_path_scope"]
+__all__ = ["resolve_existing_path", "path_namespaces", "validate_path_scope", "PathReferenceMixin"]
 
 
 def resolve_existing_path(path: str) -> str:
@@ -49,3 +51,24 @@ def validate_path_scope(scope: str) -> None:
     cleaned = path_clean(scope)  # c/image: filepath.Clean, which is path.Clean on Unix
     if cleaned != scope:
         raise PolicyError(f'Invalid scope "{safe_text(scope)}": Uses non-canonical format, perhaps try {cleaned}')
+
+
+class PathReferenceMixin:
+    """The policy face of a path-based reference: no docker reference (c/image: these
+    transports have none), identity = `resolved_path`, namespaces = its parent directories.
+
+    The class using it provides `resolved_path` (absolute, symlink-free; see
+    `resolve_existing_path`).
+    """
+
+    __slots__ = ()
+    resolved_path: str
+
+    def docker_reference(self) -> NamedReference | None:
+        return None
+
+    def policy_configuration_identity(self) -> str:
+        return self.resolved_path
+
+    def policy_configuration_namespaces(self) -> list[str]:
+        return path_namespaces(self.resolved_path)

@@ -37,7 +37,6 @@ from toolkit.errors import (
 )
 from toolkit.limits import MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, MAX_SIGNATURES, read_limited
 from toolkit.manifest import guess_mime_type
-from toolkit.reference import NamedReference
 from toolkit.transports._fs import (
     AtomicFile,
     copy_hashing,
@@ -47,7 +46,7 @@ from toolkit.transports._fs import (
     temp_name,
     wrap_os_error,
 )
-from toolkit.transports._path_scope import path_namespaces, resolve_existing_path, validate_path_scope
+from toolkit.transports._path_scope import PathReferenceMixin, resolve_existing_path, validate_path_scope
 from toolkit.transports.base import (
     BlobStream,
     DestinationCapabilities,
@@ -104,7 +103,7 @@ TRANSPORT = DirTransport()
 
 
 @dataclass(frozen=True, slots=True)
-class DirReference:
+class DirReference(PathReferenceMixin):
     """A `dir:` image location; `resolved_path` is absolute and symlink-free."""
 
     path: str
@@ -116,15 +115,6 @@ class DirReference:
 
     def string_within_transport(self) -> str:
         return self.path
-
-    def docker_reference(self) -> NamedReference | None:
-        return None
-
-    def policy_configuration_identity(self) -> str:
-        return self.resolved_path
-
-    def policy_configuration_namespaces(self) -> list[str]:
-        return path_namespaces(self.resolved_path)
 
     def new_image_source(self, ctx: SystemContext) -> DirImageSource:
         return DirImageSource(self)
