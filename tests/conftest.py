@@ -31,7 +31,7 @@ INSTALL_HINT = "run `make peers` (tests/install-peers.sh) to install the Debian 
 
 #: Fixtures that need a Debian peer; tests using any of them are marked `peer`.
 PEER_FIXTURES = frozenset(
-    {"registry", "registry_server", "registry_factory", "skopeo", "gnupg_home", "podman_service"}
+    {"registry", "registry_server", "registry_factory", "skopeo", "gnupg_home", "podman_service", "sif_tools"}
 )
 
 
@@ -79,6 +79,14 @@ def run_skopo(tmp_path_factory: pytest.TempPathFactory) -> SkopoRunner:
     `CompletedProcess[bytes]`; pair failures with `helpers.assert_clean_error`.
     """
     return SkopoRunner(make_isolated_home(tmp_path_factory.mktemp("skopo-home")))
+
+
+@pytest.fixture
+def sif_tools() -> None:
+    """Skips the test unless `mksquashfs` (squashfs-tools, to build SIF files with
+    `helpers.sif`) and `sqfs2tar` (squashfs-tools-ng, which skopo's `sif:` runs) are installed."""
+    _require("mksquashfs")
+    _require("sqfs2tar")
 
 
 # ---------------------------------------------------------------- registry

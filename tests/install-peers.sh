@@ -9,6 +9,10 @@ declare -A need=(
   [htpasswd]=apache2-utils
   [gpg]=gnupg
   [groff]=groff
+  [mksquashfs]=squashfs-tools
+  [unsquashfs]=squashfs-tools
+  [sqfs2tar]=squashfs-tools-ng
+  [fakeroot]=fakeroot
 )
 missing=()
 for bin in "${!need[@]}"; do

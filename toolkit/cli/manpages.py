@@ -76,7 +76,7 @@ _TRANSPORT_SYNTAX: dict[str, tuple[str, str]] = {
     "dir": ("dir:PATH", "an image as a directory of manifest, configuration and layer files"),
     "tarball": ("tarball:FILE[:FILE...]", "an image made of layer tar files (read only)"),
     "containers-storage": ("containers-storage:[[DRIVER@]ROOT[+RUNROOT]]IMAGE", "a Podman/Buildah image store"),
-    "sif": ("sif:PATH", "a Singularity image file"),
+    "sif": ("sif:PATH", "a Singularity/Apptainer image file (read only)"),
     "atomic": ("atomic:HOST[:PORT]/NAMESPACE/STREAM:TAG", "an OpenShift image stream (deprecated)"),
     "ostree": ("ostree:IMAGE[@PATH]", "an OSTree repository (removed from skopeo)"),
 }

@@ -41,6 +41,5 @@ TARBALL = UnsupportedTransport("tarball")
 CONTAINERS_STORAGE = UnsupportedTransport(
     "containers-storage", "is not supported: skopo does not link the containers/storage library"
 )
-SIF = UnsupportedTransport("sif", "is not supported")
 ATOMIC = UnsupportedTransport("atomic", "is not supported (deprecated OpenShift transport)")
 OSTREE = UnsupportedTransport("ostree", "is not supported in this build")
