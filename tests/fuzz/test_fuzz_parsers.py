@@ -267,6 +267,62 @@ def test_fuzz_tar_index(raw: bytes) -> None:
     only_toolkit_errors(index)
     only_toolkit_errors(stream)
 
+# ---------------------------------------------------------------- SIF files
+
+
+def _sif_seed() -> bytes:
+    from helpers.sif import DEFFILE, deffile, partition, write_sif
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "seed.sif"
+        write_sif(path, [deffile(DEFFILE), partition(b"hsqs" + bytes(508))], slots=4)
+        return path.read_bytes()
+
+
+SIF_SEED = _sif_seed()
+
+
+@st.composite
+def sif_files(draw: st.DrawFn) -> bytes:
+    """The seed file with header or descriptor fields overwritten (offsets, sizes, counts, flags)."""
+    data = bytearray(SIF_SEED)
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.sampled_from([32, 42, 45, 80, 88, 96, 104, 112, 120]
+                                   + [4096 + i * 585 + f for i in range(4) for f in (0, 4, 17, 25, 33, 201, 205)]))
+        value = draw(st.one_of(st.integers(-(2**63), 2**63 - 1).map(lambda v: v.to_bytes(8, "little", signed=True)),
+                               st.binary(min_size=1, max_size=8)))
+        data[pos: pos + len(value)] = value
+    if draw(st.booleans()):
+        del data[draw(st.integers(0, len(data))):]
+    return bytes(data)
+
+
+@FUZZ
+@given(st.one_of(sif_files(), st.binary(max_size=600)))
+def test_fuzz_sif_files(raw: bytes) -> None:
+    from toolkit.transports.sif._format import load
+
+    with tempfile.TemporaryFile() as f:
+        f.write(raw)
+        f.flush()
+
+        def parse() -> None:
+            image = load(f.fileno())
+            only_toolkit_errors(image.primary_partition)
+            image.definition_file()
+
+        only_toolkit_errors(parse)
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=2000),
+                 st.lists(st.sampled_from([b"%environment", b"%runscript", b"%post", b" export A=1", b"# c", b"",
+                                           b"\r", b"\xc2\xa0", b"\xff", b"%"]), max_size=30).map(b"\n".join)))
+def test_fuzz_sif_definition_files(raw: bytes) -> None:
+    from toolkit.transports.sif._deffile import command_from_deffile
+
+    only_toolkit_errors(lambda: command_from_deffile(raw))
+
 # ---------------------------------------------------------------- signatures
 
 
