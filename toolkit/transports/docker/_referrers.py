@@ -42,6 +42,7 @@ from toolkit.manifest.referrers import MAX_REFERRERS, cosign_tags, referrers_tag
 from toolkit.manifest.strictjson import expect_object, loads_strict
 from toolkit.reference import NamedReference
 from toolkit.transports.docker._client import RegistryClient
+from toolkit.transports.docker._errors import TransientRegistryError
 from toolkit.transports.docker._repository import link_next
 from toolkit.transports.docker._response import error_from_response, read_limited_body
 from toolkit.transports.docker._source import MANIFEST_ACCEPT, fetch_manifest, manifest_path
@@ -162,27 +163,54 @@ def record_referrer(
     """
     tag = referrers_tag(subject)
     for attempt in range(1, UPDATE_ATTEMPTS + 1):
-        current = _read_tag_index(client, ref, subject)
-        doc = _index_document(current[0] if current is not None else None, tag)
-        entries: list[Any] = doc["manifests"]
-        if not any(isinstance(e, dict) and e.get("digest") == str(descriptor.digest) for e in entries):
-            entries.append(_descriptor_object(descriptor))
-            raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-            headers = {"If-Match": current[1]} if current is not None and current[1] else {}
-            if put_index(raw, tag, headers) == 412:
-                log.debug("referrers index %s changed while it was updated; reading it again", tag)
-                continue
-        # A registry that ignores If-Match may have let a concurrent writer's push, based on
-        # what it read before ours, replace the index: look again once that push has landed.
-        sleep(SETTLE_DELAY * (1 + random.random()))
-        after = _read_tag_index(client, ref, subject)
-        if after is not None and any(d.digest == descriptor.digest for d in _index_entries(after[0], tag)):
-            return
+        try:
+            if _update_once(client, ref, subject, descriptor, tag, put_index, sleep):
+                return
+        except RegistryError as exc:
+            if not _is_tag_race(exc) or attempt == UPDATE_ATTEMPTS:
+                raise
+            # distribution 2.x rewrites a tag's link file in place: a request racing a
+            # concurrent push of the same tag gets a 500 ("unknown error").
+            log.debug("updating %s raced a concurrent push (%s); trying again", tag, exc)
+            sleep(SETTLE_DELAY * (1 + random.random()))
+            continue
         log.debug("referrers index %s lost %s to a concurrent update (attempt %d)", tag, descriptor.digest, attempt)
     raise RegistryError(
         f"could not record {descriptor.digest} in the referrers index {tag} of {ref.name}: "
         f"concurrent writers kept replacing it ({UPDATE_ATTEMPTS} attempts)"
     )
+
+
+def _update_once(
+    client: RegistryClient,
+    ref: NamedReference,
+    subject: Digest,
+    descriptor: Descriptor,
+    tag: str,
+    put_index: Callable[[bytes, str, dict[str, str]], int],
+    sleep: Callable[[float], None],
+) -> bool:
+    """One read-extend-push-check round; True once the index is seen holding `descriptor`."""
+    current = _read_tag_index(client, ref, subject)
+    doc = _index_document(current[0] if current is not None else None, tag)
+    entries: list[Any] = doc["manifests"]
+    if not any(isinstance(e, dict) and e.get("digest") == str(descriptor.digest) for e in entries):
+        entries.append(_descriptor_object(descriptor))
+        raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"If-Match": current[1]} if current is not None and current[1] else {}
+        if put_index(raw, tag, headers) == 412:
+            log.debug("referrers index %s changed while it was updated; reading it again", tag)
+            return False
+    # A registry that ignores If-Match may have let a concurrent writer's push, based on
+    # what it read before ours, replace the index: look again once that push has landed.
+    sleep(SETTLE_DELAY * (1 + random.random()))
+    after = _read_tag_index(client, ref, subject)
+    return after is not None and any(d.digest == descriptor.digest for d in _index_entries(after[0], tag))
+
+
+def _is_tag_race(exc: RegistryError) -> bool:
+    """A registry's own failure (5xx, `UNKNOWN`) while another client writes the same tag."""
+    return isinstance(exc, TransientRegistryError) or "UNKNOWN" in exc.codes or "unknown error" in str(exc)
 
 
 def _index_document(raw: bytes | None, tag: str) -> dict[str, Any]:
