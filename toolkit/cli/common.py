@@ -17,7 +17,8 @@ from toolkit.cli.context import GlobalOptions, global_options
 from toolkit.cli.flags import FlagValues
 from toolkit.errors import InvalidInputError, RetryableError, ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
-from toolkit.policy import InsecureAcceptAnything, PolicyContext, load_policy
+from toolkit.policy import PolicyContext
+from toolkit.policy import policy_context as make_policy_context
 from toolkit.types import SystemContext
 
 __all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file",
@@ -47,13 +48,7 @@ def policy_context(ctx: typer.Context) -> PolicyContext:
     is parsed strictly here, before any image is opened.
     """
     options = global_options(ctx)
-    if options.insecure_policy:
-        if options.policy_path is not None:
-            raise InvalidInputError("--insecure-policy and --policy cannot be used together")
-        return InsecureAcceptAnything()
-    from toolkit.policy.evaluate import SignaturePolicyContext  # not needed with --insecure-policy
-
-    return SignaturePolicyContext(load_policy(options.policy_path))
+    return make_policy_context(options.policy_path, insecure=options.insecure_policy)
 
 
 def with_retries(flags: FlagValues, operation: Callable[[], T], log: Callable[[str], None]) -> T:

@@ -1,11 +1,14 @@
 """`policy check`: evaluate the trust policy for an image without copying it.
 
-`check_policy(policy, ref, ctx)` opens the image, reads only its top-level manifest and
+`check_policy(policy, ref, ctx)` (`policy`: a `Policy`, or a context from
+`toolkit.policy.policy_context`) opens the image, reads only its top-level manifest and
 its signatures (no config, no layers), and evaluates every requirement of the policy
 scope that applies to it, exactly as `copy` does before it reads anything else. Unlike
 `copy` it does not stop at the first refusal: each requirement gets its own verdict.
 
-- `policy=None` stands for `--insecure-policy`: one `insecureAcceptAnything` verdict.
+- `policy=None` (or `InsecureAcceptAnything`) stands for `--insecure-policy`: one
+  `insecureAcceptAnything` verdict. Any other `PolicyContext` cannot explain itself:
+  `InvalidInputError`.
 - A multi-architecture image is evaluated at the list level (the list's manifest and
   signatures), which is what every `copy` of it checks first.
 - A missing image raises `ImageNotFoundError` (exit 2); a rejection is not an error: the
@@ -25,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.digest import Digest
+from toolkit.errors import InvalidInputError
 from toolkit.image import UnparsedImage
+from toolkit.policy import InsecureAcceptAnything, PolicyContext
 from toolkit.policy.evaluate import SignaturePolicyContext, image_name
 from toolkit.policy.model import Policy
 from toolkit.transports.base import ImageReference
@@ -77,8 +82,18 @@ class PolicyCheckResult:
         }
 
 
-def check_policy(policy: Policy | None, ref: ImageReference, ctx: SystemContext) -> PolicyCheckResult:
+def check_policy(
+    policy: Policy | PolicyContext | None, ref: ImageReference, ctx: SystemContext
+) -> PolicyCheckResult:
     """Evaluate `policy` (None: `--insecure-policy`) for the image at `ref`."""
+    if isinstance(policy, SignaturePolicyContext):
+        policy = policy.policy
+    elif isinstance(policy, InsecureAcceptAnything):
+        policy = None
+    elif policy is not None and not isinstance(policy, Policy):
+        raise InvalidInputError(
+            f"cannot explain a {type(policy).__name__}: use a policy from policy_context() or a Policy"
+        )
     with ref.new_image_source(ctx) as source:
         image = UnparsedImage(source)
         digest = image.manifest_digest()  # reads (and, for a digested reference, checks) the manifest

@@ -3,6 +3,8 @@
 `PolicyContext` is what the copy engine asks before it reads anything but the source's
 manifest and signatures, and before it touches the destination.
 
+- `policy_context(path=None, *, insecure=False)`: the one factory of the context a copy
+  asks (the CLI's `--policy`/`--insecure-policy` and the library's `toolkit.policy_context`);
 - `load_policy(explicit, env=None)`: find (`--policy`, `~/.config/containers/policy.json`,
   `/etc/containers/policy.json`) and parse policy.json strictly (`toolkit.policy.model`);
 - `SignaturePolicyContext(policy)`: evaluates it (`toolkit.policy.evaluate`);
@@ -12,10 +14,12 @@ manifest and signatures, and before it touches the destination.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from toolkit.errors import InvalidInputError
 from toolkit.image import UnparsedImage
 
 if TYPE_CHECKING:
@@ -72,6 +76,7 @@ __all__ = [
     "INSECURE_POLICY",
     "parse_policy",
     "load_policy",
+    "policy_context",
     "image_name",
 ]
 
@@ -102,3 +107,21 @@ def load_policy(explicit: Path | None, env: Mapping[str, str] | None = None) -> 
 
     path = find_policy_file(explicit, env)
     return parse_policy(read_policy_file(path), source=str(path))
+
+
+def policy_context(path: str | os.PathLike[str] | None = None, *, insecure: bool = False) -> PolicyContext:
+    """The trust policy a copy asks: `InsecureAcceptAnything` with `insecure`, else the
+    policy.json at `path` (None: `$HOME/.config/containers/policy.json`, else
+    `/etc/containers/policy.json`), parsed strictly now, before any image is opened.
+
+    Raises `InvalidInputError` for `insecure` together with a `path`, and `PolicyError` if
+    no policy file exists (listing the paths tried) or it is invalid (naming the place).
+    The context holds no state between evaluations and may be shared between threads.
+    """
+    if insecure:
+        if path is not None:
+            raise InvalidInputError("--insecure-policy and --policy cannot be used together")
+        return InsecureAcceptAnything()
+    from toolkit.policy.evaluate import SignaturePolicyContext  # not needed when insecure
+
+    return SignaturePolicyContext(load_policy(Path(path) if path is not None else None))

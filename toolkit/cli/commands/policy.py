@@ -8,12 +8,11 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.common import base_context, log_line, with_retries
+from toolkit.cli.common import base_context, log_line, policy_context, with_retries
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
 from toolkit.errors import InvalidInputError, safe_text
 from toolkit.ops.policy_check import PolicyCheckResult, check_policy
-from toolkit.policy import load_policy
 from toolkit.transports import parse_image_name
 
 #: For `man skopo-policy-check` (toolkit/cli/manpages.py): a description, then `$ ` command lines.
@@ -63,9 +62,7 @@ def check(
     if fmt not in {"text", "json"}:
         raise InvalidInputError(f'unknown format "{safe_text(fmt)}": use text or json')
     options = global_options(ctx)
-    if options.insecure_policy and options.policy_path is not None:
-        raise InvalidInputError("--insecure-policy and --policy cannot be used together")
-    policy = None if options.insecure_policy else load_policy(options.policy_path)
+    policy = policy_context(ctx)
     sys_ctx = system_context(flags, "", base=base_context(options))
     ref = parse_image_name(image_name)
     result = with_retries(flags, lambda: check_policy(policy, ref, sys_ctx), log_line)
