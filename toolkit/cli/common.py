@@ -18,7 +18,6 @@ from toolkit.cli.flags import FlagValues
 from toolkit.errors import InvalidInputError, RetryableError, ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
 from toolkit.policy import PolicyContext
-from toolkit.policy import policy_context as make_policy_context
 from toolkit.types import SystemContext
 
 __all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file",
@@ -28,16 +27,8 @@ T = TypeVar("T")
 
 
 def base_context(options: GlobalOptions) -> SystemContext:
-    """The `SystemContext` fields that come from global flags."""
-    return SystemContext(
-        override_os=options.override_os,
-        override_arch=options.override_arch,
-        override_variant=options.override_variant,
-        tmpdir=options.tmpdir,
-        registries_d_path=options.registries_d,
-        registries_conf_path=options.registries_conf,
-        user_agent=(f"{options.user_agent_prefix} " if options.user_agent_prefix else "") + "skopo",
-    )
+    """The `SystemContext` fields that come from global flags (`GlobalOptions.system_context`)."""
+    return options.system_context()
 
 
 def policy_context(ctx: typer.Context) -> PolicyContext:
@@ -47,8 +38,7 @@ def policy_context(ctx: typer.Context) -> PolicyContext:
     `/etc/containers/policy.json`; none -> `PolicyError` listing the paths tried. The file
     is parsed strictly here, before any image is opened.
     """
-    options = global_options(ctx)
-    return make_policy_context(options.policy_path, insecure=options.insecure_policy)
+    return global_options(ctx).policy_context()
 
 
 def with_retries(flags: FlagValues, operation: Callable[[], T], log: Callable[[str], None]) -> T:

@@ -1,11 +1,21 @@
-"""Global command-line options, shared by every subcommand through the Typer context."""
+"""Global command-line options, shared by every subcommand through the Typer context.
+
+Part of the plugin API (re-exported as `toolkit.global_options`): a plugin command calls
+`toolkit.global_options(ctx)` and gets the `SystemContext` (`.system_context()`) and the
+trust policy (`.policy_context()`) exactly as the built-in commands do.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from toolkit.policy import PolicyContext
+    from toolkit.types import SystemContext
 
 __all__ = ["GlobalOptions", "global_options"]
 
@@ -25,6 +35,27 @@ class GlobalOptions:
     command_timeout: float = 0.0
     debug: bool = False
     user_agent_prefix: str = ""
+
+    def system_context(self) -> SystemContext:
+        """The `SystemContext` fields that come from global flags (`--override-*`,
+        `--tmpdir`, `--registries.d`, `--user-agent-prefix`)."""
+        from toolkit.types import SystemContext  # not at import: `--version` needs none of it
+
+        return SystemContext(
+            override_os=self.override_os,
+            override_arch=self.override_arch,
+            override_variant=self.override_variant,
+            tmpdir=self.tmpdir,
+            registries_d_path=self.registries_d,
+            registries_conf_path=self.registries_conf,
+            user_agent=(f"{self.user_agent_prefix} " if self.user_agent_prefix else "") + "skopo",
+        )
+
+    def policy_context(self) -> PolicyContext:
+        """The trust policy of `--policy`/`--insecure-policy` (`toolkit.policy.policy_context`)."""
+        from toolkit.policy import policy_context
+
+        return policy_context(self.policy_path, insecure=self.insecure_policy)
 
 
 def global_options(ctx: typer.Context) -> GlobalOptions:

@@ -3,6 +3,7 @@
 - `raw_manifest(ref, ctx)`: the top-level manifest bytes, unchanged (a list stays a list).
 - `inspect_image(ref, ctx)`: an `InspectInfo` for the instance matching the (overridden)
   platform; `Digest` is the digest of the top-level manifest, as in skopeo.
+  `InspectInfo.to_json()` is exactly what `skopo inspect` (and skopeo) prints.
 - `image_config(ref, ctx, raw=...)`: the raw config blob, or the OCI form of it.
 - `list_platforms(ref, ctx)`: every instance of a list with its platform, digest and size
   (skopo's addition; never fails because the host's platform is missing).
@@ -32,7 +33,7 @@ from toolkit.manifest import (
     parse_manifest,
 )
 from toolkit.manifest.formats import ListEntry, Schema1
-from toolkit.manifest.gojson import GoStruct, GoTime
+from toolkit.manifest.gojson import GoStruct, GoTime, marshal_indent
 from toolkit.manifest.referrers import MAX_DEPTH, MAX_REFERRERS
 from toolkit.manifest.strictjson import loads_strict
 from toolkit.transports.base import ImageReference, ImageSource, ReferrersSource, TagLister
@@ -112,6 +113,10 @@ class InspectInfo:
         out.add("Env", list(self.env) if self.env is not None else None)
         return out
 
+    def to_json(self) -> str:
+        """skopeo's `inspect` JSON for this image (Go's indented encoding, no final newline)."""
+        return marshal_indent(self.go_struct()).decode("utf-8")
+
 
 def platform_struct(entry: ListEntry) -> GoStruct:
     """One instance of a list as `--platforms` prints it: Platform, Digest, Size, MIMEType."""
@@ -145,6 +150,10 @@ class ListInspectInfo:
         out.add("MIMEType", self.mime_type)
         out.add("Platforms", [platform_struct(entry) for entry in self.platforms])
         return out
+
+    def to_json(self) -> str:
+        """The JSON `skopo inspect` prints for such a list (no final newline)."""
+        return marshal_indent(self.go_struct()).decode("utf-8")
 
 
 class NoMatchingInstanceError(ImageNotFoundError):
