@@ -6,6 +6,10 @@
   click in cli/, gnupg in signature/gpg.py, platformdirs and yaml in config/,
   cryptography in signature/, isal/zstandard in compression.py.
 - No print() or sys.exit() outside cli/.
+- The package face `toolkit/__init__.py` re-exports the public API from every layer, but
+  only lazily: at its top level it imports nothing but the standard library (imports
+  under `if TYPE_CHECKING:` are for type checkers), so importing any `toolkit.*` module
+  never drags in a higher layer, and start-up stays cheap.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ LAYERS: dict[str, int] = {
     "toolkit.image": 5,
     "toolkit.policy": 6,
     "toolkit.ops": 7,
-    "toolkit.cli": 8,
-    "toolkit.__main__": 8,
+    "toolkit.api": 8,
+    "toolkit.cli": 9,
+    "toolkit.__main__": 9,
 }
 
 # Third-party top-level module -> module prefixes allowed to import it.
@@ -106,10 +111,38 @@ SOURCES = sorted(ROOT.rglob("*.py"))
 STDLIB = set(sys.stdlib_module_names)
 
 
+def _is_type_checking(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def face_problems(tree: ast.Module) -> list[str]:
+    """Top-level run-time imports of the package face that are not the standard library."""
+    problems: list[str] = []
+    for node in tree.body:
+        if _is_type_checking(node):
+            continue
+        for target, line in imports_of(ast.Module(body=[node], type_ignores=[]), "toolkit", True):
+            top = target.split(".")[0]
+            if top not in STDLIB and top != "__future__":
+                problems.append(f"line {line}: the package face imports {target} at import time (load it lazily)")
+    return problems
+
+
+def test_the_face_imports_only_the_standard_library_eagerly() -> None:
+    tree = ast.parse((ROOT / "__init__.py").read_text())
+    assert face_problems(tree) == []
+    bad = ast.parse("import toolkit.errors\nfrom typing import TYPE_CHECKING\n"
+                    "if TYPE_CHECKING:\n    import toolkit.ops\n")
+    assert face_problems(bad) == ["line 1: the package face imports toolkit.errors at import time (load it lazily)"]
+
+
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT.parent)))
 def test_module_respects_layers(path: Path) -> None:
     module = module_name(path)
     tree = ast.parse(path.read_text(), str(path))
+    if module == "toolkit":
+        # The face: checked by test_the_face_imports_only_the_standard_library_eagerly.
+        return
     own_layer = layer_of(module)
     own_transport = concrete_transport(module)
     problems: list[str] = []

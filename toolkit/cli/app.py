@@ -28,6 +28,7 @@ from typing import Annotated, Any
 import typer
 
 import toolkit
+from toolkit import _marker
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.context import GlobalOptions
 from toolkit.errors import ToolkitError, safe_text
@@ -294,8 +295,15 @@ def main() -> None:
     non-daemon thread is left, the process exits without tearing down every module
     (~30 ms that a copy would otherwise spend after its work is done); not under a profiler
     or tracer, which write their results at a normal exit.
+
+    First of all, `toolkit._marker.check()` makes sure that the `toolkit` package is
+    skopo's (another distribution may have installed its own `toolkit/` over it).
     """
     global _gc_paused_for_startup
+    conflict = _marker.check()
+    if conflict is not None:
+        sys.stderr.write(f"Error: {safe_text(conflict, 1000)}\n")
+        sys.exit(1)
     if gc.isenabled():
         gc.disable()
         _gc_paused_for_startup = True
