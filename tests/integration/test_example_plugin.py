@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -17,6 +18,20 @@ from helpers.images import build_image, write_dir
 
 PLUGIN = Path(__file__).resolve().parents[2] / "examples" / "plugin"
 WIDE = {"COLUMNS": "160", "TERM": "dumb", "NO_COLOR": "1"}
+
+
+def test_the_plugin_uses_only_the_public_api() -> None:
+    import toolkit
+
+    for path in sorted(PLUGIN.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] != "toolkit" or a.name == "toolkit" for a in node.names), path
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "toolkit":
+                assert node.module == "toolkit", f"{path.name}:{node.lineno} imports {node.module}"
+                assert {a.name for a in node.names} <= set(toolkit.__all__), path
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "toolkit":
+                assert node.attr in toolkit.__all__, f"{path.name}:{node.lineno} uses toolkit.{node.attr}"
 
 
 @pytest.fixture(scope="module")

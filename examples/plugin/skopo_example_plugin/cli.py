@@ -1,4 +1,4 @@
-"""`skopo example-layers IMAGE-NAME`: the layers of any image, through skopo's library API."""
+"""`skopo example-layers IMAGE-NAME`: the layers of any image, through skopo's public API (`toolkit`)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.common import base_context
-from toolkit.cli.context import global_options
-from toolkit.ops.inspect import inspect_image
-from toolkit.transports import parse_image_name
+import toolkit
 
 
 def example_layers(
@@ -23,8 +20,8 @@ def example_layers(
     DIGEST SIZE MEDIA-TYPE, then the total.
     """
     # Global flags (--override-arch, --registries.d, ...) as the built-in commands see them.
-    sys_ctx = base_context(global_options(ctx))
-    info = inspect_image(parse_image_name(image_name), sys_ctx, no_tags=True)
+    sys_ctx = toolkit.global_options(ctx).system_context()
+    info = toolkit.inspect(image_name, ctx=sys_ctx, no_tags=True)
     total = 0
     for layer in info.layers_data:
         typer.echo(f"{layer.digest} {layer.size} {layer.mime_type}")

@@ -2,7 +2,8 @@
 
 It shows how a plugin transport can build on another transport without importing its
 internals: the `dir` transport is looked up in skopo's public registry
-(`toolkit.transports.get_transport`) and every read is delegated to it. The wrapper keeps
+(`toolkit.get_transport`) and every read is delegated to it. Everything it uses comes from
+skopo's public API, the package `toolkit` itself. The wrapper keeps
 its own name, so policy.json scopes apply under `"example-dir"`.
 """
 
@@ -12,12 +13,18 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import NoReturn
 
-from toolkit.digest import Digest
-from toolkit.errors import NotSupportedError
-from toolkit.reference import NamedReference
-from toolkit.transports import get_transport
-from toolkit.transports.base import BlobStream, ImageReference, ImageSource, Transport
-from toolkit.types import BlobInfo, SystemContext
+from toolkit import (
+    BlobInfo,
+    BlobStream,
+    Digest,
+    ImageReference,
+    ImageSource,
+    NamedReference,
+    NotSupportedError,
+    SystemContext,
+    Transport,
+    get_transport,
+)
 
 NAME = "example-dir"
 
