@@ -1,7 +1,8 @@
 """The README's walkthrough, run as written: every `$ ` line of the `console` blocks between
 the `<!-- walkthrough` and `<!-- end walkthrough -->` markers, in order, in bash, against the
 session's local registry (`localhost:5000` in the README becomes the fixture's host), with
-`skopo` on PATH, a throwaway HOME and a scratch working directory holding `examples/`."""
+`skopo` on PATH, a throwaway HOME and a scratch working directory holding `examples/`.
+And the "Python API" section's code, in one process, the same way."""
 
 from __future__ import annotations
 
@@ -15,26 +16,24 @@ from pathlib import Path
 import pytest
 
 from helpers import SkopoRunner
+from helpers.readme import (
+    PLACEHOLDER,
+    README,
+    check_python_api_output,
+    run_python_api_examples,
+    walkthrough_commands,
+)
 from helpers.registry import RegistryServer
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
-PLACEHOLDER = "localhost:5000"
-
-
-def walkthrough_commands(text: str) -> list[str]:
-    """The `$ ` lines of the walkthrough's ```console blocks, in order."""
-    start = text.index("<!-- walkthrough")
-    end = text.index("<!-- end walkthrough -->", start)
-    blocks = re.findall(r"^```console\n(.*?)^```$", text[start:end], re.DOTALL | re.MULTILINE)
-    return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ ")]
 
 
 def test_readme_has_the_quick_start_and_sections() -> None:
     text = README.read_text()
     quick = text.split("## Quick start", 1)[1].split("##", 1)[0]
     assert re.search(r"^```\nmake demo\nmake test\n```$", quick, re.MULTILINE), quick
-    for heading in ("## Commands", "## Configuration files", "## Security model", "## Performance", "## Plugins"):
+    for heading in ("## Commands", "## Python API", "## Configuration files", "## Security model", "## Performance",
+                    "## Plugins"):
         assert heading in text
     commands = walkthrough_commands(text)
     assert sum(c.startswith("skopo ") for c in commands) >= 5, commands
@@ -65,3 +64,13 @@ def test_walkthrough_runs_against_a_local_registry(
     assert (work / "demo.tar").is_file()
     listing = subprocess.run(["tar", "-tf", str(work / "demo.tar")], capture_output=True, check=True).stdout
     assert b"manifest.json" in listing
+
+
+def test_python_api_examples_run_against_a_local_registry(
+    run_skopo: SkopoRunner, registry_server: RegistryServer, tmp_path: Path
+) -> None:
+    env = dict(run_skopo.env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    work = tmp_path / "work"
+    result = run_python_api_examples(sys.executable, registry_server.host, work, env)
+    check_python_api_output(result, work)
