@@ -1,25 +1,40 @@
 """GnuPG for simple signing: the only module that runs gpg (security.md rows 13-15).
 
-gpg is run directly, not through python-gnupg's `GPG` class: python-gnupg reads status
-lines from gpg's stderr (`--status-fd 2`), mixed with human-readable messages, and its
-`Verify` result is last-wins (an `ERRSIG` followed by a `GOODSIG` reads as valid). Here:
+gpg runs through python-gnupg's `GPG` class, which does soundly what it is for: a
+`GPG` per home directory (our fresh temporary GNUPGHOME for policy keys), key import
+(`ImportResult.fingerprints`), signing (`Sign`), and the process plumbing (argument
+lists, never a shell; the passphrase on stdin with `--pinentry-mode loopback`, refused if
+it holds a line break; stdout, stderr and stdin in their own threads). What is not left
+to it:
 
-- status lines come from a dedicated pipe (`--status-fd N`) and are parsed here;
-- passphrases go through another pipe (`--pinentry-mode loopback --passphrase-fd N`),
-  never on a command line, and may not contain a line break;
-- verification against policy keys happens in a fresh temporary GNUPGHOME (0700) holding
-  only those keys, with `--no-default-keyring --keyring FILE`, `--no-autostart` and no key
-  retrieval, so a key in the user's `~/.gnupg` can never vouch for an image;
-- a signature is accepted only if gpg exits 0, the message holds exactly one literal data
-  packet and exactly one signature (`NEWSIG`, `GOODSIG`, `VALIDSIG` once each), and no
-  error or decryption status appears (`ERRSIG`, `BADSIG`, `EXPSIG`, `EXPKEYSIG`,
-  `REVKEYSIG`, `KEYREVOKED`, `NO_PUBKEY`, `ENC_TO`, `BEGIN_DECRYPTION`, ...). The caller
-  then checks `VALIDSIG`'s fingerprints (field 1: signing key, field 10: primary key)
-  against the accepted set (`toolkit.signature.simple.verify_and_extract`);
-- the decompressed payload is capped at 4 MiB (a compressed packet could expand forever).
+- **Verification status.** python-gnupg reads gpg's status lines from stderr
+  (`--status-fd 2`), interleaved with gpg's human-readable messages (the channel that
+  CVE-2018-12020 spoofed), and its `Verify.valid` summary is last-wins (`ERRSIG` then
+  `GOODSIG` reads as valid). security.md row 14 requires a dedicated status channel, and
+  python-gnupg has no way to give gpg one on a pipe. So the `gpg --decrypt` that verifies
+  is run by python-gnupg with `--status-file` naming a file in a private temporary
+  directory (0700): gpg writes every status record there and nowhere else, and this
+  module reads them all (not python-gnupg's summary) and applies the rules below.
+- **Trust.** Verification against policy keys happens in a fresh temporary GNUPGHOME
+  (0700) holding only those keys, with `--no-default-keyring --keyring FILE`,
+  `--no-autostart` and no key retrieval, so a key in the user's `~/.gnupg` can never
+  vouch for an image.
+- **Acceptance.** A signature is accepted only if gpg exits 0, the message holds exactly
+  one literal data packet and exactly one signature (`NEWSIG`, `GOODSIG`, `VALIDSIG` once
+  each), and no error or decryption status appears (`ERRSIG`, `BADSIG`, `EXPSIG`,
+  `EXPKEYSIG`, `REVKEYSIG`, `KEYREVOKED`, `NO_PUBKEY`, `ENC_TO`, `BEGIN_DECRYPTION`, ...).
+  The caller then checks `VALIDSIG`'s fingerprints (field 1: signing key, field 10:
+  primary key) against the accepted set (`toolkit.signature.simple.verify_and_extract`).
+- **Size.** The decompressed payload is capped at 4 MiB: gpg itself stops at
+  `--max-output` (a compressed packet could expand forever), and no more than the cap is
+  ever kept in memory.
 
-Every failure is a `SignatureError` (`InvalidSignatureError` when the signature itself is
-bad); gpg's own diagnostics are included only as escaped text.
+python-gnupg has no timeout: a verification ends because its input is capped and gpg's
+output is (`--max-output`); signing without a passphrase may wait for gpg-agent to ask
+the user, as gpg does. python-gnupg logs to the `gnupg` logger (silent unless the
+application configures logging). Every failure is a `SignatureError`
+(`InvalidSignatureError` when the signature itself is bad); gpg's own diagnostics are
+included only as escaped text.
 """
 
 from __future__ import annotations
@@ -28,13 +43,14 @@ import contextlib
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import Any, Final
+
+import gnupg
 
 from toolkit.errors import SignatureError, safe_text
 from toolkit.limits import MAX_SIGNATURE_SIZE
@@ -56,9 +72,9 @@ log = logging.getLogger(__name__)
 MAX_KEYRING_SIZE: Final = 16 << 20
 _STATUS_PREFIX: Final = "[GNUPG:] "
 _STATUS_LIMIT: Final = 1 << 20
-_STDERR_LIMIT: Final = 64 << 10
-_VERIFY_TIMEOUT: Final = 120.0
-_SIGN_TIMEOUT: Final = 600.0  # the agent may prompt the user for a passphrase
+# Options for every run: nothing from the network, no agent started just to verify.
+_QUIET_OPTIONS: Final = ["--no-greeting", "--no-autostart", "--no-auto-key-retrieve", "--no-auto-key-locate"]
+
 # Status keywords that make a verification fail whatever else was reported.
 _FATAL_STATUS: Final = {
     "ERRSIG": "the signature could not be checked",
@@ -108,124 +124,97 @@ def gpg_binary() -> str:
     raise SignatureError("GnuPG (gpg) is not installed: it is needed for simple signing")
 
 
-def _read_capped(stream: IO[bytes], limit: int, out: list[bytes], truncated: list[bool]) -> None:
-    total = 0
-    while True:
-        chunk = stream.read(65536)
-        if not chunk:
-            return
-        if total + len(chunk) > limit:
-            out.append(chunk[: max(0, limit - total)])
-            truncated.append(True)
-            # Keep draining so gpg does not block, but drop the data.
-            while stream.read(65536):
-                pass
-            return
-        out.append(chunk)
-        total += len(chunk)
-
-
-def _run_gpg(
-    args: Sequence[str],
-    *,
-    stdin: bytes,
-    homedir: str | None,
-    passphrase: str | None = None,
-    stdout_limit: int = MAX_SIGNATURE_SIZE,
-    timeout: float = _VERIFY_TIMEOUT,
-) -> _GpgResult:
-    """Run gpg with a dedicated status pipe (and a passphrase pipe if `passphrase` is set)."""
-    status_r, status_w = os.pipe()
-    pass_fds = [status_w]
-    pass_r: int | None = None
-    argv = [gpg_binary(), "--batch", "--no-tty", "--no-verbose", "--no-greeting", "--status-fd", str(status_w)]
-    if homedir is not None:
-        argv += ["--homedir", homedir]
-    if passphrase is not None:
-        if "\n" in passphrase or "\r" in passphrase:
-            os.close(status_r)
-            os.close(status_w)
-            raise SignatureError("invalid passphrase: must not contain a line break")
-        pass_r, pass_w = os.pipe()
-        try:
-            os.write(pass_w, passphrase.encode("utf-8") + b"\n")
-        finally:
-            os.close(pass_w)
-        pass_fds.append(pass_r)
-        argv += ["--pinentry-mode", "loopback", "--passphrase-fd", str(pass_r)]
-    argv += list(args)
-    env = dict(os.environ)
-    env.pop("GPG_AGENT_INFO", None)
+def _gpg(homedir: Path | None, keyring: Path | None = None) -> gnupg.GPG:
+    """A python-gnupg `GPG` for `homedir` (None: `$GNUPGHOME` or `~/.gnupg`), with only
+    `keyring` as public keyring when given. English messages, no agent from the environment."""
+    env = {k: v for k, v in os.environ.items() if k != "GPG_AGENT_INFO"}
     env["LC_ALL"] = "C"
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=pass_fds,
+        return gnupg.GPG(
+            gpgbinary=gpg_binary(),
+            gnupghome=str(homedir) if homedir is not None else None,
+            keyring=str(keyring) if keyring is not None else None,
+            options=list(_QUIET_OPTIONS),
             env=env,
-            close_fds=True,
         )
-    except OSError as exc:
-        os.close(status_r)
-        raise SignatureError(f"running gpg: {exc.strerror}") from exc
-    finally:
-        os.close(status_w)
-        if pass_r is not None:
-            os.close(pass_r)
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    out: list[bytes] = []
-    err: list[bytes] = []
-    status: list[bytes] = []
-    out_trunc: list[bool] = []
-    ignored: list[bool] = []
-    status_file = os.fdopen(status_r, "rb")
-    readers = [
-        threading.Thread(target=_read_capped, args=(proc.stdout, stdout_limit, out, out_trunc), daemon=True),
-        threading.Thread(target=_read_capped, args=(proc.stderr, _STDERR_LIMIT, err, ignored), daemon=True),
-        threading.Thread(target=_read_capped, args=(status_file, _STATUS_LIMIT, status, ignored), daemon=True),
-    ]
-    for thread in readers:
-        thread.start()
+    except (OSError, ValueError) as exc:
+        raise SignatureError(f"running gpg: {safe_text(str(exc), 200)}") from exc
+
+
+class _CappedOutput:
+    """python-gnupg's `on_data` hook: keeps at most `limit` bytes of gpg's stdout."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.kept, self.truncated = limit, 0, False
+
+    def __call__(self, chunk: bytes) -> bool:
+        if self.kept + len(chunk) > self.limit:
+            self.truncated = True
+            return False  # drop it; python-gnupg keeps draining so gpg never blocks
+        self.kept += len(chunk)
+        return True
+
+
+def _read_status_file(path: Path) -> list[list[str]]:
     try:
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(stdin)
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.close()
+        with open(path, "rb") as f:
+            raw = f.read(_STATUS_LIMIT + 1)
+    except FileNotFoundError:  # gpg failed before it opened the file: no status at all
+        return []
+    except OSError as exc:
+        raise SignatureError(f"reading gpg's status: {exc.strerror}") from exc
+    if len(raw) > _STATUS_LIMIT:  # never judge on part of the record: a refusal may follow
+        raise InvalidSignatureError("Invalid GPG signature: gpg reported too much (the message is not a signature)")
+    lines = raw.decode("utf-8", "replace").splitlines()
+    return [line[len(_STATUS_PREFIX) :].split(" ") for line in lines if line.startswith(_STATUS_PREFIX)]
+
+
+def _decrypt(gpg: gnupg.GPG, blob: bytes) -> _GpgResult:
+    """`gpg --decrypt` of `blob`, its status records read from a dedicated status file."""
+    capped = _CappedOutput(MAX_SIGNATURE_SIZE)
+    workdir = Path(tempfile.mkdtemp(prefix="skopo-gpg-status-"))
+    status_file = workdir / "status"
+    try:
+        os.chmod(workdir, 0o700)
+        gpg.on_data = capped
         try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            proc.kill()
-            proc.wait()
-            raise SignatureError(f"gpg did not finish within {int(timeout)} seconds") from exc
-        for thread in readers:
-            thread.join(timeout=10)
+            result: Any = gpg.decrypt(
+                blob, extra_args=["--status-file", str(status_file), "--max-output", str(MAX_SIGNATURE_SIZE + 1)]
+            )
+        except BrokenPipeError as exc:  # gpg gave up before reading the whole message
+            raise InvalidSignatureError("Invalid GPG signature: gpg stopped reading it (not OpenPGP data)") from exc
+        except (OSError, ValueError) as exc:
+            raise SignatureError(f"running gpg: {safe_text(str(exc), 200)}") from exc
+        finally:
+            gpg.on_data = None
+        status = _read_status_file(status_file)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        status_file.close()
-        proc.stdout.close()
-        proc.stderr.close()
-    lines = b"".join(status).decode("utf-8", "replace").splitlines()
-    parsed = [line[len(_STATUS_PREFIX) :].split(" ") for line in lines if line.startswith(_STATUS_PREFIX)]
+        shutil.rmtree(workdir, ignore_errors=True)
+    stderr = str(result.stderr or "")
+    too_large = capped.truncated or "exceeded --max-output limit" in stderr
     return _GpgResult(
-        returncode=returncode,
-        stdout=b"".join(out),
-        status=parsed,
-        stderr=b"".join(err).decode("utf-8", "replace"),
-        stdout_truncated=bool(out_trunc),
+        returncode=result.returncode if isinstance(result.returncode, int) else -1,
+        stdout=bytes(result.data or b""),
+        status=status,
+        stderr=stderr,
+        stdout_truncated=too_large,
     )
 
 
-def _stderr_hint(result: _GpgResult) -> str:
-    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+def _stderr_hint(stderr: str) -> str:
+    """gpg's last message line (status lines, which python-gnupg mixes in, left out)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith(_STATUS_PREFIX)]
     return safe_text(lines[-1], 200) if lines else ""
 
 
 def _judge_verification(result: _GpgResult) -> GPGVerification:
     """Apply the acceptance rules of the module docstring to one `gpg --decrypt` run."""
+    # First: gpg stops at --max-output, before it reaches the signature packet that follows
+    # the literal data, so nothing else it reported would explain the refusal.
+    if result.stdout_truncated:
+        raise InvalidSignatureError(
+            f"Invalid GPG signature: the signed payload exceeds the maximum of {MAX_SIGNATURE_SIZE} bytes"
+        )
     counts: dict[str, int] = {}
     for fields in result.status:
         counts[fields[0]] = counts.get(fields[0], 0) + 1
@@ -249,13 +238,9 @@ def _judge_verification(result: _GpgResult) -> GPGVerification:
     if counts.get("GOODSIG", 0) != 1 or counts.get("VALIDSIG", 0) != 1:
         raise InvalidSignatureError("Invalid GPG signature: no good signature")
     if result.returncode != 0:
-        hint = _stderr_hint(result)
+        hint = _stderr_hint(result.stderr)
         raise InvalidSignatureError(
             f"Invalid GPG signature: gpg failed (exit status {result.returncode})" + (f": {hint}" if hint else "")
-        )
-    if result.stdout_truncated:
-        raise InvalidSignatureError(
-            f"Invalid GPG signature: the signed payload exceeds the maximum of {MAX_SIGNATURE_SIZE} bytes"
         )
     validsig = next(f for f in result.status if f[0] == "VALIDSIG")
     if len(validsig) < 11:
@@ -271,29 +256,25 @@ class EphemeralKeyring:
     """A temporary GNUPGHOME holding only trusted public keys. Use `ephemeral_keyring()`.
 
     `fingerprints` are the primary fingerprints of every imported key (the trusted set).
+    One keyring may be used from several threads (its gpg runs are serialised).
     """
 
     def __init__(self, homedir: Path) -> None:
         self._home = homedir
-        self._keyring = homedir / "trusted.kbx"
+        self._gpg = _gpg(homedir, keyring=homedir / "trusted.kbx")
+        self._lock = threading.Lock()
         self.fingerprints: tuple[str, ...] = ()
-
-    def _keyring_args(self) -> list[str]:
-        return [
-            "--no-default-keyring",
-            "--keyring",
-            str(self._keyring),
-            "--no-autostart",
-            "--no-auto-key-retrieve",
-            "--no-auto-key-locate",
-        ]
 
     def import_keys(self, key_blob: bytes, what: str) -> None:
         """Import the public keys in `key_blob` (binary or armored); add their fingerprints."""
-        result = _run_gpg([*self._keyring_args(), "--import"], stdin=key_blob, homedir=str(self._home))
-        found = [f[2].upper() for f in result.status if f[0] == "IMPORT_OK" and len(f) > 2]
+        with self._lock:
+            try:
+                result: Any = self._gpg.import_keys(key_blob)
+            except (OSError, ValueError) as exc:
+                raise SignatureError(f"importing keys from {what} failed: {safe_text(str(exc), 200)}") from exc
+        found = [str(fpr).upper() for fpr in result.fingerprints if fpr]
         if not found and result.returncode != 0:
-            hint = _stderr_hint(result)
+            hint = _stderr_hint(str(result.stderr or ""))
             raise SignatureError(f"importing keys from {what} failed" + (f": {hint}" if hint else ""))
         merged = list(self.fingerprints)
         merged.extend(fpr for fpr in found if fpr not in merged)
@@ -306,8 +287,8 @@ class EphemeralKeyring:
         covers the message (see the module docstring). The caller still checks the
         fingerprint against its accepted set.
         """
-        result = _run_gpg([*self._keyring_args(), "--decrypt"], stdin=blob, homedir=str(self._home))
-        return _judge_verification(result)
+        with self._lock:
+            return _judge_verification(_decrypt(self._gpg, blob))
 
 
 @contextlib.contextmanager
@@ -331,37 +312,37 @@ def verify_with_user_keyring(blob: bytes, *, homedir: Path | None = None) -> GPG
     Used only by `standalone-verify` without `--public-key-file`, where the caller then
     requires the key to be one of the fingerprints the user named.
     """
-    result = _run_gpg(
-        ["--no-autostart", "--no-auto-key-retrieve", "--decrypt"],
-        stdin=blob,
-        homedir=str(homedir) if homedir is not None else None,
-    )
-    return _judge_verification(result)
+    return _judge_verification(_decrypt(_gpg(homedir), blob))
 
 
 def sign(payload: bytes, key: str, *, passphrase: str | None = None, homedir: Path | None = None) -> bytes:
     """Make a simple-signing blob: an OpenPGP signed message (binary) of `payload` by `key`.
 
     `key` is a fingerprint (or any gpg key specification) in the user's keyring
-    (`$GNUPGHOME`, `~/.gnupg`, or `homedir`). Without `passphrase`, gpg-agent may prompt.
-    Raises `SignatureError` naming the key on failure (`Bad passphrase`, no secret key ...).
+    (`$GNUPGHOME`, `~/.gnupg`, or `homedir`), given as `--local-user` (never
+    `--default-key`, which falls back to another key when this one is unusable). Without
+    `passphrase` (or with an empty one), gpg-agent may prompt. Raises `SignatureError`
+    naming the key on failure (`Bad passphrase`, no secret key ...).
     """
     if not key or key.startswith("-") or any(c in key for c in "\r\n\0"):
         raise SignatureError(f'invalid signing key identity "{safe_text(key)}"')
-    result = _run_gpg(
-        ["--sign", "--local-user", key, "--output", "-"],
-        stdin=payload,
-        homedir=str(homedir) if homedir is not None else None,
-        passphrase=passphrase,
-        stdout_limit=MAX_SIGNATURE_SIZE,
-        timeout=_SIGN_TIMEOUT,
-    )
-    keywords = {f[0] for f in result.status}
-    if result.returncode == 0 and "SIG_CREATED" in keywords and result.stdout and not result.stdout_truncated:
-        return result.stdout
-    if "BAD_PASSPHRASE" in keywords or "Bad passphrase" in result.stderr:
+    if passphrase is not None and any(c in passphrase for c in "\r\n\0"):
+        raise SignatureError("invalid passphrase: must not contain a line break")
+    try:
+        result: Any = _gpg(homedir).sign(
+            payload, keyid=None, passphrase=passphrase or None, clearsign=False, binary=True,
+            extra_args=["--local-user", key],
+        )
+    except (OSError, ValueError) as exc:
+        raise SignatureError(f"signing with key {safe_text(key)} failed: {safe_text(str(exc), 200)}") from exc
+    data = bytes(result.data or b"")
+    stderr = str(result.stderr or "")
+    if result.returncode == 0 and result.fingerprint and data and len(data) <= MAX_SIGNATURE_SIZE:
+        return data
+    if result.status == "bad passphrase" or "Bad passphrase" in stderr:
         raise SignatureError(f"signing with key {safe_text(key)} failed: Bad passphrase")
-    if "INV_SGNR" in keywords or "No secret key" in result.stderr or "No such file" in result.stderr:
+    if (str(result.status or "").startswith("invalid signer") or "No secret key" in stderr
+            or "No such file" in stderr):
         raise SignatureError(f"signing with key {safe_text(key)} failed: no usable secret key for it in the keyring")
-    hint = _stderr_hint(result)
+    hint = _stderr_hint(stderr)
     raise SignatureError(f"signing with key {safe_text(key)} failed" + (f": {hint}" if hint else ""))

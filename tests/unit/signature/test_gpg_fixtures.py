@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import GnupgHome
 from toolkit.errors import SignatureError
-from toolkit.signature.gpg import ephemeral_keyring
+from toolkit.signature.gpg import ephemeral_keyring, sign
 
 pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed")
 
@@ -71,3 +72,47 @@ def test_refused(name: str, message: str) -> None:
 def test_empty_keyring_trusts_nothing() -> None:
     with ephemeral_keyring() as keyring, pytest.raises(SignatureError, match="not among the trusted keys"):
         keyring.verify((F / "image.signature").read_bytes())
+
+
+# ---------------------------------------------------------------- with keys made here (real gpg)
+
+
+@pytest.fixture
+def signer(gnupg_home: GnupgHome) -> tuple[GnupgHome, str, bytes]:
+    fingerprint = gnupg_home.make_key("Skopo Gpg <gpg@example.com>", "pw", algo="ed25519")
+    return gnupg_home, fingerprint, gnupg_home.export_public(fingerprint)
+
+
+def test_sign_then_verify_in_an_ephemeral_keyring(signer: tuple[GnupgHome, str, bytes]) -> None:
+    home, fingerprint, public = signer
+    blob = sign(b'{"critical": {}}', fingerprint, passphrase="pw", homedir=home.path)
+    with ephemeral_keyring([(public, "the key")]) as keyring:
+        assert keyring.fingerprints == (fingerprint,)
+        result = keyring.verify(blob)
+    assert (result.payload, result.signing_fingerprint) == (b'{"critical": {}}', fingerprint)
+
+
+def test_sign_refuses_bad_passphrases(signer: tuple[GnupgHome, str, bytes]) -> None:
+    home, fingerprint, _ = signer
+    with pytest.raises(SignatureError, match="must not contain a line break"):
+        sign(b"x", fingerprint, passphrase="pw\nmore", homedir=home.path)
+    with pytest.raises(SignatureError, match="Bad passphrase"):
+        sign(b"x", fingerprint, passphrase="wrong", homedir=home.path)
+    with pytest.raises(SignatureError, match="no usable secret key"):
+        sign(b"x", "0" * 40, passphrase="pw", homedir=home.path)
+
+
+def test_a_payload_that_inflates_past_the_cap_is_refused(signer: tuple[GnupgHome, str, bytes]) -> None:
+    home, fingerprint, public = signer
+    # 5 MiB of zeros compress to a few KiB: gpg must stop at --max-output, not expand it all.
+    huge = home.run("--pinentry-mode", "loopback", "--passphrase", "pw", "--compress-level", "9", "--sign",
+                    "--local-user", fingerprint, "--output", "-", input=b"\0" * (5 << 20)).stdout
+    assert len(huge) < 64 << 10
+    with ephemeral_keyring([(public, "the key")]) as keyring, \
+            pytest.raises(SignatureError, match="exceeds the maximum of 4194304 bytes"):
+        keyring.verify(huge)
+
+
+def test_garbage_is_refused_with_one_clear_reason() -> None:
+    with ephemeral_keyring(keys("public-key.gpg")) as keyring, pytest.raises(SignatureError, match="Invalid GPG"):
+        keyring.verify(b"\x99" + b"garbage" * 100_000)
