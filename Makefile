@@ -4,14 +4,23 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# skopo and its run-time dependencies only: all `make demo` needs.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 PYTEST_ARGS ?=
 
 .PHONY: test demo peers lint typecheck unit man bench fuzz clean
 
+# Development: skopo plus the test, lint and build tools (a superset of the run-time install).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME_STAMP)
+
+$(RUNTIME_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
 	touch $@
 
 ## peers: install the Debian peers the tests run against (docker-registry, skopeo, podman, ...)
@@ -30,7 +39,7 @@ test: $(STAMP) peers lint typecheck
 	$(PY) -m compileall -q toolkit
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	@bash examples/demo.sh
 
 ## man: regenerate man/*.1 from the CLI's definitions (man/*.5 are written by hand)
@@ -46,4 +55,4 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist *.egg-info

@@ -114,6 +114,10 @@ _FILES = [
     ("$HOME/.config/containers/certs.d/HOST/, /etc/containers/certs.d/HOST/, /etc/docker/certs.d/HOST/",
      "CA certificates (`*.crt`) and client certificates (`*.cert` with `*.key`) per registry, unless "
      "`--cert-dir` is given."),
+    ("TOOLKIT/data/policies/, TOOLKIT/data/registries.d/",
+     "Commented example policies and signature storage files, installed with skopo and never read unless "
+     "named (TOOLKIT is the directory of skopo's Python package; the error for a missing policy.json "
+     "prints the full path)."),
 ]
 
 _SECTION5 = ["skopo-transports(5)", "skopo-policy.json(5)", "skopo-registries.d(5)"]

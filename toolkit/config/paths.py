@@ -15,6 +15,8 @@ everything at temporary directories. Search orders follow containers/image:
   `$XDG_DATA_HOME/containers/sigstore` (`~/.local/share/...`).
 - docker-daemon endpoint: `--daemon-host`, else `$DOCKER_HOST`, else
   `unix:///var/run/docker.sock` (see `docker_daemon_host`).
+- examples shipped with skopo (package data, never read implicitly): `EXAMPLES_DIR` /
+  `policies/` (policy.json files) and `registries.d/`.
 """
 
 from __future__ import annotations
@@ -38,11 +40,14 @@ __all__ = [
     "SYSTEM_POLICY_PATH",
     "SYSTEM_REGISTRIES_D",
     "SYSTEM_REGISTRIES_CONF",
+    "EXAMPLES_DIR",
 ]
 
 SYSTEM_POLICY_PATH = Path("/etc/containers/policy.json")
 SYSTEM_REGISTRIES_D = Path("/etc/containers/registries.d")
 SYSTEM_REGISTRIES_CONF = Path("/etc/containers/registries.conf")
+#: The example configuration installed with skopo (toolkit/data/: `policies/`, `registries.d/`).
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "data"
 #: The Docker engine's default endpoint (docker/client `DefaultDockerHost` on Linux).
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 

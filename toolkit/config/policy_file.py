@@ -2,9 +2,10 @@
 
 Search order: `--policy FILE`; else `$HOME/.config/containers/policy.json` if it exists;
 else the system policy `/etc/containers/policy.json` if it exists; else a `PolicyError`
-listing the paths tried. `$SKOPO_SYSTEM_POLICY_PATH` replaces the system path (what
-containers/image does at build time with `systemDefaultPolicyPath`; packagers and tests
-use it). Reading is capped at 1 MiB and refuses anything but a regular file.
+listing the paths tried (and where skopo's example policies are installed, to start from).
+`$SKOPO_SYSTEM_POLICY_PATH` replaces the system path (what containers/image does at build
+time with `systemDefaultPolicyPath`; packagers and tests use it). Reading is capped at
+1 MiB and refuses anything but a regular file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from toolkit.config.paths import SYSTEM_POLICY_PATH, home_dir
+from toolkit.config.paths import EXAMPLES_DIR, SYSTEM_POLICY_PATH, home_dir
 from toolkit.errors import PolicyError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 
@@ -44,7 +45,10 @@ def find_policy_file(explicit: Path | None, env: Mapping[str, str] | None = None
         if os.path.lexists(path):
             return path
     listed = ", ".join(f'"{safe_text(str(p))}"' for p in candidates)
-    raise PolicyError(f"no policy.json file found at any of the following: {listed}")
+    raise PolicyError(
+        f"no policy.json file found at any of the following: {listed} "
+        f'(example policies to start from: "{safe_text(str(EXAMPLES_DIR / "policies"))}")'
+    )
 
 
 def read_policy_file(path: Path) -> bytes:
