@@ -13,6 +13,7 @@ declare -A need=(
   [unsquashfs]=squashfs-tools
   [sqfs2tar]=squashfs-tools-ng
   [fakeroot]=fakeroot
+  [man]=man-db
 )
 missing=()
 for bin in "${!need[@]}"; do
