@@ -136,6 +136,44 @@ def test_the_face_imports_only_the_standard_library_eagerly() -> None:
     assert face_problems(bad) == ["line 1: the package face imports toolkit.errors at import time (load it lazily)"]
 
 
+def private_import_problem(module: str, target: str) -> str | None:
+    """A problem if `module` imports a private module of a package it is not inside."""
+    parts = target.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            owner = ".".join(parts[:i])
+            if module != owner and not module.startswith(owner + "."):
+                return f"imports {target}, private to {owner}"
+            return None
+    return None
+
+
+#: Attribute names ops/ may still look up dynamically (not transport capabilities).
+PROBE_ALLOWED = frozenset({"close"})
+
+
+def probe_problems(module: str, tree: ast.AST) -> list[str]:
+    """`getattr(x, "name")` / `hasattr(x, "name")` in ops/: undeclared capability probes."""
+    if not (module == "toolkit.ops" or module.startswith("toolkit.ops.")):
+        return []
+    problems: list[str] = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and node.args[1].value not in PROBE_ALLOWED
+        ):
+            problems.append(
+                f"line {node.lineno}: {node.func.id}(..., {node.args[1].value!r}) probes a capability: "
+                "declare a Protocol in transports/base.py"
+            )
+    return problems
+
+
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT.parent)))
 def test_module_respects_layers(path: Path) -> None:
     module = module_name(path)
@@ -149,6 +187,9 @@ def test_module_respects_layers(path: Path) -> None:
     for target, line in imports_of(tree, module, path.name == "__init__.py"):
         top = target.split(".")[0]
         if top == "toolkit":
+            private = private_import_problem(module, target)
+            if private is not None:
+                problems.append(f"line {line}: {private}")
             if layer_of(target) > own_layer:
                 problems.append(f"line {line}: upward import of {target} (layer {layer_of(target)})")
             other = concrete_transport(target)
@@ -172,6 +213,7 @@ def test_module_respects_layers(path: Path) -> None:
                     and func.value.id == "sys"
                 ):
                     problems.append(f"line {node.lineno}: sys.exit() outside cli/")
+    problems.extend(probe_problems(module, tree))
     assert not problems, f"{module}:\n" + "\n".join(problems)
 
 
@@ -184,3 +226,15 @@ def test_checker_catches_violations(tmp_path: Path) -> None:
     assert ("requests", 2) in found
     assert concrete_transport("toolkit.transports.oci.dest") == "oci"
     assert concrete_transport("toolkit.transports._tar") is None
+
+
+def test_checker_catches_private_imports_and_probes() -> None:
+    assert private_import_problem("toolkit.ops.tags", "toolkit.transports._docker_tar") == (
+        "imports toolkit.transports._docker_tar, private to toolkit.transports"
+    )
+    assert private_import_problem("toolkit.transports.dir", "toolkit.transports._fs") is None
+    assert private_import_problem("toolkit.ops.x", "toolkit.transports.docker._client") is not None
+    assert private_import_problem("toolkit.transports.docker._source", "toolkit.transports.docker._client") is None
+    probe = ast.parse('f = getattr(dest, "set_reuse_source", None)\nok = getattr(r, "close", None)\n')
+    assert len(probe_problems("toolkit.ops.copy.x", probe)) == 1
+    assert probe_problems("toolkit.cli.x", probe) == []

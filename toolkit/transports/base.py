@@ -39,6 +39,7 @@ __all__ = [
     "PathReference",
     "ReferrersSource",
     "ReferrersDestination",
+    "TagListingTransport",
 ]
 
 
@@ -207,6 +208,17 @@ class TagLister(Protocol):
     """A reference whose repository can list its tags (`inspect`'s `RepoTags`)."""
 
     def list_tags(self, ctx: SystemContext) -> list[str]: ...
+
+
+@runtime_checkable
+class TagListingTransport(Protocol):
+    """A transport `list-tags` works with (skopeo: docker, docker-archive)."""
+
+    def list_tags_at(self, reference: str, ctx: SystemContext) -> tuple[str | None, list[str]]:
+        """The tags at `reference` (the part after `name:`): (the repository name, or None
+        where the output has none, and the tags in the transport's order). Raises
+        `ToolkitError` for a bad reference or a failed listing."""
+        ...
 
 
 @runtime_checkable

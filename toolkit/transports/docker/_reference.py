@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError, safe_text
 from toolkit.reference import NamedReference, parse_normalized_named, policy_namespaces, tag_name_only
 from toolkit.transports.docker._destination import DockerImageDestination
-from toolkit.transports.docker._repository import delete_image, list_tags
+from toolkit.transports.docker._repository import delete_image, list_repository_tags, list_tags
 from toolkit.transports.docker._source import DockerImageSource, manifest_tail
 from toolkit.types import SystemContext
 
@@ -38,6 +38,11 @@ class DockerTransport:
             )
         ref = tag_name_only(parse_normalized_named(reference[2:]))
         return DockerReference.of(ref)
+
+    def list_tags_at(self, reference: str, ctx: SystemContext) -> tuple[str | None, list[str]]:
+        """`list-tags docker://NAME`: every tag of a repository (a name without tag or digest)."""
+        repository = parse_repository(f"docker:{reference}")
+        return repository.name, list_repository_tags(ctx, repository)
 
     def validate_policy_configuration_scope(self, scope: str) -> None:
         """Any non-empty scope is accepted (as containers/image), except malformed wildcards."""

@@ -93,6 +93,11 @@ class DockerArchiveTransport:
             raise InvalidImageNameError(f"docker-archive doesn't support digest references: {ref}")
         return DockerArchiveReference(path, ref, None)
 
+    def list_tags_at(self, reference: str, ctx: SystemContext) -> tuple[str | None, list[str]]:
+        """`list-tags docker-archive:PATH`: the RepoTags of each image (`@N` if untagged);
+        skopeo prints no repository for an archive."""
+        return None, archive_tags(reference.split(":", 1)[0], ctx)
+
     def validate_policy_configuration_scope(self, scope: str) -> None:
         """Only the default "" scope exists for docker-archive (as in c/image)."""
         if scope != "":
