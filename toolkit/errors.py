@@ -26,6 +26,7 @@ __all__ = [
     "ManifestError",
     "AmbiguousManifestError",
     "NonImageArtifactError",
+    "NoMatchingPlatformError",
     "ImageNotFoundError",
     "NotSupportedError",
     "ConfigError",
@@ -125,6 +126,11 @@ class NonImageArtifactError(ManifestError):
         else:
             text = f'unsupported image-specific operation on artifact with type "{shown}"'
         super().__init__(f"{text}{': ' + detail if detail else ''}")
+
+
+class NoMatchingPlatformError(ToolkitError):
+    """A manifest list has no image for the platform wanted. Exit status 1, as in skopeo (an
+    image was found; it is not for this platform)."""
 
 
 class ImageNotFoundError(ToolkitError):

@@ -4,7 +4,10 @@ Contract: `read_limited` never returns more than `limit` bytes and raises
 `SizeLimitError` ("exceeded maximum allowed size of N bytes") as soon as the input is
 longer, after reading at most `limit + 1` bytes (CVE-2020-1702). `read_file_limited`
 also refuses anything that is not a regular file (a FIFO or device could block forever
-or never end).
+or never end). `read_named_input` is for files a user names on the command line
+(`manifest-digest FILE`, `standalone-sign`/`-verify`): a regular file, a character device
+(`/dev/null`, `/dev/stdin`) or a pipe (`<(...)`), with the same cap, and a pipe that no
+writer opens is an error after `PIPE_WAIT` seconds, never a hang.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ __all__ = [
     "MAX_SIGNATURES",
     "read_limited",
     "read_file_limited",
+    "read_named_input",
+    "PIPE_WAIT",
 ]
 
 MAX_MANIFEST_SIZE: Final = 4 << 20
@@ -79,6 +84,63 @@ def read_file_limited(path: Path | str, limit: int, what: str, *, follow_symlink
             return read_limited(f, limit, f"{what} {safe_text(str(path))}")
         except OSError as exc:
             raise ToolkitError(f"{what} {safe_text(str(path))}: {exc.strerror}") from exc
+
+
+#: Seconds a named pipe may stay without a writer, or without data, before reading it fails.
+PIPE_WAIT: Final = 10.0
+
+
+def read_named_input(path: Path | str, limit: int, what: str, *, wait: float = PIPE_WAIT) -> bytes:
+    """Read a file named on the command line: a regular file, a character device or a pipe,
+    at most `limit` bytes.
+
+    Raises `ToolkitError` naming the file if it is missing, a directory, a socket or a block
+    device, too large, or a pipe that stays silent (no writer, or no data) for `wait` seconds.
+    """
+    import select
+    import time
+
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    name = safe_text(str(path))
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError as exc:
+        raise ToolkitError(f"{what} {name}: no such file") from exc
+    except OSError as exc:
+        raise ToolkitError(f"{what} {name}: {exc.strerror}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISCHR(mode):
+            os.set_blocking(fd, True)
+            with os.fdopen(os.dup(fd), "rb") as f:
+                return read_limited(f, limit, f"{what} {name}")
+        if not stat.S_ISFIFO(mode):
+            raise ToolkitError(f"{what} {name}: not a regular file, a character device or a pipe")
+        # A pipe: wait for its writer and its data with a deadline, never forever.
+        chunks: list[bytes] = []
+        size = 0
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+        deadline = time.monotonic() + wait
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not poller.poll(left * 1000):
+                raise ToolkitError(f"{what} {name}: nothing was written to the pipe within {wait:g} s")
+            try:
+                data = os.read(fd, min(1 << 20, limit + 1 - size))
+            except BlockingIOError:
+                continue
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+            size += len(data)
+            if size > limit:
+                raise SizeLimitError(f"reading {what} {name}: exceeded maximum allowed size of {limit} bytes")
+            deadline = time.monotonic() + wait
+    except OSError as exc:
+        raise ToolkitError(f"{what} {name}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
 
 
 #: A passphrase file is read up to its first newline, and no further than this.

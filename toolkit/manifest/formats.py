@@ -507,7 +507,7 @@ class Schema2List:
     def choose_instance(self, ctx: SystemContext | None, *, host: Host | None = None) -> Digest:
         """c/image `Schema2List.ChooseInstance`: first wanted platform with a match, first match.
 
-        Raises `ImageNotFoundError` ("no image found in manifest list for architecture ...").
+        Raises `NoMatchingPlatformError` ("no image found in manifest list for architecture ...").
         """
         return choose_from_docker_list(self, ctx, host)
 
@@ -538,7 +538,7 @@ class OCI1Index:
         """c/image `OCI1Index.chooseInstance`: best platform rank, then zstd (or gzip if
         `prefer_gzip`), then position; entries without a platform match at lowest priority.
 
-        Raises `ImageNotFoundError` ("no image found in image index for architecture ...").
+        Raises `NoMatchingPlatformError` ("no image found in image index for architecture ...").
         """
         return choose_from_oci_index(self, ctx, host, prefer_gzip=prefer_gzip)
 

@@ -1,6 +1,7 @@
 """Choosing the instance of a manifest list for a platform (c/image `ChooseInstance`).
 
-Raises `ImageNotFoundError` with c/image's message when nothing matches (an empty list too).
+Raises `NoMatchingPlatformError` with c/image's message when nothing matches (an empty list
+too), followed by the platforms the list has.
 
 An attestation manifest (buildx's `vnd.docker.reference.type: attestation-manifest` entries,
 platform unknown/unknown) is never chosen, whatever platform is asked for: it describes an
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from toolkit.digest import Digest
-from toolkit.errors import ImageNotFoundError
+from toolkit.errors import NoMatchingPlatformError
 from toolkit.manifest.platform import Host, matches, wanted_platforms
 from toolkit.types import Platform, SystemContext
 
@@ -70,11 +71,20 @@ def is_attestation(annotations: Mapping[str, str]) -> bool:
     return annotations.get(REFERENCE_TYPE_ANNOTATION) == "attestation-manifest"
 
 
-def _not_found(kind: str, ctx: SystemContext | None, host: Host | None) -> ImageNotFoundError:
+def _not_found(
+    kind: str, view: InstanceList, ctx: SystemContext | None, host: Host | None
+) -> NoMatchingPlatformError:
     first = wanted_platforms(ctx, host)[0]
-    return ImageNotFoundError(
+    available = sorted(
+        {
+            "/".join(p for p in (e.platform.os, e.platform.architecture, e.platform.variant) if p)
+            for e in view.manifests
+            if e.platform is not None and not is_attestation(e.annotations)
+        }
+    )
+    return NoMatchingPlatformError(
         f'no image found in {kind} for architecture "{first.architecture}", '
-        f'variant "{first.variant}", OS "{first.os}"'
+        f'variant "{first.variant}", OS "{first.os}" (it has: {", ".join(available) or "no platforms"})'
     )
 
 
@@ -85,7 +95,7 @@ def choose_from_docker_list(view: InstanceList, ctx: SystemContext | None, host:
         for entry in view.manifests:
             if entry.platform is not None and matches(entry.platform, platform):
                 return entry.digest
-    raise _not_found("manifest list", ctx, host)
+    raise _not_found("manifest list", view, ctx, host)
 
 
 def choose_from_oci_index(
@@ -112,5 +122,5 @@ def choose_from_oci_index(
         if best is None or key < best:
             best, best_digest = key, entry.digest
     if best_digest is None:
-        raise _not_found("image index", ctx, host)
+        raise _not_found("image index", view, ctx, host)
     return best_digest

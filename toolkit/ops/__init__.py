@@ -2,7 +2,7 @@
 
 - `ops.copy`: the copy engine, `copy_image(policy, dest_ref, src_ref, *, options=None)`
   (containers/image's argument order; `toolkit.copy` is the public, source-first face);
-- `ops.inspect`: `inspect_image`, `inspect_any`, `raw_manifest`, `image_config`,
+- `ops.inspect`: `inspect_image`, `raw_manifest`, `image_config`,
   `list_platforms`;
 - `ops.policy_check`: `check_policy` (every requirement's verdict, nothing copied);
 - `ops.sync`: `plan_sync` then `run_sync`;

@@ -7,11 +7,10 @@
 - `image_config(ref, ctx, raw=...)`: the raw config blob, or the OCI form of it.
 - `list_platforms(ref, ctx)`: every instance of a list with its platform, digest and size
   (skopo's addition; never fails because the host's platform is missing).
+- A list without an image for the wanted platform is `NoMatchingInstanceError` (exit 1, with
+  skopeo's message and the platforms the list has), as skopeo fails there too.
 - `referrers_tree(ref, ctx)`: the image and, recursively, what refers to it (OCI 1.1
   referrers, cosign tags), as a `ReferrerNode` tree (skopo's addition).
-- `inspect_any(ref, ctx)`: `inspect_image`, except that for a list with no instance for
-  the host's platform (and no `override_*` in `ctx`) it returns a `ListInspectInfo` (the
-  list's digest and every platform) instead of raising `ImageNotFoundError`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.digest import Digest
-from toolkit.errors import ImageNotFoundError, ManifestError, NotSupportedError, ToolkitError, safe_text
+from toolkit.errors import ManifestError, NoMatchingPlatformError, NotSupportedError, ToolkitError, safe_text
 from toolkit.image import UnparsedImage, read_config
 from toolkit.limits import MAX_CONFIG_SIZE
 from toolkit.manifest import (
@@ -42,10 +41,8 @@ from toolkit.types import SystemContext
 __all__ = [
     "InspectInfo",
     "InspectLayer",
-    "ListInspectInfo",
     "NoMatchingInstanceError",
     "inspect_image",
-    "inspect_any",
     "raw_manifest",
     "image_config",
     "list_platforms",
@@ -130,34 +127,8 @@ def platform_struct(entry: ListEntry) -> GoStruct:
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ListInspectInfo:
-    """What `inspect` prints for a list without an instance for this platform."""
-
-    name: str = ""
-    digest: Digest
-    repo_tags: list[str] = field(default_factory=list)
-    mime_type: str
-    platforms: list[ListEntry] = field(default_factory=list)
-    #: Why no instance was chosen (the message `ImageNotFoundError` would have carried).
-    reason: str = ""
-
-    def go_struct(self) -> GoStruct:
-        out = GoStruct()
-        out.add("Name", self.name, omitempty=True)
-        out.add("Digest", str(self.digest))
-        out.add("RepoTags", list(self.repo_tags))
-        out.add("MIMEType", self.mime_type)
-        out.add("Platforms", [platform_struct(entry) for entry in self.platforms])
-        return out
-
-    def to_json(self) -> str:
-        """The JSON `skopo inspect` prints for such a list (no final newline)."""
-        return marshal_indent(self.go_struct()).decode("utf-8")
-
-
-class NoMatchingInstanceError(ImageNotFoundError):
-    """A list has no instance for the wanted platform (exit status 2, as in skopeo)."""
+class NoMatchingInstanceError(NoMatchingPlatformError):
+    """A list has no instance for the wanted platform (exit status 1, as in skopeo)."""
 
 
 def raw_manifest(ref: ImageReference, ctx: SystemContext) -> bytes:
@@ -175,8 +146,12 @@ def _chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedI
         return top, raw
     try:
         chosen = parse_list(raw, top_mime).choose_instance(ctx)
-    except ImageNotFoundError as exc:
-        raise NoMatchingInstanceError(str(exc)) from exc
+    except NoMatchingPlatformError as exc:
+        # skopeo's words (`inspect` wraps c/image's), then how to go on.
+        raise NoMatchingInstanceError(
+            f"Error parsing manifest for image: choosing image instance: {exc}; choose one with "
+            "--override-os/--override-arch/--override-variant, or list them with --platforms"
+        ) from exc
     return UnparsedImage(source, chosen), raw
 
 
@@ -200,46 +175,11 @@ def inspect_image(
 
     `RepoTags` lists every tag of the repository for references that can list them
     (`docker://`), unless `no_tags`; a registry refusing the tag list (DENIED, or ECR's
-    404) gives a warning through `warn` and an empty list, as in skopeo.
+    404) gives a warning through `warn` and an empty list, as in skopeo. A list without an
+    instance for the platform raises `NoMatchingInstanceError`.
     """
-    info = _inspect(ref, ctx, no_tags=no_tags, warn=warn, list_fallback=False)
-    assert isinstance(info, InspectInfo)
-    return info
-
-
-def inspect_any(
-    ref: ImageReference, ctx: SystemContext, *, no_tags: bool = False, warn: Callable[[str], None] | None = None
-) -> InspectInfo | ListInspectInfo:
-    """`inspect_image`, or a `ListInspectInfo` for a list with no instance for the host's
-    platform when `ctx` overrides none of os/arch/variant (an explicit choice that matches
-    nothing still raises `NoMatchingInstanceError`)."""
-    return _inspect(ref, ctx, no_tags=no_tags, warn=warn, list_fallback=True)
-
-
-def _inspect(
-    ref: ImageReference,
-    ctx: SystemContext,
-    *,
-    no_tags: bool,
-    warn: Callable[[str], None] | None,
-    list_fallback: bool,
-) -> InspectInfo | ListInspectInfo:
     with ref.new_image_source(ctx) as source:
-        try:
-            image, top_raw = _chosen_instance(source, ctx)
-        except NoMatchingInstanceError as exc:
-            if not list_fallback or ctx.override_os or ctx.override_arch or ctx.override_variant:
-                raise
-            top_raw, top_mime = UnparsedImage(source).manifest()
-            docker_ref = ref.docker_reference()
-            return ListInspectInfo(
-                name=docker_ref.name if docker_ref is not None else "",
-                digest=manifest_digest(top_raw),
-                repo_tags=[] if no_tags else _repo_tags(ref, ctx, warn),
-                mime_type=top_mime,
-                platforms=parse_list(top_raw, top_mime).instances(),
-                reason=str(exc),
-            )
+        image, top_raw = _chosen_instance(source, ctx)
         manifest_raw, manifest_mime = image.manifest()
         view = parse_manifest(manifest_raw, manifest_mime)
         layer_infos = view.layer_infos()
@@ -264,7 +204,7 @@ def _inspect(
         }
         if isinstance(view, Schema1):
             info.update(_schema1_details(view))
-        else:
+        elif view.non_image_artifact_type is None:
             config = parse_config(read_config(source, view.config_info()))
             info.update(
                 created=GoTime.parse(config.created, what="created") if config.created else None,

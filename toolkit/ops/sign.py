@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.errors import InvalidDigestError, InvalidInputError, InvalidReferenceError, SignatureError, safe_text
-from toolkit.limits import MAX_SIGNATURE_SIZE, read_file_limited, read_first_line
+from toolkit.limits import MAX_SIGNATURE_SIZE, read_first_line, read_named_input
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.signature import SimpleSigning, parse_signature_blob
 from toolkit.signature.gpg import GPGVerification, ephemeral_keyring, sign, verify_with_user_keyring
@@ -130,5 +130,6 @@ def gpg_signer(key: str, passphrase: str | None = None) -> Signer:
 
 
 def read_signature_file(path: Path) -> bytes:
-    """A signature file (regular file, at most 4 MiB)."""
-    return read_file_limited(path, MAX_SIGNATURE_SIZE, "signature")
+    """A signature file named on the command line (a regular file, a device or a pipe; at
+    most 4 MiB)."""
+    return read_named_input(path, MAX_SIGNATURE_SIZE, "signature")

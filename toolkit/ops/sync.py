@@ -567,7 +567,11 @@ class _Runner:
         return oci_transport.TRANSPORT.parse_reference(item.dest_name)
 
     def run_item(self, item: SyncItem) -> ItemResult:
-        where = f"image ref {item.number}/{item.group_size}: {item.source_name} -> {item.dest_image_name}"
+        # skopeo's fields (from=, to=), so scripts that grep them keep working.
+        where = (
+            f'image ref {item.number}/{item.group_size} from="{safe_text(item.source_name)}" '
+            f'to="{safe_text(item.dest_image_name)}"'
+        )
         if self.options.dry_run:
             self.events.message(f"Would have copied {where}")
             return ItemResult(item, ItemStatus.WOULD_COPY)

@@ -185,7 +185,7 @@ def test_dry_run_lists_and_writes_nothing(tree: Path, tmp_path: Path) -> None:
     layout = tmp_path / "layout"
     result = run_sync(InsecureAcceptAnything(), plan_sync(str(tree), str(layout), opts), opts)
     assert [r.status for r in result.results] == [ItemStatus.WOULD_COPY] * 3
-    assert events.lines[0] == f"Would have copied image ref 1/3: dir:{tree}/a/b/two -> oci:{layout}:two"
+    assert events.lines[0] == f'Would have copied image ref 1/3 from="dir:{tree}/a/b/two" to="oci:{layout}:two"'
     assert not layout.exists()
 
 

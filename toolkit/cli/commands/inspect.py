@@ -14,9 +14,8 @@ from toolkit.cli.gotemplate import render_template
 from toolkit.errors import InvalidInputError
 from toolkit.manifest.gojson import indent, marshal_indent
 from toolkit.ops.inspect import (
-    ListInspectInfo,
     image_config,
-    inspect_any,
+    inspect_image,
     list_platforms,
     platform_struct,
     raw_manifest,
@@ -64,12 +63,9 @@ def inspect(
     image configuration; `--platforms` every platform of a multi-architecture image.
 
     For a multi-architecture image, the instance for this machine's platform (or the one
-    chosen with `--override-os`, `--override-arch`, `--override-variant`) is inspected. If
-    the list has no instance for this machine and no `--override-*` flag was given,
-    inspect does not fail: it prints a warning and the list itself, as `Name`, `Digest`
-    (of the list), `RepoTags`, `MIMEType` and `Platforms` (each with `Platform`,
-    `Digest`, `Size` and `MIMEType`, as `--platforms` prints them). A platform asked
-    for with `--override-*` that the list lacks is an error (exit status 2).
+    chosen with `--override-os`, `--override-arch`, `--override-variant`) is inspected; a
+    list without one is an error, as in skopeo, whose message names the platforms the list
+    has. `--platforms` lists them with their digests and sizes.
 
     `--referrers` lists what refers to the image (skopo's addition): OCI 1.1 referrers
     (SBOMs, signatures, attestations whose `subject` names it, found through the
@@ -110,10 +106,7 @@ def inspect(
         if config:
             blob = image_config(ref, sys_ctx, raw=raw)
             return blob if raw else indent(blob) + b"\n"
-        info = inspect_any(ref, sys_ctx, no_tags=flags.get("no-tags"), warn=lambda m: log_line(f"Warning: {m}"))
-        if isinstance(info, ListInspectInfo):
-            log_line(f"Warning: {info.reason}; printing the list and its platforms instead "
-                     "(choose one with --override-os/--override-arch/--override-variant)")
+        info = inspect_image(ref, sys_ctx, no_tags=flags.get("no-tags"), warn=lambda m: log_line(f"Warning: {m}"))
         return _render(info.go_struct(), template)
 
     out.write(with_retries(flags, run, log_line))

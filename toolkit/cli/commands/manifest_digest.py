@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.limits import MAX_MANIFEST_SIZE, read_file_limited
+from toolkit.limits import MAX_MANIFEST_SIZE, read_named_input
 from toolkit.manifest import manifest_digest as compute_manifest_digest
 
 #: For `man skopo-manifest-digest` (toolkit/cli/manpages.py): a description, then `$ ` command lines.
@@ -21,5 +21,5 @@ def manifest_digest(
     manifest: Annotated[Path, typer.Argument(help="Manifest file", metavar="MANIFEST")],
 ) -> None:
     """Compute a manifest digest for a manifest file (schema1 signatures are stripped)."""
-    raw = read_file_limited(manifest, MAX_MANIFEST_SIZE, "manifest")
+    raw = read_named_input(manifest, MAX_MANIFEST_SIZE, "manifest")
     typer.echo(str(compute_manifest_digest(raw)))

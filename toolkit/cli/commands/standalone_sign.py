@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from toolkit.errors import InvalidInputError, ToolkitError, safe_text
-from toolkit.limits import MAX_MANIFEST_SIZE, read_file_limited
+from toolkit.limits import MAX_MANIFEST_SIZE, read_named_input
 from toolkit.ops.sign import read_passphrase_file
 from toolkit.ops.sign import standalone_sign as sign_manifest
 
@@ -34,7 +34,7 @@ def standalone_sign(
     """
     if output is None:
         raise InvalidInputError("Usage: skopo standalone-sign manifest docker-reference key-fingerprint -o signature")
-    raw = read_file_limited(manifest, MAX_MANIFEST_SIZE, "manifest")
+    raw = read_named_input(manifest, MAX_MANIFEST_SIZE, "manifest")
     passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
     blob = sign_manifest(raw, docker_reference, fingerprint, passphrase=passphrase)
     _write_file(output, blob)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.limits import MAX_MANIFEST_SIZE, read_file_limited
+from toolkit.limits import MAX_MANIFEST_SIZE, read_named_input
 from toolkit.ops.sign import read_signature_file
 from toolkit.ops.sign import standalone_verify as verify_signature
 from toolkit.signature.gpg import MAX_KEYRING_SIZE
@@ -30,8 +30,8 @@ def standalone_verify(
     all the keys in the public key file. Prints `Signature verified using fingerprint FPR,
     digest DIGEST` on success.
     """
-    raw = read_file_limited(manifest, MAX_MANIFEST_SIZE, "manifest")
+    raw = read_named_input(manifest, MAX_MANIFEST_SIZE, "manifest")
     blob = read_signature_file(signature)
-    keys = read_file_limited(public_key_file, MAX_KEYRING_SIZE, "public key file") if public_key_file else None
+    keys = read_named_input(public_key_file, MAX_KEYRING_SIZE, "public key file") if public_key_file else None
     result = verify_signature(raw, docker_reference, fingerprints.split(","), blob, public_keys=keys)
     typer.echo(f"Signature verified using fingerprint {result.key_fingerprint}, digest {result.docker_manifest_digest}")

@@ -23,7 +23,7 @@ The engine never prints; it reports through a `Reporter`.
 
 from __future__ import annotations
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import NoMatchingPlatformError, ToolkitError, safe_text
 from toolkit.image import UnparsedImage
 from toolkit.manifest import mime, parse_list
 from toolkit.ops.copy.blob import CopyCancelledError
@@ -87,7 +87,13 @@ def copy_image(
                 check_signature_support(dest, options, top_signatures)
                 result = copy_single_image(copier, top, top_signatures, instance=None)
             elif options.multi_arch is MultiArch.SYSTEM:
-                chosen = parse_list(top_raw, top_mime).choose_instance(options.source_ctx)
+                try:
+                    chosen = parse_list(top_raw, top_mime).choose_instance(options.source_ctx)
+                except NoMatchingPlatformError as exc:
+                    raise NoMatchingPlatformError(
+                        f"choosing an image from manifest list {src_ref.transport.name}:"
+                        f"{safe_text(src_ref.string_within_transport())}: {exc}"
+                    ) from exc
                 instance = UnparsedImage(source, chosen)
                 policy.is_running_image_allowed(instance)
                 signatures = [] if options.remove_signatures else instance.signatures()

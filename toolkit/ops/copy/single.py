@@ -103,11 +103,12 @@ class _ImageCopier:
         self._refuse_forbidden_changes(plans, target_mime)
         needs_diff_ids = isinstance(manifest, Schema1) and target_mime not in SCHEMA1_TYPES
         # A config that will be written unchanged goes up beside the layers instead of after
-        # them (one fewer round of requests on a registry's critical path); a schema1 source
-        # (its config is made from the layers) or a schema1 target (no config) waits.
+        # them (one fewer round of requests on a registry's critical path). One that the
+        # conversion replaces (v2s2 -> OCI makes a new one; schema1 has none; a schema1
+        # target keeps none) waits: written early, it would be an orphan in a layout.
         early_config = (
             (self.config_info, self.config_bytes)
-            if self.config_bytes is not None and target_mime not in SCHEMA1_TYPES
+            if self.config_bytes is not None and _config_survives(self.src_mime, target_mime)
             else None
         )
         copied = copy_layers(
@@ -240,3 +241,9 @@ class _ImageCopier:
         copier.mark_written(source_digest, written_digest)
         put_signatures(copier, new_raw, self.signatures, instance=stored_as, source_digest=source_digest)
         return CopyResult(new_raw, target_mime, written_digest)
+
+
+def _config_survives(src_mime: str, target_mime: str) -> bool:
+    """Whether the source's config blob is the one the manifest written as `target_mime`
+    references (no conversion, or OCI -> v2s2, which keeps the config bytes)."""
+    return target_mime == src_mime or (src_mime == mime.OCI_MANIFEST and target_mime == mime.DOCKER_V2S2)
