@@ -34,8 +34,13 @@ def test_digestfile_in_a_missing_directory_refused_before_copying(run_skopo: Sko
     assert not (tmp_path / "dest").exists()
 
 
-def test_inspect_unclosed_template_and_config_with_format(run_skopo: SkopoRunner, tmp_path: Path) -> None:
+def test_inspect_bad_templates_fail_with_go_messages(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     src = _source(tmp_path)
-    assert_clean_error(run_skopo("inspect", "--format", "{{", f"dir:{src}"), match="unclosed action")
+    # skopeo main wraps the format in {{range .}}...{{end -}}, so "{{" meets "{{end": Go says so.
+    assert_clean_error(run_skopo("inspect", "--format", "{{", f"dir:{src}"),
+                       match='template: skopeo inspect:1: unexpected "{" in command')
+    # --config takes --format (skopeo main); the data is a *v1.Image, whose field is .OS.
     assert_clean_error(run_skopo("inspect", "--config", "--format", "{{.os}}", f"dir:{src}"),
-                       match="--config does not support the format option")
+                       match="can't evaluate field os in type interface {}")
+    assert_clean_error(run_skopo("inspect", "--raw", "--format", "{{.Os}}", f"dir:{src}"),
+                       match="raw output does not support format option")

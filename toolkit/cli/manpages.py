@@ -16,6 +16,8 @@ Per command:
   command's callback. Each entry is one example: description lines, then one or more
   command lines starting with `$ `.
 - SEE ALSO may be set by a module-level `SEE_ALSO: list[str]` (`"skopo-policy.json(5)"`).
+- More sections (after OPTIONS) come from a module-level `SECTIONS: list[tuple[str, str]]`
+  of (title, help-style text).
 
 Only commands registered by the skopo distribution itself get committed pages; plugins'
 commands are documented by the plugins (pass `builtin_only=False` to include them).
@@ -396,13 +398,27 @@ def _option_lines(options: Sequence[Any]) -> list[str]:
     return lines
 
 
-def _module_value(command: Any, name: str) -> list[str]:
-    """A module-level list of strings (`EXAMPLES`, `SEE_ALSO`) of the command's module."""
+def _module_attribute(command: Any, name: str) -> Any:
     callback = getattr(command, "callback", None)
     module_name = getattr(callback, "__module__", None)
     module = sys.modules.get(module_name) if module_name else None
-    value = getattr(module, name, None) if module is not None else None
+    return getattr(module, name, None) if module is not None else None
+
+
+def _module_value(command: Any, name: str) -> list[str]:
+    """A module-level list of strings (`EXAMPLES`, `SEE_ALSO`) of the command's module."""
+    value = _module_attribute(command, name)
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return []
+
+
+def _module_sections(command: Any) -> list[tuple[str, str]]:
+    """The module-level `SECTIONS` (title, text) of the command's module."""
+    value = _module_attribute(command, "SECTIONS")
+    if isinstance(value, list | tuple) and all(
+        isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in value
+    ):
         return list(value)
     return []
 
@@ -546,6 +562,8 @@ def render_command_page(info: CommandInfo, commands: Sequence[CommandInfo]) -> M
     lines += [".SH OPTIONS", *_option_lines(visible_options(command, info.context))]
     lines += [".PP", roff_inline(f"The global options of {PROGRAM}(1) may be given too, before or after "
                                  f"`{info.display_name}`.")]
+    for title, text in _module_sections(command):
+        lines += [f".SH {_macro_arg(title.upper())}", *_render_paragraphs(text)]
     examples = _module_value(command, "EXAMPLES")
     if examples:
         lines += [".SH EXAMPLES", *_example_lines(examples)]

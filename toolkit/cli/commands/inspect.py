@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
 
 from toolkit.cli.common import base_context, log_line, with_retries
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
-from toolkit.cli.gotemplate import render_template
+from toolkit.cli.gotemplate import TemplateExecError, is_json_format, render_report
+from toolkit.cli.gotemplate.values import Value
+from toolkit.cli.inspect_output import (
+    config_value,
+    output_value,
+    platforms_value,
+    referrers_value,
+)
 from toolkit.errors import InvalidInputError
 from toolkit.manifest.gojson import indent, marshal_indent
 from toolkit.ops.inspect import (
@@ -38,6 +46,69 @@ EXAMPLES = [
     "$ skopo inspect --config docker-archive:alpine.tar",
 ]
 SEE_ALSO = ["skopo-transports(5)", "skopo-registries.d(5)", "skopo-copy(1)"]
+
+#: Extra man page sections (toolkit/cli/manpages.py): the `--format` language.
+SECTIONS = [
+    ("Format templates", """\
+`--format` takes a Go template (Go's `text/template`), run as skopeo main runs it. skopo
+follows skopeo main, not skopeo 1.9.3, where they differ (see the end of this section).
+
+- An empty format, `json`, `{{json}}` or `{{ json. }}` (blanks around allowed) print the
+  usual indented JSON. `{{json .}}` is a template: compact JSON, without HTML escaping.
+- The two-character sequences `\\t` and `\\n` become a TAB and a newline (inside string
+  literals too), and a newline is added unless the format ends with one; `{{- .Os -}}` trims it.
+- Unless the format contains `{{range .}}...{{end}}`, it is run as
+  `{{range .}}FORMAT{{end -}}` on a one-element list holding the image: `.` is the image,
+  `$` the list. Error positions count the 11 characters of `{{range .}}`.
+- `table FORMAT`: spaces become TABs and the output is aligned in columns (at least 12
+  characters wide, 2 spaces apart), as Go's tab writer does.
+- If the changed text does not parse, the format as given (wrapped, not changed) is parsed
+  instead, so `{{printf "\\n"}}` works; errors name the template `skopeo inspect`.
+- A template error exits with status 1, after printing the output made before it.
+
+The image (`inspect.Output`): `Name`, `Tag` (empty strings when the image has no docker
+name, as `oci:` images), `Digest` (a `digest.Digest`, with methods `Algorithm`, `Encoded`,
+`Hex`), `RepoTags` (list), `Created` (a `*time.Time`: `{{.Created.Year}}`,
+`{{.Created.Format "2006-01-02"}}`, `Unix`, `UTC`...), `DockerVersion`, `Labels` (map),
+`Architecture`, `Os`, `Layers` (list), `LayersData` (list of `MIMEType`, `Digest`, `Size`,
+`Annotations`), `Env` (list). With `--config` the data is the OCI configuration
+(`*v1.Image`): `Created`, `Author`, `Architecture`, `OS`, `OSVersion`, `OSFeatures`,
+`Variant`, `Platform`, `Config` (`User`, `ExposedPorts`, `Env`, `Entrypoint`, `Cmd`,
+`Volumes`, `WorkingDir`, `Labels`, `StopSignal`, `ArgsEscaped`), `RootFS` (`Type`,
+`DiffIDs`), `History` (`Created`, `CreatedBy`, `Author`, `Comment`, `EmptyLayer`). With
+`--platforms` each element has `Platform`, `Digest`, `Size`, `MIMEType`.
+
+The language is Go's, all of it: text and `{{actions}}`, `{{/* comments */}}`, trim
+markers `{{- ` and ` -}}`, `{{if}}`/`{{else if}}`/`{{else}}`, `{{with}}`/`{{else with}}`,
+`{{range}}` over lists, maps (in key order) and integers, with `$i, $v :=`, `{{else}}`,
+`{{break}}` and `{{continue}}`, `{{define}}`/`{{template}}`/`{{block}}`, variables
+(`$x := ...`, `$x = ...`, `$`), pipelines (`.Name | printf "%s!"`: the value becomes the
+last argument), parenthesised calls, fields, map keys (`.Labels.version`) and methods,
+literals (`"string"`, raw strings between backquotes, `'c'`, numbers, `true`, `false`,
+`nil`).
+
+Functions: Go's `and`, `or` (they return the deciding argument), `not`, `len`, `index`,
+`slice`, `call`, `print`, `printf`, `println`, `eq` (true if the first argument equals any
+other), `ne`, `lt`, `le`, `gt`, `ge`, `html`, `js`, `urlquery`; skopeo main's `json`,
+`join LIST SEP`, `lower`, `upper`, `title`, `split S SEP`, `pad S PREFIX SUFFIX`,
+`truncate S LENGTH`. Those take strings: `.Digest` is a `digest.Digest`, so write
+`{{lower (print .Digest)}}`. `printf` is Go's: `%v %+v %#v %T %s %q %d %x %X %o %b %c %U
+%e %f %g %t %%`, flags `-+# 0`, width, precision, `*` and `%[n]`; mistakes print as Go
+prints them (`%!d(string=linux)`, `%!s(MISSING)`).
+
+Values print as Go prints them: lists `[a b]`, maps `map[a:1 b:2]` (keys sorted), structs
+`{...}`, a missing map key or nil interface `<no value>`, a nil pointer `<nil>`, times
+`2016-09-19 18:23:54.9949213 +0000 UTC`. Error messages are Go's, for example
+`template: skopeo inspect:1:13: executing "skopeo inspect" at <.Foo>: can't evaluate
+field Foo in type interface {}`.
+
+Where skopeo 1.9.3 differs and skopo follows skopeo main: 1.9.3 has none of skopeo's
+functions (`json`, `join`, `upper`...), runs `{{range . }}FORMAT{{end}}` whatever the format
+holds (so `{{range .}}` inside it fails and error columns are one more), loses any output
+line containing a TAB and any output not followed by a newline (its tab writer is never
+flushed), and does not retry a format that does not parse. Go releases newer than 1.9.3's
+add `{{else with}}` and `{{range N}}`, which skopo has, as skopeo main does."""),
+]
 
 INSPECT_FLAGS: list[Flag] = [
     Flag("raw", bool, False, "output raw manifest or configuration"),
@@ -78,10 +149,8 @@ def inspect(
     raw: bool = flags.get("raw")
     config: bool = flags.get("config")
     template: str | None = flags.get("format")
-    if raw and template is not None:
+    if raw and template:
         raise InvalidInputError("raw output does not support format option")
-    if config and template is not None and not flags.get("platforms"):
-        raise InvalidInputError("--config does not support the format option")
     referrers: bool = flags.get("referrers")
     if referrers and (raw or config or flags.get("platforms")):
         raise InvalidInputError("--referrers cannot be combined with --raw, --config or --platforms")
@@ -96,25 +165,38 @@ def inspect(
             tree = referrers_tree(ref, sys_ctx)
             if flags.get("tree"):
                 return ("\n".join(tree.tree_lines()) + "\n").encode()
-            return _render(tree.go_struct(), template)
+            return write_output(template, lambda: marshal_indent(tree.go_struct()) + b"\n",
+                                lambda: referrers_value(tree))
         if flags.get("platforms"):
             entries = list_platforms(ref, sys_ctx)
-            value: Any = [platform_struct(entry) for entry in entries]
-            return _render(value, template)
+            return write_output(template, lambda: marshal_indent([platform_struct(e) for e in entries]) + b"\n",
+                                lambda: platforms_value(entries))
         if raw and not config:
             return raw_manifest(ref, sys_ctx)
         if config:
             blob = image_config(ref, sys_ctx, raw=raw)
-            return blob if raw else indent(blob) + b"\n"
+            if raw:
+                return blob
+            return write_output(template, lambda: indent(blob) + b"\n", lambda: config_value(blob))
         info = inspect_image(ref, sys_ctx, no_tags=flags.get("no-tags"), warn=lambda m: log_line(f"Warning: {m}"))
-        return _render(info.go_struct(), template)
+        return write_output(template, lambda: marshal_indent(info.go_struct()) + b"\n", lambda: output_value(info))
 
-    out.write(with_retries(flags, run, log_line))
+    try:
+        out.write(with_retries(flags, run, log_line))
+    except TemplateExecError as exc:
+        # skopeo has written the output up to the failure by then.
+        out.write(exc.partial.encode("utf-8", "surrogateescape"))
+        out.flush()
+        raise
     out.flush()
 
 
-def _render(value: Any, template: str | None) -> bytes:
-    if template is None or template.strip() in {"json", "{{json .}}"}:
-        return marshal_indent(value) + b"\n"
-    text = render_template(template, value)
-    return (text if text.endswith("\n") else text + "\n").encode()
+def write_output(template: str | None, json_output: Callable[[], bytes], value: Callable[[], Value]) -> bytes:
+    """skopeo main's `writeOutput`: the indented JSON for no format, an empty one or a JSON
+    format (`json`, `{{json}}`), else the Go template run as `skopeo inspect --format` runs it.
+
+    Raises `TemplateError` (bad template) or `TemplateExecError` (with the partial output).
+    """
+    if not template or is_json_format(template):
+        return json_output()
+    return render_report(template, value()).encode("utf-8", "surrogateescape")
