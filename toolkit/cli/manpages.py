@@ -16,6 +16,7 @@ Per command:
   command's callback. Each entry is one example: description lines, then one or more
   command lines starting with `$ `.
 - SEE ALSO may be set by a module-level `SEE_ALSO: list[str]` (`"skopo-policy.json(5)"`).
+- Hidden commands get a page only when their module sets `DOCUMENT_HIDDEN = True`.
 - More sections (after OPTIONS) come from a module-level `SECTIONS: list[tuple[str, str]]`
   of (title, help-style text).
 
@@ -285,10 +286,11 @@ def root_context(root: Any) -> Any:
     return _context(root, PROGRAM, None)
 
 
-def walk_commands(root: Any, *, only: Iterable[str] | None = None) -> list[CommandInfo]:
+def walk_commands(root: Any, *, only: Iterable[str] | None = None, hidden: bool = False) -> list[CommandInfo]:
     """Every visible (not hidden) command below `root`, depth first, sorted by name.
 
-    `only` restricts the top-level commands to those names.
+    `only` restricts the top-level commands to those names; with `hidden`, the hidden
+    commands are listed instead.
     """
     allowed = None if only is None else set(only)
     found: list[CommandInfo] = []
@@ -296,11 +298,13 @@ def walk_commands(root: Any, *, only: Iterable[str] | None = None) -> list[Comma
     def visit(command: Any, ctx: Any, path: tuple[str, ...]) -> None:
         for name in sorted(getattr(command, "commands", {})):
             sub = command.commands[name]
-            if getattr(sub, "hidden", False) or (not path and allowed is not None and name not in allowed):
+            if not path and allowed is not None and name not in allowed:
                 continue
             sub_ctx = _context(sub, name, ctx)
-            found.append(CommandInfo((*path, name), sub, sub_ctx))
-            visit(sub, sub_ctx, (*path, name))
+            if bool(getattr(sub, "hidden", False)) == hidden:
+                found.append(CommandInfo((*path, name), sub, sub_ctx))
+            if not getattr(sub, "hidden", False):
+                visit(sub, sub_ctx, (*path, name))
 
     visit(root, root_context(root), ())
     return found
@@ -587,9 +591,15 @@ def generate_pages(root: Any | None = None, *, builtin_only: bool = True) -> lis
     """
     if root is None:
         root = build_root()
-    commands = walk_commands(root, only=builtin_command_names() if builtin_only else None)
+    only = builtin_command_names() if builtin_only else None
+    commands = walk_commands(root, only=only)
     pages = [render_root_page(root, commands)]
     pages += [render_command_page(info, commands) for info in commands]
+    # A hidden command has a page only if its module asks for one (`DOCUMENT_HIDDEN = True`);
+    # skopo(1) does not list it, as skopeo's help does not.
+    for info in walk_commands(root, only=only, hidden=True):
+        if _module_attribute(info.command, "DOCUMENT_HIDDEN") is True:
+            pages.append(render_command_page(info, commands))
     return sorted(pages, key=lambda p: p.filename)
 
 
