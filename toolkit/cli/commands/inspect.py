@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Annotated
+from types import ModuleType
+from typing import Annotated, Any
 
 import typer
 
@@ -12,13 +13,6 @@ from toolkit.cli.common import base_context, log_line, with_retries
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
 from toolkit.cli.gotemplate import TemplateExecError, is_json_format, render_report
-from toolkit.cli.gotemplate.values import Value
-from toolkit.cli.inspect_output import (
-    config_value,
-    output_value,
-    platforms_value,
-    referrers_value,
-)
 from toolkit.errors import InvalidInputError
 from toolkit.manifest.gojson import indent, marshal_indent
 from toolkit.ops.inspect import (
@@ -166,20 +160,21 @@ def inspect(
             if flags.get("tree"):
                 return ("\n".join(tree.tree_lines()) + "\n").encode()
             return write_output(template, lambda: marshal_indent(tree.go_struct()) + b"\n",
-                                lambda: referrers_value(tree))
+                                lambda: _values().referrers_value(tree))
         if flags.get("platforms"):
             entries = list_platforms(ref, sys_ctx)
             return write_output(template, lambda: marshal_indent([platform_struct(e) for e in entries]) + b"\n",
-                                lambda: platforms_value(entries))
+                                lambda: _values().platforms_value(entries))
         if raw and not config:
             return raw_manifest(ref, sys_ctx)
         if config:
             blob = image_config(ref, sys_ctx, raw=raw)
             if raw:
                 return blob
-            return write_output(template, lambda: indent(blob) + b"\n", lambda: config_value(blob))
+            return write_output(template, lambda: indent(blob) + b"\n", lambda: _values().config_value(blob))
         info = inspect_image(ref, sys_ctx, no_tags=flags.get("no-tags"), warn=lambda m: log_line(f"Warning: {m}"))
-        return write_output(template, lambda: marshal_indent(info.go_struct()) + b"\n", lambda: output_value(info))
+        return write_output(template, lambda: marshal_indent(info.go_struct()) + b"\n",
+                            lambda: _values().output_value(info))
 
     try:
         out.write(with_retries(flags, run, log_line))
@@ -191,9 +186,17 @@ def inspect(
     out.flush()
 
 
-def write_output(template: str | None, json_output: Callable[[], bytes], value: Callable[[], Value]) -> bytes:
+def _values() -> ModuleType:
+    """toolkit.cli.inspect_output, imported only when a template runs (it pulls in the engine)."""
+    from toolkit.cli import inspect_output
+
+    return inspect_output
+
+
+def write_output(template: str | None, json_output: Callable[[], bytes], value: Callable[[], Any]) -> bytes:
     """skopeo main's `writeOutput`: the indented JSON for no format, an empty one or a JSON
-    format (`json`, `{{json}}`), else the Go template run as `skopeo inspect --format` runs it.
+    format (`json`, `{{json}}`), else the Go template run as `skopeo inspect --format` runs it
+    on `value()` (a `toolkit.cli.gotemplate.values.Value`).
 
     Raises `TemplateError` (bad template) or `TemplateExecError` (with the partial output).
     """

@@ -25,15 +25,12 @@ truncate`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from toolkit.cli.gotemplate.exec import ExecError, Template
-from toolkit.cli.gotemplate.funcs import SKOPEO_FUNCS
-from toolkit.cli.gotemplate.parse import ParseError
-from toolkit.cli.gotemplate.report import REPORT_NAME, is_json_format
-from toolkit.cli.gotemplate.report import render_report as _render_report
-from toolkit.cli.gotemplate.values import Value, from_python
 from toolkit.errors import InvalidInputError, ToolkitError
+
+# The engine is imported on first use: `inspect` without `--format` does not need it.
 
 __all__ = [
     "TemplateError",
@@ -43,6 +40,19 @@ __all__ = [
     "render_report",
     "render_template",
 ]
+
+#: The template name skopeo's `inspect --format` errors carry.
+REPORT_NAME = "skopeo inspect"
+
+# containers/common report.IsJSON; Go regexp: \s is [\t\n\f\r ], $ is the end of the text.
+_S = r"[\t\n\f\r ]"
+_JSON = re.compile(rf"{_S}*(?:json|\{{\{{{_S}*json\.?{_S}*\}}\}}){_S}*\Z")
+
+
+def is_json_format(text: str) -> bool:
+    """report.IsJSON: `json`, `{{json}}`, `{{ json. }}` (blanks around allowed) select the
+    JSON output; `{{json .}}` is a template."""
+    return _JSON.match(text) is not None
 
 
 class TemplateError(InvalidInputError):
@@ -58,6 +68,9 @@ class TemplateExecError(ToolkitError):
 
 
 def _run(action: Any) -> str:
+    from toolkit.cli.gotemplate.exec import ExecError
+    from toolkit.cli.gotemplate.parse import ParseError
+
     try:
         return str(action())
     except ParseError as exc:
@@ -68,13 +81,21 @@ def _run(action: Any) -> str:
         raise TemplateError("template: too deeply nested") from None
 
 
-def render_report(text: str, data: Value | Any) -> str:
-    """`skopeo inspect --format TEXT` on `data` (a Value, or plain data for `from_python`)."""
+def render_report(text: str, data: Any) -> str:
+    """`skopeo inspect --format TEXT` on `data` (a `values.Value`, or plain data for
+    `values.from_python`)."""
+    from toolkit.cli.gotemplate import report
+    from toolkit.cli.gotemplate.values import from_python
+
     value = from_python(data)
-    return _run(lambda: _render_report(text, value))
+    return _run(lambda: report.render_report(text, value))
 
 
-def render_template(text: str, data: Value | Any, *, name: str = "template") -> str:
+def render_template(text: str, data: Any, *, name: str = "template") -> str:
     """Execute `text` as a Go template named `name` on `data`, with skopeo's functions."""
+    from toolkit.cli.gotemplate.exec import Template
+    from toolkit.cli.gotemplate.funcs import SKOPEO_FUNCS
+    from toolkit.cli.gotemplate.values import from_python
+
     value = from_python(data)
     return _run(lambda: Template(name, SKOPEO_FUNCS).parse(text).execute(value))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from toolkit.cli.gotemplate import REPORT_NAME, is_json_format
 from toolkit.cli.gotemplate.exec import ExecError, Template
 from toolkit.cli.gotemplate.funcs import SKOPEO_FUNCS
 from toolkit.cli.gotemplate.parse import ParseError
@@ -31,20 +32,12 @@ from toolkit.cli.gotemplate.values import EMPTY_INTERFACE, Value, from_bytes, if
 
 __all__ = ["REPORT_NAME", "is_json_format", "normalize_format", "enforce_range", "render_report"]
 
-REPORT_NAME = "skopeo inspect"
-
-# Go regexp: \s is [\t\n\f\r ], $ is the end of the text.
+# Go regexp: \s is [\t\n\f\r ].
 _S = r"[\t\n\f\r ]"
-_JSON = re.compile(rf"{_S}*(?:json|\{{\{{{_S}*json\.?{_S}*\}}\}}){_S}*\Z")
 _RANGE = re.compile(rf"\{{\{{{_S}*range{_S}*\.{_S}*\}}\}}.*\{{\{{{_S}*end{_S}*-?{_S}*\}}\}}", re.DOTALL)
 _TABLE_REPLACER = re.compile(r"table |\\t| |\\n")
 _ESCAPED_REPLACER = re.compile(r"\\t|\\n")
 _REPLACEMENTS = {"table ": "", "\\t": "\t", " ": "\t", "\\n": "\n"}
-
-
-def is_json_format(text: str) -> bool:
-    """report.IsJSON."""
-    return _JSON.match(text) is not None
 
 
 def normalize_format(text: str) -> str:
