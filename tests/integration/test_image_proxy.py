@@ -9,6 +9,8 @@
 - Errors: unknown methods, bad arguments, unknown ids, wrong sizes and digests, a closed
   pipe, bad JSON, the trust policy, missing images; the proxy never dies on a bad request
   and exits 0 on Shutdown or end of the socket.
+- The trust policy as skopeo main applies it: a list passes when either the list or the
+  instance for this platform is signed (real gpg signatures), and is refused when neither is.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from helpers import PodmanService, RegistryServer, Skopeo, SkopoRunner, describe_result
+from helpers import GnupgHome, PodmanService, RegistryServer, Skopeo, SkopoRunner, describe_result
 from helpers.images import BuiltImage, Platform, build_image, build_multiarch, write_dir, write_oci_layout
 from helpers.proxy_client import ProxyCallError, ProxyClient
 from helpers.registry import push_image
@@ -422,3 +424,47 @@ def test_blobs_stream_with_flat_memory(skopo_proxy: ProxyFactory, tmp_path: Path
     assert size == len(big) and data == big
     grown = _peak_rss_kib(client.process.pid) - before
     assert grown < 32 << 10, f"the proxy's peak memory grew by {grown} KiB for a 96 MiB blob"
+
+
+def test_list_policy_needs_the_list_or_the_instance_signed(
+    skopo_proxy: ProxyFactory, run_skopo: SkopoRunner, gnupg_home: GnupgHome, tmp_path: Path
+) -> None:
+    """skopeo main: a list is refused only if both its own check and the chosen instance's fail."""
+    fingerprint = gnupg_home.make_key("Alice <alice@example.com>", algo="ed25519")
+    key = tmp_path / "alice.gpg"
+    key.write_bytes(gnupg_home.export_public(fingerprint))
+    identity = "registry.example.com/proxy/list:v1"
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"dir": {"": [{
+        "type": "signedBy", "keyType": "GPGKeys", "keyPath": str(key),
+        "signedIdentity": {"type": "exactReference", "dockerReference": identity}}]}}}))
+    index = build_multiarch(fmt="docker", platforms=(Platform("linux", "amd64"),), seed=79)
+    instance = index.images[0]
+
+    def signatures_of(image: Any, name: str, *extra: str) -> list[bytes]:
+        src = write_dir(image, tmp_path / f"{name}-unsigned")
+        signed = tmp_path / f"{name}-signed"
+        result = run_skopo("--insecure-policy", "copy", "-q", *extra, "--sign-by", fingerprint, "--sign-identity",
+                           identity, f"dir:{src}", f"dir:{signed}", env={"GNUPGHOME": str(gnupg_home.path)})
+        assert result.returncode == 0, describe_result(result)
+        return [p.read_bytes() for p in sorted(signed.glob("signature-*"))]
+
+    instance_signature = signatures_of(instance, "instance")
+    list_signature = signatures_of(index, "list", "--all")
+    hex_digest = instance.manifest_digest.split(":")[1]
+    layouts = {}
+    for case, top, inner in [("none", [], []), ("list", list_signature, []), ("instance", [], instance_signature)]:
+        path = write_dir(index, tmp_path / f"case-{case}")
+        for n, data in enumerate(top, 1):
+            (path / f"signature-{n}").write_bytes(data)
+        for n, data in enumerate(inner, 1):
+            (path / f"{hex_digest}.signature-{n}").write_bytes(data)
+        layouts[case] = f"dir:{path}"
+    client = skopo_proxy("--policy", str(policy), "--override-os", "linux", "--override-arch", "amd64")
+    client.initialize()
+    for case in ("list", "instance"):
+        image_id = client.call("OpenImage", layouts[case]).value
+        assert client.call_piped("GetManifest", image_id)[0] == instance.manifest_digest
+    with pytest.raises(ProxyCallError, match="signature"):
+        client.call("OpenImage", layouts["none"])
+    assert client.shutdown() == 0
