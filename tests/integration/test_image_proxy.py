@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,36 +34,30 @@ ProxyFactory = Callable[..., ProxyClient]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-@pytest.fixture
-def skopo_proxy(run_skopo: SkopoRunner) -> Iterator[ProxyFactory]:
-    """`skopo_proxy(*global_args, extra_args=(), sockfd=True)`: a started skopo proxy."""
+def _proxy_factory(argv: list[str], env: Mapping[str, str], cwd: Path) -> Iterator[ProxyFactory]:
     started: list[ProxyClient] = []
 
     def start(*global_args: str, extra_args: tuple[str, ...] = (), sockfd: bool = True) -> ProxyClient:
-        client = ProxyClient.start([sys.executable, "-m", "toolkit", *global_args], sockfd=sockfd,
-                                   env=run_skopo.env, extra_args=extra_args, cwd=str(run_skopo.isolated.root))
+        client = ProxyClient.start([*argv, *global_args], sockfd=sockfd, env=env, extra_args=extra_args,
+                                   cwd=str(cwd))
         started.append(client)
         return client
 
     yield start
     for client in started:
         client.close()
+
+
+@pytest.fixture
+def skopo_proxy(run_skopo: SkopoRunner) -> Iterator[ProxyFactory]:
+    """`skopo_proxy(*global_args, extra_args=(), sockfd=True)`: a started skopo proxy."""
+    yield from _proxy_factory([sys.executable, "-m", "toolkit"], run_skopo.env, run_skopo.isolated.root)
 
 
 @pytest.fixture
 def skopeo_proxy(skopeo: Skopeo) -> Iterator[ProxyFactory]:
     """The same for skopeo 1.9.3 (with --insecure-policy, its proxy checks no policy anyway)."""
-    started: list[ProxyClient] = []
-
-    def start(*global_args: str, extra_args: tuple[str, ...] = (), sockfd: bool = True) -> ProxyClient:
-        client = ProxyClient.start([skopeo.binary, "--insecure-policy", *global_args], sockfd=sockfd,
-                                   env=skopeo.env, extra_args=extra_args, cwd=str(skopeo.isolated.root))
-        started.append(client)
-        return client
-
-    yield start
-    for client in started:
-        client.close()
+    yield from _proxy_factory([skopeo.binary, "--insecure-policy"], skopeo.env, skopeo.isolated.root)
 
 
 def read_image(client: ProxyClient, name: str) -> dict[str, Any]:

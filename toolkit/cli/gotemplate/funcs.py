@@ -442,18 +442,17 @@ def _map_runes(s: str, fn: Callable[[str], str]) -> str:
     return "".join(out)
 
 
-def _lower(args: list[Value]) -> Value:
-    s = str(args[0].v)
-    if s.isascii():
-        return Value(STRING, s.lower())
-    return Value(STRING, _map_runes(s, str.lower))
+def _case(convert: Callable[[str], str]) -> Callable[[list[Value]], Value]:
+    """strings.ToLower / ToUpper: ASCII directly, else rune by rune (simple case mapping)."""
+    def impl(args: list[Value]) -> Value:
+        s = str(args[0].v)
+        return Value(STRING, convert(s) if s.isascii() else _map_runes(s, convert))
+
+    return impl
 
 
-def _upper(args: list[Value]) -> Value:
-    s = str(args[0].v)
-    if s.isascii():
-        return Value(STRING, s.upper())
-    return Value(STRING, _map_runes(s, str.upper))
+_lower = _case(str.lower)
+_upper = _case(str.upper)
 
 
 def _is_separator(ch: str) -> bool:

@@ -413,21 +413,7 @@ class _Lexer:
         return self.input.startswith(RIGHT_DELIM, self.pos)
 
     def lex_char(self):  # type: ignore[no-untyped-def]
-        while True:
-            r = self.next()
-            if r == "\\":
-                r2 = self.next()
-                if r2 not in (_EOF, "\n"):
-                    continue
-                self.errorf("unterminated character constant")
-                return None
-            if r in (_EOF, "\n"):
-                self.errorf("unterminated character constant")
-                return None
-            if r == "'":
-                break
-        self.emit(ItemType.CHAR_CONSTANT)
-        return self.lex_inside_action
+        return self.lex_quoted("'", ItemType.CHAR_CONSTANT, "unterminated character constant")
 
     def lex_number(self):  # type: ignore[no-untyped-def]
         if not self.scan_number():
@@ -469,20 +455,24 @@ class _Lexer:
         return True
 
     def lex_quote(self):  # type: ignore[no-untyped-def]
+        return self.lex_quoted('"', ItemType.STRING, "unterminated quoted string")
+
+    def lex_quoted(self, quote: str, item: ItemType, unterminated: str):  # type: ignore[no-untyped-def]
+        """A quoted string or character constant (the opening quote is scanned); the parser
+        checks the escapes."""
         while True:
             r = self.next()
             if r == "\\":
-                r2 = self.next()
-                if r2 not in (_EOF, "\n"):
+                if self.next() not in (_EOF, "\n"):
                     continue
-                self.errorf("unterminated quoted string")
+                self.errorf(unterminated)
                 return None
             if r in (_EOF, "\n"):
-                self.errorf("unterminated quoted string")
+                self.errorf(unterminated)
                 return None
-            if r == '"':
+            if r == quote:
                 break
-        self.emit(ItemType.STRING)
+        self.emit(item)
         return self.lex_inside_action
 
     def lex_raw_quote(self):  # type: ignore[no-untyped-def]
