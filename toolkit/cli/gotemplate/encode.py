@@ -23,20 +23,16 @@ class JSONError(Exception):
     """A value Go's encoder refuses (`json: unsupported type: ...`)."""
 
 
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _quote(s: str, escape_html: bool) -> str:
     out = ['"']
     for ch in to_bytes(s).decode("utf-8", "replace"):
         o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
+        short = _SHORT_ESCAPES.get(ch)
+        if short is not None:
+            out.append(short)
         elif o < 0x20 or (escape_html and ch in "<>&") or o in (0x2028, 0x2029):
             out.append(f"\\u{o:04x}")
         else:

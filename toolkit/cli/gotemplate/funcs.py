@@ -386,27 +386,20 @@ def _html(args: list[Value]) -> Value:
     return Value(STRING, "".join(out))
 
 
+_JS_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E", "&": "\\u0026",
+               "=": "\\u003D"}
+
+
 def _js(args: list[Value]) -> Value:
     s = _eval_args(args)
     out = []
     for ch in s:
         o = ord(ch)
-        if 0xDC80 <= o <= 0xDCFF:  # an invalid byte: Go decodes it as U+FFFD, which is printable
+        escaped = _JS_ESCAPES.get(ch)
+        if escaped is not None:
+            out.append(escaped)
+        elif 0xDC80 <= o <= 0xDCFF:  # an invalid byte: Go decodes it as U+FFFD, which is printable
             out.append(ch)
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "'":
-            out.append("\\'")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "<":
-            out.append("\\u003C")
-        elif ch == ">":
-            out.append("\\u003E")
-        elif ch == "&":
-            out.append("\\u0026")
-        elif ch == "=":
-            out.append("\\u003D")
         elif o < 0x20:
             out.append(f"\\u00{o:02X}")
         elif o < 0x80 or gofmt.is_print(o):
