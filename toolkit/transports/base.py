@@ -35,6 +35,7 @@ __all__ = [
     "ImageSourceBase",
     "ImageDestinationBase",
     "BlobMountHint",
+    "TopLevelManifestSink",
     "TagLister",
     "PathReference",
     "ReferrersSource",
@@ -201,6 +202,16 @@ class BlobMountHint(Protocol):
     cross-repository mounts). Called once, before any blob is written."""
 
     def set_reuse_source(self, source: NamedReference | None) -> None: ...
+
+
+@runtime_checkable
+class TopLevelManifestSink(Protocol):
+    """A destination that also records the list an instance was chosen from (c/image's
+    `unparsedToplevel` argument of `Commit`): containers-storage keeps it so the image can be
+    found by the list's digest. Called before `commit()`, only when one instance of a list
+    is copied as a single image; `raw` is the list's exact bytes."""
+
+    def set_top_level_manifest(self, raw: bytes, mime_type: str) -> None: ...
 
 
 @runtime_checkable

@@ -34,7 +34,7 @@ from toolkit.ops.copy.referrers import check_referrers_support, copy_referrers
 from toolkit.ops.copy.sign import check_signature_support
 from toolkit.ops.copy.single import copy_single_image
 from toolkit.policy import PolicyContext
-from toolkit.transports.base import BlobMountHint, ImageReference
+from toolkit.transports.base import BlobMountHint, ImageReference, TopLevelManifestSink
 
 __all__ = [
     "MultiArch",
@@ -98,6 +98,8 @@ def copy_image(
                 policy.is_running_image_allowed(instance)
                 signatures = [] if options.remove_signatures else instance.signatures()
                 check_signature_support(dest, options, signatures)
+                if isinstance(dest, TopLevelManifestSink):
+                    dest.set_top_level_manifest(top_raw, top_mime)
                 result = copy_single_image(copier, instance, signatures, instance=None)
             else:
                 check_signature_support(dest, options, top_signatures)

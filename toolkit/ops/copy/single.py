@@ -19,6 +19,7 @@ from collections.abc import Callable
 from toolkit.digest import Digest
 from toolkit.errors import (
     DestinationError,
+    ManifestError,
     ManifestTypeRejectedError,
     NonImageArtifactError,
     NotSupportedError,
@@ -97,7 +98,10 @@ class _ImageCopier:
         self._refuse_artifact_conversion(target_mime)
         self._read_config()
 
-        layers = list(copier.source.layer_infos_for_copy(self.image.instance_digest) or manifest.layer_infos())
+        source_layers = copier.source.layer_infos_for_copy(self.image.instance_digest)
+        if source_layers is not None:
+            manifest = self._use_source_layer_infos(source_layers)
+        layers: list[BlobInfo] = list(manifest.layer_infos())
         plans = [plan_layer(copier, manifest, layer) for layer in layers]
         target_mime = self._target_for_zstd(plans, target_mime)
         self._refuse_forbidden_changes(plans, target_mime)
@@ -118,6 +122,46 @@ class _ImageCopier:
         return self._write_first_accepted(target_mime)
 
     # ------------------------------------------------------------------ decisions
+
+    def _use_source_layer_infos(self, infos: list[BlobInfo]) -> ImageManifest:
+        """A source that serves other blobs than its manifest names (containers-storage:
+        uncompressed layers, c/image `LayerInfosForCopy`): from here on the image is the
+        manifest that names what will really be copied (digests, sizes and the media types
+        of the source's infos). Refused, as c/image does, when the manifest must not change.
+        """
+        current = list(self.manifest.layer_infos())
+        if len(infos) != len(current):
+            raise ManifestError(
+                f"the source lists {len(infos)} layers to copy for a manifest of {len(current)} layers"
+            )
+        if all(
+            (a.digest, a.size, a.media_type or b.media_type) == (b.digest, b.size, b.media_type)
+            for a, b in zip(infos, current, strict=True)
+        ):
+            return self.manifest
+        if self.not_modifiable:
+            raise ToolkitError(
+                "Copying this image would require changing layer representation, which we cannot do: "
+                f'"{self.not_modifiable}"'
+            )
+        edits = [
+            BlobInfo(
+                digest=new.digest,
+                size=new.size,
+                media_type=old.media_type,
+                urls=old.urls,
+                annotations=old.annotations,
+                compression=(
+                    mime.layer_compression(new.media_type)
+                    if new.media_type and new.media_type != old.media_type
+                    else None
+                ),
+            )
+            for new, old in zip(infos, current, strict=True)
+        ]
+        self.raw = update_layer_infos(self.manifest, edits)
+        self.manifest = parse_manifest(self.raw, self.src_mime)
+        return self.manifest
 
     def _read_config(self) -> None:
         info = self.config_info
