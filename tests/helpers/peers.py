@@ -236,16 +236,19 @@ class PodmanService:
         stop_process(self.process, grace=10)
 
 
-def podman_argv(podman: str, root: Path) -> list[str]:
-    """The global flags that keep podman's state under `root` and off systemd/journald."""
+def podman_argv(
+    podman: str, root: Path, *, driver: str = "vfs", graph: Path | None = None, run: Path | None = None
+) -> list[str]:
+    """The global flags that keep podman's state under `root` and off systemd/journald
+    (the store: `graph`/`run`, default `root/root` and `root/runroot`, with `driver`)."""
     return [
         podman,
         "--storage-driver",
-        "vfs",
+        driver,
         "--root",
-        str(root / "root"),
+        str(graph if graph is not None else root / "root"),
         "--runroot",
-        str(root / "runroot"),
+        str(run if run is not None else root / "runroot"),
         "--tmpdir",
         str(root / "tmp"),
         "--volumepath",

@@ -78,7 +78,10 @@ _TRANSPORT_SYNTAX: dict[str, tuple[str, str]] = {
     "oci-archive": ("oci-archive:PATH[:REFERENCE]", "an OCI image layout in a tar file"),
     "dir": ("dir:PATH", "an image as a directory of manifest, configuration and layer files"),
     "tarball": ("tarball:FILE[:FILE...]", "an image made of layer tar files (read only)"),
-    "containers-storage": ("containers-storage:[[DRIVER@]ROOT[+RUNROOT]]IMAGE", "a Podman/Buildah image store"),
+    "containers-storage": (
+        "containers-storage:[[DRIVER@]ROOT[+RUNROOT]]NAME[:TAG] or ID",
+        "an image in a Podman/Buildah/CRI-O image store (containers/storage)",
+    ),
     "sif": ("sif:PATH", "a Singularity/Apptainer image file (read only)"),
     "atomic": ("atomic:HOST[:PORT]/NAMESPACE/STREAM:TAG", "an OpenShift image stream (deprecated)"),
     "ostree": ("ostree:IMAGE[@PATH]", "an OSTree repository (removed from skopeo)"),

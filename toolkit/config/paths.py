@@ -17,6 +17,9 @@ everything at temporary directories. Search orders follow containers/image:
   `unix:///var/run/docker.sock` (see `docker_daemon_host`).
 - examples shipped with skopo (package data, never read implicitly): `EXAMPLES_DIR` /
   `policies/` (policy.json files) and `registries.d/`.
+- containers/storage: `storage.conf` in `SYSTEM_STORAGE_CONF` / `OVERRIDE_STORAGE_CONF` (or
+  `$CONTAINERS_STORAGE_CONF`, the rootless user files), stores under `DEFAULT_GRAPH_ROOT` /
+  `DEFAULT_RUN_ROOT`; the search itself is `toolkit.config.storage_conf`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ __all__ = [
     "SYSTEM_REGISTRIES_D",
     "SYSTEM_REGISTRIES_CONF",
     "EXAMPLES_DIR",
+    "SYSTEM_STORAGE_CONF",
+    "OVERRIDE_STORAGE_CONF",
+    "DEFAULT_GRAPH_ROOT",
+    "DEFAULT_RUN_ROOT",
 ]
 
 SYSTEM_POLICY_PATH = Path("/etc/containers/policy.json")
@@ -48,6 +55,11 @@ SYSTEM_REGISTRIES_D = Path("/etc/containers/registries.d")
 SYSTEM_REGISTRIES_CONF = Path("/etc/containers/registries.conf")
 #: The example configuration installed with skopo (toolkit/data/: `policies/`, `registries.d/`).
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "data"
+#: containers/storage 1.43 (`types/options_linux.go`): the shipped and the admin's storage.conf.
+SYSTEM_STORAGE_CONF = Path("/usr/share/containers/storage.conf")
+OVERRIDE_STORAGE_CONF = Path("/etc/containers/storage.conf")
+DEFAULT_GRAPH_ROOT = "/var/lib/containers/storage"
+DEFAULT_RUN_ROOT = "/run/containers/storage"
 #: The Docker engine's default endpoint (docker/client `DefaultDockerHost` on Linux).
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from toolkit.config.paths import DEFAULT_GRAPH_ROOT, DEFAULT_RUN_ROOT, OVERRIDE_STORAGE_CONF, SYSTEM_STORAGE_CONF
 from toolkit.errors import ConfigError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 
@@ -63,10 +64,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RUN_ROOT: Final = "/run/containers/storage"
-DEFAULT_GRAPH_ROOT: Final = "/var/lib/containers/storage"
-SYSTEM_STORAGE_CONF: Final = Path("/usr/share/containers/storage.conf")
-OVERRIDE_STORAGE_CONF: Final = Path("/etc/containers/storage.conf")
 #: Drivers a rootless user inherits from the system configuration (c/storage `isRootlessDriver`).
 ROOTLESS_DRIVERS: Final = frozenset({"btrfs", "overlay", "overlay2", "vfs"})
 _STORAGE_CONF_ENV: Final = "CONTAINERS_STORAGE_CONF"

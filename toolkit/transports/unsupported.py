@@ -38,8 +38,5 @@ OCI_ARCHIVE = UnsupportedTransport("oci-archive")
 DIR = UnsupportedTransport("dir")
 DOCKER_DAEMON = UnsupportedTransport("docker-daemon")
 TARBALL = UnsupportedTransport("tarball")
-CONTAINERS_STORAGE = UnsupportedTransport(
-    "containers-storage", "is not supported: skopo does not link the containers/storage library"
-)
 ATOMIC = UnsupportedTransport("atomic", "is not supported (deprecated OpenShift transport)")
 OSTREE = UnsupportedTransport("ostree", "is not supported in this build")
