@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from helpers.cli import SkopoRunner
 from helpers.env import make_isolated_home
 from helpers.peers import GnupgHome, PodmanService, Skopeo, start_podman_service
 from helpers.registry import REGISTRY_BINARY, RegistryFactory, RegistryServer, start_registry
+from helpers.storage import StorageStore
 from helpers.tls import CertificateAuthority, make_ca
 
 # Plugin distributions are sources to install, not tests.
@@ -31,7 +32,16 @@ INSTALL_HINT = "run `make peers` (tests/install-peers.sh) to install the Debian 
 
 #: Fixtures that need a Debian peer; tests using any of them are marked `peer`.
 PEER_FIXTURES = frozenset(
-    {"registry", "registry_server", "registry_factory", "skopeo", "gnupg_home", "podman_service", "sif_tools"}
+    {
+        "registry",
+        "registry_server",
+        "registry_factory",
+        "skopeo",
+        "gnupg_home",
+        "podman_service",
+        "sif_tools",
+        "storage_factory",
+    }
 )
 
 
@@ -207,4 +217,29 @@ def podman_service() -> Iterator[PodmanService]:
     finally:
         if service is not None:
             service.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def storage_factory() -> Iterator[Callable[..., StorageStore]]:
+    """`storage_factory(name="store", driver="vfs", options=()) -> StorageStore`: a
+    containers/storage store under a short /tmp folder (`.spec`, `.ref(name)`, `.podman(...)`,
+    `.cli(...)`, `.images()`, `.layers()`). Needs podman and the containers-storage command;
+    overlay mounts left in the stores are undone at teardown."""
+    _require("podman")
+    _require("containers-storage")
+    # Short: podman refuses a run root longer than 50 characters.
+    root = Path(tempfile.mkdtemp(prefix="cs-", dir="/tmp"))
+    made: list[StorageStore] = []
+
+    def make(name: str = "store", driver: str = "vfs", options: tuple[str, ...] = ()) -> StorageStore:
+        store = StorageStore(root / name, driver=driver, options=tuple(options))
+        made.append(store)
+        return store
+
+    try:
+        yield make
+    finally:
+        for store in made:
+            store.cleanup()
         shutil.rmtree(root, ignore_errors=True)
