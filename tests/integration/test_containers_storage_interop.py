@@ -550,3 +550,23 @@ def test_image_id_and_prefix_references(
     assert record["names-history"] == [NAME, "example.com/skopo/app:second"]
     with pytest.raises(PeerCommandError):
         store.podman("image", "exists", "example.com/skopo/app:third")
+
+
+def test_schema1_images_as_skopeo_stores_them(
+    tmp_path: Path, run_skopo: SkopoRunner, skopeo: Skopeo, storage_factory: StoreFactory
+) -> None:
+    image = build_image(fmt="docker", layer_count=2, seed=100)
+    schema1 = tmp_path / "s1"
+    skopeo.run("copy", "--format", "v2s1", f"dir:{write_dir(image, tmp_path / 'src')}", f"dir:{schema1}")
+    mine, theirs = storage_factory("mine"), storage_factory("theirs")
+    copy(run_skopo, f"dir:{schema1}", mine.ref(NAME))
+    skopeo.run("copy", f"dir:{schema1}", theirs.ref(NAME))
+    assert mine.images() == theirs.images()  # the ID of the config c/image synthesises
+    assert [layer["id"] for layer in mine.layers()] == [layer["id"] for layer in theirs.layers()]
+    # Out of the store a schema1 image can only be named by a conversion.
+    copy(run_skopo, mine.ref(NAME), f"dir:{tmp_path / 'v2s2'}", "--format", "v2s2")
+    manifest = json.loads((tmp_path / "v2s2/manifest.json").read_bytes())
+    assert [layer["digest"] for layer in manifest["layers"]] == [layer.diff_id for layer in image.layers]
+    assert {layer["mediaType"] for layer in manifest["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar"}
+    result = run_skopo("--insecure-policy", "copy", "-q", mine.ref(NAME), f"dir:{tmp_path / 'kept'}")
+    assert_clean_error(result, match="schema1")

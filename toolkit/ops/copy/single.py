@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from toolkit.digest import Digest
 from toolkit.errors import (
@@ -88,6 +89,9 @@ class _ImageCopier:
         self.new_layers: list[BlobInfo] = []
         self.layers_changed = False
         self.computed_diff_ids: list[Digest] | None = None
+        #: A schema1 image whose source serves other layers than it names (see
+        #: `_use_source_layer_infos`): copied from these infos, named only by a conversion.
+        self.schema1_layers: list[BlobInfo] | None = None
 
     def copy(self) -> CopyResult:
         copier, manifest = self.copier, self.manifest
@@ -101,7 +105,7 @@ class _ImageCopier:
         source_layers = copier.source.layer_infos_for_copy(self.image.instance_digest)
         if source_layers is not None:
             manifest = self._use_source_layer_infos(source_layers)
-        layers: list[BlobInfo] = list(manifest.layer_infos())
+        layers: list[BlobInfo] = self.schema1_layers or list(manifest.layer_infos())
         plans = [plan_layer(copier, manifest, layer) for layer in layers]
         target_mime = self._target_for_zstd(plans, target_mime)
         self._refuse_forbidden_changes(plans, target_mime)
@@ -144,6 +148,11 @@ class _ImageCopier:
                 "Copying this image would require changing layer representation, which we cannot do: "
                 f'"{self.not_modifiable}"'
             )
+        if isinstance(self.manifest, Schema1):
+            # A schema1 manifest is not edited in place (c/image re-signs it); a conversion
+            # to v2s2 or OCI names the layers as copied, a schema1 target refuses them.
+            self.schema1_layers = list(infos)
+            return self.manifest
         edits = [
             BlobInfo(
                 digest=new.digest,
@@ -227,6 +236,13 @@ class _ImageCopier:
     def _record_layers(self, copied: list[CopiedLayer], needs_diff_ids: bool) -> None:
         self.new_layers = [c.info for c in copied]
         self.layers_changed = any(c.info.compression is not None for c in copied)
+        if self.schema1_layers is not None:
+            # Unchanged bytes keep the compression the source's media type says.
+            self.new_layers = [
+                replace(info, compression=mime.layer_compression(info.media_type)) if info.compression is None else info
+                for info in self.new_layers
+            ]
+            self.layers_changed = True
         self.computed_diff_ids = [c.diff_id for c in copied if c.diff_id is not None] if needs_diff_ids else None
 
     # ------------------------------------------------------------------ the manifest
