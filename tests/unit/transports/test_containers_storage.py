@@ -526,3 +526,26 @@ def test_missing_images_are_not_found(tmp_path: Path) -> None:
     with pytest.raises(ImageNotFoundError):
         nowhere.new_image_source(CTX)
     assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("where", ["layer", "image", "volatile"])
+def test_a_newer_store_format_is_never_written(tmp_path: Path, where: str) -> None:
+    r, _, _ = _hand_made(tmp_path)
+    graph = tmp_path / "g"
+    if where == "volatile":
+        (tmp_path / "r/vfs-layers").mkdir(parents=True)
+        (tmp_path / "r/vfs-layers/volatile-layers.json").write_text('[{"id": "x"}]')
+    else:
+        path = graph / ("vfs-layers/layers.json" if where == "layer" else "vfs-images/images.json")
+        records = json.loads(path.read_bytes())
+        records[0]["toc-digest"] = "sha256:" + "0" * 64
+        path.write_text(json.dumps(records))
+    def contents() -> dict[Path, bytes]:  # lock files are made by any reader, as c/storage does
+        return {p: p.read_bytes() for p in graph.rglob("*") if p.is_file() and p.suffix != ".lock"}
+
+    before = contents()
+    with pytest.raises(ToolkitError, match="written by a newer containers/storage"):
+        r.new_image_destination(CTX)
+    with r.new_image_source(CTX) as src:  # still readable
+        assert src.get_manifest()[0]
+    assert contents() == before

@@ -15,7 +15,6 @@ non-empty line becomes a one-line `ToolkitError`.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -30,15 +29,10 @@ __all__ = ["StorageCommand", "CLI_NAME", "find_cli"]
 log = logging.getLogger(__name__)
 
 CLI_NAME: Final = "containers-storage"
-#: Tests and unusual installations may name the binary explicitly.
-CLI_ENV: Final = "SKOPO_CONTAINERS_STORAGE"
 
 
 def find_cli() -> str | None:
-    """The `containers-storage` binary: `$SKOPO_CONTAINERS_STORAGE`, else the one on PATH."""
-    explicit = os.environ.get(CLI_ENV)
-    if explicit:
-        return explicit
+    """The `containers-storage` binary on PATH."""
     return shutil.which(CLI_NAME)
 
 

@@ -130,8 +130,8 @@ class StorageImageDestination(ImageDestinationBase):
                 + ", ".join(ref.id_mapping_keys)
                 + "; writing ID-mapped layers is not supported"
             )
-        self._cli = StorageCommand(ref.location)
         self._check_store_format()
+        self._cli = StorageCommand(ref.location)
         parent = ctx.tmpdir if ctx.tmpdir is not None else Path("/var/tmp")
         try:
             self._dir = Path(tempfile.mkdtemp(prefix="storage", dir=parent))
@@ -506,7 +506,7 @@ class StorageImageDestination(ImageDestinationBase):
 
 
 def _refuse_newer_format(store: Store, images: ImageTable, layers: LayerTable) -> None:
-    problems = Store.format_problems(images, layers)
+    problems = store.format_problems(images, layers)
     if problems:
         raise NotSupportedError(
             f"containers-storage: the store {safe_text(store.describe())} was written by a newer "

@@ -541,10 +541,14 @@ class Store:
         ]
         return LayerTable(records, path)
 
-    @staticmethod
-    def format_problems(images: ImageTable, layers: LayerTable) -> list[str]:
-        """Record fields unknown to c/storage 1.43 (a newer store format), one text per kind."""
+    def format_problems(self, images: ImageTable, layers: LayerTable) -> list[str]:
+        """What c/storage 1.43 does not know in this store (a newer format), one text per kind:
+        unknown record fields, and volatile layers (kept in the run root since c/storage 1.4x)."""
         problems: list[str] = []
+        volatile = Path(self.location.run_root) / f"{self.location.driver}-layers" / "volatile-layers.json"
+        with contextlib.suppress(OSError):
+            if volatile.read_bytes().strip() not in (b"", b"[]", b"null"):
+                problems.append("volatile-layers.json")
         for record in images.records:
             for key in record.unknown_keys:
                 problems.append(f'image field "{safe_text(key, 80)}"')
@@ -585,7 +589,7 @@ class Store:
             directory.mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating {safe_text(str(directory))}") from exc
-        with AtomicFile(self.big_data_path(image_id, key), mode=0o600) as f:
+        with AtomicFile(self.big_data_path(image_id, key), mode=0o600, clean_stale=True) as f:
             f.write(data)
 
     def clear_image_dir(self, image_id: str) -> None:
@@ -607,7 +611,7 @@ class Store:
             self.images_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating {safe_text(str(self.images_dir))}") from exc
-        with AtomicFile(table.path, mode=0o600) as f:
+        with AtomicFile(table.path, mode=0o600, clean_stale=True) as f:
             f.write(data)
         self.images_lock.touch()
 
