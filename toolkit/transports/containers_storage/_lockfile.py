@@ -23,6 +23,7 @@ takes the same locks itself.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import itertools
 import os
@@ -136,15 +137,13 @@ class LockFile:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except PermissionError as exc:
-            if exclusive:
+        except OSError as exc:
+            if exclusive or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise ToolkitError(f"opening lock file {what}: {exc.strerror}") from exc
             try:  # a store we may read but not write (c/storage's read-only lock files)
                 fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError as exc2:
                 raise ToolkitError(f"opening lock file {what}: {exc2.strerror}") from exc2
-        except OSError as exc:
-            raise ToolkitError(f"opening lock file {what}: {exc.strerror}") from exc
         try:
             # F_SETLKW on the whole file, retried on EINTR by Python.
             fcntl.lockf(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
