@@ -19,6 +19,7 @@ from helpers.proc import PollTimeoutError, log_tail, poll_until, start_process, 
 
 __all__ = [
     "PeerCommandError",
+    "run_peer",
     "Skopeo",
     "GnupgHome",
     "PodmanService",
@@ -34,6 +35,31 @@ class PeerCommandError(AssertionError):
     def __init__(self, result: subprocess.CompletedProcess[bytes]) -> None:
         super().__init__(describe_result(result))
         self.result = result
+
+
+def run_peer(
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    check: bool = True,
+    input: bytes | None = None,
+    timeout: float = 300,
+    cwd: StrPath | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a peer command with output captured; raise `PeerCommandError` if `check` and it fails."""
+    result = subprocess.run(
+        argv,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise PeerCommandError(result)
+    return result
 
 
 # ---------------------------------------------------------------- skopeo
@@ -65,19 +91,8 @@ class Skopeo:
     ) -> subprocess.CompletedProcess[bytes]:
         """Run `skopeo --insecure-policy ARGS...`; raise `PeerCommandError` if `check` and it fails."""
         argv = [self.binary, "--insecure-policy", *(os.fspath(a) for a in args)]
-        result = subprocess.run(
-            argv,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
-            env=merge_env(self.isolated.env, env),
-            cwd=self.isolated.root,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise PeerCommandError(result)
-        return result
+        env_ = merge_env(self.isolated.env, env)
+        return run_peer(argv, env=env_, check=check, input=input, timeout=timeout, cwd=self.isolated.root)
 
 
 # ---------------------------------------------------------------- gpg
@@ -115,18 +130,8 @@ class GnupgHome:
         self, *args: StrPath, input: bytes | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
         """Run `gpg --batch ARGS...` with this GNUPGHOME."""
-        result = subprocess.run(
-            [self.gpg, "--batch", "--no-tty", *(os.fspath(a) for a in args)],
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
-            env=self.env,
-            timeout=120,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise PeerCommandError(result)
-        return result
+        argv = [self.gpg, "--batch", "--no-tty", *(os.fspath(a) for a in args)]
+        return run_peer(argv, env=self.env, check=check, input=input, timeout=120)
 
     def make_key(self, name_email: str, passphrase: str = "", *, algo: str = "default") -> str:
         """Generate a key for `name_email` ("Name <mail>"); return its fingerprint.

@@ -24,7 +24,7 @@ from typing import Any
 from helpers.cli import StrPath
 from helpers.env import make_isolated_home, merge_env
 from helpers.images import tar_bytes
-from helpers.peers import PeerCommandError, podman_argv
+from helpers.peers import podman_argv, run_peer
 
 __all__ = ["StorageStore", "runnable_layer", "mounts_under", "crc64_iso", "tar_split_lines", "hand_made_vfs_store"]
 
@@ -80,17 +80,8 @@ class StorageStore:
 
     def podman(self, *args: StrPath, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
         """Run podman on this store; raise `PeerCommandError` if `check` and it fails."""
-        result = subprocess.run(
-            [*self.podman_argv(), *(os.fspath(a) for a in args)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=self.env,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise PeerCommandError(result)
-        return result
+        return run_peer([*self.podman_argv(), *(os.fspath(a) for a in args)], env=self.env, check=check,
+                        timeout=timeout)
 
     def podman_json(self, *args: StrPath) -> Any:
         return json.loads(self.podman(*args).stdout)
@@ -102,17 +93,7 @@ class StorageStore:
         argv = [binary, "--storage-driver", self.driver, "--graph", str(self.graph), "--run", str(self.run)]
         for option in self.options:
             argv += ["--storage-opt", option]
-        result = subprocess.run(
-            [*argv, *(os.fspath(a) for a in args)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=self.env,
-            timeout=300,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise PeerCommandError(result)
-        return result
+        return run_peer([*argv, *(os.fspath(a) for a in args)], env=self.env, check=check)
 
     # ------------------------------------------------------------------ contents
 

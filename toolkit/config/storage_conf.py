@@ -48,6 +48,7 @@ from typing import Any, Final
 
 from toolkit.config.paths import DEFAULT_GRAPH_ROOT, DEFAULT_RUN_ROOT, OVERRIDE_STORAGE_CONF, SYSTEM_STORAGE_CONF
 from toolkit.errors import ConfigError, ToolkitError, safe_text
+from toolkit.gocompat import NumError, atoi
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 
 __all__ = [
@@ -484,9 +485,9 @@ def default_store_options(
     uid = euid if euid is not None else os.geteuid()
     if e.get("_CONTAINERS_ROOTLESS_UID"):
         try:
-            uid = int(e["_CONTAINERS_ROOTLESS_UID"])
-        except ValueError:
-            uid = 0  # Go's Atoi error is ignored there, giving 0
+            uid = atoi(e["_CONTAINERS_ROOTLESS_UID"])
+        except NumError:
+            uid = 0  # c/storage ignores Atoi's error, which leaves 0
     rootless = uid != 0
 
     # DefaultConfigFile(rootless), evaluated before the defaults are loaded.

@@ -154,44 +154,33 @@ def _store(tmp_path: Path) -> Store:
 
 
 @pytest.mark.parametrize(
-    ("content", "match"),
+    ("kind", "content", "match"),
     [
-        (b"{}", "not a JSON array"),
-        (b"[1,", "invalid JSON"),
-        (b"[1] x", "data after the array"),
-        (b"\xff", "not valid UTF-8"),
-        (b'[{"id": "a/b"}]', "not a valid ID"),
-        (b'[{"id": ".."}]', "not a valid ID"),
-        (b'[{"id": "x", "layer": "../y"}]', "top layer ID"),
-        (b'[{"id": "x", "big-data-sizes": {"k": -5}}]', "not a valid integer"),
-        (b'[{"id": "x", "big-data-digests": {"manifest-x": "sha256:zz"}}]', "invalid digest"),
-        (b'[{"id": "x", "created": 5}]', '"created" is not a string'),
-        (b'[{"id": "x"}, {"id": "x"}]', "appears twice"),
-        (b'[{"id": "x", "flags": []}]', '"flags" is not an object'),
-        (b"[NaN]", "invalid JSON"),
+        ("images", b"{}", "not a JSON array"),
+        ("images", b"[1,", "invalid JSON"),
+        ("images", b"[1] x", "data after the array"),
+        ("images", b"\xff", "not valid UTF-8"),
+        ("images", b'[{"id": "a/b"}]', "not a valid ID"),
+        ("images", b'[{"id": ".."}]', "not a valid ID"),
+        ("images", b'[{"id": "x", "layer": "../y"}]', "top layer ID"),
+        ("images", b'[{"id": "x", "big-data-sizes": {"k": -5}}]', "not a valid integer"),
+        ("images", b'[{"id": "x", "big-data-digests": {"manifest-x": "sha256:zz"}}]', "invalid digest"),
+        ("images", b'[{"id": "x", "created": 5}]', '"created" is not a string'),
+        ("images", b'[{"id": "x"}, {"id": "x"}]', "appears twice"),
+        ("images", b'[{"id": "x", "flags": []}]', '"flags" is not an object'),
+        ("images", b"[NaN]", "invalid JSON"),
+        ("layers", b'[{"id": "x", "parent": "/etc"}]', "parent layer ID"),
+        ("layers", b'[{"id": "x", "diff-size": "big"}]', "not a valid integer"),
+        ("layers", b'[{"id": "x", "uidset": {}}]', '"uidset" is not a list'),
     ],
 )
-def test_hostile_images_json(tmp_path: Path, content: bytes, match: str) -> None:
+def test_hostile_store_json(tmp_path: Path, kind: str, content: bytes, match: str) -> None:
     store = _store(tmp_path)
-    store.images_dir.mkdir(parents=True)
-    (store.images_dir / "images.json").write_bytes(content)
-    with pytest.raises(ArchiveError, match=match), store.reading_images():
-        pass
-
-
-@pytest.mark.parametrize(
-    ("content", "match"),
-    [
-        (b'[{"id": "x", "parent": "/etc"}]', "parent layer ID"),
-        (b'[{"id": "x", "diff-size": "big"}]', "not a valid integer"),
-        (b'[{"id": "x", "uidset": {}}]', '"uidset" is not a list'),
-    ],
-)
-def test_hostile_layers_json(tmp_path: Path, content: bytes, match: str) -> None:
-    store = _store(tmp_path)
-    store.layers_dir.mkdir(parents=True)
-    (store.layers_dir / "layers.json").write_bytes(content)
-    with pytest.raises(ArchiveError, match=match), store.reading_layers():
+    directory = store.images_dir if kind == "images" else store.layers_dir
+    directory.mkdir(parents=True)
+    (directory / f"{kind}.json").write_bytes(content)
+    reading = store.reading_images() if kind == "images" else store.reading_layers()
+    with pytest.raises(ArchiveError, match=match), reading:
         pass
 
 

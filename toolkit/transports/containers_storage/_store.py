@@ -37,6 +37,7 @@ from typing import Any, Final
 
 from toolkit.digest import Digest
 from toolkit.errors import ArchiveError, InvalidDigestError, ToolkitError, safe_text
+from toolkit.gocompat import INT64_MAX
 from toolkit.manifest.gojson import GoStruct, RawJSON, marshal
 from toolkit.transports._fs import AtomicFile, open_regular_file, remove_tree_quietly, wrap_os_error
 from toolkit.transports.containers_storage._lockfile import LockFile
@@ -58,7 +59,6 @@ SUPPORTED_DRIVERS: Final = frozenset({"overlay", "overlay2", "vfs"})
 #: Largest images.json / layers.json read (tens of thousands of records).
 MAX_STORE_JSON_SIZE: Final = 256 << 20
 _SAFE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
-_INT64_MAX: Final = (1 << 63) - 1
 
 IMAGE_KEYS: Final = (
     "id",
@@ -154,7 +154,7 @@ def _opt_int(obj: Mapping[str, Any], key: str, where: str, *, minimum: int = 0) 
     value = obj.get(key)
     if value is None:
         return 0
-    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= _INT64_MAX:
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= INT64_MAX:
         raise _bad(where, f'"{key}" is not a valid integer')
     return value
 
