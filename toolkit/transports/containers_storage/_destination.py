@@ -94,6 +94,7 @@ def layer_id_for(parent: str, diff_id: Digest) -> str:
 
 
 def _dedupe(names: Sequence[str]) -> list[str]:
+    """c/storage `dedupeNames`: first occurrences, in order."""
     seen: set[str] = set()
     out: list[str] = []
     for name in names:
@@ -140,7 +141,6 @@ class StorageImageDestination(ImageDestinationBase):
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self._staged: dict[Digest, _Staged] = {}
-        self._configs: set[Digest] = set()
         self._diff_ids: dict[Digest, Digest] = {}
         self._manifest: bytes | None = None
         self._manifest_digest: Digest | None = None
@@ -208,8 +208,6 @@ class StorageImageDestination(ImageDestinationBase):
                     path.unlink()
             else:
                 self._staged[digest] = _Staged(path, size)
-            if is_config:
-                self._configs.add(digest)
         return BlobInfo(digest=digest, size=size, media_type=info.media_type)
 
     # ------------------------------------------------------------------ manifest, signatures
