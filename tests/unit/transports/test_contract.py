@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import io
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from toolkit.policy import InsecureAcceptAnything
 from toolkit.transports import parse_image_name, transport_names
 from toolkit.types import BlobInfo, OptionalBool, SystemContext
 
-Kind = Literal["local", "registry", "daemon", "read-only", "placeholder"]
+Kind = Literal["local", "registry", "daemon", "storage", "read-only", "placeholder"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ CASES: dict[str, Case] = {
     "docker-daemon": Case("daemon", fmt="docker", keeps_manifest=False),
     "tarball": Case("read-only"),
     "sif": Case("read-only"),
-    "containers-storage": Case("placeholder"),
+    "containers-storage": Case("storage", keeps_manifest=False),  # serves layers uncompressed
     "atomic": Case("placeholder"),
     "ostree": Case("placeholder"),
 }
@@ -73,6 +74,7 @@ def _target(name: str, tmp_path: Path, host: str | None) -> str:
         "docker-archive": f"docker-archive:{tmp_path / 'archive.tar'}:contract/app:1",
         "docker": f"docker://{host}/contract/app:1",
         "docker-daemon": "docker-daemon:contract/app:1",
+        "containers-storage": f"containers-storage:[vfs@{tmp_path / 'root'}+{tmp_path / 'runroot'}]contract/app:1",
     }[name]
 
 
@@ -99,10 +101,14 @@ def _peer_context(request: pytest.FixtureRequest, case: Case) -> tuple[str | Non
     if case.kind == "daemon":
         service = request.getfixturevalue("podman_service")
         return None, SystemContext(daemon_host=service.docker_host)
+    if case.kind == "storage" and shutil.which("containers-storage") is None:
+        pytest.skip("peer `containers-storage` is not installed; run `make peers`")
     return None, SystemContext()
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.kind in ("local", "registry", "daemon")))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, c in CASES.items() if c.kind in ("local", "registry", "daemon", "storage"))
+)
 def test_writable_transport_round_trip(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     case = CASES[name]
     host, ctx = _peer_context(request, case)
@@ -118,7 +124,7 @@ def test_writable_transport_round_trip(name: str, tmp_path: Path, request: pytes
     assert diff_ids == image.diff_ids
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.kind == "local"))
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.kind in ("local", "storage")))
 def test_abort_leaves_no_trace(name: str, tmp_path: Path) -> None:
     image = build_image(fmt=CASES[name].fmt, layer_count=1, seed=5)
     before = snapshot(tmp_path)
