@@ -11,6 +11,7 @@ from helpers.artifacts import EMPTY_CONFIG, build_artifact, build_buildx_index, 
 from helpers.images import write_dir, write_oci_layout
 from toolkit.errors import NonImageArtifactError
 from toolkit.ops.copy import CopyOptions, MultiArch, copy_image
+from toolkit.ops.report import CallbackReporter, ProgressEvent
 from toolkit.policy import InsecureAcceptAnything
 from toolkit.transports import parse_image_name
 from toolkit.types import Compression, LayerCompression
@@ -53,25 +54,10 @@ def test_artifact_with_opaque_config_is_copied_byte_for_byte(tmp_path: Path, opt
 def test_second_copy_of_an_artifact_reuses_its_blobs(tmp_path: Path) -> None:
     chart = helm_chart()
     src = write_oci_layout(chart, tmp_path / "src", "1")
-    statuses: list[str] = []
-
-    class Collect:
-        def message(self, text: str) -> None:
-            return None
-
-        def blob(self, kind: str, digest: object, size: int) -> object:
-            class B:
-                def advance(self, n: int) -> None:
-                    return None
-
-                def finish(self, status: str) -> None:
-                    statuses.append(f"{kind}:{status}")
-
-            return B()
-
+    events: list[ProgressEvent] = []
     copy(f"oci:{src}:1", f"oci:{tmp_path / 'dest'}:1")
-    copy(f"oci:{src}:1", f"oci:{tmp_path / 'dest'}:2", reporter=Collect())
-    assert "blob:skipped: already exists" in statuses
+    copy(f"oci:{src}:1", f"oci:{tmp_path / 'dest'}:2", reporter=CallbackReporter(events.append))
+    assert any(e.event == "finish" and e.blob == "blob" and e.text == "skipped: already exists" for e in events)
 
 
 def test_artifact_refused_by_an_image_only_destination_before_any_write(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from helpers.images import build_image, build_multiarch, write_dir
 from toolkit.errors import PolicyRejectedError, ToolkitError
 from toolkit.image import UnparsedImage
 from toolkit.ops.copy import CopyOptions, MultiArch, copy_image
+from toolkit.ops.report import CallbackReporter, ProgressEvent
 from toolkit.policy import InsecureAcceptAnything
 from toolkit.transports import parse_image_name
 from toolkit.types import LayerCompression, SystemContext
@@ -87,26 +88,11 @@ def test_corrupt_layer_aborts_and_leaves_no_trace(tmp_path: Path, src: Path) -> 
 def test_second_copy_reuses_blobs_and_keeps_digest(tmp_path: Path, src: Path) -> None:
     dest = parse_image_name(f"oci:{tmp_path / 'layout'}:t")
     first = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"), options=CopyOptions())
-    statuses: list[str] = []
-
-    class Collect:
-        def message(self, text: str) -> None:
-            return None
-
-        def blob(self, kind: str, digest: object, size: int) -> object:
-            class B:
-                def advance(self, n: int) -> None:
-                    return None
-
-                def finish(self, status: str) -> None:
-                    statuses.append(status)
-
-            return B()
-
+    events: list[ProgressEvent] = []
     second = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),
-                        options=CopyOptions(reporter=Collect()))  # type: ignore[arg-type]
+                        options=CopyOptions(reporter=CallbackReporter(events.append)))
     assert first.manifest_digest == second.manifest_digest
-    assert statuses.count("skipped: already exists") == 3
+    assert [e.text for e in events if e.event == "finish"].count("skipped: already exists") == 3
 
 
 def test_decompress_then_compress_round_trip(tmp_path: Path, src: Path) -> None:
