@@ -58,21 +58,27 @@ def read_limited(stream: BinaryIO, limit: int, what: str) -> bytes:
     return data
 
 
+def _open_without_blocking(path: Path | str, what: str, *, follow_symlinks: bool = True) -> int:
+    """A read-only descriptor of `path` opened with O_NONBLOCK (opening a FIFO never waits for
+    its writer); `ToolkitError` naming the file if it cannot be opened."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    try:
+        return os.open(path, flags)
+    except FileNotFoundError as exc:
+        raise ToolkitError(f"{what} {safe_text(str(path))}: no such file") from exc
+    except OSError as exc:
+        raise ToolkitError(f"{what} {safe_text(str(path))}: {exc.strerror}") from exc
+
+
 def read_file_limited(path: Path | str, limit: int, what: str, *, follow_symlinks: bool = True) -> bytes:
     """Read a regular file of at most `limit` bytes.
 
     Raises `ToolkitError` naming the file if it is missing, not a regular file (FIFO,
     device, directory; or a symlink when `follow_symlinks` is false) or too large.
     """
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-    if not follow_symlinks:
-        flags |= os.O_NOFOLLOW
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError as exc:
-        raise ToolkitError(f"{what} {safe_text(str(path))}: no such file") from exc
-    except OSError as exc:
-        raise ToolkitError(f"{what} {safe_text(str(path))}: {exc.strerror}") from exc
+    fd = _open_without_blocking(path, what, follow_symlinks=follow_symlinks)
     # Check before fdopen: FileIO itself refuses a directory with a bare IsADirectoryError.
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
@@ -100,14 +106,8 @@ def read_named_input(path: Path | str, limit: int, what: str, *, wait: float = P
     import select
     import time
 
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     name = safe_text(str(path))
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError as exc:
-        raise ToolkitError(f"{what} {name}: no such file") from exc
-    except OSError as exc:
-        raise ToolkitError(f"{what} {name}: {exc.strerror}") from exc
+    fd = _open_without_blocking(path, what)
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISREG(mode) or stat.S_ISCHR(mode):

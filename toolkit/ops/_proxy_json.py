@@ -106,15 +106,8 @@ class _Scanner:
                 raise self.fail("after object key")
             self.i += 1
             self.value()
-            self.skip_space()
-            c = self.peek()
-            if c == ord(","):
-                self.i += 1
-                continue
-            if c == ord("}"):
-                self.i += 1
+            if self.end_of_container(ord("}"), "after object key:value pair"):
                 return
-            raise self.fail("after object key:value pair")
 
     def array(self) -> None:
         self.skip_space()
@@ -123,15 +116,20 @@ class _Scanner:
             return
         while True:
             self.value()
-            self.skip_space()
-            c = self.peek()
-            if c == ord(","):
-                self.i += 1
-                continue
-            if c == ord("]"):
-                self.i += 1
+            if self.end_of_container(ord("]"), "after array element"):
                 return
-            raise self.fail("after array element")
+
+    def end_of_container(self, closer: int, context: str) -> bool:
+        """After a member: a comma (False: another one follows) or `closer` (True: done)."""
+        self.skip_space()
+        c = self.peek()
+        self.i += 1
+        if c == ord(","):
+            return False
+        if c == closer:
+            return True
+        self.i -= 1
+        raise self.fail(context)
 
     def string(self) -> None:
         while True:
