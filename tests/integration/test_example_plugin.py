@@ -101,7 +101,7 @@ def test_the_policy_sees_the_plugin_transport(
                                   "transports": {"example-dir": {"": [{"type": "reject"}]}}}))
     result = run_skopo("--policy", policy, "copy", "-q", f"example-dir:{path}", f"oci:{tmp_path / 'l'}:v1",
                        env=plugin_env)
-    assert_clean_error(result, match=r'Source image rejected: example-dir:.*transports\["example-dir"\]')
+    assert_clean_error(result, match=r'Source image rejected: Running image example-dir:.*transports\["example-dir"\]')
     assert not (tmp_path / "l").exists()
 
 

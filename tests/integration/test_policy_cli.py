@@ -48,7 +48,7 @@ def test_user_policy_is_used_and_insecure_policy_still_works(run_skopo: SkopoRun
     user.parent.mkdir(parents=True)
     write_policy(user, {"default": [{"type": "reject"}]})
     result = run_skopo("copy", "-q", f"dir:{src}", f"dir:{tmp_path / 'd1'}", env=env)
-    assert_clean_error(result, match=r"Source image rejected: dir:.*is rejected by policy")
+    assert_clean_error(result, match=r"Source image rejected: Running image dir:.*is rejected by policy")
     assert not (tmp_path / "d1").exists()
     write_policy(user, {"default": [{"type": "insecureAcceptAnything"}]})
     result = run_skopo("copy", "-q", f"dir:{src}", f"dir:{tmp_path / 'd2'}", env=env)

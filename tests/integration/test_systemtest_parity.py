@@ -19,11 +19,17 @@ from helpers.registry import RegistryServer, push_image
 
 
 def test_standalone_sign_and_verify_a_device(run_skopo: SkopoRunner, gnupg_home: GnupgHome, tmp_path: Path) -> None:
-    # systemtest/050-signing.bats probes signing with `standalone-sign /dev/null ...`.
-    key = gnupg_home.make_key("Probe <probe@example.com>", algo="ed25519")
+    # systemtest/050-signing.bats probes signing with `standalone-sign /dev/null ...`, right
+    # after `gpgconf --kill gpg-agent`: signing must start the agent it needs.
+    key = gnupg_home.make_key("Probe <probe@example.com>", "secret", algo="ed25519")
     env: dict[str, str | None] = {"GNUPGHOME": str(gnupg_home.path)}
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(gnupg_home.path)},
+                   check=False, capture_output=True)
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("secret\n")
     sig = tmp_path / "probe.sig"
-    result = run_skopo("standalone-sign", "/dev/null", "example.com/probe:1", key, "-o", sig, env=env)
+    result = run_skopo("standalone-sign", "/dev/null", "example.com/probe:1", key, "-o", sig,
+                       "--passphrase-file", passphrase, env=env)
     assert result.returncode == 0, describe_result(result)
     result = run_skopo("standalone-verify", "/dev/null", "example.com/probe:1", key, sig, env=env)
     assert result.returncode == 0, describe_result(result)

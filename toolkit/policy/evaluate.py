@@ -112,17 +112,23 @@ class SignaturePolicyContext:
     def is_running_image_allowed(self, image: UnparsedImage) -> None:
         """Return if the policy allows `image`; raise `PolicyRejectedError` otherwise."""
         scope = self.requirements_for(image.reference)
-        failures: list[str] = []
+        failures: list[tuple[str, str]] = []
         for number, req in enumerate(scope.requirements, start=1):
             reason = self._requirement_reason(req, image)
             if reason is not None:
                 label = f"requirement {number} ({req.type_name})" if len(scope.requirements) > 1 else req.type_name
-                failures.append(f"{label}: {reason}")
+                failures.append((label, reason))
         if failures:
-            raise PolicyRejectedError(
-                f"Source image rejected: {image_name(image.reference)} "
-                f"(policy {safe_text(self.policy.source)}, scope {scope.description}): " + "; ".join(failures)
+            # skopeo's wording first (c/image: "Source image rejected: %w" with the first
+            # refusal), then where the decision came from, and any other refusal.
+            (first_label, first_reason), others = failures[0], failures[1:]
+            context = (
+                f"{image_name(image.reference)}: policy {safe_text(self.policy.source)}, scope {scope.description}, "
+                f"{first_label}"
             )
+            if others:
+                context += "; also " + "; ".join(f"{label}: {reason}" for label, reason in others)
+            raise PolicyRejectedError(f"Source image rejected: {first_reason} ({context})")
 
     def explain(self, image: UnparsedImage) -> PolicyExplanation:
         """Evaluate every requirement of `image`'s scope (not stopping at the first refusal)."""

@@ -72,8 +72,11 @@ log = logging.getLogger(__name__)
 MAX_KEYRING_SIZE: Final = 16 << 20
 _STATUS_PREFIX: Final = "[GNUPG:] "
 _STATUS_LIMIT: Final = 1 << 20
-# Options for every run: nothing from the network, no agent started just to verify.
-_QUIET_OPTIONS: Final = ["--no-greeting", "--no-autostart", "--no-auto-key-retrieve", "--no-auto-key-locate"]
+# Options for every run: nothing from the network.
+_QUIET_OPTIONS: Final = ["--no-greeting", "--no-auto-key-retrieve", "--no-auto-key-locate"]
+#: Verifying needs no secret key: no agent is started for it. Signing does need one (the
+#: secret keys are the agent's), so a signing run may start it, as skopeo's gpgme does.
+_NO_AGENT: Final = ["--no-autostart"]
 
 # Status keywords that make a verification fail whatever else was reported.
 _FATAL_STATUS: Final = {
@@ -124,9 +127,10 @@ def gpg_binary() -> str:
     raise SignatureError("GnuPG (gpg) is not installed: it is needed for simple signing")
 
 
-def _gpg(homedir: Path | None, keyring: Path | None = None) -> gnupg.GPG:
+def _gpg(homedir: Path | None, keyring: Path | None = None, *, agent: bool = False) -> gnupg.GPG:
     """A python-gnupg `GPG` for `homedir` (None: `$GNUPGHOME` or `~/.gnupg`), with only
-    `keyring` as public keyring when given. English messages, no agent from the environment."""
+    `keyring` as public keyring when given. English messages, no agent from the environment;
+    gpg-agent is started only when `agent` (signing)."""
     env = {k: v for k, v in os.environ.items() if k != "GPG_AGENT_INFO"}
     env["LC_ALL"] = "C"
     try:
@@ -134,7 +138,7 @@ def _gpg(homedir: Path | None, keyring: Path | None = None) -> gnupg.GPG:
             gpgbinary=gpg_binary(),
             gnupghome=str(homedir) if homedir is not None else None,
             keyring=str(keyring) if keyring is not None else None,
-            options=list(_QUIET_OPTIONS),
+            options=list(_QUIET_OPTIONS) + ([] if agent else list(_NO_AGENT)),
             env=env,
         )
     except (OSError, ValueError) as exc:
@@ -329,7 +333,7 @@ def sign(payload: bytes, key: str, *, passphrase: str | None = None, homedir: Pa
     if passphrase is not None and any(c in passphrase for c in "\r\n\0"):
         raise SignatureError("invalid passphrase: must not contain a line break")
     try:
-        result: Any = _gpg(homedir).sign(
+        result: Any = _gpg(homedir, agent=True).sign(
             payload, keyid=None, passphrase=passphrase or None, clearsign=False, binary=True,
             extra_args=["--local-user", key],
         )
