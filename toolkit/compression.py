@@ -129,10 +129,8 @@ ALGORITHMS: Final[tuple[Algorithm, ...]] = (
     # zstd 21-22 ("ultra") need 64-128 MiB windows on both ends and hundreds of MiB while
     # compressing, so they are refused to keep memory bounded.
     Algorithm("zstd", Compression.ZSTD, _ZSTD_MAGIC, range(1, 21)),
-    # zstd:chunked is zstd bytes plus a table of contents; writing it is not implemented yet.
-    Algorithm(
-        "zstd:chunked", Compression.ZSTD, _ZSTD_MAGIC, unwritable="compression format zstd:chunked is not supported"
-    ),
+    # zstd:chunked is zstd bytes plus a table of contents (toolkit.zstd_chunked writes it).
+    Algorithm("zstd:chunked", Compression.ZSTD, _ZSTD_MAGIC, range(1, 21)),
     Algorithm("bzip2", Compression.BZIP2, _BZIP2_MAGIC, unwritable=_not_in_manifests("bzip2")),
     Algorithm("xz", Compression.XZ, _XZ_MAGIC, unwritable=_not_in_manifests("xz")),
 )

@@ -273,7 +273,7 @@ def test_compressing_bzip2_xz_not_supported(algorithm: Compression) -> None:
     [
         ("gzip", Compression.GZIP, (1, 9), True),
         ("zstd", Compression.ZSTD, (1, 20), True),
-        ("zstd:chunked", Compression.ZSTD, None, False),
+        ("zstd:chunked", Compression.ZSTD, (1, 20), True),
         ("bzip2", Compression.BZIP2, None, False),
         ("xz", Compression.XZ, None, False),
     ],

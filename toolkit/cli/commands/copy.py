@@ -184,6 +184,7 @@ def copy(
         sign_identity=sign_identity,
         layer_compression=layer_compression,
         compression_format=compression_format,
+        zstd_chunked=flags.get("dest-compress-format") == "zstd:chunked",
         compression_level=compression_level,
         parallel_copies=parallel or DEFAULT_PARALLEL_COPIES,
     )

@@ -5,11 +5,16 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
 
 1. **reuse** — the destination already has the blob: nothing is read;
 2. **source** — a verifying stream from the source (size and digest checked at EOF);
-3. **detect compression** — the first bytes decide, not the media type (only for layers
+3. **zstd:chunked TOC** — a layer whose annotations name a zstd:chunked table of contents
+   is checked against it as it flows (`zstd_chunked.TOCVerifier`: the TOC's position,
+   checksum and entries; a lie fails the copy at the blob's end, never committed);
+   **detect compression** — the first bytes decide, not the media type (only for layers
    the engine may change: `plan.changeable`; every other blob flows byte for byte);
 4. **diffID** — schema1 sources only: hash the uncompressed content on the way;
-5. **(de)compress** — to the target compression, in a read-ahead thread, then "drain then
-   EOF" so the destination sees EOF only once the source bytes are verified;
+5. **(de)compress** — to the target compression (zstd:chunked through
+   `zstd_chunked.ZstdChunkedWriter`, whose TOC annotations replace the source's), in a
+   read-ahead thread, then "drain then EOF" so the destination sees EOF only once the
+   source bytes are verified;
 6. **progress** — counts bytes, and stops the copy once it is cancelled;
 7. **write** — `put_blob`; a compression error is reported as the source's digest or
    size mismatch when that is the real cause.
@@ -41,8 +46,8 @@ from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
-from toolkit.transports.base import BlobStream
 from toolkit.types import BlobInfo, Compression, LayerCompression
+from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
 __all__ = [
     "CopyCancelledError",
@@ -99,11 +104,15 @@ def plan_layer(copier: Copier, manifest: ImageManifest, layer: BlobInfo) -> Laye
     current = mime.layer_compression(layer.media_type)
     if current is None:
         return LayerPlan(operation=None, known=False)
-    return LayerPlan(operation=target_compression(copier, current))
+    return LayerPlan(operation=target_compression(copier, current, chunked_source=_is_chunked(layer)))
 
 
-def target_compression(copier: Copier, current: Compression) -> Compression | None:
-    """The target compression for a layer compressed with `current` (None: keep)."""
+def target_compression(copier: Copier, current: Compression, *, chunked_source: bool = False) -> Compression | None:
+    """The target compression for a layer compressed with `current` (None: keep).
+
+    With `zstd_chunked`, a zstd layer that is not zstd:chunked yet (`chunked_source`: its
+    annotations name a TOC) is recompressed, as c/image does for a different algorithm name.
+    """
     options = copier.options
     desired = options.layer_compression or copier.caps.desired_layer_compression
     if desired is LayerCompression.DECOMPRESS and current is not Compression.NONE:
@@ -114,7 +123,13 @@ def target_compression(copier: Copier, current: Compression) -> Compression | No
             return wanted or Compression.GZIP
         if wanted is not None and current is not wanted:
             return wanted
+        if options.zstd_chunked and wanted is Compression.ZSTD and current is wanted and not chunked_source:
+            return wanted
     return None
+
+
+def _is_chunked(layer: BlobInfo) -> bool:
+    return any(is_chunked_annotation(key) for key in layer.annotations)
 
 
 # -------------------------------------------------------------------------- copying
@@ -195,6 +210,7 @@ class _LayerCopy:
         self.put_info = layer
         self.tap: _DiffIDTap | None = None
         self.ahead: ReadAheadReader | None = None
+        self.chunked: ZstdChunkedWriter | None = None
 
     def run(self, *, compute_diff_id: bool) -> CopiedLayer:
         layer, plan = self.layer, self.plan
@@ -212,43 +228,56 @@ class _LayerCopy:
         # === source
         stream, _ = self.copier.source.get_blob(layer)
         try:
-            out: Readable = stream
+            # === zstd:chunked TOC (checked on every read of a layer that names one)
+            source: Readable = stream
+            if toc_annotations(layer.annotations) is not None:
+                source = TOCVerifier(stream, layer.annotations, what=f"layer {layer.digest}")
+            out: Readable = source
             if plan.changeable:
                 # === detect compression
-                compression, out = peek_compression(stream)
-                self.operation = target_compression(self.copier, compression)
+                compression, out = peek_compression(source)
+                self.operation = target_compression(self.copier, compression, chunked_source=_is_chunked(layer))
                 # === diffID
                 if compute_diff_id:
                     out = self.tap = _DiffIDTap(out, compression)
                 # === (de)compress
-                out = self._compression_step(out, stream, compression)
+                out = self._compression_step(out, source, compression)
             # === progress
             reader = _ProgressReader(out, progress, self.cancel)
             # === write
-            stored = self._write(reader, stream)
+            stored = self._write(reader, source)
         finally:
             if self.ahead is not None:
                 self.ahead.close()  # stops the thread before the source is closed under it
             stream.close()
         progress.finish("done")
+        annotations = layer.annotations
+        if self.operation is not None:
+            # A recompressed layer's old TOC describes other bytes (c/image drops it too).
+            annotations = {k: v for k, v in annotations.items() if not is_chunked_annotation(k)}
+        if self.chunked is not None:
+            annotations = {**annotations, **self.chunked.annotations()}
         new_info = BlobInfo(
             digest=stored.digest,
             size=stored.size,
             media_type=layer.media_type,
             urls=layer.urls,
-            annotations=layer.annotations,
+            annotations=annotations,
             compression=self.operation,
         )
         return CopiedLayer(new_info, self.tap.diff_id() if self.tap is not None else None)
 
-    def _compression_step(self, out: Readable, stream: BlobStream, compression: Compression) -> Readable:
+    def _compression_step(self, out: Readable, stream: Readable, compression: Compression) -> Readable:
         operation = self.operation
         if operation is None:
             return out
+        options = self.copier.options
         if compression is not Compression.NONE:
-            out = decompressing_reader(out, compression, budget=self.copier.options.dest_ctx.max_decompressed_size)
-        if operation is not Compression.NONE:
-            out = compressing_reader(out, operation, level=self.copier.options.compression_level)
+            out = decompressing_reader(out, compression, budget=options.dest_ctx.max_decompressed_size)
+        if operation is Compression.ZSTD and options.zstd_chunked:
+            out = self.chunked = ZstdChunkedWriter(out, level=options.compression_level)
+        elif operation is not Compression.NONE:
+            out = compressing_reader(out, operation, level=options.compression_level)
         # (De)compress in a thread, overlapping the destination's hashing and writing.
         out = self.ahead = ReadAheadReader(out)
         # The destination must not see EOF before the source bytes are verified.
@@ -257,7 +286,7 @@ class _LayerCopy:
         self.put_info = BlobInfo(digest=expected, size=-1, media_type=self.layer.media_type, compression=operation)
         return out
 
-    def _write(self, reader: _ProgressReader, stream: BlobStream) -> BlobInfo:
+    def _write(self, reader: _ProgressReader, stream: Readable) -> BlobInfo:
         try:
             stored = self.copier.dest.put_blob(reader, self.put_info)  # type: ignore[arg-type]
         except CompressionError as exc:
@@ -318,12 +347,12 @@ def _first_error(futures: list[concurrent.futures.Future[CopiedLayer]]) -> BaseE
     return found
 
 
-def _drain(stream: BlobStream) -> None:
+def _drain(stream: Readable) -> None:
     while stream.read(CHUNK_SIZE):
         pass
 
 
-def _raise_if_source_mismatch(stream: BlobStream, cause: BaseException) -> None:
+def _raise_if_source_mismatch(stream: Readable, cause: BaseException) -> None:
     """Read `stream` (a verifying source stream) to its end; raise its digest or size
     mismatch error, if any, from `cause`. Other errors while draining are ignored."""
     try:
@@ -343,7 +372,7 @@ def _close_inner(inner: Readable) -> None:
 class _DrainThenEOF:
     """Yields `inner`; at its EOF, reads `source` to its end (verifying it) before EOF."""
 
-    def __init__(self, inner: Readable, source: BlobStream) -> None:
+    def __init__(self, inner: Readable, source: Readable) -> None:
         self._inner = inner
         self._source = source
 

@@ -65,6 +65,8 @@ class CopyOptions:
     #: `--dest-compress` / `--dest-decompress`; None keeps the destination's preference.
     layer_compression: LayerCompression | None = None
     compression_format: Compression | None = None
+    #: With `compression_format` ZSTD: write zstd:chunked (`--dest-compress-format zstd:chunked`).
+    zstd_chunked: bool = False
     compression_level: int | None = None
     parallel_copies: int = DEFAULT_PARALLEL_COPIES
 
