@@ -4,7 +4,7 @@
   transports never import each other).
 - Third-party libraries stay in their rooms: requests in transports/docker/, typer/rich/
   click in cli/, gnupg in signature/gpg.py, platformdirs and yaml in config/,
-  cryptography in signature/, isal/zstandard in compression.py (zstandard and numpy
+  cryptography in signature/ and crypt/, isal/zstandard in compression.py (zstandard and numpy
   also in zstd_chunked.py).
 - No print() or sys.exit() outside cli/.
 - The package face `toolkit/__init__.py` re-exports the public API from every layer, but
@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "toolkit.reference": 2,
     "toolkit.manifest": 2,
     "toolkit.signature": 3,
+    "toolkit.crypt": 3,
     "toolkit.config": 3,
     "toolkit.transports": 4,
     "toolkit.image": 5,
@@ -56,7 +57,9 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "gnupg": ("toolkit.signature.gpg",),
     "platformdirs": ("toolkit.config",),
     "yaml": ("toolkit.config",),
-    "cryptography": ("toolkit.signature",),
+    # crypt/: OCI layer encryption (AES-CTR, RSA-OAEP, ECDH-ES, PKCS#7, key parsing) is key
+    # material work like signature/'s, kept in its own room so ops/ and cli/ never touch keys.
+    "cryptography": ("toolkit.signature", "toolkit.crypt"),
     "nacl": ("toolkit.signature",),
     "isal": ("toolkit.compression",),
     "zstandard": ("toolkit.compression", "toolkit.zstd_chunked"),

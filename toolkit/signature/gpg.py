@@ -350,3 +350,99 @@ def sign(payload: bytes, key: str, *, passphrase: str | None = None, homedir: Pa
         raise SignatureError(f"signing with key {safe_text(key)} failed: no usable secret key for it in the keyring")
     hint = _stderr_hint(stderr)
     raise SignatureError(f"signing with key {safe_text(key)} failed" + (f": {hint}" if hint else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Encryption for OCI layer key wrapping (toolkit.crypt._pgp is the only caller). Kept to three
+# small functions so the crypt package does not depend on how gpg is run.
+
+#: Largest plaintext a layer-key message may decrypt to (the private options are ~200 bytes).
+_MAX_KEY_MESSAGE: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeyInfo:
+    """A key of the user's public keyring: primary fingerprint, user IDs, and whether it
+    (or one of its subkeys) can encrypt and is neither revoked nor expired."""
+
+    fingerprint: str
+    uids: tuple[str, ...]
+    can_encrypt: bool
+
+
+def list_public_keys(*, homedir: Path | None = None) -> list[PublicKeyInfo]:
+    """The keys of the user's public keyring (`$GNUPGHOME`, `~/.gnupg`, or `homedir`)."""
+    try:
+        keys: Any = _gpg(homedir).list_keys()
+    except (OSError, ValueError) as exc:
+        raise SignatureError(f"listing the GnuPG public keys failed: {safe_text(str(exc), 200)}") from exc
+    out = []
+    for key in keys:
+        usable = str(key.get("trust", "")) not in ("r", "e", "d", "i")
+        out.append(PublicKeyInfo(
+            fingerprint=str(key.get("fingerprint", "")).upper(),
+            uids=tuple(str(u) for u in key.get("uids", ())),
+            can_encrypt=usable and "E" in str(key.get("cap", "")),
+        ))
+    return [k for k in out if k.fingerprint]
+
+
+def encrypt(data: bytes, fingerprints: Sequence[str], *, homedir: Path | None = None) -> bytes:
+    """A binary OpenPGP message of `data` for the keys `fingerprints` (of the user's keyring):
+    AES-256, no compression, an MDC-protected packet that Go's x/crypto/openpgp reads."""
+    for fpr in fingerprints:
+        if not fpr or any(c not in "0123456789ABCDEF" for c in fpr):
+            raise SignatureError(f'invalid key fingerprint "{safe_text(fpr)}"')
+    try:
+        result: Any = _gpg(homedir).encrypt(
+            data, list(fingerprints), always_trust=True, armor=False,
+            extra_args=["--compress-algo", "none", "--cipher-algo", "AES256"],
+        )
+    except (OSError, ValueError) as exc:
+        raise SignatureError(f"gpg encryption failed: {safe_text(str(exc), 200)}") from exc
+    out = bytes(result.data or b"")
+    if result.ok and out:
+        return out
+    hint = _stderr_hint(str(result.stderr or ""))
+    raise SignatureError("gpg encryption failed" + (f": {hint}" if hint else ""))
+
+
+def decrypt_with_secret_key(message: bytes, secret_key: bytes, *, passphrase: str | None) -> bytes | None:
+    """Decrypt `message` with `secret_key` (an exported secret keyring, binary or armored) in
+    a temporary GNUPGHOME; None when that key does not open it (or the passphrase is
+    wrong). The agent gpg starts for that home is stopped before returning."""
+    if passphrase is not None and any(c in passphrase for c in "\r\n\0"):
+        return None
+    home = Path(tempfile.mkdtemp(prefix="skopo-gpg-"))
+    try:
+        os.chmod(home, 0o700)
+        env = {k: v for k, v in os.environ.items() if k != "GPG_AGENT_INFO"}
+        env["LC_ALL"] = "C"
+        # Decryption needs the agent (it holds the secret key): no --no-autostart here.
+        gpg = gnupg.GPG(gpgbinary=gpg_binary(), gnupghome=str(home), env=env,
+                        options=[o for o in _QUIET_OPTIONS if o != "--no-autostart"])
+        # python-gnupg sends a passphrase only when it is non-empty (an empty one would make
+        # gpg read the key's first line as the passphrase).
+        imported: Any = gpg.import_keys(secret_key, passphrase=passphrase or None)
+        if not imported.fingerprints:
+            log.debug("gpg: the secret key could not be imported: %s", _stderr_hint(str(imported.stderr or "")))
+            return None
+        capped = _CappedOutput(_MAX_KEY_MESSAGE)
+        gpg.on_data = capped
+        result: Any = gpg.decrypt(message, passphrase=passphrase or None)
+        if result.ok and not capped.truncated:
+            return bytes(result.data or b"")
+        log.debug("gpg: decryption failed: %s", _stderr_hint(str(result.stderr or "")))
+        return None
+    except (OSError, ValueError, SignatureError) as exc:
+        log.debug("gpg: decryption failed: %s", exc)
+        return None
+    finally:
+        gpgconf = shutil.which("gpgconf")
+        if gpgconf is not None:
+            import subprocess
+
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run([gpgconf, "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True,
+                               timeout=30, check=False)
+        shutil.rmtree(home, ignore_errors=True)
