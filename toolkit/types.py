@@ -19,6 +19,7 @@ __all__ = [
     "BlobInfo",
     "Compression",
     "LayerCompression",
+    "LayerCrypto",
     "Platform",
     "SystemContext",
     "Credentials",
@@ -46,6 +47,13 @@ class LayerCompression(enum.Enum):
     DECOMPRESS = "decompress"
 
 
+class LayerCrypto(enum.Enum):
+    """What a copy did to a layer's encryption (c/image `types.LayerCrypto`)."""
+
+    ENCRYPT = "encrypt"
+    DECRYPT = "decrypt"
+
+
 class OptionalBool(enum.Enum):
     """A tri-state flag: absent (use configuration) / true / false."""
 
@@ -68,7 +76,8 @@ class BlobInfo:
     destination must hash). `size` is -1 when unknown. `media_type` is the descriptor's
     media type ("" if none). `urls` are foreign-layer URLs (untrusted; never fetched
     unless a transport opts in). `compression` is what the copy engine knows of the
-    bytes' compression (None: unknown / not determined).
+    bytes' compression (None: unknown / not determined). `crypto_operation` says the copy
+    encrypted or decrypted the layer (None: left as it was), so its media type follows.
     """
 
     digest: Digest | None
@@ -77,6 +86,7 @@ class BlobInfo:
     urls: tuple[str, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     compression: Compression | None = None
+    crypto_operation: LayerCrypto | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

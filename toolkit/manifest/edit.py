@@ -6,7 +6,9 @@ skopo converts or edits has the same digest as skopeo's for the same operation.
 
 - `update_layer_infos(view, layers)`: c/image `UpdateLayerInfos` (digests, sizes, URLs,
   annotations replaced; media types follow `BlobInfo.compression`: None keeps the media type,
-  `Compression.NONE`/`GZIP`/`ZSTD` switch between the uncompressed / gzip / zstd variants).
+  `Compression.NONE`/`GZIP`/`ZSTD` switch between the uncompressed / gzip / zstd variants;
+  and `BlobInfo.crypto_operation`: DECRYPT drops the "+encrypted" suffix first, ENCRYPT adds
+  it last, OCI only).
 - `update_config(view, info)`: new config digest/size (and media type if given).
 - `convert(view, target_mime, ...)` -> `Conversion`: v2s2 <-> OCI, v2s1 -> v2s2 / OCI.
   Conversion to v2s1 raises `NotSupportedError("conversion to v2s1 is not supported")`.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from toolkit.digest import Digest
@@ -46,7 +48,7 @@ from toolkit.manifest.formats import (
 )
 from toolkit.manifest.gojson import GoStruct, marshal
 from toolkit.manifest.platform import Host, current_host
-from toolkit.types import BlobInfo, Compression, Platform
+from toolkit.types import BlobInfo, Compression, LayerCrypto, Platform
 
 __all__ = [
     "Conversion",
@@ -160,13 +162,32 @@ def _oci1_bytes(view_like: OCI1 | None, config: GoStruct, layers: list[GoStruct]
 
 # --- layer and config edits ------------------------------------------------------------------------------
 
-def updated_layer_media_type(original: str, compression: Compression | None, *, oci: bool) -> str:
-    """c/image `updatedMIMEType`: the layer media type after (re)compression.
+def updated_layer_media_type(
+    original: str, compression: Compression | None, *, oci: bool, crypto: LayerCrypto | None = None
+) -> str:
+    """c/image `updatedMIMEType`: the layer media type after (re)compression, and after
+    decryption (the "+encrypted" suffix dropped first) or encryption (added last).
 
     `compression` None (or equal to what `original` already says) keeps `original`.
     Raises `ManifestError` if `original` is not an image layer type of the format, or the
-    new compression cannot be expressed in it (the table is `mime`'s).
+    new compression cannot be expressed in it (the table is `mime`'s), with c/image's words
+    for a type that cannot be encrypted or decrypted.
     """
+    if crypto is LayerCrypto.DECRYPT:
+        plain = mime.decrypted_layer_type(original)
+        if plain is None:
+            raise ManifestError(f'unsupported mediaType to decrypt: "{safe_text(original, 100)}"')
+        original = plain
+    if crypto is LayerCrypto.ENCRYPT:
+        if not oci:
+            raise ManifestError("encryption is not supported for docker images")
+        compressed = updated_layer_media_type(original, compression, oci=oci)
+        encrypted = mime.encrypted_layer_type(compressed)
+        if encrypted is None:
+            if mime.is_encrypted_layer_type(compressed):
+                raise ManifestError(f'unsupported mediaType: "{safe_text(compressed, 100)}" already encrypted')
+            raise ManifestError(f'unsupported mediaType to encrypt: "{safe_text(compressed, 100)}"')
+        return encrypted
     if compression is None:
         return original
     new = mime.layer_variant(original, compression, oci=oci)
@@ -200,7 +221,7 @@ def _schema2_layers(originals: Sequence[str], infos: Sequence[BlobInfo]) -> list
                 f'{info.digest}: "{original}"'
             )
         digest, size = _checked_info(info, i)
-        media_type = updated_layer_media_type(original, info.compression, oci=False)
+        media_type = updated_layer_media_type(original, info.compression, oci=False, crypto=info.crypto_operation)
         layers.append(_s2_descriptor(media_type, size, digest, info.urls))
     return layers
 
@@ -213,7 +234,7 @@ def _oci_layers(originals: Sequence[str], infos: Sequence[BlobInfo]) -> list[GoS
     layers = []
     for i, (original, info) in enumerate(zip(originals, infos, strict=True)):
         digest, size = _checked_info(info, i)
-        media_type = updated_layer_media_type(original, info.compression, oci=True)
+        media_type = updated_layer_media_type(original, info.compression, oci=True, crypto=info.crypto_operation)
         layers.append(_oci_descriptor(media_type, digest, size, urls=info.urls, annotations=info.annotations))
     return layers
 
@@ -313,12 +334,14 @@ def _schema2_to_oci(
     return Conversion(manifest=manifest, mime_type=mime.OCI_MANIFEST, config=oci_config)
 
 
-def _oci_to_schema2(view: OCI1) -> bytes:
+def _oci_to_schema2(view: OCI1, decrypted: Sequence[bool] = ()) -> bytes:
     if view.non_image_artifact_type is not None:
         raise NonImageArtifactError(view.non_image_artifact_type)
     layers = []
-    for d in view.layers:
+    for i, d in enumerate(view.layers):
         mt = d.media_type
+        if i < len(decrypted) and decrypted[i]:
+            mt = mime.decrypted_layer_type(mt) or mt
         if mt in (mime.OCI_LAYER_ZSTD, mime.OCI_LAYER_NONDIST_ZSTD):
             raise ManifestError(
                 f'Error during manifest conversion: "{mt}": '
@@ -434,9 +457,13 @@ def convert(
         if target == mime.OCI_MANIFEST:
             manifest = view.raw if layer_infos is None else update_layer_infos(view, layer_infos)
             return Conversion(manifest=manifest, mime_type=mime.OCI_MANIFEST)
-        manifest = _oci_to_schema2(view)
+        decrypted = [i.crypto_operation is LayerCrypto.DECRYPT for i in layer_infos or ()]
+        manifest = _oci_to_schema2(view, decrypted)
         if layer_infos is not None:
-            manifest = update_layer_infos(_reparse_s2(manifest), layer_infos)
+            # The conversion already dropped the "+encrypted" of what was decrypted.
+            plain = [replace(i, crypto_operation=None) if i.crypto_operation is LayerCrypto.DECRYPT else i
+                     for i in layer_infos]
+            manifest = update_layer_infos(_reparse_s2(manifest), plain)
         return Conversion(manifest=manifest, mime_type=mime.DOCKER_V2S2)
     raise ManifestError(f"cannot convert {type(view).__name__}")
 

@@ -46,6 +46,10 @@ __all__ = [
     "OCI_LAYER_NONDIST_GZIP_ENC",
     "OCI_LAYER_NONDIST_ZSTD_ENC",
     "ENCRYPTED_LAYER_TYPES",
+    "ENCRYPTED_SUFFIX",
+    "is_encrypted_layer_type",
+    "encrypted_layer_type",
+    "decrypted_layer_type",
     "IMAGE_CONFIG_TYPES",
     "layer_compression",
     "layer_variant",
@@ -100,6 +104,29 @@ ENCRYPTED_LAYER_TYPES: Final = frozenset(
         OCI_LAYER_NONDIST_ZSTD_ENC,
     }
 )
+
+ENCRYPTED_SUFFIX: Final = "+encrypted"
+#: c/image `getEncryptedMediaType`: the types (before the first "+") that may be encrypted.
+_ENCRYPTABLE_BASES: Final = frozenset({DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_NONDIST})
+
+
+def is_encrypted_layer_type(media_type: str) -> bool:
+    """c/image `isOciEncrypted`: the type ends with "+encrypted"."""
+    return media_type.endswith(ENCRYPTED_SUFFIX)
+
+
+def encrypted_layer_type(media_type: str) -> str | None:
+    """The "+encrypted" variant of `media_type`, or None when c/image would not encrypt that
+    type (already encrypted, or not an image layer type)."""
+    if is_encrypted_layer_type(media_type) or media_type.split("+", 1)[0] not in _ENCRYPTABLE_BASES:
+        return None
+    return media_type + ENCRYPTED_SUFFIX
+
+
+def decrypted_layer_type(media_type: str) -> str | None:
+    """`media_type` without its "+encrypted" suffix; None when it has none."""
+    return media_type.removesuffix(ENCRYPTED_SUFFIX) if is_encrypted_layer_type(media_type) else None
+
 
 #: Config media types of container images (everything else under an OCI manifest is an artifact).
 IMAGE_CONFIG_TYPES: Final = frozenset({DOCKER_CONFIG, OCI_CONFIG})

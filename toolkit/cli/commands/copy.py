@@ -31,7 +31,8 @@ from toolkit.cli.flags import (
 from toolkit.cli.progress import make_reporter
 from toolkit.cli.signing import signers_from_flags
 from toolkit.compression import algorithm_by_name
-from toolkit.errors import InvalidInputError, NotSupportedError, safe_text
+from toolkit.crypt import DecryptConfig, EncryptConfig, parse_decryption_keys, parse_encryption_keys
+from toolkit.errors import InvalidInputError, safe_text
 from toolkit.ops.copy import DEFAULT_PARALLEL_COPIES, copy_image
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.transports import parse_image_name
@@ -65,12 +66,13 @@ COPY_FLAGS: list[Flag] = [
          metavar="REFERENCE"),
     Flag("digestfile", Path | None, None, "Write the digest of the pushed image to the specified file",
          metavar="PATH"),
-    Flag("encryption-key", list[str] | None, None, "*Experimental* key with the encryption protocol to use",
+    Flag("encryption-key", list[str] | None, None, "*Experimental* key with the encryption protocol to use "
+         "needed to encrypt the image (e.g. jwe:/path/to/key.pem, pkcs7:CERT.pem, pgp:NAME); repeatable",
          metavar="KEY"),
-    Flag("encrypt-layer", list[int] | None, None, "*Experimental* the 0-indexed layer indices to encrypt",
-         metavar="INDEX"),
-    Flag("decryption-key", list[str] | None, None, "*Experimental* key needed to decrypt the image",
-         metavar="KEY"),
+    Flag("encrypt-layer", list[int] | None, None, "*Experimental* the 0-indexed layer indices, with support "
+         "for negative indexing (e.g. 0 is the first layer, -1 is the last layer)", metavar="INDEX"),
+    Flag("decryption-key", list[str] | None, None, "*Experimental* key needed to decrypt the image "
+         "(FILE[:PASSWORD]); repeatable", metavar="KEY"),
     Flag("image-parallel-copies", int, 0, "Maximum number of image layers to be copied (pulled/pushed) "
          "simultaneously (0: the default, 6)", metavar="N"),
 ]
@@ -99,6 +101,20 @@ def _parse_compression(flags: FlagValues) -> tuple[LayerCompression | None, Comp
             raise InvalidInputError(f"--dest-compress-level for {algorithm.name} must be between {low} and {high}")
     fmt = chosen.compression if chosen is not None else None
     return layer, fmt, level
+
+
+def _parse_crypto(flags: FlagValues) -> tuple[EncryptConfig | None, tuple[int, ...] | None, DecryptConfig | None]:
+    """`--encryption-key`, `--encrypt-layer`, `--decryption-key` with skopeo's rules."""
+    encryption_keys: list[str] = flags.get("encryption-key") or []
+    decryption_keys: list[str] = flags.get("decryption-key") or []
+    layers: list[int] = flags.get("encrypt-layer") or []
+    if encryption_keys and decryption_keys:
+        raise InvalidInputError("--encryption-key and --decryption-key cannot be specified together")
+    if layers and not encryption_keys:
+        raise InvalidInputError("--encrypt-layer can only be used with --encryption-key")
+    encryption = parse_encryption_keys(encryption_keys) if encryption_keys else None
+    decryption = parse_decryption_keys(decryption_keys) if decryption_keys else None
+    return encryption, (tuple(layers) if layers else None), decryption
 
 
 def _parse_additional_tags(values: list[str] | None) -> tuple[str, ...]:
@@ -151,12 +167,7 @@ def copy(
     layer_compression, compression_format, compression_level = _parse_compression(flags)
     dest_ctx = system_context(flags, "dest-", base=base)
     dest_ctx = _with_dest_extras(dest_ctx, flags)
-    if flags.get("encrypt-layer") and not flags.get("encryption-key"):
-        raise InvalidInputError("--encrypt-layer can only be used with --encryption-key")
-    for unsupported, what in (("encryption-key", "image encryption"), ("decryption-key", "image decryption"),
-                              ("encrypt-layer", "image encryption")):
-        if flags.get(unsupported):
-            raise NotSupportedError(f"--{unsupported}: {what} is not supported yet")
+    encryption, encrypt_layers, decryption = _parse_crypto(flags)
     sign_identity: NamedReference | None = None
     if flags.get("sign-identity") is not None:
         sign_identity = parse_normalized_named(flags.get("sign-identity"))
@@ -187,6 +198,9 @@ def copy(
         zstd_chunked=flags.get("dest-compress-format") == "zstd:chunked",
         compression_level=compression_level,
         parallel_copies=parallel or DEFAULT_PARALLEL_COPIES,
+        encryption=encryption,
+        encrypt_layers=encrypt_layers,
+        decryption=decryption,
     )
     try:
         result = with_retries(

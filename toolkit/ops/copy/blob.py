@@ -5,6 +5,9 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
 
 1. **reuse** — the destination already has the blob: nothing is read;
 2. **source** — a verifying stream from the source (size and digest checked at EOF);
+   **decrypt** — an encrypted layer the plan decrypts (`toolkit.crypt`, the key unwrapped
+   when the plan was made): plaintext flows on, and the HMAC over the ciphertext is
+   checked when the ciphertext ends, *before* EOF is passed on (see "Trust" below);
 3. **zstd:chunked TOC** — a layer whose annotations name a zstd:chunked table of contents
    is checked against it as it flows (`zstd_chunked.TOCVerifier`: the TOC's position,
    checksum and entries; a lie fails the copy at the blob's end, never committed);
@@ -15,11 +18,21 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
    `zstd_chunked.ZstdChunkedWriter`, whose TOC annotations replace the source's), in a
    read-ahead thread, then "drain then EOF" so the destination sees EOF only once the
    source bytes are verified;
+   **encrypt** — a layer the plan encrypts: AES-256-CTR over the (re)compressed bytes, the
+   key wrapped for every recipient when the plan was made, the HMAC known at EOF;
 6. **progress** — counts bytes, and stops the copy once it is cancelled;
 7. **write** — `put_blob`; a compression error is reported as the source's digest or
-   size mismatch when that is the real cause.
+   size mismatch, or the decrypted layer's HMAC mismatch, when that is the real cause.
 
-A future transform (decryption, encryption, zstd:chunked) is one more step between 3 and 6.
+Trust. No consumer ever sees the end of a stream before it is verified: the source's
+verifying stream raises instead of EOF on a digest or size mismatch, the decrypting reader
+on an HMAC mismatch, the TOC verifier on a lying TOC, and "drain then EOF" reads the
+(decrypted) source to its end before the transformed stream ends. A destination writes
+blobs to temporary files (or an unfinished upload) and makes them visible only after it
+has seen EOF and the copy commits; on any error it discards them. So plaintext of a layer
+whose HMAC does not verify is never committed anywhere, although it flowed through the
+pipeline (through a pipe destination such as `docker-archive:-` it cannot be recalled; the
+stream then ends with an error and is no complete archive).
 """
 
 from __future__ import annotations
@@ -40,13 +53,20 @@ from toolkit.compression import (
     decompressing_reader,
     peek_compression,
 )
+from toolkit.crypt import (
+    EncryptingReader,
+    LayerDecryption,
+    LayerDecryptionError,
+    LayerEncryption,
+    is_encryption_annotation,
+)
 from toolkit.digest import CHUNK_SIZE, Digest, pass_through
 from toolkit.errors import DigestMismatchError, NotSupportedError, SizeMismatchError, ToolkitError
 from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
-from toolkit.types import BlobInfo, Compression, LayerCompression
+from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
 __all__ = [
@@ -68,16 +88,26 @@ class LayerPlan:
     """Target compression for a layer (None: keep as is).
 
     `changeable`: the layer may be transformed at all (else it is copied byte for byte);
-    `known`: its media type announces its compression.
+    `known`: its media type announces its compression. `decrypt` / `encrypt`: the layer's
+    unwrapped key / its new key wrapped for the recipients (`single.py` decides both before
+    any blob is written).
     """
 
     operation: Compression | None
     known: bool = True
     changeable: bool = True
+    decrypt: LayerDecryption | None = None
+    encrypt: LayerEncryption | None = None
 
     @property
     def changes(self) -> bool:
-        return self.operation is not None
+        return self.operation is not None or self.crypto is not None
+
+    @property
+    def crypto(self) -> LayerCrypto | None:
+        if self.decrypt is not None:
+            return LayerCrypto.DECRYPT
+        return LayerCrypto.ENCRYPT if self.encrypt is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +241,7 @@ class _LayerCopy:
         self.tap: _DiffIDTap | None = None
         self.ahead: ReadAheadReader | None = None
         self.chunked: ZstdChunkedWriter | None = None
+        self.encryptor: EncryptingReader | None = None
 
     def run(self, *, compute_diff_id: bool) -> CopiedLayer:
         layer, plan = self.layer, self.plan
@@ -219,7 +250,7 @@ class _LayerCopy:
         if layer.digest is None:
             raise ToolkitError("a layer without a digest cannot be copied")
         # === reuse
-        if plan.operation is None and (plan.known or not plan.changeable) and not compute_diff_id:
+        if not plan.changes and (plan.known or not plan.changeable) and not compute_diff_id:
             reused = self.copier.dest.try_reusing_blob(layer)
             if reused is not None:
                 self.copier.reporter.blob("blob", layer.digest, layer.size).finish("skipped: already exists")
@@ -228,10 +259,16 @@ class _LayerCopy:
         # === source
         stream, _ = self.copier.source.get_blob(layer)
         try:
-            # === zstd:chunked TOC (checked on every read of a layer that names one)
             source: Readable = stream
-            if toc_annotations(layer.annotations) is not None:
-                source = TOCVerifier(stream, layer.annotations, what=f"layer {layer.digest}")
+            # === decrypt
+            if plan.decrypt is not None:
+                source = plan.decrypt.reader(stream)
+                self.put_info = BlobInfo(digest=None, size=-1, media_type=layer.media_type)
+            # === zstd:chunked TOC (checked on every read of a layer that names one; an
+            # encrypted layer's TOC, if any, describes its plaintext)
+            encrypted = plan.decrypt is None and mime.is_encrypted_layer_type(layer.media_type)
+            if not encrypted and toc_annotations(layer.annotations) is not None:
+                source = TOCVerifier(source, layer.annotations, what=f"layer {layer.digest}")
             out: Readable = source
             if plan.changeable:
                 # === detect compression
@@ -242,6 +279,9 @@ class _LayerCopy:
                     out = self.tap = _DiffIDTap(out, compression)
                 # === (de)compress
                 out = self._compression_step(out, source, compression)
+            # === encrypt
+            if plan.encrypt is not None:
+                out = self._encryption_step(plan.encrypt, out)
             # === progress
             reader = _ProgressReader(out, progress, self.cancel)
             # === write
@@ -251,21 +291,38 @@ class _LayerCopy:
                 self.ahead.close()  # stops the thread before the source is closed under it
             stream.close()
         progress.finish("done")
-        annotations = layer.annotations
-        if self.operation is not None:
-            # A recompressed layer's old TOC describes other bytes (c/image drops it too).
-            annotations = {k: v for k, v in annotations.items() if not is_chunked_annotation(k)}
-        if self.chunked is not None:
-            annotations = {**annotations, **self.chunked.annotations()}
         new_info = BlobInfo(
             digest=stored.digest,
             size=stored.size,
             media_type=layer.media_type,
             urls=layer.urls,
-            annotations=annotations,
+            annotations=self._annotations(),
             compression=self.operation,
+            crypto_operation=plan.crypto,
         )
         return CopiedLayer(new_info, self.tap.diff_id() if self.tap is not None else None)
+
+    def _annotations(self) -> dict[str, str]:
+        annotations = dict(self.layer.annotations)
+        if self.plan.decrypt is not None:
+            annotations = {k: v for k, v in annotations.items() if not is_encryption_annotation(k)}
+        if self.operation is not None or self.plan.encrypt is not None:
+            # A recompressed layer's old TOC describes other bytes (c/image drops it too);
+            # an encrypted layer's TOC would describe its plaintext in the clear.
+            annotations = {k: v for k, v in annotations.items() if not is_chunked_annotation(k)}
+        if self.chunked is not None:
+            annotations.update(self.chunked.annotations())
+        if self.plan.encrypt is not None and self.encryptor is not None:
+            annotations.update(self.plan.encrypt.annotations(self.encryptor))
+        return annotations
+
+    def _encryption_step(self, encryption: LayerEncryption, out: Readable) -> Readable:
+        out = self.encryptor = encryption.reader(out)
+        if self.ahead is None:
+            # Encrypt in a thread, overlapping the destination's hashing and writing.
+            out = self.ahead = ReadAheadReader(out)
+        self.put_info = BlobInfo(digest=None, size=-1, media_type=self.layer.media_type)
+        return out
 
     def _compression_step(self, out: Readable, stream: Readable, compression: Compression) -> Readable:
         operation = self.operation
@@ -274,7 +331,7 @@ class _LayerCopy:
         options = self.copier.options
         if compression is not Compression.NONE:
             out = decompressing_reader(out, compression, budget=options.dest_ctx.max_decompressed_size)
-        if operation is Compression.ZSTD and options.zstd_chunked:
+        if operation is Compression.ZSTD and options.zstd_chunked and self.plan.encrypt is None:
             out = self.chunked = ZstdChunkedWriter(out, level=options.compression_level)
         elif operation is not Compression.NONE:
             out = compressing_reader(out, operation, level=options.compression_level)
@@ -282,7 +339,7 @@ class _LayerCopy:
         out = self.ahead = ReadAheadReader(out)
         # The destination must not see EOF before the source bytes are verified.
         out = _DrainThenEOF(out, stream)
-        expected = self.diff_id if operation is Compression.NONE else None
+        expected = self.diff_id if operation is Compression.NONE and self.plan.encrypt is None else None
         self.put_info = BlobInfo(digest=expected, size=-1, media_type=self.layer.media_type, compression=operation)
         return out
 
@@ -357,7 +414,7 @@ def _raise_if_source_mismatch(stream: Readable, cause: BaseException) -> None:
     mismatch error, if any, from `cause`. Other errors while draining are ignored."""
     try:
         _drain(stream)
-    except (DigestMismatchError, SizeMismatchError) as mismatch:
+    except (DigestMismatchError, SizeMismatchError, LayerDecryptionError) as mismatch:
         raise mismatch from cause
     except (ToolkitError, OSError, ValueError):
         return

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from toolkit.crypt import DecryptConfig, EncryptConfig
 from toolkit.digest import Digest
 from toolkit.manifest.platform import PlatformFilter
 from toolkit.ops.report import NullReporter, Reporter
@@ -69,6 +70,12 @@ class CopyOptions:
     zstd_chunked: bool = False
     compression_level: int | None = None
     parallel_copies: int = DEFAULT_PARALLEL_COPIES
+    #: `--encryption-key`: encrypt layers for these recipients (OCI manifests only).
+    encryption: EncryptConfig | None = None
+    #: `--encrypt-layer`: which layers (0-based, negative from the end); None: all of them.
+    encrypt_layers: tuple[int, ...] | None = None
+    #: `--decryption-key`: decrypt every encrypted layer with these keys.
+    decryption: DecryptConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)

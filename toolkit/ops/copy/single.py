@@ -9,6 +9,15 @@ refuses one), writes it and the signatures.
 Refused before any blob is written: a change of representation that the manifest forbids
 (`Copier.why_not_modifiable`), an artifact a destination cannot hold, a v2s1 target for a
 non-schema1 image, zstd layers for a destination without OCI manifests.
+
+Encryption (c/image `copy/encryption.go` rules, decided here for every layer before any
+blob is written): with `options.decryption` every encrypted layer is decrypted, and one no
+key opens fails the copy naming it; with `options.encryption` the layers
+`options.encrypt_layers` selects (all by default) are encrypted, each with its own key
+wrapped for every recipient now, except layers already encrypted (copied as they are);
+either needs a manifest that may change (no signatures kept, no `--preserve-digests`), and
+encrypted layers need an OCI manifest. zstd:chunked is written as plain zstd for encrypted
+layers (its TOC would describe the plaintext in the clear), as current c/image does.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+from toolkit.crypt import CryptError, LayerDecryptionError, open_layer, prepare_encryption
 from toolkit.digest import Digest
 from toolkit.errors import (
     DestinationError,
@@ -33,7 +43,7 @@ from toolkit.ops.copy.blob import CopiedLayer, LayerPlan, copy_config, copy_laye
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.copy.options import CopyResult
 from toolkit.ops.copy.sign import put_signatures
-from toolkit.types import BlobInfo, Compression
+from toolkit.types import BlobInfo, Compression, LayerCrypto
 
 __all__ = ["copy_single_image", "ManifestWriter", "SCHEMA1_TYPES"]
 
@@ -107,6 +117,9 @@ class _ImageCopier:
             manifest = self._use_source_layer_infos(source_layers)
         layers: list[BlobInfo] = self.schema1_layers or list(manifest.layer_infos())
         plans = [plan_layer(copier, manifest, layer) for layer in layers]
+        plans = self._plan_decryption(layers, plans)
+        target_mime = self._target_for_encryption(layers, plans, target_mime)
+        plans = self._plan_encryption(layers, plans)
         target_mime = self._target_for_zstd(plans, target_mime)
         self._refuse_forbidden_changes(plans, target_mime)
         needs_diff_ids = isinstance(manifest, Schema1) and target_mime not in SCHEMA1_TYPES
@@ -195,6 +208,95 @@ class _ImageCopier:
             detail = f"an artifact cannot be converted to {target_mime}"
         raise NonImageArtifactError(artifact_type, detail)
 
+    def _plan_decryption(self, layers: list[BlobInfo], plans: list[LayerPlan]) -> list[LayerPlan]:
+        """With decryption keys: unwrap the key of every encrypted layer (or fail naming it)."""
+        config = self.copier.options.decryption
+        if config is None:
+            return plans
+        out = []
+        for layer, plan in zip(layers, plans, strict=True):
+            plain_type = mime.decrypted_layer_type(layer.media_type)
+            if plain_type is None:
+                out.append(plan)
+                continue
+            if self.not_modifiable:
+                raise ToolkitError(
+                    f"layer {layer.digest} should be decrypted, but we can\u2019t modify the manifest: "
+                    f"{self.not_modifiable}"
+                )
+            try:
+                decryption = open_layer(layer.annotations, config)
+            except LayerDecryptionError as exc:
+                raise LayerDecryptionError(f"decrypting layer {layer.digest}: {exc}") from exc
+            base = plan_layer(self.copier, self.manifest, replace(layer, media_type=plain_type))
+            out.append(replace(base, decrypt=decryption))
+        return out
+
+    def _encrypted_indices(self, count: int) -> set[int]:
+        chosen = self.copier.options.encrypt_layers
+        if chosen is None or not chosen:
+            return set(range(count))
+        indices = set()
+        for index in chosen:
+            if not -count <= index < count:
+                raise ToolkitError(
+                    f"when choosing layers to encrypt, layer index {index} out of range ({count} layers exist)"
+                )
+            indices.add(index % count)
+        return indices
+
+    def _target_for_encryption(self, layers: list[BlobInfo], plans: list[LayerPlan], target_mime: str) -> str:
+        """Encrypted layers (made now or kept) need an OCI manifest (c/image's messages)."""
+        kept = any(mime.is_encrypted_layer_type(layer.media_type) and plan.decrypt is None
+                   for layer, plan in zip(layers, plans, strict=True))
+        if not (kept or self.copier.options.encryption is not None) or target_mime == mime.OCI_MANIFEST:
+            return target_mime
+        if self.forced is not None:
+            raise NotSupportedError(
+                f"encryption required together with format {self.forced}, which does not support encryption"
+            )
+        supported = self.copier.caps.supported_manifest_mime_types
+        if supported is not None and mime.OCI_MANIFEST not in supported:
+            raise NotSupportedError(
+                f"encryption required but the destination only supports MIME types [{', '.join(supported)}], "
+                "none of which support encryption"
+            )
+        return mime.OCI_MANIFEST
+
+    def _plan_encryption(self, layers: list[BlobInfo], plans: list[LayerPlan]) -> list[LayerPlan]:
+        """With recipients: a new key per chosen layer, wrapped for all of them now."""
+        options = self.copier.options
+        config = options.encryption
+        if config is None:
+            return plans
+        chosen = self._encrypted_indices(len(layers))
+        out = list(plans)
+        warned = False
+        for i in sorted(chosen):
+            layer, plan = layers[i], plans[i]
+            if mime.is_encrypted_layer_type(layer.media_type):
+                log.debug("layer %s is already encrypted: copied as it is", layer.digest)
+                continue
+            if self.not_modifiable:
+                raise ToolkitError(
+                    f"layer {layer.digest} should be encrypted, but we can\u2019t modify the manifest: "
+                    f"{self.not_modifiable}"
+                )
+            if mime.encrypted_layer_type(layer.media_type) is None or not plan.changeable:
+                raise NotSupportedError(
+                    f'unsupported mediaType to encrypt: "{layer.media_type}" (layer {layer.digest})'
+                )
+            if options.zstd_chunked and not warned:
+                log.warning("Compression using zstd:chunked is not beneficial for encrypted layers, "
+                            "using plain zstd instead")
+                warned = True
+            try:
+                encryption = prepare_encryption(config, str(layer.digest))
+            except CryptError as exc:
+                raise type(exc)(f"encrypting blob {layer.digest}: {exc}") from exc
+            out[i] = replace(plan, encrypt=encryption)
+        return out
+
     def _target_for_zstd(self, plans: list[LayerPlan], target_mime: str) -> str:
         """zstd layers need an OCI manifest (v2s2 cannot express them)."""
         if any(plan.operation is Compression.ZSTD for plan in plans) and target_mime != mime.OCI_MANIFEST:
@@ -235,7 +337,8 @@ class _ImageCopier:
 
     def _record_layers(self, copied: list[CopiedLayer], needs_diff_ids: bool) -> None:
         self.new_layers = [c.info for c in copied]
-        self.layers_changed = any(c.info.compression is not None for c in copied)
+        self.layers_changed = any(c.info.compression is not None or c.info.crypto_operation is not None
+                                  for c in copied)
         if self.schema1_layers is not None:
             # Unchanged bytes keep the compression the source's media type says.
             self.new_layers = [
@@ -251,7 +354,14 @@ class _ImageCopier:
         """Write the manifest as `target_mime`, or (c/image) as the other types the
         destination may accept when it refuses that one."""
         candidates = [target_mime]
-        if self.forced_mime is None and self.copier.options.forced_manifest_mime is None and not self.not_modifiable:
+        # Encrypted layers (kept or made) have no other manifest type to fall back to.
+        encrypted = any(
+            info.crypto_operation is LayerCrypto.ENCRYPT
+            or (info.crypto_operation is None and mime.is_encrypted_layer_type(info.media_type))
+            for info in self.new_layers
+        )
+        if (self.forced_mime is None and self.copier.options.forced_manifest_mime is None and not self.not_modifiable
+                and not encrypted):
             candidates += [m for m in (mime.DOCKER_V2S2, mime.OCI_MANIFEST) if m != target_mime]
         failures: list[str] = []
         for candidate in candidates:
