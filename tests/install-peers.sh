@@ -16,6 +16,8 @@ declare -A need=(
   [sqfs2tar]=squashfs-tools-ng
   [fakeroot]=fakeroot
   [man]=man-db
+  # a static binary for an image podman can run (tests/integration/test_zstd_chunked_interop.py)
+  [busybox]=busybox-static
 )
 missing=()
 for bin in "${!need[@]}"; do
