@@ -55,6 +55,13 @@ EXAMPLES = [
     "$ skopo copy docker://ghcr.io/example/charts/app:1.2.0 docker://registry.example.com/charts/app:1.2.0",
     "Push an image from an OCI layout to a local registry that serves plain HTTP:\n"
     "$ skopo copy --dest-tls-verify=false oci:alpine-layout:3.20 docker://localhost:5000/alpine:3.20",
+    "Encrypt every layer for a JWE public key and a GnuPG recipient, then decrypt it with the private key:\n"
+    "$ skopo copy --encryption-key jwe:team.pub.pem --encryption-key pgp:ops@example.com "
+    "oci:app-layout:1.4 docker://registry.example.com/team/app:1.4-enc\n"
+    "$ skopo copy --decryption-key team.key.pem docker://registry.example.com/team/app:1.4-enc oci:app-plain:1.4",
+    "Recompress an image as zstd:chunked, which podman pulls partially (only the files it lacks):\n"
+    "$ skopo copy --dest-compress-format zstd:chunked docker://registry.example.com/team/app:1.4 "
+    "docker://registry.example.com/team/app:1.4-chunked",
 ]
 SEE_ALSO = ["skopo-transports(5)", "skopo-policy.json(5)", "skopo-registries.d(5)", "skopo-inspect(1)"]
 
@@ -160,6 +167,22 @@ def copy(
     `.sig`/`.att`/`.sbom` tags, through the registry's referrers API or the referrers tag
     schema (an `oci:` layout keeps them as index.json entries). An image with referrers is
     copied unchanged, since they name it by digest.
+
+    Encryption follows containers/ocicrypt, so skopeo and podman open what skopo encrypts and
+    the reverse. `--encryption-key` (repeatable) is `jwe:PUBKEY` (RSA or EC, PEM, DER or JWK),
+    `pkcs7:CERT` or `pgp:NAME-OR-EMAIL` (GnuPG keyring); `--encrypt-layer` picks layers (0 the
+    first, -1 the last; default all); already encrypted layers are copied as they are.
+    Encrypted layers need an OCI manifest, and a signed source needs `--remove-signatures`.
+    `--decryption-key FILE[:PASSWORD]` (repeatable; PASSWORD is TEXT, pass=TEXT, file=PATH or
+    fd=N) opens every encrypted layer: PEM, DER, JWK or PKCS#12 private keys (with the
+    certificate for pkcs7) and exported GnuPG secret keyrings. A layer no key opens, a
+    tampered or truncated layer (its HMAC is checked before the destination sees its end)
+    and a malformed annotation fail the copy with nothing written.
+
+    `--dest-compress-format zstd:chunked` writes the format of containers/storage (a zstd
+    stream with a table of contents in skippable frames, annotated on each layer); any zstd
+    reader reads it as plain zstd. Every layer that names such a table of contents has it
+    checked as it is copied. Encrypted layers are written as plain zstd instead.
     """
     options = global_options(ctx)
     base = base_context(options)
