@@ -411,8 +411,8 @@ class Scenario:
     skopo_flags: list[str] = field(default_factory=list)
     skopeo_flags: list[str] = field(default_factory=list)
     note: str = ""
-    source: str = "oci"  # oci (the local layout) | registry (the first registry)
-    group: str = "local"  # local | registry
+    source: str = "oci"  # oci (the local layout) | registry (the first registry) | encrypted (see below)
+    group: str = "local"  # local | registry | transform
 
 
 SCENARIOS = [
@@ -447,8 +447,22 @@ SCENARIOS = [
         "and skipped, only the manifest is PUT again",
     ),
     Scenario("registry -> docker-archive", "docker-archive", source="registry", group="registry"),
+    # Layer transforms (issue 19). "{pub}" / "{key}" are the benchmark's RSA key pair.
+    Scenario("oci -> oci, encrypt (jwe)", "oci", ["--encryption-key", "jwe:{pub}"], ["--encryption-key", "jwe:{pub}"],
+             group="transform"),
+    Scenario(
+        "oci -> oci, decrypt (jwe)", "oci", ["--decryption-key", "{key}"], ["--decryption-key", "{key}"],
+        source="encrypted", group="transform",
+        note="the source is the image encrypted once by skopeo (untimed, cached) with the same key",
+    ),
+    Scenario(
+        "oci -> oci, zstd:chunked", "oci", ["--dest-compress-format", "zstd:chunked"],
+        ["--dest-compress-format", "zstd:chunked"], group="transform",
+        note="both at c/storage's default zstd:chunked level (10); skopo with libzstd, skopeo with "
+        "klauspost/compress",
+    ),
 ]
-GROUPS = ("local", "registry")
+GROUPS = ("local", "registry", "transform")
 
 
 def dest_ref(kind: str, path: Path) -> str:
@@ -459,8 +473,10 @@ def dest_ref(kind: str, path: Path) -> str:
     return f"dir:{path}"
 
 
-def command(tool: str, binary: str, scenario: Scenario, src: str, dest: str, tmpdir: Path) -> list[str]:
-    flags = list(scenario.skopo_flags if tool == "skopo" else scenario.skopeo_flags)
+def command(
+    tool: str, binary: str, scenario: Scenario, src: str, dest: str, tmpdir: Path, keys: dict[str, str] | None = None
+) -> list[str]:
+    flags = [f.format(**(keys or {})) for f in (scenario.skopo_flags if tool == "skopo" else scenario.skopeo_flags)]
     if src.startswith("docker://"):
         flags.append("--src-tls-verify=false")
     if dest.startswith("docker://"):
@@ -506,13 +522,43 @@ def start_registries(workdir: Path, image_dir: Path, skopeo: str, binary: str = 
     return registries
 
 
+def ensure_keys(workdir: Path) -> dict[str, str]:
+    """An RSA key pair for the encryption scenarios (made once): {"key": PEM private, "pub": PEM public}."""
+    key_path, pub_path = workdir / "bench-key.pem", workdir / "bench-key.pub"
+    if not key_path.exists() or not pub_path.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pub_path.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        key_path.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return {"key": str(key_path), "pub": str(pub_path)}
+
+
+def ensure_encrypted(workdir: Path, image_dir: Path, skopeo: str, keys: dict[str, str]) -> str:
+    """The image encrypted once by skopeo (cached next to it): the decryption scenarios' source."""
+    enc_dir = image_dir.with_name(image_dir.name + "-encrypted")
+    if not (enc_dir / "index.json").exists():
+        remove(enc_dir)
+        start = time.monotonic()
+        subprocess.run([skopeo, "--insecure-policy", "copy", "-q", "--encryption-key", f"jwe:{keys['pub']}",
+                        f"oci:{image_dir}:{BENCH_TAG}", f"oci:{enc_dir}:{BENCH_TAG}"], check=True)
+        print(f"  encrypted the image with skopeo in {time.monotonic() - start:.1f}s", flush=True)
+    return f"oci:{enc_dir}:{BENCH_TAG}"
+
+
 def endpoints(
-    scenario: Scenario, tool: str, repeat: int, src_oci: str, out_dir: Path, registries: Registries | None
+    scenario: Scenario, tool: str, repeat: int, src_oci: str, out_dir: Path, registries: Registries | None,
+    src_encrypted: str = "",
 ) -> tuple[str, str, Callable[[], None]]:
     """(source, destination, cleanup) of one run; fresh destinations are unique per run."""
     if scenario.source == "registry":
         assert registries is not None
         src = registries.first.ref(BENCH_REPO)
+    elif scenario.source == "encrypted":
+        src = src_encrypted
     else:
         src = src_oci
     kind = scenario.dest_kind
@@ -593,13 +639,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="run only scenarios containing this text")
     parser.add_argument(
         "--group", action="append", choices=GROUPS, default=[],
-        help="scenario group to run (repeatable; default: all): local (oci: source, files out) "
-        "or registry (docker-registry source or destination)",
+        help="scenario group to run (repeatable; default: all): local (oci: source, files out), "
+        "registry (docker-registry source or destination) or transform (encryption, decryption, "
+        "zstd:chunked, oci: -> oci:)",
     )
     parser.add_argument("--registry", dest="group", action="append_const", const="registry",
                         help="same as --group registry")
     parser.add_argument("--local", dest="group", action="append_const", const="local",
                         help="same as --group local")
+    parser.add_argument("--transform", dest="group", action="append_const", const="transform",
+                        help="same as --group transform")
     parser.add_argument("--registry-binary", default=REGISTRY_BINARY, help="the docker-registry binary")
     args = parser.parse_args(argv)
     # As an installed package would have it: every module byte-compiled (PYTHONDONTWRITEBYTECODE
@@ -627,6 +676,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     rows = [Row(s.name, s.note, [], []) for s in scenarios]
     binaries = {"skopo": args.skopo, "skopeo": args.skopeo}
+    keys = ensure_keys(workdir)
+    src_encrypted = ""
+    if any(s.source == "encrypted" for s in scenarios):
+        src_encrypted = ensure_encrypted(workdir, image_dir, args.skopeo, keys)
+        warm_cache(Path(src_encrypted.split(":")[1]))
     registries: Registries | None = None
     if any(s.group == "registry" for s in scenarios):
         print("starting two registries", flush=True)
@@ -636,10 +690,12 @@ def main(argv: list[str] | None = None) -> int:
             for scenario, row in zip(scenarios, rows, strict=True):
                 order = ("skopo", "skopeo") if repeat % 2 == 0 else ("skopeo", "skopo")
                 for tool in order:
-                    run_src, run_dest, cleanup = endpoints(scenario, tool, repeat, src, out_dir, registries)
+                    run_src, run_dest, cleanup = endpoints(
+                        scenario, tool, repeat, src, out_dir, registries, src_encrypted
+                    )
                     # No writeback of an earlier run's output may slow this one down.
                     os.sync()
-                    argv = command(tool, binaries[tool], scenario, run_src, run_dest, tmpdir)
+                    argv = command(tool, binaries[tool], scenario, run_src, run_dest, tmpdir, keys)
                     if tool == "skopeo" and scenario.group == "registry":
                         argv = skopeo_private_cache(argv, workdir / "skopeo-cache")
                     try:

@@ -11,12 +11,13 @@ annotations (`io.containers.zstd-chunked.manifest-checksum` / `-manifest-positio
 - `ZstdChunkedWriter(tar_stream, level=None)`: pull-based like `compression.CompressingReader`:
   `read(n)` returns the zstd:chunked bytes of the tar it reads; after EOF, `annotations()`
   gives the two annotations. Memory is bounded (at most one 256 KiB frame of input, one TOC
-  entry per tar entry) whatever the layer size. Chunks follow c/storage's rolling checksum
-  (bup rollsum, 64-byte window, split where the low 16 bits are all ones; runs of 1024 or
-  more zero bytes are "zeros" chunks), so chunk digests match what c/storage computes for
-  the same files; a chunk longer than 256 KiB is written as several frames (readers decode a
-  chunk's byte range as concatenated frames). Unlike c/storage 1.43, the bytes after the
-  tar's end-of-archive blocks are kept, so the decompressed layer still matches its diffID.
+  entry per tar entry) whatever the layer size.
+  Chunks follow c/storage's rolling checksum (bup rollsum, 64-byte window, split where the
+  low 16 bits are all ones; runs of 1024 or more zero bytes are "zeros" chunks), so chunk
+  digests match what c/storage computes for the same files; a chunk longer than 256 KiB is
+  written as several frames (readers decode a chunk's byte range as concatenated frames).
+  Unlike c/storage 1.43, the bytes after the tar's end-of-archive blocks are kept, so the
+  decompressed layer still matches its diffID.
 - `TOCVerifier(stream, annotations)`: passes a (zstd:chunked) blob through unchanged and,
   before it reports EOF, checks the TOC the annotations point at: a well-formed position
   inside the blob, the sha256 of the compressed TOC, its declared sizes (at most
@@ -46,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Final
 import zstandard
 
 from toolkit.compression import CompressionError
-from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead, pass_through
+from toolkit.digest import ReadIntoFromRead, pass_through
 from toolkit.streams import Readable, read_to_end
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ _ROLLSUM_MASK: Final = 0xFFFF
 _WINDOW: Final = 64
 _HOLE_THRESHOLD: Final = 1024
 _ZERO_RUN: Final = b"\0" * _HOLE_THRESHOLD
+#: Compression level of the TOC frame (at most the layer's).
+_TOC_LEVEL: Final = 3
 #: Largest input of one zstd frame (a longer chunk is written as consecutive frames).
 _FRAME_INPUT: Final = 256 << 10  # a level-10 context for it costs ~3 MiB (~10 MiB for 1 MiB)
 #: rollsum: s2 after byte i is 64*63*31 + sum_{k<64} (k+1)*b[i-k] (mod 2**32); a split is
@@ -143,32 +146,36 @@ def toc_annotations(annotations: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 class _Input:
-    """Exact reads from the tar stream."""
+    """Exact reads from the tar stream (one buffered chunk, read by offset: no copies)."""
 
     def __init__(self, stream: Readable) -> None:
         self._stream = stream
         self._buf = b""
+        self._pos = 0
+
+    def _fill(self) -> bool:
+        self._buf, self._pos = self._stream.read(_FRAME_INPUT), 0
+        return bool(self._buf)
 
     def read_exact(self, n: int, what: str) -> bytes:
-        parts = [self._buf[:n]]
-        have = len(parts[0])
-        self._buf = self._buf[n:]
-        while have < n:
-            chunk = self._stream.read(max(CHUNK_SIZE, n - have))
-            if not chunk:
+        parts = []
+        need = n
+        while need:
+            if self._pos >= len(self._buf) and not self._fill():
                 raise ChunkedTOCError(f"invalid tar layer: unexpected end of data in {what}")
-            need = n - have
-            parts.append(chunk[:need])
-            self._buf = chunk[need:]
-            have += min(len(chunk), need)
-        return b"".join(parts)
+            part = self._buf[self._pos : self._pos + need]
+            self._pos += len(part)
+            need -= len(part)
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read_some(self, n: int) -> bytes:
         """Up to `n` bytes (b"" at the end)."""
-        if self._buf:
-            out, self._buf = self._buf[:n], self._buf[n:]
-            return out
-        return self._stream.read(n)
+        if self._pos >= len(self._buf) and not self._fill():
+            return b""
+        part = self._buf[self._pos : self._pos + n]
+        self._pos += len(part)
+        return part
 
 
 def _octal(field: bytes, what: str) -> int:
@@ -669,7 +676,10 @@ class ZstdChunkedWriter(ReadIntoFromRead, io.RawIOBase):
 
     def _trailer(self, entries: list[str]) -> Iterator[bytes]:
         toc = ('{"version":1,"entries":[' + ",".join(entries) + "]}").encode("utf-8")
-        compressed = self._cctx.compress(toc)
+        entries.clear()
+        # The TOC is one frame of a few MiB: at level 10 that frame alone costs ~4x its size
+        # in encoder tables, at level 3 nothing extra, for about the same size.
+        compressed = zstandard.ZstdCompressor(level=min(self._level, _TOC_LEVEL), write_checksum=True).compress(toc)
         offset = self._written + 8
         frame = _SKIPPABLE_MAGIC + struct.pack("<I", len(compressed)) + compressed
         footer = struct.pack("<QQQQ", offset, len(compressed), len(toc), _MANIFEST_TYPE_CRFS) + _FOOTER_MAGIC

@@ -40,6 +40,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import io
+import os
 import threading
 import zlib
 from dataclasses import dataclass, replace
@@ -182,6 +183,10 @@ def copy_layers(
     parallel = max(1, copier.options.parallel_copies)
     if not (copier.caps.has_thread_safe_put_blob and copier.source.has_thread_safe_get_blob):
         parallel = 1
+    if copier.options.zstd_chunked:
+        # zstd:chunked compression is CPU-bound: layers beyond the CPUs add only memory
+        # (each thread's malloc arena keeps its peak), not speed.
+        parallel = min(parallel, (os.cpu_count() or 1) + 1)
     jobs = [
         (layer, plan, diff_ids[i] if i < len(diff_ids) else None)
         for i, (layer, plan) in enumerate(zip(layers, plans, strict=True))
