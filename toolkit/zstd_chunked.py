@@ -800,7 +800,12 @@ class TOCVerifier(ReadIntoFromRead, io.RawIOBase):
         self._check_footer()
         try:
             reader = zstandard.ZstdDecompressor().stream_reader(bytes(self._toc))
-            plain = reader.read(self._ulength + 1)
+            parts: list[bytes] = []
+            have = 0
+            while have <= self._ulength and (part := reader.read(self._ulength + 1 - have)):
+                parts.append(part)
+                have += len(part)
+            plain = b"".join(parts)
         except zstandard.ZstdError as exc:
             raise self._fail(f"cannot decompress it: {exc}") from exc
         if len(plain) != self._ulength:
