@@ -478,3 +478,25 @@ def test_flag_combinations(run_skopo: SkopoRunner, base_keys: Keys, image: tuple
                match="--encryption-key and --decryption-key cannot be specified together")
     copy_fails(run_skopo, "--encrypt-layer", "0", f"oci:{src}:latest", f"oci:{tmp_path / 'd'}:x",
                match="--encrypt-layer can only be used with --encryption-key")
+
+
+def test_pgp_secret_key_with_a_passphrase(
+    run_skopo: SkopoRunner, skopeo: Skopeo, gnupg_home: GnupgHome, image: tuple[BuiltImage, Path], tmp_path: Path
+) -> None:
+    """skopeo encrypts for a passphrase-protected GnuPG key; skopo opens it with KEY:PASSWORD
+    (skopeo 1.9.3 itself cannot: its ocicrypt 1.0.3 reads "FILE:PASSWORD" as one file name)."""
+    original, src = image
+    fingerprint = gnupg_home.make_key("Protected <protected@example.com>", passphrase="s3cret")
+    secret = tmp_path / "protected.gpg"
+    secret.write_bytes(gnupg_home.run("--pinentry-mode", "loopback", "--passphrase", "s3cret",
+                                      "--export-secret-keys", fingerprint).stdout)
+    env: dict[str, str | None] = {"GNUPGHOME": str(gnupg_home.path)}
+    skopeo.run("copy", "--encryption-key", "pgp:protected@example.com", f"oci:{src}:latest",
+               f"oci:{tmp_path / 'enc'}:latest", env=env)
+    copy_fails(run_skopo, "--decryption-key", f"{secret}:wrong", f"oci:{tmp_path / 'enc'}:latest",
+               f"oci:{tmp_path / 'bad'}:latest", match="no suitable key unwrapper found")
+    assert_untouched(tmp_path / "bad")
+    result = run_skopo("--insecure-policy", "copy", "-q", "--decryption-key", f"{secret}:pass=s3cret",
+                       f"oci:{tmp_path / 'enc'}:latest", f"oci:{tmp_path / 'dec'}:latest", env=env)
+    assert result.returncode == 0, describe_result(result)
+    assert_original(tmp_path / "dec", original)
