@@ -512,6 +512,15 @@ def _segments(source: _Input, size: int) -> Iterator[tuple[bool, bytes | int]]:
 # ------------------------------------------------------------------------------- writer
 
 
+def _close_source(self: ZstdChunkedWriter | TOCVerifier) -> None:
+    """Close the stream read (`_src`), then the reader itself. Idempotent."""
+    if not self.closed:
+        close = getattr(self._src, "close", None)
+        if close is not None:
+            close()
+    io.RawIOBase.close(self)
+
+
 class ZstdChunkedWriter(ReadIntoFromRead, io.RawIOBase):
     """zstd:chunked bytes of the tar read from `stream` (see the module docstring).
 
@@ -555,13 +564,7 @@ class ZstdChunkedWriter(ReadIntoFromRead, io.RawIOBase):
         self._pos += len(out)
         return out
 
-    def close(self) -> None:
-        """Close the tar stream. Idempotent."""
-        if not self.closed:
-            close = getattr(self._src, "close", None)
-            if close is not None:
-                close()
-        super().close()
+    close = _close_source
 
     # --- production
 
@@ -781,13 +784,7 @@ class TOCVerifier(ReadIntoFromRead, io.RawIOBase):
         self._seen = end
         return data
 
-    def close(self) -> None:
-        """Close the blob stream. Idempotent."""
-        if not self.closed:
-            close = getattr(self._src, "close", None)
-            if close is not None:
-                close()
-        super().close()
+    close = _close_source
 
     def _fail(self, reason: str) -> ChunkedTOCError:
         return ChunkedTOCError(f"{self._what}: invalid zstd:chunked TOC: {reason}")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "read_oci_layout_manifest",
     "DOCKER_V2S2",
     "DOCKER_LIST",
     "DOCKER_CONFIG",
@@ -445,3 +446,11 @@ def write_oci_layout(
     index["manifests"].append(entry)
     index_path.write_bytes(json.dumps(index, separators=(",", ":")).encode())
     return path
+
+
+def read_oci_layout_manifest(path: Path, ref_name: str = "latest") -> dict[str, Any]:
+    """The (parsed) manifest of the index.json entry named `ref_name` in the OCI layout at `path`."""
+    index = json.loads((path / "index.json").read_bytes())
+    entry = next(m for m in index["manifests"] if (m.get("annotations") or {}).get(OCI_REF_NAME) == ref_name)
+    result: dict[str, Any] = json.loads((path / "blobs" / "sha256" / entry["digest"].split(":", 1)[1]).read_bytes())
+    return result

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from helpers import Skopeo, SkopoRunner, assert_clean_error, describe_result
-from helpers.images import BuiltImage, build_image, write_dir, write_oci_layout
+from helpers.images import BuiltImage, build_image, read_oci_layout_manifest, write_dir, write_oci_layout
 from helpers.peers import GnupgHome
 from helpers.registry import RegistryServer
 from helpers.trees import leftovers, snapshot
@@ -113,10 +113,7 @@ def image(tmp_path: Path) -> tuple[BuiltImage, Path]:
 
 
 def layout_manifest(layout: Path, ref: str = "latest") -> dict[str, object]:
-    index = json.loads((layout / "index.json").read_text())
-    entry = next(m for m in index["manifests"]
-                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref)
-    return json.loads((layout / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes())
+    return read_oci_layout_manifest(layout, ref)
 
 
 def blob(layout: Path, digest: str) -> bytes:

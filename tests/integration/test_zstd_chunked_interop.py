@@ -24,7 +24,7 @@ import pytest
 import zstandard
 
 from helpers import Skopeo, SkopoRunner, assert_clean_error, describe_result
-from helpers.images import BuiltImage, build_image, write_oci_layout
+from helpers.images import BuiltImage, build_image, read_oci_layout_manifest, write_oci_layout
 from helpers.registry import RegistryServer
 from helpers.trees import snapshot
 
@@ -60,10 +60,7 @@ def image(tmp_path: Path) -> tuple[BuiltImage, Path]:
 
 
 def layout_manifest(layout: Path, ref: str = "latest") -> dict[str, object]:
-    index = json.loads((layout / "index.json").read_text())
-    entry = next(m for m in index["manifests"]
-                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref)
-    return json.loads((layout / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_bytes())
+    return read_oci_layout_manifest(layout, ref)
 
 
 def layers_of(layout: Path) -> list[dict[str, object]]:

@@ -17,7 +17,6 @@ malformed input returns None (a reason goes to the debug log), it never raises.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import json
 import logging
@@ -36,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from toolkit.crypt._keys import JWERecipient, PrivateKey
+from toolkit.crypt._keys import b64url_decode as _unb64
 
 __all__ = ["wrap", "unwrap"]
 
@@ -53,15 +53,6 @@ _MAX_MESSAGE: Final = 1 << 20
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError("not a string")
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not base64url") from exc
 
 
 def _json(obj: dict[str, Any]) -> str:

@@ -53,6 +53,7 @@ __all__ = [
     "parse_decryption_keys",
     "parse_public_key",
     "parse_private_key",
+    "b64url_decode",
     "JWE_ALGORITHMS",
 ]
 
@@ -144,7 +145,8 @@ def _read(path: str, what: str) -> bytes:
     return data
 
 
-def _b64url(value: object) -> bytes:
+def b64url_decode(value: object) -> bytes:
+    """JOSE base64url (padding optional); ValueError for anything else."""
     if not isinstance(value, str):
         raise ValueError("not a string")
     try:
@@ -154,7 +156,7 @@ def _b64url(value: object) -> bytes:
 
 
 def _int(value: object) -> int:
-    return int.from_bytes(_b64url(value), "big")
+    return int.from_bytes(b64url_decode(value), "big")
 
 
 def _jwk(data: bytes) -> dict[str, object] | None:
