@@ -416,11 +416,7 @@ def decrypt_with_secret_key(message: bytes, secret_key: bytes, *, passphrase: st
     home = Path(tempfile.mkdtemp(prefix="skopo-gpg-"))
     try:
         os.chmod(home, 0o700)
-        env = {k: v for k, v in os.environ.items() if k != "GPG_AGENT_INFO"}
-        env["LC_ALL"] = "C"
-        # Decryption needs the agent (it holds the secret key): no --no-autostart here.
-        gpg = gnupg.GPG(gpgbinary=gpg_binary(), gnupghome=str(home), env=env,
-                        options=[o for o in _QUIET_OPTIONS if o != "--no-autostart"])
+        gpg = _gpg(home, agent=True)  # decryption needs the agent: it holds the secret key
         # python-gnupg sends a passphrase only when it is non-empty (an empty one would make
         # gpg read the key's first line as the passphrase).
         imported: Any = gpg.import_keys(secret_key, passphrase=passphrase or None)
