@@ -191,9 +191,9 @@ def test_refused_manifest_type_with_preserve_digests_fails_clearly(tmp_path: Pat
     assert not (tmp_path / "out").exists()
 
 
-def test_forced_v2s1_is_refused_before_any_blob_is_copied(tmp_path: Path, src: Path) -> None:
-    """Conversion to schema 1 is not supported: the copy says so before it reads a blob, and
-    the destination is never created."""
+def test_forced_v2s1_is_refused_before_any_blob_is_copied(tmp_path: Path) -> None:
+    """A schema1 conversion that must fail (a config without history) says so before the
+    copy reads a blob, and the destination is never created."""
     from toolkit.manifest import mime
     from toolkit.ops.report import NullReporter
 
@@ -204,8 +204,17 @@ def test_forced_v2s1_is_refused_before_any_blob_is_copied(tmp_path: Path, src: P
             blobs.append(kind)
             return super().blob(kind, digest, size)  # type: ignore[arg-type]
 
+    image = build_image(layer_count=2, seed=7)
+    config = json.loads(image.config)
+    del config["history"]
+    config_bytes = json.dumps(config).encode()
+    doc = json.loads(image.manifest)
+    doc["config"].update(digest="sha256:" + hashlib.sha256(config_bytes).hexdigest(), size=len(config_bytes))
+    src = write_dir(image, tmp_path / "src")
+    (src / doc["config"]["digest"][7:]).write_bytes(config_bytes)
+    (src / "manifest.json").write_text(json.dumps(doc))
     dest = parse_image_name(f"dir:{tmp_path / 'out'}")
-    with pytest.raises(ToolkitError, match="conversion to v2s1 is not supported"):
+    with pytest.raises(ToolkitError, match="Cannot convert an image with 0 history entries"):
         copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),
                    options=CopyOptions(forced_manifest_mime=mime.DOCKER_V2S1_SIGNED, reporter=RecordingReporter()))
     assert blobs == []

@@ -7,8 +7,13 @@ the destination accepts (trying the other types c/image would try when a destina
 refuses one), writes it and the signatures.
 
 Refused before any blob is written: a change of representation that the manifest forbids
-(`Copier.why_not_modifiable`), an artifact a destination cannot hold, a v2s1 target for a
-non-schema1 image, zstd layers for a destination without OCI manifests.
+(`Copier.why_not_modifiable`), an artifact a destination cannot hold, a v2s1 target the
+conversion would refuse (no history, history and layers that disagree), zstd layers for a
+destination without OCI manifests.
+
+A v2s1 target for a schema2 or OCI image is converted as c/image does (`to_schema1`):
+named after the destination's reference, signed with a throwaway key, the gzipped empty
+layer written beside the layers when the history has empty entries, and no config blob.
 
 Encryption (c/image `copy/encryption.go` rules, decided here for every layer before any
 blob is written): with `options.decryption` every encrypted layer is decrypted, and one no
@@ -37,9 +42,17 @@ from toolkit.errors import (
     ToolkitError,
 )
 from toolkit.image import UnparsedImage, read_config
-from toolkit.manifest import convert, manifest_digest, mime, parse_config, parse_manifest, update_layer_infos
+from toolkit.manifest import (
+    Conversion,
+    convert,
+    manifest_digest,
+    mime,
+    parse_config,
+    parse_manifest,
+    update_layer_infos,
+)
 from toolkit.manifest.formats import ImageManifest, Schema1
-from toolkit.ops.copy.blob import CopiedLayer, LayerPlan, copy_config, copy_layers, plan_layer
+from toolkit.ops.copy.blob import CopiedLayer, LayerPlan, copy_config, copy_layers, copy_small_blob, plan_layer
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.copy.options import CopyResult
 from toolkit.ops.copy.sign import put_signatures
@@ -106,11 +119,11 @@ class _ImageCopier:
     def copy(self) -> CopyResult:
         copier, manifest = self.copier, self.manifest
         target_mime = self._choose_manifest_mime(self.src_mime, self.forced)
-        if self.forced in SCHEMA1_TYPES and not isinstance(manifest, Schema1):
-            # Refused before any blob is copied (the conversion itself would refuse after).
-            raise NotSupportedError("conversion to v2s1 is not supported")
         self._refuse_artifact_conversion(target_mime)
         self._read_config()
+        if target_mime in SCHEMA1_TYPES and not isinstance(manifest, Schema1):
+            # A dry run refuses what the conversion would refuse, before any blob is copied.
+            self._convert(target_mime, sign=lambda unsigned: unsigned)
 
         source_layers = copier.source.layer_infos_for_copy(self.image.instance_digest)
         if source_layers is not None:
@@ -376,6 +389,36 @@ class _ImageCopier:
                 failures.append(f"{candidate}({exc})")
         raise DestinationError("Uploading manifest failed, attempted the following formats: " + ", ".join(failures))
 
+    def _convert(
+        self,
+        target_mime: str,
+        *,
+        layer_infos: list[BlobInfo] | None = None,
+        sign: Callable[[bytes], bytes] | None = None,
+    ) -> Conversion:
+        """`convert` the source manifest to `target_mime` with what this copy knows; a
+        schema1 target is named after the destination's reference and signed with a
+        throwaway key (c/image `convertToManifestSchema1`) unless `sign` replaces that."""
+        name = tag = ""
+        if target_mime in SCHEMA1_TYPES and not isinstance(self.manifest, Schema1):
+            named = self.copier.dest.reference.docker_reference()
+            if named is not None:
+                name, tag = named.path, named.tag or ""
+            if sign is None:
+                from toolkit.signature.libtrust import add_dummy_schema1_signature
+
+                sign = add_dummy_schema1_signature
+        return convert(
+            self.manifest,
+            target_mime,
+            config_bytes=self.config_bytes,
+            diff_ids=self.computed_diff_ids,
+            layer_infos=layer_infos,
+            sign=sign,
+            docker_name=name,
+            docker_tag=tag,
+        )
+
     def _write_manifest(self, target_mime: str) -> CopyResult:
         """Build the manifest of type `target_mime`, copy its config, write it and the signatures.
 
@@ -385,18 +428,16 @@ class _ImageCopier:
         new_raw = self.raw
         config_info, config_bytes = self.config_info, self.config_bytes
         if target_mime != self.src_mime:
-            converted = convert(
-                self.manifest,
-                target_mime,
-                config_bytes=config_bytes,
-                diff_ids=self.computed_diff_ids,
-                layer_infos=self.new_layers,
-            )
+            converted = self._convert(target_mime, layer_infos=self.new_layers)
             new_raw = converted.manifest
+            for info, data in converted.blobs:
+                copy_small_blob(copier, info, data, what="blob", is_config=False)
             if converted.config is not None:
                 config_bytes = converted.config
                 media = mime.OCI_CONFIG if target_mime == mime.OCI_MANIFEST else mime.DOCKER_CONFIG
                 config_info = BlobInfo(digest=Digest.from_bytes(config_bytes), size=len(config_bytes), media_type=media)
+            elif target_mime in SCHEMA1_TYPES:
+                config_bytes = None  # schema1 has no config blob (c/image writes none)
         elif self.layers_changed:
             new_raw = update_layer_infos(self.manifest, self.new_layers)
         if config_bytes is not None and config_info.digest not in copier.configs_written:
