@@ -229,3 +229,17 @@ def test_signature_is_a_valid_libtrust_jws(tmp_path: Path, run_skopo: SkopoRunne
                ec.ECDSA(hashes.SHA256()))
     digest = run_skopo("manifest-digest", str(tmp_path / "out" / "manifest.json")).stdout.decode().strip()
     assert digest == "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", ["v2s1", "v2s2"])
+def test_forced_format_with_zstd_is_refused_not_replaced(
+    tmp_path: Path, run_skopo: SkopoRunner, registry_factory: Any, fmt: str
+) -> None:
+    """zstd layers cannot be named by docker manifests: a forced docker format is refused
+    (c/image's words) before any blob is pushed, never silently written as OCI."""
+    registry: RegistryServer = registry_factory(extra_config=SCHEMA1_ON)
+    src = write_source(build_image(layer_count=1, seed=9), tmp_path / "src")
+    result = run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", "--format", fmt,
+                       "--dest-compress-format", "zstd", src, f"docker://{registry.host}/conv/zstd:v1")
+    assert_clean_error(result, match="compression using zstd required together with format .*, which does not support it")
+    assert not list((registry.storage_dir).rglob("data"))  # no blob reached the registry

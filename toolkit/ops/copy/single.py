@@ -311,8 +311,13 @@ class _ImageCopier:
         return out
 
     def _target_for_zstd(self, plans: list[LayerPlan], target_mime: str) -> str:
-        """zstd layers need an OCI manifest (v2s2 cannot express them)."""
+        """zstd layers need an OCI manifest (v2s2 and v2s1 cannot express them); a forced
+        other format is refused with c/image's words, never silently replaced."""
         if any(plan.operation is Compression.ZSTD for plan in plans) and target_mime != mime.OCI_MANIFEST:
+            if self.forced is not None:
+                raise NotSupportedError(
+                    f"compression using zstd required together with format {self.forced}, which does not support it"
+                )
             supported = self.copier.caps.supported_manifest_mime_types
             if supported is not None and mime.OCI_MANIFEST not in supported:
                 raise NotSupportedError("zstd compression is not supported by the destination's manifest formats")
