@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from helpers import Skopeo, SkopoRunner, assert_clean_error, describe_result
 from helpers.images import BuiltImage, build_image, sha256_digest, write_dir, write_oci_layout
@@ -136,6 +137,12 @@ def test_registry_accepts_and_verifies_the_signature(
                        "--digestfile", str(digestfile), src, ref)
     assert result.returncode == 0, describe_result(result)
     served = skopeo.run("inspect", "--tls-verify=false", "--raw", ref).stdout
+    # The registry does check the JWS: the same manifest with a damaged signature is refused.
+    signature = json.loads(served)["signatures"][0]["signature"]
+    damaged = served.replace(signature.encode(), (("B" if signature[0] == "A" else "A") + signature[1:]).encode())
+    put = requests.put(f"{registry.url}/v2/conv/s1/manifests/v1", data=damaged, timeout=30,
+                       headers={"Content-Type": V2S1_SIGNED}, **registry.requests_kwargs())
+    assert put.status_code == 400 and "MANIFEST_UNVERIFIED" in put.text
     doc = payload(served)
     assert (doc["name"], doc["tag"], doc["schemaVersion"]) == ("conv/s1", "v1", 1)
     assert doc["fsLayers"][0]["blobSum"] == EMPTY_LAYER
