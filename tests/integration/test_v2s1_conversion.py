@@ -250,3 +250,20 @@ def test_forced_format_with_zstd_is_refused_not_replaced(
                        "--dest-compress-format", "zstd", src, f"docker://{registry.host}/conv/zstd:v1")
     assert_clean_error(result, match="compression using zstd required together with format .*, which does not")
     assert not list((registry.storage_dir).rglob("data"))  # no blob reached the registry
+
+
+def test_from_containers_storage_matches_skopeo(
+    tmp_path: Path, run_skopo: SkopoRunner, skopeo: Skopeo, storage_factory: Any
+) -> None:
+    """A store serves uncompressed layers: they become the blobSums, while the v1 IDs still
+    come from the stored manifest's digests (as c/image computes them)."""
+    store = storage_factory()
+    src = write_source(history_image("docker"), tmp_path / "src")
+    skopeo.run("copy", src, store.ref("localhost/conv:v1"))
+    stored = store.ref("localhost/conv:v1")
+    skopeo.run("copy", "--format", "v2s1", stored, f"dir:{tmp_path / 'theirs'}")
+    result = run_skopo("--insecure-policy", "copy", "-q", "--format", "v2s1", stored, f"dir:{tmp_path / 'ours'}")
+    assert result.returncode == 0, describe_result(result)
+    assert_same_conversion((tmp_path / "ours" / "manifest.json").read_bytes(),
+                           (tmp_path / "theirs" / "manifest.json").read_bytes())
+    assert dir_files(tmp_path / "ours") == dir_files(tmp_path / "theirs")

@@ -104,6 +104,9 @@ class _ImageCopier:
         self.forced_mime = forced_mime
         self.raw, self.src_mime = image.manifest()
         self.manifest: ImageManifest = parse_manifest(self.raw, self.src_mime)
+        #: The manifest as the source stored it, before `_use_source_layer_infos` (a schema1
+        #: conversion derives its v1 IDs from these layer digests, as c/image does).
+        self.source_manifest: ImageManifest = self.manifest
         self.not_modifiable = copier.why_not_modifiable(signatures, image.manifest_digest())
         self.forced = forced_mime or copier.options.forced_manifest_mime
         self.config_info: BlobInfo = self.manifest.config_info()
@@ -405,7 +408,9 @@ class _ImageCopier:
         schema1 target is named after the destination's reference and signed with a
         throwaway key (c/image `convertToManifestSchema1`) unless `sign` replaces that."""
         name = tag = ""
+        view = self.manifest
         if target_mime in SCHEMA1_TYPES and not isinstance(self.manifest, Schema1):
+            view = self.source_manifest
             named = self.copier.dest.reference.docker_reference()
             if named is not None:
                 name, tag = named.path, named.tag or ""
@@ -414,7 +419,7 @@ class _ImageCopier:
 
                 sign = add_dummy_schema1_signature
         return convert(
-            self.manifest,
+            view,
             target_mime,
             config_bytes=self.config_bytes,
             diff_ids=self.computed_diff_ids,
