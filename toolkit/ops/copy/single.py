@@ -383,7 +383,15 @@ class _ImageCopier:
         )
         if (self.forced_mime is None and self.copier.options.forced_manifest_mime is None and not self.not_modifiable
                 and not encrypted):
-            candidates += [m for m in (mime.DOCKER_V2S2, mime.OCI_MANIFEST) if m != target_mime]
+            # c/image's order: its preferred v2s2 and v2s1 (signed), then what the destination
+            # lists. (c/image also tries unsigned v2s1: the same document again.)
+            supported = self.copier.caps.supported_manifest_mime_types
+            others = (mime.DOCKER_V2S2, mime.DOCKER_V2S1_SIGNED, *(supported or (mime.OCI_MANIFEST,)))
+            candidates += [
+                m for m in dict.fromkeys(others)
+                if m not in (target_mime, mime.DOCKER_V2S1) and m in mime.SINGLE_IMAGE_TYPES
+                and (supported is None or m in supported)
+            ]
         failures: list[str] = []
         for candidate in candidates:
             try:
@@ -391,7 +399,9 @@ class _ImageCopier:
             except ManifestTypeRejectedError as exc:
                 failures.append(f"{candidate}({exc})")
                 log.debug("destination refused manifest type %s: %s", candidate, exc)
-            except NotSupportedError as exc:
+            except ToolkitError as exc:
+                # After the first refusal, any failure of a fallback (a conversion this image
+                # does not allow, a registry error) is recorded and the next one tried, as c/image.
                 if candidate == target_mime:
                     raise
                 failures.append(f"{candidate}({exc})")
