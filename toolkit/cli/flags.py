@@ -179,7 +179,7 @@ def copy_shared_flags() -> list[Flag]:
         Flag("sign-passphrase-file", Path | None, None, "Read a passphrase for signing an image from PATH",
              metavar="PATH"),
         Flag("format", str | None, None, "MANIFEST TYPE (oci, v2s1, or v2s2) to use in the destination "
-             "(v2s1 only for images that already are v2s1: converting to it is not supported)",
+             "(default is manifest type of source, with fallbacks)",
              metavar="MANIFEST-TYPE", short="-f"),
         Flag("preserve-digests", bool, False, "Preserve digests of images and lists"),
     ]

@@ -49,6 +49,7 @@ __all__ = [
     "platform_struct",
     "ReferrerNode",
     "referrers_tree",
+    "chosen_instance",
 ]
 
 
@@ -138,7 +139,7 @@ def raw_manifest(ref: ImageReference, ctx: SystemContext) -> bytes:
         return raw
 
 
-def _chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedImage, bytes]:
+def chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedImage, bytes]:
     """The single image for this platform, and the top-level manifest bytes."""
     top = UnparsedImage(source)
     raw, top_mime = top.manifest()
@@ -158,7 +159,7 @@ def _chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedI
 def image_config(ref: ImageReference, ctx: SystemContext, *, raw: bool) -> bytes:
     """The chosen image's config: the raw blob, or its OCI form (compact JSON)."""
     with ref.new_image_source(ctx) as source:
-        image, _ = _chosen_instance(source, ctx)
+        image, _ = chosen_instance(source, ctx)
         manifest_raw, manifest_mime = image.manifest()
         view = parse_manifest(manifest_raw, manifest_mime)
         info = view.config_info()
@@ -179,7 +180,7 @@ def inspect_image(
     instance for the platform raises `NoMatchingInstanceError`.
     """
     with ref.new_image_source(ctx) as source:
-        image, top_raw = _chosen_instance(source, ctx)
+        image, top_raw = chosen_instance(source, ctx)
         manifest_raw, manifest_mime = image.manifest()
         view = parse_manifest(manifest_raw, manifest_mime)
         layer_infos = view.layer_infos()

@@ -162,6 +162,13 @@ def copy(
     the other entries unless `--strip-removed-platforms` is given (most registries refuse a
     list naming images they do not have).
 
+    `--format v2s1` converts a schema2 or OCI image to a docker schema1 manifest as skopeo
+    does (the config's history as v1Compatibility entries, empty ones as the gzipped empty
+    tar, signed with a throwaway key); registries, `dir:` and `containers-storage:` hold
+    schema1, other destinations refuse it before anything is written. A destination
+    `docker://NAME@@unknown-digest@@` pushes the image untagged, by its manifest's digest
+    (`--digestfile` records it); it takes no signatures.
+
     `--referrers` also copies what refers to the image: OCI 1.1 referrers (SBOMs,
     signatures, attestations naming it as their `subject`), recursively, and cosign's
     `.sig`/`.att`/`.sbom` tags, through the registry's referrers API or the referrers tag

@@ -77,6 +77,7 @@ __all__ = [
     "plan_layer",
     "copy_layers",
     "copy_config",
+    "copy_small_blob",
 ]
 
 
@@ -220,14 +221,19 @@ def copy_layers(
 
 def copy_config(copier: Copier, info: BlobInfo, data: bytes) -> None:
     """Write a (verified) config blob unless the destination has it."""
-    reused = copier.dest.try_reusing_blob(info)
-    progress = copier.reporter.blob("config", info.digest, info.size)
-    if reused is None:
-        copier.dest.put_blob(io.BytesIO(data), info, is_config=True)
-        progress.advance(len(data))
-    progress.finish("done")
+    copy_small_blob(copier, info, data, what="config", is_config=True)
     if info.digest is not None:
         copier.mark_config_written(info.digest)
+
+
+def copy_small_blob(copier: Copier, info: BlobInfo, data: bytes, *, what: str, is_config: bool) -> None:
+    """Write a small blob held in memory (`data` matches `info`) unless the destination has it."""
+    reused = copier.dest.try_reusing_blob(info)
+    progress = copier.reporter.blob(what, info.digest, info.size)
+    if reused is None:
+        copier.dest.put_blob(io.BytesIO(data), info, is_config=is_config)
+        progress.advance(len(data))
+    progress.finish("done")
 
 
 class _LayerCopy:

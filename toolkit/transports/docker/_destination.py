@@ -176,7 +176,12 @@ class DockerImageDestination(ImageDestinationBase):
                 mime.DOCKER_V2S1_SIGNED,
                 mime.DOCKER_V2S1,
             ),
-            supports_signatures=True,
+            # An untagged push has no digest to store signatures under until the manifest is
+            # written (c/image then fails); refusing them up front leaves nothing half-pushed.
+            supports_signatures=not self._ref.unknown_digest,
+            signatures_unsupported_reason=(
+                "Unknown manifest digest, can't add signatures" if self._ref.unknown_digest else ""
+            ),
             desired_layer_compression=LayerCompression.COMPRESS,
             accepts_foreign_layer_urls=True,
             has_thread_safe_put_blob=True,
@@ -312,7 +317,11 @@ class DockerImageDestination(ImageDestinationBase):
 
     def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
         ref = self._ref.ref
-        tail = str(instance_digest) if instance_digest is not None else manifest_tail(ref)
+        if self._ref.unknown_digest:
+            # c/image: an untagged push goes by the manifest's own digest (an instance's too).
+            tail = str(manifest_digest(raw))
+        else:
+            tail = str(instance_digest) if instance_digest is not None else manifest_tail(ref)
         self._put_manifest_at(tail, raw, mime_type)
         if instance_digest is None:
             self._top_digest = manifest_digest(raw)

@@ -84,6 +84,11 @@ class RegistryImageReference(ImageReference, Protocol):
     @property
     def ref(self) -> NamedReference: ...
 
+    @property
+    def unknown_digest(self) -> bool:
+        """A bare repository name to push to by the manifest's digest (`@@unknown-digest@@`)."""
+        ...
+
 
 def manifest_path(ref: NamedReference, tail: str) -> str:
     """`/v2/<repository>/manifests/<tail>`."""
