@@ -37,6 +37,7 @@ from toolkit.errors import (
     ToolkitError,
     safe_text,
 )
+from toolkit.safefile import refuse_dangling_link
 from toolkit.transports._fs import AtomicFile, copy_hashing, wrap_os_error
 from toolkit.transports._oci_layout import (
     BLOBS_DIR,
@@ -157,6 +158,7 @@ class OciArchiveDestination(LayoutDestinationBase):
 
     def __init__(self, ref: OciArchiveReference, ctx: SystemContext) -> None:
         super().__init__(ref, ctx, ref.image)
+        refuse_dangling_link(ref.path, "oci-archive")
         self._target = Path(ref.resolved_path)
         if self._target.is_dir():
             raise DestinationError(f"{ref}: {safe_text(ref.path)} is a directory, not an archive file")
