@@ -614,7 +614,7 @@ class Store:
             raise wrap_os_error(exc, f"creating {safe_text(str(self.images_dir))}") from exc
         with AtomicFile(table.path, mode=0o600, clean_stale=True) as f:
             f.write(data)
-        self.images_lock.touch()
+        self.images_lock.touch()  # safefile: not a file (the lock's last-writer stamp)
 
     # -------------------------------------------------------------- layer files
 
