@@ -127,8 +127,8 @@ def make_dirs(path: Path | str, mode: int = 0o755, *, parents: bool = True) -> N
     """Create `path` and every missing parent, each with `mode` (the umask still applies);
     with `parents=False` the parent must exist (`FileNotFoundError`).
 
-    An existing directory is kept as it is; an existing non-directory at any component is
-    `NotADirectoryError`/`FileExistsError`. Raises `OSError`.
+    An existing directory is kept as it is; an existing non-directory (a link included) at any
+    component is `NotADirectoryError`. Raises `OSError`.
     """
     path = Path(os.path.abspath(path))
     missing: list[Path] = []
@@ -144,7 +144,7 @@ def make_dirs(path: Path | str, mode: int = 0o755, *, parents: bool = True) -> N
         except FileExistsError:
             # A concurrent creator, or a link/file planted there: only a real directory will do.
             if not stat.S_ISDIR(os.lstat(directory).st_mode):
-                raise
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory)) from None
             continue
 
 
