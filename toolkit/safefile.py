@@ -58,7 +58,9 @@ _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 #: Seconds to wait for a reader to open a FIFO named for output, before failing.
 OUTPUT_WAIT: Final = 10.0
 #: Names that stand for one of this process's open descriptors.
-_DESCRIPTOR_NAME = re.compile(r"^/(?:proc/(?:self|thread-self|\d+)/fd/\d+|dev/(?:fd/\d+|stdout|stderr|stdin))$")
+_DESCRIPTOR_NAME = re.compile(
+    r"^/(?:proc/(?P<pid>self|thread-self|\d+)/fd/(?P<fd>\d+)|dev/fd/(?P<devfd>\d+)|dev/(?P<std>stdout|stderr|stdin))$"
+)
 
 
 def os_error(exc: OSError, what: str) -> ToolkitError:
@@ -201,46 +203,58 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, dir_mode: int | 
             os.close(dir_fd)
 
 
-def _names_descriptor(path: str) -> bool:
-    """Whether `path`, or a link on its way, names one of our descriptors (`/dev/stdout`)."""
+def _our_descriptor(path: str) -> int | None:
+    """The descriptor number `path` (or a link on its way) names, if it is one of ours
+    (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`), else None."""
     current = os.path.abspath(path)
     for _ in range(40):
-        if _DESCRIPTOR_NAME.match(current):
-            return True
+        match = _DESCRIPTOR_NAME.match(current)
+        if match:
+            pid = match.group("pid")
+            if pid is None or pid in {"self", "thread-self", str(os.getpid())}:
+                number = match.group("fd") or match.group("devfd")
+                return int(number) if number else {"stdin": 0, "stdout": 1, "stderr": 2}[match.group("std")]
+            return None
         try:
             link = os.readlink(current)
         except OSError:
-            return False
+            return None
         current = os.path.normpath(os.path.join(os.path.dirname(current), link))
-    return False
+    return None
 
 
 def open_special_for_writing(path: str, what: str, *, wait: float = OUTPUT_WAIT) -> int | None:
     """A write descriptor for an output path that must be written in place, or None.
 
     In place: a path that exists and is a character device or a FIFO (also through links),
-    or that names one of our descriptors (`/dev/stdout`, `/proc/self/fd/1`, even when the
-    descriptor is a regular file: replacing it would cut the shell's redirection). A FIFO
+    or that names one of our descriptors (`/dev/stdout`, `/proc/self/fd/1`: a copy of that
+    descriptor is returned, so a shell's `> file` keeps its offset and nothing is replaced). A FIFO
     without a reader fails after `wait` seconds instead of blocking. None: a regular file
     (or nothing) at `path`, to be replaced atomically. Raises `ToolkitError` naming `what`
     for a directory, a socket, a block device, or an open error.
     """
     name = safe_text(path)
-    descriptor = _names_descriptor(path)
+    descriptor = _our_descriptor(path)
+    if descriptor is not None:
+        # Write to the descriptor itself (a copy), not a new open of the name: the shell's
+        # `> file` keeps its offset, and nothing is truncated or replaced.
+        try:
+            return os.dup(descriptor)
+        except OSError as exc:
+            raise os_error(exc, f"opening {what} {name}") from exc
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise os_error(exc, f"{what} {name}") from exc
-    if stat.S_ISREG(st.st_mode) and not descriptor:
+    if stat.S_ISREG(st.st_mode):
         return None
     if stat.S_ISDIR(st.st_mode):
         raise ToolkitError(f"{what} {name}: is a directory")
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
         raise ToolkitError(f"{what} {name}: not a regular file, a character device or a pipe")
-    # O_APPEND: through /dev/stdout to a file the shell opened, write after what is there.
-    flags = os.O_WRONLY | _CLOEXEC | (os.O_APPEND if stat.S_ISREG(st.st_mode) else 0)
+    flags = os.O_WRONLY | _CLOEXEC
     if not stat.S_ISFIFO(st.st_mode):
         try:
             return os.open(path, flags)

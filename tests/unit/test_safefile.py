@@ -150,13 +150,14 @@ def test_a_link_to_our_stdout_descriptor_is_written_in_place(tmp_path: Path) -> 
         os.close(write_end)
 
 
-def test_a_descriptor_name_for_a_regular_file_appends_in_place(tmp_path: Path) -> None:
+def test_a_descriptor_name_for_a_regular_file_writes_through_that_descriptor(tmp_path: Path) -> None:
     out = tmp_path / "redirected"
-    with open(out, "wb") as f:  # the shell's `> redirected`
+    with open(out, "wb", buffering=0) as f:  # the shell's `> redirected`
         f.write(b"before\n")
-        f.flush()
         safefile.write_output(Path(f"/proc/self/fd/{f.fileno()}"), b"digest", what="digest file")
-    assert out.read_bytes() == b"before\ndigest"
+        f.write(b"\nafter")  # the shared offset moved past the digest
+    assert out.read_bytes() == b"before\ndigest\nafter"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["redirected"]
 
 
 def test_a_fifo_is_written_in_place_and_one_without_reader_fails(tmp_path: Path) -> None:
