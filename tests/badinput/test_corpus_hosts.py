@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from corpus_guard import Guard
+
 from helpers import assert_clean_error
 from helpers.fault_proxy import FaultProxy, ProxyRequest, Reply
 from helpers.images import build_image
@@ -74,7 +75,8 @@ def test_case_49_flag_credentials_never_reach_a_mirror(guard: Guard, pushed: Reg
         mirror.requests.clear()
         mirror.rule = _basic_gate
         authfile = tmp_path / "auth.json"
-        authfile.write_text(json.dumps({"auths": {mirror.host: {"auth": base64.b64encode(MIRROR_CREDS.encode()).decode()}}}))
+        entry = {"auth": base64.b64encode(MIRROR_CREDS.encode()).decode()}
+        authfile.write_text(json.dumps({"auths": {mirror.host: entry}}))
         logical.requests.clear()
         result = guard.run_skopo("--insecure-policy", "--registries-conf", conf, "copy", "-q", PLAIN,
                                  "--src-authfile", authfile, src, f"dir:{tmp_path / 'out3'}")
