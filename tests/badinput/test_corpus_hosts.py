@@ -106,3 +106,61 @@ def test_case_50_tag_list_past_its_page_cap(guard: Guard, pushed: RegistryServer
         assert_clean_error(result, match="more than 1000 pages")
         assert result.stdout == b""
         assert len(calls) == 1000
+
+
+def _bearer_front(proxy: FaultProxy, realm: str, token_reply: Reply | None = None) -> None:
+    def rule(r: ProxyRequest) -> Reply | None:
+        if r.path.startswith("/token") and token_reply is not None:
+            return token_reply
+        if "Authorization" not in r.headers:
+            return Reply(401, [("WWW-Authenticate", f'Bearer realm="{realm}",service="reg"')])
+        return None
+    proxy.rule = rule
+
+
+@pytest.mark.parametrize("realm", ["http://[::1/token", "http://[zz::1]/token", "http://127.0.0.1:99999/token",
+                                   "http://127.0.0.1:x/token", "http://[::1]:-1/token"])
+def test_case_51_malformed_token_realm(guard: Guard, pushed: RegistryServer, realm: str) -> None:
+    with FaultProxy(pushed.url) as proxy:
+        _bearer_front(proxy, realm)
+        line = guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/corpus/hosts:v1"))
+        assert "internal error" not in line and proxy.host in line, line
+
+
+@pytest.mark.parametrize("token", ["t\u00f6k\u2603n", "tok\r\nX-Injected: 1", "tok\u0000en"])
+def test_case_52_token_with_characters_no_header_can_carry(guard: Guard, pushed: RegistryServer, token: str) -> None:
+    with FaultProxy(pushed.url) as proxy:
+        body = json.dumps({"token": token}).encode()
+        _bearer_front(proxy, f"{proxy.url}/token", Reply(200, [("Content-Type", "application/json")], body))
+        line = guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/corpus/hosts:v1"))
+        assert "internal error" not in line and proxy.host in line, line
+        assert not any("X-Injected" in r.headers for r in proxy.requests)
+
+
+@pytest.mark.parametrize("location", ["http://[::1/v2/x", "http://[zz::1]/v2/x", "http://127.0.0.1:99999/v2/x",
+                                      "http://127.0.0.1:x/v2/x"])
+def test_case_53_malformed_upload_location(guard: Guard, pushed: RegistryServer, tmp_path: Path,
+                                           location: str) -> None:
+    with FaultProxy(pushed.url) as proxy:
+        proxy.rule = lambda r: (Reply(202, [("Location", location), ("Content-Length", "0")])
+                                if r.method == "POST" and "/blobs/uploads/" in r.path else None)
+        result = guard.run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", guard.ref,
+                                 f"docker://{proxy.host}/corpus/upload:v1")
+        line = guard.check(result)
+        assert "internal error" not in line and proxy.host in line, line
+
+
+def test_case_54_header_blocks_python_refuses(guard: Guard, pushed: RegistryServer, tmp_path: Path) -> None:
+    """Many headers (skopeo/Go accept them: harmless) are accepted; a header line longer
+    than any sane server sends is a clean error naming the registry."""
+    many = [(f"X-Filler-{i}", "x") for i in range(150)]
+    with FaultProxy(pushed.url) as proxy:
+        from helpers.fault_proxy import Forward
+
+        proxy.rule = lambda r: Forward(extra_headers=many)
+        result = guard.run_skopo("--insecure-policy", "copy", "-q", PLAIN, f"docker://{proxy.host}/corpus/hosts:v1",
+                                 f"dir:{tmp_path / 'many'}")
+        assert result.returncode == 0, result.stderr
+        proxy.rule = lambda r: Forward(extra_headers=[("X-Long", "y" * (200 << 10))])
+        line = guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/corpus/hosts:v1"))
+        assert "internal error" not in line and proxy.host in line, line
