@@ -123,7 +123,9 @@ class TarStore:
 
     @classmethod
     def open(cls, ref: OciArchiveReference, ctx: SystemContext) -> TarStore:
-        path = ref.resolved_path
+        # The path as given, not the resolved one: `/dev/stdin` resolves to a pipe's
+        # `/proc/PID/fd/pipe:[N]`, which cannot be opened.
+        path = ref.path
         if not os.path.exists(path):
             raise ImageNotFoundError(f'archive file not found: "{safe_text(path)}"')
         index = TarIndex.open(path, tmpdir=ctx.tmpdir, budget=ctx.max_decompressed_size)
