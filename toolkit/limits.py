@@ -118,6 +118,8 @@ def read_named_input(
                 if first_line:
                     return f.readline(limit + 1)
                 return read_limited(f, limit, f"{what} {name}")
+        if stat.S_ISDIR(mode):
+            raise ToolkitError(f"{what} {name}: is a directory")
         if not stat.S_ISFIFO(mode):
             raise ToolkitError(f"{what} {name}: not a regular file, a character device or a pipe")
         # A pipe: wait for its writer and its data with a deadline, never forever.
