@@ -9,14 +9,8 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.common import (
-    base_context,
-    check_digest_file,
-    log_line,
-    policy_context,
-    with_retries,
-    write_digest_file,
-)
+from toolkit.cli import common
+from toolkit.cli.common import base_context, log_line, policy_context, with_retries
 from toolkit.cli.context import global_options
 from toolkit.cli.copying import selection_flags, shared_copy_options
 from toolkit.cli.flags import (
@@ -148,7 +142,7 @@ def sync(
         events.message("Running in dry-run mode")
     digestfile: Path | None = flags.get("digestfile")
     if digestfile is not None and not dry_run:
-        check_digest_file(digestfile)  # fails early; written (atomically) at the end
+        common.check_digest_file(digestfile)  # fails early; written (atomically) at the end
     plan = with_retries(flags, lambda: plan_sync(source, destination, sync_options), log_line)
     result: SyncResult | None = None
     try:
@@ -178,5 +172,5 @@ def _finish(result: SyncResult, dry_run: bool, digestfile: Path | None, events: 
             for r in result.results
             if r.status in (ItemStatus.COPIED, ItemStatus.SKIPPED) and r.digest is not None
         ]
-        write_digest_file(digestfile, "".join(lines))
+        common.write_digest_file(digestfile, "".join(lines))
     sys.stderr.flush()
