@@ -48,6 +48,7 @@ __all__ = [
     "open_special_for_writing",
     "refuse_dangling_link",
     "temp_sibling",
+    "write_all",
     "write_atomic",
     "write_output",
     "os_error",
@@ -166,7 +167,8 @@ def open_lock_file(path: Path, mode: int = 0o644, dir_mode: int = 0o700) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, mode)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (a short write is continued). Raises `OSError`."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -186,7 +188,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, dir_mode: int | 
     fd, tmp = create_temp_file(path, mode)
     try:
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -285,7 +287,7 @@ def write_output(path: Path, data: bytes, *, what: str, mode: int = 0o644) -> No
     fd = open_special_for_writing(str(path), what)
     if fd is not None:
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
         except OSError as exc:
             raise os_error(exc, f"writing {what} {name}") from exc
         finally:

@@ -264,3 +264,32 @@ def test_stdout_on_a_full_device_is_an_ordinary_error(run_skopo: SkopoRunner, sr
                               timeout=60)
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode == 1 and lines == ["Error: writing standard output: No space left on device"], lines
+
+
+@needs_root
+@pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
+def test_an_archive_to_a_device_stays_a_device(run_skopo: SkopoRunner, tmp_path: Path, src: Path,
+                                               transport: str) -> None:
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    result = run_skopo("--insecure-policy", "copy", "-q", f"dir:{src}", f"{transport}:{null}")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISCHR(null.lstat().st_mode), "the device was replaced by a regular file"
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    assert_clean_error(run_skopo("--insecure-policy", "copy", "-q", f"dir:{src}", f"{transport}:{full}"),
+                       match="No space left on device")
+    assert stat.S_ISCHR(full.lstat().st_mode)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
+def test_an_archive_to_dev_stdout(run_skopo: SkopoRunner, tmp_path: Path, src: Path, transport: str) -> None:
+    import io
+    import tarfile
+
+    result = run_skopo("--insecure-policy", "copy", "-q", f"dir:{src}", f"{transport}:/dev/stdout")
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as archive:
+        names = archive.getnames()
+    assert ("index.json" if transport == "oci-archive" else "manifest.json") in names, names
