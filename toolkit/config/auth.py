@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.config._atomic import write_file_atomic
 from toolkit.config.paths import auth_file_search, primary_auth_file
 from toolkit.errors import ConfigError, InvalidInputError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
+from toolkit.safefile import write_atomic
 from toolkit.types import Credentials, SystemContext
 
 __all__ = [
@@ -282,10 +282,10 @@ def get_credentials(ctx: SystemContext, name: str, env: Mapping[str, str] | None
 
 
 def _write_file(path: Path, doc: Mapping[str, Any]) -> None:
-    """Atomically replace `path` with `doc` (0600; the directory is made 0700)."""
+    """Atomically replace `path` with `doc` (0600; every missing directory is made 0700)."""
     data = (json.dumps(doc, indent="\t") + "\n").encode("utf-8")
     try:
-        write_file_atomic(path, data, mode=0o600, dir_mode=0o700)
+        write_atomic(path, data, mode=0o600, dir_mode=0o700)
     except OSError as exc:
         raise ConfigError(f"writing auth file {safe_text(str(path))}: {exc.strerror or exc}") from exc
 

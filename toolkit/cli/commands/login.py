@@ -19,6 +19,7 @@ from toolkit.cli.common import base_context
 from toolkit.cli.context import global_options
 from toolkit.config.auth import NotLoggedInError, set_credentials, stored_credentials, validate_key
 from toolkit.errors import InvalidInputError, NotSupportedError, ToolkitError, safe_text
+from toolkit.limits import read_limited
 from toolkit.reference import parse_normalized_named
 from toolkit.transports.docker import UnauthorizedError, check_auth
 from toolkit.types import Credentials, OptionalBool, SystemContext
@@ -99,7 +100,7 @@ def login(
             raise InvalidInputError("--password and --password-stdin are mutually exclusive")
         if username is None:
             raise InvalidInputError("must provide --username with --password-stdin")
-        password = "".join(line.rstrip("\r\n") for line in sys.stdin)
+        password = _password_from_stdin()
     if username is None and password is None:
         existing = stored_credentials(sys_ctx, key)
         if existing is not None and existing.credentials.identity_token:
@@ -131,8 +132,29 @@ def login(
     typer.echo("Login Succeeded!")
 
 
+#: Most bytes read from standard input for a password (Go's `bufio.Scanner` token limit).
+MAX_PASSWORD_INPUT = 64 * 1024
+
+
+def _password_from_stdin() -> str:
+    """All lines of stdin joined, as podman's `--password-stdin`; at most
+    `MAX_PASSWORD_INPUT` bytes are read (an endless stdin is an error, not 1 GiB of RSS)."""
+    try:
+        data = read_limited(sys.stdin.buffer, MAX_PASSWORD_INPUT, "the password from standard input")
+    except OSError as exc:
+        raise InvalidInputError(f"reading the password from standard input: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError("the password from standard input is not valid UTF-8") from exc
+    # bufio.ScanLines: split at "\n", drop one "\r" before it.
+    return "".join(line.removesuffix("\r") for line in text.split("\n"))
+
+
 def _prompt(text: str) -> str:
     sys.stderr.write(text)
     sys.stderr.flush()
-    line = sys.stdin.readline()
+    line = sys.stdin.readline(MAX_PASSWORD_INPUT + 1)
+    if len(line) > MAX_PASSWORD_INPUT:
+        raise InvalidInputError(f"the answer is longer than {MAX_PASSWORD_INPUT} characters")
     return line.rstrip("\r\n")

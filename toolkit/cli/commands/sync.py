@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 
+from toolkit.cli import common
 from toolkit.cli.common import base_context, log_line, policy_context, with_retries
 from toolkit.cli.context import global_options
 from toolkit.cli.copying import selection_flags, shared_copy_options
@@ -141,7 +142,7 @@ def sync(
         events.message("Running in dry-run mode")
     digestfile: Path | None = flags.get("digestfile")
     if digestfile is not None and not dry_run:
-        _open_digest_file(digestfile).close()  # truncated now, as skopeo does; fails early
+        common.check_digest_file(digestfile)  # fails early; written (atomically) at the end
     plan = with_retries(flags, lambda: plan_sync(source, destination, sync_options), log_line)
     result: SyncResult | None = None
     try:
@@ -155,15 +156,6 @@ def sync(
             close()
         if result is not None:
             _finish(result, dry_run, digestfile, events)
-
-
-def _open_digest_file(path: Path) -> TextIO:
-    try:
-        f = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
-        path.chmod(0o644)
-    except OSError as exc:
-        raise ToolkitError(f"Error creating digest file: {safe_text(str(path))}: {exc.strerror}") from exc
-    return f
 
 
 def _finish(result: SyncResult, dry_run: bool, digestfile: Path | None, events: _Events) -> None:
@@ -180,9 +172,5 @@ def _finish(result: SyncResult, dry_run: bool, digestfile: Path | None, events: 
             for r in result.results
             if r.status in (ItemStatus.COPIED, ItemStatus.SKIPPED) and r.digest is not None
         ]
-        try:
-            with _open_digest_file(digestfile) as f:
-                f.write("".join(lines))
-        except OSError as exc:
-            raise ToolkitError(f"Failed to write digest to file {safe_text(str(digestfile))}: {exc}") from exc
+        common.write_digest_file(digestfile, "".join(lines))
     sys.stderr.flush()

@@ -38,6 +38,7 @@ NAME_UNKNOWN, MANIFEST_UNKNOWN; `UnauthorizedError` for refused credentials;
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import logging
 import os
@@ -59,7 +60,15 @@ import toolkit
 from toolkit.config.auth import get_credentials
 from toolkit.config.certs import TLSFiles, tls_files_for_host
 from toolkit.errors import ConfigError, RegistryError, ToolkitError, safe_text
-from toolkit.transports.docker._auth import Authorizer, Challenge, TokenCache, authorizer_for, origin, parse_challenges
+from toolkit.transports.docker._auth import (
+    Authorizer,
+    Challenge,
+    TokenCache,
+    authorizer_for,
+    check_url,
+    origin,
+    parse_challenges,
+)
 from toolkit.transports.docker._errors import TransientRegistryError
 from toolkit.transports.docker._response import Response, check_content_length, error_from_response, read_limited_body
 from toolkit.types import Credentials, OptionalBool, SystemContext
@@ -74,6 +83,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Python's `http.client` refuses a response with more than 100 header lines; Go's
+#: net/http (skopeo) counts bytes only (10 MiB), and a registry or proxy that adds many
+#: headers is harmless. Allow 1000 (each line still at most 64 KiB, so a block is bounded);
+#: beyond that, or a longer line, the request fails with a clean error naming the registry.
+MAX_RESPONSE_HEADERS = 1000
+http.client._MAXHEADERS = max(getattr(http.client, "_MAXHEADERS", 100), MAX_RESPONSE_HEADERS)  # type: ignore[attr-defined]
 
 DEFAULT_READ_TIMEOUT = 60.0
 #: Environment override of the idle-read timeout (seconds), for tests and slow links.
@@ -385,6 +401,7 @@ class RegistryClient:
         """Send, following redirects ourselves. `authorization(url)` gives the header for a URL."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
+            check_url(current, self.registry)
             h = dict(headers)
             auth = authorization(current)
             if auth:

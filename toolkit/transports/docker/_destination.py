@@ -47,6 +47,7 @@ from toolkit.transports.docker._attachments import (
     use_sigstore_attachments,
     write_attachment_signatures,
 )
+from toolkit.transports.docker._auth import check_url
 from toolkit.transports.docker._client import scope_for
 from toolkit.transports.docker._errors import ManifestRejectedError, TransientRegistryError
 from toolkit.transports.docker._lookaside import write_lookaside_signatures
@@ -243,7 +244,12 @@ class DockerImageDestination(ImageDestinationBase):
     def _location(self, location: str | None, base: str) -> str:
         if not location:
             raise RegistryError("the registry did not send an upload Location")
-        url = urljoin(base, location)
+        try:
+            url = urljoin(base, location)
+        except ValueError as exc:  # a malformed IPv6 host
+            where = self._client.registry
+            raise RegistryError(f"invalid upload location {safe_text(location, 200)!r} from {where}") from exc
+        check_url(url, f"{self._client.registry} (upload location)")
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise RegistryError(f"invalid upload location {safe_text(url, 200)}")
         return url
