@@ -99,11 +99,20 @@ def _root(
         typer.Option("--user-agent-prefix", help="Prefix to add to the user agent", metavar="PREFIX"),
     ] = "",
     require_signed: Annotated[
-        bool, typer.Option("--require-signed", help="Require any pulled image to be signed")
+        bool, typer.Option(
+            "--require-signed",
+            help="Require any pulled image to be signed: accept it only if a policy requirement that verifies "
+            "signatures (signedBy, sigstoreSigned) accepted it",
+        )
     ] = False,
     tls_details: Annotated[
         Path | None,
-        typer.Option("--tls-details", help="Path to a containers-tls-details.yaml(5) file", metavar="PATH"),
+        typer.Option(
+            "--tls-details",
+            help="Path to a containers-tls-details.yaml(5) file (minVersion, cipherSuites, namedGroups) for "
+            "every TLS connection; see skopo-tls-details.yaml(5)",
+            metavar="PATH",
+        ),
     ] = None,
     tls_verify: Annotated[
         bool | None,
