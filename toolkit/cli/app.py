@@ -33,7 +33,7 @@ import toolkit
 from toolkit import _marker
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.context import GlobalOptions
-from toolkit.errors import ToolkitError, safe_text
+from toolkit.errors import InvalidInputError, ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
 from toolkit.plugins import entry_points_of
 
@@ -100,6 +100,30 @@ def _root(
         str,
         typer.Option("--user-agent-prefix", help="Prefix to add to the user agent", metavar="PREFIX"),
     ] = "",
+    require_signed: Annotated[
+        bool, typer.Option(
+            "--require-signed",
+            help="Require any pulled image to be signed: accept it only if a policy requirement that verifies "
+            "signatures (signedBy, sigstoreSigned) accepted it",
+        )
+    ] = False,
+    tls_details: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-details",
+            help="Path to a containers-tls-details.yaml(5) file (minVersion, cipherSuites, namedGroups) for "
+            "every TLS connection; see skopo-tls-details.yaml(5)",
+            metavar="PATH",
+        ),
+    ] = None,
+    tls_verify: Annotated[
+        bool | None,
+        typer.Option(
+            "--tls-verify/--no-tls-verify",
+            help="Require HTTPS and verify certificates when accessing the registry (deprecated)",
+            hidden=True,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Enable debug output")] = False,
     version: Annotated[
         bool,
@@ -110,6 +134,10 @@ def _root(
 ) -> None:
     """Various operations with container images and container image registries."""
     timeout = parse_go_duration(command_timeout)
+    if tls_verify is not None:
+        _warn("'--tls-verify' is deprecated, please set this on the specific subcommand")
+    if insecure_policy and require_signed:
+        raise InvalidInputError("--insecure-policy and --require-signed are mutually exclusive")
     ctx.obj = GlobalOptions(
         policy_path=policy,
         insecure_policy=insecure_policy,
@@ -122,6 +150,9 @@ def _root(
         command_timeout=timeout,
         debug=debug,
         user_agent_prefix=user_agent_prefix,
+        require_signed=require_signed,
+        tls_details_path=tls_details,
+        tls_verify=tls_verify,
     )
     _configure_logging(debug)
     if timeout > 0:

@@ -127,7 +127,7 @@ _FILES = [
      "prints the full path)."),
 ]
 
-_SECTION5 = ["skopo-transports(5)", "skopo-policy.json(5)", "skopo-registries.d(5)"]
+_SECTION5 = ["skopo-transports(5)", "skopo-policy.json(5)", "skopo-registries.d(5)", "skopo-tls-details.yaml(5)"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from toolkit.manifest import (
     parse_list,
     parse_manifest,
 )
-from toolkit.manifest.formats import ListEntry, Schema1
+from toolkit.manifest.formats import ImageManifest, ListEntry, Schema1
 from toolkit.manifest.gojson import GoStruct, GoTime, marshal_indent
 from toolkit.manifest.referrers import MAX_DEPTH, MAX_REFERRERS
 from toolkit.manifest.strictjson import loads_strict
@@ -170,9 +170,18 @@ def image_config(ref: ImageReference, ctx: SystemContext, *, raw: bool) -> bytes
 
 
 def inspect_image(
-    ref: ImageReference, ctx: SystemContext, *, no_tags: bool = False, warn: Callable[[str], None] | None = None
+    ref: ImageReference,
+    ctx: SystemContext,
+    *,
+    no_tags: bool = False,
+    warn: Callable[[str], None] | None = None,
+    digest_algorithm: str | None = None,
 ) -> InspectInfo:
     """Inspect the image at `ref` (the instance for the wanted platform if it is a list).
+
+    `Digest` is the digest of the top-level manifest (the list's, for a list) computed with
+    `digest_algorithm` (`sha256`/`sha512`, `--manifest-digest`); None: with the algorithm of
+    the chosen image's config digest, else sha256 (skopeo main).
 
     `RepoTags` lists every tag of the repository for references that can list them
     (`docker://`), unless `no_tags`; a registry refusing the tag list (DENIED, or ECR's
@@ -198,7 +207,7 @@ def inspect_image(
         docker_ref = ref.docker_reference()
         info: dict[str, Any] = {
             "name": docker_ref.name if docker_ref is not None else "",
-            "digest": manifest_digest(top_raw),
+            "digest": manifest_digest(top_raw, digest_algorithm or _config_algorithm(view)),
             "layers": layers,
             "layers_data": layers_data,
             "repo_tags": [] if no_tags else _repo_tags(ref, ctx, warn),
@@ -217,6 +226,14 @@ def inspect_image(
                 env=list(config.env) if config.env else None,
             )
         return InspectInfo(**info)
+
+
+def _config_algorithm(view: ImageManifest) -> str:
+    """The algorithm of an image's config digest (sha256 for schema1, which has none)."""
+    if isinstance(view, Schema1):
+        return "sha256"
+    digest = view.config_info().digest
+    return digest.algorithm if digest is not None else "sha256"
 
 
 def _repo_tags(ref: ImageReference, ctx: SystemContext, warn: Callable[[str], None] | None) -> list[str]:

@@ -36,7 +36,7 @@ from toolkit.errors import (
     safe_text,
 )
 from toolkit.safefile import create_temp_file, os_error, temp_sibling
-from toolkit.types import BlobInfo
+from toolkit.types import BlobInfo, SystemContext
 
 __all__ = [
     "AtomicFile",
@@ -46,6 +46,7 @@ __all__ = [
     "temp_name",
     "remove_stale_temps",
     "copy_hashing",
+    "big_files_temp_dir",
     "remove_tree_quietly",
     "wrap_os_error",
 ]
@@ -318,6 +319,13 @@ def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobI
     if info.size >= 0 and size != info.size:
         raise SizeMismatchError(f"Size mismatch when copying {digest}, expected {info.size}, got {size}")
     return digest, size
+
+
+def big_files_temp_dir(ctx: SystemContext) -> str:
+    """c/image `tmpdir.TemporaryDirectoryForBigFiles`: `--tmpdir`, else `$TMPDIR`, else `/var/tmp`."""
+    if ctx.tmpdir is not None:
+        return str(ctx.tmpdir)
+    return os.environ.get("TMPDIR") or "/var/tmp"
 
 
 def remove_tree_quietly(path: Path) -> None:

@@ -19,8 +19,10 @@ from toolkit.cli.flags import (
     auth_flags,
     command_with_flags,
     copy_shared_flags,
+    deprecated_tls_verify_flag,
     retry_flags,
     system_context,
+    warn_deprecated_tls_verify,
 )
 from toolkit.cli.progress import make_reporter
 from toolkit.cli.signing import signers_from_flags
@@ -83,8 +85,9 @@ def _kind(value: str | None, kinds: type[SourceKind] | type[DestinationKind], wh
     return value
 
 
-@command_with_flags(auth_flags("src-", with_shared_authfile=True), auth_flags("dest-"), retry_flags(),
-                    copy_shared_flags(), selection_flags(), SYNC_FLAGS)
+@command_with_flags(auth_flags("src-", with_shared_authfile=True, creds_alias="screds"),
+                    auth_flags("dest-", creds_alias="dcreds"), retry_flags(),
+                    copy_shared_flags(), selection_flags(), SYNC_FLAGS, deprecated_tls_verify_flag())
 def sync(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(metavar="SOURCE", show_default=False)],
@@ -104,6 +107,7 @@ def sync(
     so that new referrers come along). Every copy is checked against the trust policy. Ends with
     `N copied, N skipped, N failed` on stderr, and exits 1 if anything failed.
     """
+    warn_deprecated_tls_verify(flags, lambda m: log_line(f"Warning: {m}"))
     options = global_options(ctx)
     base = base_context(options)
     source_kind = SourceKind(_kind(flags.get("src"), SourceKind, "source"))

@@ -260,8 +260,12 @@ class _LayerCopy:
             raise CopyCancelledError("copy cancelled")
         if layer.digest is None:
             raise ToolkitError("a layer without a digest cannot be copied")
-        # === reuse
-        if not plan.changes and (plan.known or not plan.changeable) and not compute_diff_id:
+        # === reuse: as c/image, a blob the destination already has is used as it is even
+        # if another compression was asked for, unless --dest-force-compress-format says
+        # only that compression may be used; never when a layer is (de|en)crypted.
+        force = self.copier.options.force_compression_format
+        reusable = not plan.changes if force else plan.crypto is None
+        if reusable and (plan.known or not plan.changeable) and not compute_diff_id:
             reused = self.copier.dest.try_reusing_blob(layer)
             if reused is not None:
                 self.copier.reporter.blob("blob", layer.digest, layer.size).finish("skipped: already exists")

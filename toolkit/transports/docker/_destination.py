@@ -24,8 +24,9 @@ import contextlib
 import hashlib
 import io
 import logging
+import tempfile
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from toolkit.config.registries_conf import load_registries_conf
@@ -41,6 +42,7 @@ from toolkit.errors import (
 from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference
 from toolkit.signature import Sigstore, parse_signature_blob
+from toolkit.transports._fs import big_files_temp_dir, copy_hashing, wrap_os_error
 from toolkit.transports.base import DestinationCapabilities, ImageDestinationBase
 from toolkit.transports.docker._attachments import (
     ATTACHMENTS_DISABLED,
@@ -255,6 +257,8 @@ class DockerImageDestination(ImageDestinationBase):
         return url
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
+        if info.digest is None and self._ctx.precompute_digests:
+            return self._put_precomputed(stream, info)
         start: int | None = None
         try:
             start = stream.tell() if stream.seekable() else None
@@ -275,6 +279,30 @@ class DockerImageDestination(ImageDestinationBase):
                 log.info("uploading blob failed; restarting the upload session (attempt %d)", attempt + 1)
                 continue
             return BlobInfo(digest=digest, size=size, media_type=info.media_type)
+
+    def _put_precomputed(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
+        """`--dest-precompute-digests` (c/image `streamdigest.ComputeBlobInfo`): a blob whose
+        digest is unknown (it is being (re)compressed) is written to an unnamed temporary file
+        in the big-files directory first, hashing it; if the registry has that digest, nothing
+        is uploaded, else the file is. The stream is read to its end (so verified) first."""
+        directory = big_files_temp_dir(self._ctx)
+        try:
+            spool = tempfile.TemporaryFile(dir=directory, prefix="container_images_stream-blob")  # noqa: SIM115
+        except OSError as exc:
+            raise wrap_os_error(exc, f"creating temporary on-disk layer in {directory}") from exc
+        with spool:
+            try:
+                digest, size = copy_hashing(stream, spool.write, info)
+                spool.flush()
+                spool.seek(0)
+            except OSError as exc:
+                raise wrap_os_error(exc, "writing to temporary on-disk layer") from exc
+            known = BlobInfo(digest=digest, size=size, media_type=info.media_type)
+            reused = self.try_reusing_blob(known)
+            if reused is not None:
+                log.debug("blob %s is already in %s: not uploaded", digest, self._ref.ref.name)
+                return reused
+            return self.put_blob(cast(BinaryIO, spool), known)
 
     def _upload_once(self, upload: _HashingUpload, info: BlobInfo) -> tuple[Digest, int]:
         """One upload session: POST, then the body. A blob whose digest and size are known
