@@ -61,12 +61,13 @@ from toolkit.crypt import (
     LayerEncryption,
     is_encryption_annotation,
 )
-from toolkit.digest import CHUNK_SIZE, Digest, pass_through
+from toolkit.digest import Digest, pass_through, readinto_from
 from toolkit.errors import DigestMismatchError, NotSupportedError, SizeMismatchError, ToolkitError
 from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
+from toolkit.streams import iter_chunks
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
@@ -410,7 +411,7 @@ def _first_error(futures: list[concurrent.futures.Future[CopiedLayer]]) -> BaseE
 
 
 def _drain(stream: Readable) -> None:
-    while stream.read(CHUNK_SIZE):
+    for _ in iter_chunks(stream):
         pass
 
 
@@ -444,6 +445,12 @@ class _DrainThenEOF:
             _drain(self._source)
         return data
 
+    def readinto(self, buffer: Any) -> int:
+        got = readinto_from(self._inner, memoryview(buffer).cast("B"))
+        if not got:
+            _drain(self._source)
+        return got
+
     def close(self) -> None:
         _close_inner(self._inner)
 
@@ -469,6 +476,14 @@ class _ProgressReader:
         if data:
             self._progress.advance(len(data))
         return data
+
+    def readinto(self, buffer: Any) -> int:
+        if self._cancel is not None and self._cancel.is_set():
+            raise CopyCancelledError("copy cancelled")
+        got = readinto_from(self._inner, memoryview(buffer).cast("B"))
+        if got:
+            self._progress.advance(got)
+        return got
 
     def close(self) -> None:
         _close_inner(self._inner)
