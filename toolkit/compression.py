@@ -170,6 +170,9 @@ _MAX_READ: Final = 8 * CHUNK_SIZE
 #: `readinto` fills the caller's buffer from decoder outputs of at most this size: small
 #: transient allocations, which the allocator reuses (1 MiB ones it keeps growing).
 _PIECE: Final = 256 << 10
+#: Input chunk of a decoder reading into its own buffers (hashed by the source's thread
+#: while the decoder works on it).
+_IN_CHUNK: Final = 256 << 10
 #: Bytes needed by `detect_compression` to decide.
 SNIFF_SIZE: Final = 6
 
@@ -312,7 +315,7 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         self._started = False  # any input seen at all
         # Input read into two reused buffers when the source can fill them (the decoder
         # copies what it does not consume at once, so a buffer is free after `decompress`).
-        self._inbufs = ChunkBuffers(2) if self._dec is not None and has_readinto(stream) else None
+        self._inbufs = ChunkBuffers(2, _IN_CHUNK) if self._dec is not None and has_readinto(stream) else None
         self._deferred: Exception | None = None  # raised by the next call (see readinto)
 
     def readable(self) -> bool:
@@ -371,7 +374,7 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         if self._inbufs is None:
             return self._src.read(CHUNK_SIZE)
         view = self._inbufs.next()
-        return view[: readinto_from(self._src, view)]
+        return view[: readinto_from(self._src, view)]  # the source's hash thread may read it too
 
     def _over_budget(self) -> None:
         raise SizeLimitError(f"decompressed data exceeds the limit of {self._budget} bytes")

@@ -138,6 +138,7 @@ class HashStage:
         self._busy = False
         self._current: Any = None
         self._closed = False
+        self._complete = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
@@ -150,6 +151,8 @@ class HashStage:
             while len(self._pending) >= self._depth and self._error is None and not self._closed:
                 self._cond.wait()
             self._check()
+            if self._closed:
+                raise ValueError("hash stage is closed")
             self._pending.append(data)
             self._cond.notify_all()
 
@@ -180,8 +183,11 @@ class HashStage:
         return str(self._hasher.hexdigest())
 
     def close(self) -> None:
-        """Stop the thread (after the chunk it is hashing) and wait for it. Idempotent."""
+        """Stop the thread (after the chunk it is hashing) and wait for it. Idempotent. If
+        everything fed was hashed by then, `hexdigest()` still answers."""
         with self._cond:
+            if not self._closed:
+                self._complete = not self._pending and not self._busy and self._error is None
             self._closed = True
             self._pending.clear()
             self._cond.notify_all()
@@ -192,8 +198,8 @@ class HashStage:
     def _check(self) -> None:
         if self._error is not None:
             raise self._error
-        if self._closed:
-            raise ValueError("hash stage is closed")
+        if self._closed and not self._complete:
+            raise ValueError("hash stage was closed before its input was hashed")
 
     def _run(self) -> None:
         cond = self._cond

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import mmap
 import queue
 import threading
 from collections.abc import Iterator
@@ -65,20 +66,23 @@ def read_to_end(stream: Readable, chunk_size: int = CHUNK_SIZE) -> bytes:
 
 #: Spare chunk buffers kept for the next pool (at most `_MAX_SPARES`), so that buffers are
 #: allocated once per process, not once per blob.
-_MAX_SPARES: Final = 16
-_spares: list[bytearray] = []
+_MAX_SPARES: Final = 8
+_spares: list[mmap.mmap] = []
 _spares_lock = threading.Lock()
 
 
-def _new_buffer(size: int) -> bytearray:
+def _new_buffer(size: int) -> mmap.mmap:
+    """A writable buffer of `size` bytes: anonymous memory, so that only the pages a blob
+    really fills become resident (a `bytearray` is zeroed, touching all of them), and
+    returned to the system when dropped."""
     with _spares_lock:
         for i, spare in enumerate(_spares):
             if len(spare) == size:
                 return _spares.pop(i)
-    return bytearray(size)
+    return mmap.mmap(-1, size)
 
 
-def _give_back(buffer: bytearray) -> None:
+def _give_back(buffer: mmap.mmap) -> None:
     with _spares_lock:
         if len(_spares) < _MAX_SPARES:
             _spares.append(buffer)
@@ -104,7 +108,7 @@ class BufferPool:
         self.size = size
         self._cond = threading.Condition()
         self._free: list[memoryview] = []
-        self._owned: list[bytearray] = []
+        self._owned: list[mmap.mmap] = []
         self._lent = 0
 
     @property
