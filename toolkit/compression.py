@@ -45,7 +45,7 @@ from toolkit.streams import (
     PrefixedReader,
     Readable,
     ReadAheadReader,
-    has_readinto,
+    native_readinto,
     read_to_end,
     readinto_from,
 )
@@ -315,7 +315,7 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         self._started = False  # any input seen at all
         # Input read into two reused buffers when the source can fill them (the decoder
         # copies what it does not consume at once, so a buffer is free after `decompress`).
-        self._inbufs = ChunkBuffers(2, _IN_CHUNK) if self._dec is not None and has_readinto(stream) else None
+        self._inbufs = ChunkBuffers(2, _IN_CHUNK) if self._dec is not None and native_readinto(stream) else None
         self._deferred: Exception | None = None  # raised by the next call (see readinto)
 
     def readable(self) -> bool:
@@ -348,6 +348,9 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         if self.produced > self._budget:
             self._over_budget()
         return out
+
+    #: The decoders produce fresh `bytes`: `readinto` is a copy (consumers do better with `read`).
+    copies_on_readinto = True
 
     def readinto(self, buffer: Any) -> int:
         """Fill `buffer` with decompressed bytes (as far as the data goes); 0 at the clean

@@ -34,6 +34,7 @@ __all__ = [
     "ReadIntoFromRead",
     "readinto_from",
     "has_readinto",
+    "native_readinto",
     "CHUNK_SIZE",
     "SUPPORTED_ALGORITHMS",
     "pass_through",
@@ -241,6 +242,14 @@ def has_readinto(stream: object) -> bool:
     return method is not None and method not in (ReadIntoFromRead.readinto, io.RawIOBase.readinto)
 
 
+def native_readinto(stream: object) -> bool:
+    """True if `stream.readinto` fills a buffer with no copy of its own: a file, or readers
+    that pass such a stream's `readinto` through. Readers whose data exists as `bytes`
+    anyway (a decoder's output, a read-ahead queue) say `copies_on_readinto`; their
+    consumers do better with `read` (the `bytes` are handed on, no copy under the GIL)."""
+    return has_readinto(stream) and not getattr(stream, "copies_on_readinto", False)
+
+
 def readinto_from(stream: Any, buffer: memoryview) -> int:
     """Fill (part of) `buffer` from `stream`: its own `readinto` when it has a real one, else
     `read` and a copy. Returns the byte count (0 only at the end)."""
@@ -282,6 +291,11 @@ class HashingReader(ReadIntoFromRead):
         if data:
             self._update(data)
         return data
+
+    @property
+    def copies_on_readinto(self) -> bool:
+        """True unless the stream fills buffers itself (see `native_readinto`)."""
+        return not native_readinto(self._stream)
 
     def readinto(self, buffer: Any) -> int:
         """Fill `buffer` from the stream (no copy when the stream has `readinto`), hashing."""
@@ -370,6 +384,11 @@ class VerifyingReader(ReadIntoFromRead):
             return b""
         self._update(data)
         return data
+
+    @property
+    def copies_on_readinto(self) -> bool:
+        """True unless the stream fills buffers itself (see `native_readinto`)."""
+        return not native_readinto(self._stream)
 
     def readinto(self, buffer: Any) -> int:
         """Fill `buffer` (at most its length) from the stream, hashing; 0 only at the verified

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Final, Protocol
 
-from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead, has_readinto, pass_through, readinto_from
+from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead, has_readinto, native_readinto, pass_through, readinto_from
 
 __all__ = [
     "Readable",
@@ -42,6 +42,7 @@ __all__ = [
     "iter_chunks",
     "ChunkReader",
     "has_readinto",
+    "native_readinto",
     "read_to_end",
     "readinto_from",
 ]
@@ -183,15 +184,16 @@ class ChunkBuffers:
 
 
 class ChunkReader:
-    """Reads `stream` chunk by chunk: into reused `ChunkBuffers` when the stream has its own
-    `readinto` (no allocation per chunk), else through its `read`. `read(n)` returns a view
+    """Reads `stream` chunk by chunk: into reused `ChunkBuffers` when the stream fills buffers
+    itself (`native_readinto`: no allocation per chunk), else through its `read` (whose
+    `bytes` exist anyway: handing them on costs no copy). `read(n)` returns a view
     valid until the next call but one (write it, do not keep it) or `bytes`; empty at the
     end. Use as a context manager (gives the buffers back). Raises what the stream raises."""
 
     def __init__(self, stream: Readable, chunk_size: int = CHUNK_SIZE) -> None:
         self._stream = stream
         self._chunk_size = chunk_size
-        self._buffers = ChunkBuffers(2, chunk_size) if has_readinto(stream) else None
+        self._buffers = ChunkBuffers(2, chunk_size) if native_readinto(stream) else None
 
     def read(self, n: int = CHUNK_SIZE) -> bytes | memoryview:
         """Up to `min(n, chunk_size)` bytes."""
@@ -256,6 +258,11 @@ class PrefixedReader(ReadIntoFromRead, io.RawIOBase):
             self._prefix = self._prefix[n:]
             return out
         return self._stream.read(n)
+
+    @property
+    def copies_on_readinto(self) -> bool:
+        """As the stream (the prefix is a few bytes)."""
+        return not native_readinto(self._stream)
 
     def readinto(self, buffer: Any) -> int:
         """Like `read(len(buffer))`, into `buffer` (the stream's own `readinto` after the prefix)."""
@@ -352,10 +359,11 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
     - The bytes, and the exceptions, are those of `stream`: an exception raised by
       `stream.read` in the thread is raised (the same object) by the consumer's `read`
       at the position where it happened, and again on every later `read`.
-    - Memory: at most `depth` + 2 chunks of `chunk_size` bytes are held. A `stream` with
-      its own `readinto` is read into a `BufferPool` of that many buffers, reused for the
-      whole stream (no allocation per chunk); the consumer's `readinto` copies out of them
-      and `read` returns copies. Another `stream` hands over its `read`'s `bytes`.
+    - Memory: at most `depth` + 2 chunks of `chunk_size` bytes are held. A `stream` that
+      fills buffers itself (`native_readinto`: a file through a verifying reader) is read
+      into a `BufferPool` of that many buffers, reused for the whole stream (no allocation
+      per chunk; `read` and `readinto` copy out of them). Another `stream` (a decoder,
+      whose output is fresh `bytes` anyway) hands its `read`'s `bytes` on with no copy.
     - `stream` is read only by the thread, which starts at the first `read` (or `start()`)
       and ends at EOF, on an error or at `close()`. After `read` returned `b""` (EOF) or
       raised, the thread no longer touches `stream`, so the caller may use it again.
@@ -370,7 +378,7 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
         self._chunk_size = chunk_size
         depth = max(1, depth)
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=depth)
-        self._pool = BufferPool(depth + 2, chunk_size) if has_readinto(stream) else None
+        self._pool = BufferPool(depth + 2, chunk_size) if native_readinto(stream) else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._data: bytes | memoryview = b""
@@ -387,6 +395,9 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
     def passes_through(self) -> Readable:
         """The stream the thread reads."""
         return self._src
+
+    #: Its `readinto` copies out of a queued chunk: consumers do better with `read`.
+    copies_on_readinto = True
 
     def start(self) -> None:
         """Start reading ahead now (before the first `read`); idempotent."""

@@ -678,9 +678,11 @@ class ArchiveWriter:
         self._broken = False
 
     def try_reusing_blob(self, digest: Digest) -> BlobInfo | None:
-        """The stored blob's info if `digest` was already written to this archive."""
-        with self._lock:
-            found = self._blobs.get(digest)
+        """The stored blob's info if `digest` was already written to this archive.
+
+        Does not wait for a blob being written (`put_blob` holds the lock for a whole blob):
+        the next layer's copy asks while the current one streams. One dict lookup is atomic."""
+        found = self._blobs.get(digest)
         return BlobInfo(digest=found.digest, size=found.size) if found else None
 
     def put_blob(self, stream: Readable, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
