@@ -12,7 +12,7 @@ Contract of every reader here:
 - `ReadAheadReader` runs a reader chain (decompression, compression, hashing of the source)
   in a background thread, a bounded number of chunks ahead of its consumer, so that the
   work overlaps the consumer's hashing and writing (two or more cores).
-- `BufferPool` / `borrowed_buffer`: preallocated chunk buffers, lent and given back, so a
+- `BufferPool` / `ChunkBuffers` / `ChunkReader`: preallocated chunk buffers, lent and given back, so a
   long copy reuses the same few megabytes (`readinto`) instead of allocating a fresh
   `bytes` per chunk (whose freed memory glibc keeps: the process grows with the blob).
   `readinto` of these readers fills the caller's buffer; the caller leaves it unchanged
@@ -37,7 +37,6 @@ __all__ = [
     "ReadAheadReader",
     "READ_AHEAD_DEPTH",
     "BufferPool",
-    "borrowed_buffer",
     "ChunkBuffers",
     "iter_chunks",
     "ChunkReader",
@@ -147,16 +146,6 @@ class BufferPool:
             owned, self._owned, self._free = self._owned, [], []
         for view_owner in owned:
             _give_back(view_owner)
-
-
-@contextlib.contextmanager
-def borrowed_buffer(size: int = CHUNK_SIZE) -> Iterator[memoryview]:
-    """A chunk buffer for one copy loop (`readinto` then write), reused across copies."""
-    buffer = _new_buffer(size)
-    try:
-        yield memoryview(buffer)
-    finally:
-        _give_back(buffer)
 
 
 class ChunkBuffers:
