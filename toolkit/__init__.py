@@ -193,14 +193,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        # Looked up in the installed metadata on first use only: that lookup scans every
-        # installed distribution, which most commands never need.
-        from importlib.metadata import PackageNotFoundError, version
+        from toolkit._version import __version__ as found  # a constant: no metadata lookup
 
-        try:
-            found = version("skopo")
-        except PackageNotFoundError:  # running from a source tree that is not installed
-            found = "0.0.0+unknown"
         globals()["__version__"] = found
         return found
     module = _LAZY.get(name)
