@@ -192,12 +192,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from toolkit._version import __version__ as found  # a constant: no metadata lookup
-
-        globals()["__version__"] = found
-        return found
-    module = _LAZY.get(name)
+    # __version__: a constant in toolkit/_version.py, not a lookup in the installed metadata.
+    module = "toolkit._version" if name == "__version__" else _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(import_module(module), name)
