@@ -22,4 +22,8 @@ BUILTIN: dict[str, str] = {
     "standalone-verify": "toolkit.cli.commands.standalone_verify:standalone_verify",
     "sync": "toolkit.cli.commands.sync:sync",
     "policy": "toolkit.cli.commands.policy:app",
+    "layers": "toolkit.cli.commands.layers:layers",
+    "untrusted-signature-dump-without-verification": (
+        "toolkit.cli.commands.untrusted_signature_dump:untrusted_signature_dump_without_verification"
+    ),
 }
