@@ -41,7 +41,7 @@ import pytest
 
 from helpers import SkopoRunner, assert_clean_error, describe_result
 from helpers.env import make_isolated_home
-from helpers.images import build_image, write_dir
+from helpers.images import build_image, tar_bytes, write_dir
 from helpers.proxy_client import ProxyCallError, ProxyClient
 from helpers.registry import RegistryServer, start_registry
 from helpers.tls import CertificateAuthority
@@ -103,7 +103,7 @@ TAGS_C = "list-tags --tls-verify=false docker://{reg}/walk/img"
 CHECK_C = "policy check --tls-verify=false {img}"
 DELETE_C = "delete --tls-verify=false docker://{reg}/walk/doomed:v1"
 SYNC_PULL_C = "sync -q --src docker --dest dir --src-tls-verify=false {reg}/walk/img:v1 {out}"
-SYNC_PUSH_C = "sync -q --src dir --dest docker --dest-tls-verify=false {src} {reg}/walk/synced"
+SYNC_PUSH_C = "sync -q --src dir --dest docker --dest-tls-verify=false {src} {reg}/walk/synced-{n}"
 LOGIN_C = "login --authfile {out} --tls-verify=false {reg}"
 PROXY_T = "--tls-verify=false"
 SYNC_T = "sync -q --src docker --dest dir {treg}/walk/img:v1 {out}"
@@ -169,8 +169,8 @@ FLAGS: dict[str, Check] = {
         "integration/test_containers_storage_interop.py::test_skopo_copies_out_what_podman_pulled"),
     "copy --dest-compress-format": D("copy -q dir:{src} oci:{out}:v1",
                                      "copy -q --dest-compress-format zstd dir:{src} oci:{out}:v1", "out"),
-    "copy --dest-compress-level": D("copy -q --dest-compress dir:{src} dir:{out}",
-                                    "copy -q --dest-compress --dest-compress-level 1 dir:{src} dir:{out}", "out"),
+    "copy --dest-compress-level": D("copy -q --dest-compress dir:{csrc} dir:{out}",
+                                    "copy -q --dest-compress --dest-compress-level 1 dir:{csrc} dir:{out}", "out"),
     "copy --dest-precompute-digests": TestedIn(
         "integration/test_main_flags.py::test_dest_precompute_digests_side_by_side"),
     "copy --dest-force-compress-format": TestedIn("integration/test_main_flags.py::test_dest_force_compress_format"),
@@ -189,7 +189,7 @@ FLAGS: dict[str, Check] = {
         "integration/test_sigstore_signing.py::test_sign_with_private_key_and_passphrase_file"),
     "copy --sign-by-sigstore": TestedIn("integration/test_sigstore_signing.py::test_sign_with_parameter_file"),
     "copy --sign-passphrase-file": TestedIn("integration/test_signing_local.py::test_passphrase_file"),
-    "copy --format": D("copy -q dir:{src} dir:{out}", "copy -q --format oci dir:{src} dir:{out}", "out"),
+    "copy --format": D("copy -q dir:{src} dir:{out}", "copy -q --format v2s2 dir:{src} dir:{out}", "out"),
     "copy --preserve-digests": TestedIn("integration/test_copy_interop.py::test_preserve_digests_refuses_a_conversion"),
     "copy --all": TestedIn(
         "integration/test_artifacts.py::test_buildx_index_all_registry_to_registry_oci_dir_and_back"),
@@ -204,25 +204,29 @@ FLAGS: dict[str, Check] = {
     "copy --digestfile": D("copy -q dir:{src} dir:{out}", "copy -q --digestfile {out}/digest dir:{src} dir:{out}",
                            "out"),
     "copy --encryption-key": TestedIn("integration/test_encryption_interop.py::test_flag_combinations"),
-    "copy --encrypt-layer": TestedIn("integration/test_encryption_interop.py::test_several_recipients_and_chosen_layers"),
+    "copy --encrypt-layer": TestedIn(
+        "integration/test_encryption_interop.py::test_several_recipients_and_chosen_layers"),
     "copy --decryption-key": TestedIn("integration/test_encryption_interop.py::test_wrong_or_missing_keys"),
     "copy --image-parallel-copies": Refused(
-        ("--insecure-policy", "copy", "--image-parallel-copies", "-1", "dir:{src}", "dir:{out}"), "must not be negative"),
+        ("--insecure-policy", "copy", "--image-parallel-copies", "-1", "dir:{src}", "dir:{out}"),
+        "must not be negative"),
     "copy --tls-verify": TestedIn("integration/test_main_flags.py::test_deprecated_tls_verify_side_by_side"),
     # ------------------------------------------------------------------ delete
     "delete --authfile": D(DELETE_C, DELETE_C + " --authfile {auth}"),
     "delete --creds": D(DELETE_C, DELETE_C + " --creds {user}:{pw}"),
     "delete --username": D(DELETE_C, DELETE_C + " --username {user} --password {pw}"),
     "delete --password": D(DELETE_C, DELETE_C + " --username {user} --password {pw}"),
-    "delete --registry-token": D(DELETE_C + " --creds {user}:{pw}", DELETE_C + " --creds {user}:{pw} --registry-token x"),
+    "delete --registry-token": D(DELETE_C + " --creds {user}:{pw}",
+                                 DELETE_C + " --creds {user}:{pw} --registry-token x"),
     "delete --cert-dir": D("delete docker://{treg}/walk/doomed:v1",
                            "delete --cert-dir {certs} docker://{treg}/walk/doomed:v1"),
     "delete --tls-verify": D("delete docker://{treg}/walk/doomed:v1",
                              "delete --tls-verify=false docker://{treg}/walk/doomed:v1"),
     "delete --no-creds": D(DELETE_C + " --authfile {auth}", DELETE_C + " --authfile {auth} --no-creds"),
-    "delete --shared-blob-dir": D("delete oci:{out}:v1", "delete --shared-blob-dir {out}-blobs oci:{out}:v1",
-                                  "blobs"),
-    "delete --daemon-host": D(f"delete {DAEMON}", f"delete --daemon-host {{nosock}} {DAEMON}", "stderr"),
+    "delete --shared-blob-dir": D("delete oci:{out}:v1", "delete --shared-blob-dir {out}-blobs oci:{out}:v1"),
+    # It names the daemon of docker-daemon: images, which cannot be deleted (as in skopeo).
+    "delete --daemon-host": Refused(("delete", "--daemon-host", "{nosock}", DAEMON),
+                                    "Deleting images not implemented for docker-daemon"),
     "delete --retry-times": D("delete {dead}", "delete --retry-times 1 --retry-delay 1ms {dead}", "stderr"),
     "delete --retry-delay": D("delete --retry-times 1 --retry-delay 100ms {dead}",
                               "delete --retry-times 1 --retry-delay 200ms {dead}", "stderr"),
@@ -274,13 +278,15 @@ FLAGS: dict[str, Check] = {
     "list-tags --username": D(TAGS_C, TAGS_C + " --username {user} --password {pw}", "tokens"),
     "list-tags --password": D(TAGS_C, TAGS_C + " --username {user} --password {pw}", "tokens"),
     "list-tags --registry-token": D(TAGS_C, TAGS_C + " --registry-token bogus", "tokens"),
-    "list-tags --cert-dir": D("list-tags docker://{treg}/walk/img", "list-tags --cert-dir {certs} docker://{treg}/walk/img"),
+    "list-tags --cert-dir": D("list-tags docker://{treg}/walk/img",
+                              "list-tags --cert-dir {certs} docker://{treg}/walk/img"),
     "list-tags --tls-verify": D("list-tags docker://{treg}/walk/img",
                                 "list-tags --tls-verify=false docker://{treg}/walk/img"),
     "list-tags --no-creds": D(TAGS_C + " --authfile {auth}", TAGS_C + " --authfile {auth} --no-creds", "tokens"),
-    "list-tags --retry-times": D("list-tags {dead}", "list-tags --retry-times 1 --retry-delay 1ms {dead}", "stderr"),
-    "list-tags --retry-delay": D("list-tags --retry-times 1 --retry-delay 100ms {dead}",
-                                 "list-tags --retry-times 1 --retry-delay 200ms {dead}", "stderr"),
+    "list-tags --retry-times": D("list-tags docker://{dead_repo_name}",
+                                 "list-tags --retry-times 1 --retry-delay 1ms docker://{dead_repo_name}", "stderr"),
+    "list-tags --retry-delay": D("list-tags --retry-times 1 --retry-delay 100ms docker://{dead_repo_name}",
+                                 "list-tags --retry-times 1 --retry-delay 200ms docker://{dead_repo_name}", "stderr"),
     # ------------------------------------------------------------------ login / logout
     "login --authfile": TestedIn("integration/test_docker_registry.py::test_basic_auth_creds_authfile_login_logout"),
     "login --compat-auth-file": TestedIn("integration/test_main_flags.py::test_compat_auth_file"),
@@ -298,7 +304,8 @@ FLAGS: dict[str, Check] = {
     "logout --all": TestedIn("integration/test_docker_registry.py::test_basic_auth_creds_authfile_login_logout"),
     "logout --tls-verify": Refused(("logout", "--tls-verify=maybe", "{reg}"), "tls-verify"),
     # ------------------------------------------------------------------ policy check
-    "policy check --format": TestedIn("integration/test_policy_check.py::test_json_format_is_stable"),
+    "policy check --format": TestedIn(
+        "integration/test_policy_check.py::test_global_flags_after_the_command_and_insecure_policy"),
     "policy check --authfile": D(CHECK_C, CHECK_C + " --authfile {auth}", "tokens"),
     "policy check --creds": D(CHECK_C, CHECK_C + " --creds {user}:{pw}", "tokens"),
     "policy check --username": D(CHECK_C, CHECK_C + " --username {user} --password {pw}", "tokens"),
@@ -329,8 +336,8 @@ FLAGS: dict[str, Check] = {
     "sync --src-username": D(SYNC_PULL_C, SYNC_PULL_C + " --src-username {user} --src-password {pw}", "tokens"),
     "sync --src-password": D(SYNC_PULL_C, SYNC_PULL_C + " --src-username {user} --src-password {pw}", "tokens"),
     "sync --src-registry-token": D(SYNC_PULL_C, SYNC_PULL_C + " --src-registry-token bogus", "tokens"),
-    "sync --src-cert-dir": D(SYNC_T, "sync -q --src docker --dest dir --src-cert-dir {certs} {treg}/walk/img:v1 {out}"),
-    "sync --src-tls-verify": D(SYNC_T, "sync -q --src docker --dest dir --src-tls-verify=false {treg}/walk/img:v1 {out}"),
+    "sync --src-cert-dir": D(SYNC_T, SYNC_T.replace("--dest dir", "--dest dir --src-cert-dir {certs}")),
+    "sync --src-tls-verify": D(SYNC_T, SYNC_T.replace("--dest dir", "--dest dir --src-tls-verify=false")),
     "sync --src-no-creds": D(SYNC_PULL_C + " --authfile {auth}", SYNC_PULL_C + " --authfile {auth} --src-no-creds",
                              "tokens"),
     "sync --dest-authfile": D(SYNC_PUSH_C, SYNC_PUSH_C + " --dest-authfile {auth}"),
@@ -340,13 +347,14 @@ FLAGS: dict[str, Check] = {
     "sync --dest-password": D(SYNC_PUSH_C, SYNC_PUSH_C + " --dest-username {user} --dest-password {pw}"),
     "sync --dest-registry-token": D(SYNC_PUSH_C + " --dest-creds {user}:{pw}",
                                     SYNC_PUSH_C + " --dest-creds {user}:{pw} --dest-registry-token bogus"),
-    "sync --dest-cert-dir": D("sync -q --src dir --dest docker {src} {treg}/walk/synced",
-                              "sync -q --src dir --dest docker --dest-cert-dir {certs} {src} {treg}/walk/synced"),
-    "sync --dest-tls-verify": D("sync -q --src dir --dest docker {src} {treg}/walk/synced",
-                                "sync -q --src dir --dest docker --dest-tls-verify=false {src} {treg}/walk/synced"),
+    "sync --dest-cert-dir": D("sync -q --src dir --dest docker {src} {treg}/walk/synced-{n}",
+                              "sync -q --src dir --dest docker --dest-cert-dir {certs} {src} {treg}/walk/synced-{n}"),
+    "sync --dest-tls-verify": D("sync -q --src dir --dest docker {src} {treg}/walk/synced-{n}",
+                                "sync -q --src dir --dest docker --dest-tls-verify=false {src} {treg}/walk/synced-{n}"),
     "sync --dest-no-creds": D(SYNC_PUSH_C + " --authfile {auth}", SYNC_PUSH_C + " --authfile {auth} --dest-no-creds"),
     "sync --retry-times": D("sync --src docker --dest dir {dead_repo} {out}",
-                            "sync --src docker --dest dir --retry-times 1 --retry-delay 1ms {dead_repo} {out}", "stderr"),
+                            "sync --src docker --dest dir --retry-times 1 --retry-delay 1ms {dead_repo} {out}",
+                            "stderr"),
     "sync --retry-delay": D("sync --src docker --dest dir --retry-times 1 --retry-delay 100ms {dead_repo} {out}",
                             "sync --src docker --dest dir --retry-times 1 --retry-delay 200ms {dead_repo} {out}",
                             "stderr"),
@@ -359,8 +367,8 @@ FLAGS: dict[str, Check] = {
     "sync --sign-by-sigstore-private-key": SameAs("copy"),
     "sync --sign-by-sigstore": SameAs("copy"),
     "sync --sign-passphrase-file": SameAs("copy"),
-    "sync --format": D("sync -q --src dir --dest dir {src} {out}", "sync -q --src dir --dest dir --format oci {src} {out}",
-                       "out"),
+    "sync --format": D("sync -q --src dir --dest oci {src} {out}",
+                       "sync -q --src dir --dest oci --format v2s2 {src} {out}", "out"),
     "sync --preserve-digests": SameAs("copy"),
     "sync --all": TestedIn("integration/test_artifacts.py::test_buildx_index_sync_all_keeps_digests"),
     "sync --multi-arch": TestedIn("integration/test_platform_subsets.py::test_sync_with_a_platform_list"),
@@ -376,7 +384,7 @@ FLAGS: dict[str, Check] = {
         "integration/test_sync.py::test_keep_going_past_a_broken_image_and_a_missing_repository"),
     "sync --parallel-images": Refused(("--insecure-policy", "sync", "--src", "dir", "--dest", "dir",
                                        "--parallel-images", "0", "{src}", "{out}"), "must be at least 1"),
-    "sync --quiet": D("sync --src dir --dest dir {src} {out}", "sync --quiet --src dir --dest dir {src} {out}",
+    "sync --quiet": D("sync --src dir --dest oci {src} {out}", "sync --quiet --src dir --dest oci {src} {out}",
                       "stderr"),
     "sync --tls-verify": D(SYNC_T, "sync -q --src docker --dest dir --tls-verify=false {treg}/walk/img:v1 {out}"),
 }
@@ -420,9 +428,12 @@ class World:
     issuer: TokenIssuer
     runner: SkopoRunner
     root: Path
+    runs: int = 0
 
     def fill(self, argv: tuple[str, ...], out: Path) -> list[str]:
-        return [arg.format(out=out, **self.values) for arg in argv]
+        """`argv` with the placeholders replaced; `{n}` is a new number for each call."""
+        self.runs += 1
+        return [arg.format(out=out, n=self.runs, **self.values) for arg in argv]
 
 
 @pytest.fixture(scope="module")
@@ -434,6 +445,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, tls_ca: CertificateAuthority
     try:
         runner = SkopoRunner(make_isolated_home(root / "home"))
         src = write_dir(build_image(fmt="oci", layer_count=1, layer_size=3000, seed=77), root / "src")
+        text = tar_bytes({"walk.txt": b"every flag changes something " * 4000})
+        csrc = write_dir(build_image(fmt="oci", layer_tars=[text], seed=78, compression="none"), root / "csrc")
+        # A default policy that rejects everything, so that --insecure-policy is seen to matter.
+        for config_home in {runner.env["XDG_CONFIG_HOME"], str(runner.home / ".config")}:
+            policy = Path(config_home) / "containers" / "policy.json"
+            policy.parent.mkdir(parents=True, exist_ok=True)
+            policy.write_text(json.dumps({"default": [{"type": "reject"}]}))
         certs = str(tls_ca.cert_dir)
         img = f"docker://{registry.host}/walk/img:v1"
         timg = f"docker://{tls_registry.host}/walk/img:v1"
@@ -451,9 +469,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, tls_ca: CertificateAuthority
         conf = root / "registries.conf"
         conf.write_text(f'[[registry]]\nlocation = "{tls_registry.host}"\ninsecure = true\n')
         values = {
-            "reg": registry.host, "img": img, "treg": tls_registry.host, "timg": timg, "certs": certs, "auth": str(auth), "user": USER, "pw": PASSWORD,
-            "src": str(src), "layout": str(root / "layout"), "blobs": str(blobs), "conf": str(conf),
+            "reg": registry.host, "img": img, "treg": tls_registry.host, "timg": timg, "certs": certs,
+            "auth": str(auth), "user": USER, "pw": PASSWORD,
+            "src": str(src), "csrc": str(csrc), "layout": str(root / "layout"), "blobs": str(blobs), "conf": str(conf),
             "dead": "docker://127.0.0.1:1/walk/dead:v1", "dead_repo": "127.0.0.1:1/walk/dead:v1",
+            "dead_repo_name": "127.0.0.1:1/walk/dead",
             "nosock": f"unix://{root / 'no-such.sock'}",
         }
         yield World(values, tls_registry, issuer, runner, root)
@@ -609,8 +629,8 @@ def test_proxy_shared_blob_dir(world: World) -> None:
                                    extra_args=extra, cwd=str(world.root))
         try:
             client.initialize()
-            opened = client.call("OpenImage", f"oci:{values['layout']}:v1")
             try:
+                opened = client.call("OpenImage", f"oci:{values['layout']}:v1")
                 client.call_piped("GetManifest", opened.value)
                 got = True
             except ProxyCallError:
