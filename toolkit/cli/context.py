@@ -38,7 +38,9 @@ class GlobalOptions:
 
     def system_context(self) -> SystemContext:
         """The `SystemContext` fields that come from global flags (`--override-*`,
-        `--tmpdir`, `--registries.d`, `--user-agent-prefix`)."""
+        `--tmpdir`, `--registries.d`, `--user-agent-prefix`: the User-Agent is
+        `[PREFIX ]skopo/VERSION`, as skopeo's `[PREFIX ]skopeo/VERSION`)."""
+        from toolkit import __version__
         from toolkit.types import SystemContext  # not at import: `--version` needs none of it
 
         return SystemContext(
@@ -48,7 +50,7 @@ class GlobalOptions:
             tmpdir=self.tmpdir,
             registries_d_path=self.registries_d,
             registries_conf_path=self.registries_conf,
-            user_agent=(f"{self.user_agent_prefix} " if self.user_agent_prefix else "") + "skopo",
+            user_agent=(f"{self.user_agent_prefix} " if self.user_agent_prefix else "") + f"skopo/{__version__}",
         )
 
     def policy_context(self) -> PolicyContext:

@@ -16,6 +16,7 @@ raises `ConfigError` naming the file.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,11 @@ from toolkit.types import SystemContext
 
 __all__ = ["Endpoint", "Registry", "RegistriesConf", "PullSource", "load_registries_conf", "ref_matching_prefix"]
 
+log = logging.getLogger(__name__)
+
 _PULL_FROM_MIRROR = {"", "all", "digest-only", "tag-only"}
+#: What `--debug` already said about the files loaded (they are loaded once per image end).
+_LOGGED: set[tuple[Path, ...]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,13 @@ class Registry:
                 endpoints.append(mirror)
         sources = [PullSource(m.rewrite(ref, self.prefix), m.insecure, True) for m in endpoints]
         sources.append(PullSource(self.endpoint.rewrite(ref, self.prefix), self.endpoint.insecure, False))
+        if len(sources) > 1 or sources[0].reference != ref:
+            log.debug(
+                "registries.conf: %s matches prefix %s; pulling from %s",
+                ref,
+                safe_text(self.prefix),
+                ", then ".join(f"{s.reference}{' (mirror)' if s.is_mirror else ''}" for s in sources),
+            )
         return sources
 
 
@@ -229,6 +241,10 @@ def load_registries_conf(ctx: SystemContext, env: Mapping[str, str] | None = Non
     # The first existing candidate; else the last one (the system file), whose drop-ins
     # still apply. An explicit path is the only candidate.
     candidates = registries_conf_candidates(ctx.registries_conf_path, env)
+    if ctx.registries_conf_path is not None and not ctx.registries_conf_path.exists():
+        # As skopeo: a file named on the command line must exist.
+        shown = safe_text(str(ctx.registries_conf_path))
+        raise ConfigError(f'loading registries configuration "{shown}": open {shown}: no such file or directory')
     main = next((c for c in candidates if c.exists()), candidates[-1])
     files: list[Path] = []
     by_prefix: dict[str, Registry] = {}
@@ -248,4 +264,12 @@ def load_registries_conf(ctx: SystemContext, env: Mapping[str, str] | None = Non
                 raise ConfigError(f"{safe_text(str(path))}: registry prefix {safe_text(reg.prefix)} is defined twice")
             seen_in_file.add(reg.prefix)
             by_prefix[reg.prefix] = reg
+    key = tuple(files)
+    if key not in _LOGGED and log.isEnabledFor(logging.DEBUG):
+        _LOGGED.add(key)
+        if files:
+            log.debug("registries.conf: loaded %s (%d registries)", ", ".join(safe_text(str(f)) for f in files),
+                      len(by_prefix))
+        else:
+            log.debug("registries.conf: none found (tried %s)", ", ".join(safe_text(str(c)) for c in candidates))
     return RegistriesConf(tuple(by_prefix.values()), tuple(files))

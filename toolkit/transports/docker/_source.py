@@ -31,6 +31,7 @@ from typing import Protocol
 from toolkit.config.registries_conf import PullSource, RegistriesConf, load_registries_conf
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
+    CommandTimeoutError,
     DigestMismatchError,
     ImageNotFoundError,
     InvalidReferenceError,
@@ -54,7 +55,13 @@ from toolkit.transports.docker._errors import (
     parse_error_body,
 )
 from toolkit.transports.docker._lookaside import read_lookaside_signatures
-from toolkit.transports.docker._response import Response, check_content_length, error_from_response, read_limited_body
+from toolkit.transports.docker._response import (
+    Response,
+    check_content_length,
+    error_from_response,
+    read_limited_body,
+    unauthorized_text,
+)
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = [
@@ -170,7 +177,7 @@ def _raise_manifest_error(resp: Response, what: str) -> None:
         raise ImageNotFoundError(text)
     codes = {e.code for e in entries}
     if status == 401 or "UNAUTHORIZED" in codes:
-        raise UnauthorizedError(text)
+        raise UnauthorizedError(unauthorized_text(resp, text))
     if status in (429, 502, 503, 504) or (entries and not codes & NON_RETRYABLE_CODES):
         raise TransientRegistryError(text)
     raise RegistryError(text)
@@ -213,6 +220,9 @@ class DockerImageSource(ImageSourceBase):
             client = client_for(ctx, conf, source.reference, "pull", insecure=source.insecure)
             try:
                 self._manifest = fetch_manifest(client, source.reference, manifest_tail(source.reference))
+            except CommandTimeoutError:  # the deadline is the command's, not this mirror's
+                client.close()
+                raise
             except ToolkitError as exc:
                 client.close()
                 if index == len(sources) - 1:
