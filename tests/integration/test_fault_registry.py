@@ -127,8 +127,10 @@ def test_429_forever_gives_up_cleanly(tmp_path: Path, registry_server: RegistryS
     with FaultProxy(registry_server.url) as proxy:
         proxy.rule = rule
         result = pull(run_skopo, proxy.host, "fault/rate2:v1", tmp_path / "out")
-    assert_clean_error(result, match="too many requests")
+    line = assert_clean_error(result, match="too many requests", retries=True)
     assert len(count) == 5
+    announced = result.stderr.decode().splitlines()[:-1]
+    assert [a.split(" ... ")[1].split(".")[0] for a in announced] == ["(1/4)", "(2/4)", "(3/4)", "(4/4)"], line
 
 
 BLOB_RACE_BODY = json.dumps({"errors": [

@@ -22,7 +22,7 @@ import pytest
 
 import toolkit
 from helpers import RegistryFactory, RegistryServer, SkopoRunner, assert_clean_error, describe_result
-from helpers.fault_proxy import FaultProxy, ProxyRequest, Reply
+from helpers.fault_proxy import FaultProxy, Forward, ProxyRequest, Reply
 from helpers.images import build_image, build_multiarch, write_dir, write_oci_layout
 from helpers.registry import push_image
 from toolkit.config.paths import auth_file_search
@@ -279,8 +279,9 @@ def test_debug_of_an_authenticated_copy_explains_every_step_and_hides_every_secr
         assert secret not in err, f"secret {secret!r} in --debug output"
     assert "Authorization" not in err and "Traceback" not in err
     # Reading it back with --insecure-policy: said too, and still no secret.
-    again = run_skopo("--debug", "--insecure-policy", "--registries.d", str(registries_d), "copy", "--src-authfile", str(authfile), "--src-cert-dir",
-                      str(server.cert_dir), f"docker://{server.host}/dbg/img:v1", f"dir:{tmp_path / 'back'}")
+    again = run_skopo("--debug", "--insecure-policy", "--registries.d", str(registries_d), "copy",
+                      "--src-authfile", str(authfile), "--src-cert-dir", str(server.cert_dir),
+                      f"docker://{server.host}/dbg/img:v1", f"dir:{tmp_path / 'back'}")
     assert again.returncode == 0, describe_result(again)
     back = again.stderr.decode()
     assert "debug: policy: none (--insecure-policy: every image is accepted)" in back
@@ -366,3 +367,21 @@ def test_docker_archive_to_a_terminal_is_refused(run_skopo: SkopoRunner, tmp_pat
     assert status == 1
     assert b"Error: refusing to write an archive to a terminal; redirect stdout" in screen
     assert b"ustar" not in screen
+
+
+def test_command_timeout_holds_against_a_trickling_blob(
+    registry_server: RegistryServer, run_skopo: SkopoRunner, tmp_path: Path
+) -> None:
+    image = build_image(layer_count=1, layer_size=300_000, seed=21, compression="none")
+    push_image(registry_server, "trickle/img", "v1", image)
+    layer = image.layers[0].digest
+    with FaultProxy(registry_server.url) as proxy:
+        proxy.rule = lambda r: Forward(trickle=0.01) if layer in r.path and r.method == "GET" else None
+        result, elapsed = _timed(
+            run_skopo, "--command-timeout", "3s", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
+            f"docker://{proxy.host}/trickle/img:v1", f"dir:{tmp_path / 'out'}", timeout=60,
+        )
+    line = assert_clean_error(result, 1)
+    assert line.startswith("Error: timed out after 3s"), line
+    assert 2.9 < elapsed < 10, elapsed
+    assert not (tmp_path / "out").exists()

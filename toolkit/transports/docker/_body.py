@@ -12,7 +12,8 @@ Rules (security.md §3):
 The reader does not verify content: the caller wraps it in a `VerifyingReader`, whose
 digest covers the whole stream across reconnections. A failed resume raises
 `TransientRegistryError`, so `--retry-times` can re-run the copy from the start (the
-destination has not committed anything at that point).
+destination has not committed anything at that point). Past the command's deadline
+(`toolkit.deadline`) a read raises `CommandTimeoutError` and never reconnects.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable
 import requests
 import urllib3.exceptions
 
+from toolkit import deadline
 from toolkit.errors import safe_text
 from toolkit.transports.docker._errors import TransientRegistryError
 
@@ -86,6 +88,8 @@ class ResumableBody:
     def read(self, n: int = -1, /) -> bytes:
         if n is None or n < 0:
             n = 1 << 20
+        # A trickling server never trips the idle timeout: the command's deadline still holds.
+        deadline.check(self._what)
         while True:
             if self._total >= 0 and self.offset >= self._total:
                 # Everything announced has arrived: probe for extra bytes once.
@@ -93,6 +97,8 @@ class ResumableBody:
             try:
                 data = self._read_raw(n, at_end=False)
             except _READ_ERRORS as exc:
+                if deadline.expired():
+                    raise deadline.timeout_error(self._what) from exc
                 self._reconnect(exc)
                 continue
             if not data and self._total >= 0 and self.offset < self._total:
@@ -107,7 +113,9 @@ class ResumableBody:
                 return self._resp.raw.read(n, decode_content=False)
             except _READ_ERRORS:
                 return b""
-        return self._resp.raw.read(n, decode_content=False)
+        # read1: what one receive brings (at most n), not "n bytes, however long that takes",
+        # so that a trickling server meets the deadline check of every `read`.
+        return self._resp.raw.read1(n, decode_content=False)
 
     def _decide(self, exc: BaseException) -> None:
         progress = self.offset - self._last_retry_offset
