@@ -414,7 +414,15 @@ class RegistryClient:
         except (requests.exceptions.InvalidHeader, urllib3.exceptions.InvalidHeader) as exc:
             raise RegistryError(f"{method} {safe_text(url)}: invalid response header") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            error = network_error(exc, self.host, read_timeout=read_timeout, connect_timeout=CONNECT_TIMEOUT)
+            # The host of this URL: a redirect target or a lookaside server is not the registry.
+            host = urlsplit(url).netloc.rsplit("@", 1)[-1] or self.host
+            error = network_error(
+                exc,
+                host,
+                read_timeout=read_timeout,
+                connect_timeout=CONNECT_TIMEOUT,
+                default_port=443 if url[:6].lower() == "https:" else 80,
+            )
             log.debug("%s %s -> failed after %d ms: %s", method, redact_url(url), _ms(started), error)
             raise error from exc
         length = check_content_length(resp)

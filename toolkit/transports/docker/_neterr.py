@@ -108,9 +108,9 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
                 todo.append(linked)
 
 
-def _authority(host: str) -> str:
-    """`host:port` as the user would type it (the default port is added for clarity)."""
-    return host if ":" in host.rsplit("]", 1)[-1] else f"{host}:443"
+def _authority(host: str, default_port: int) -> str:
+    """`host:port` (the default port added for clarity)."""
+    return host if ":" in host.rsplit("]", 1)[-1] else f"{host}:{default_port}"
 
 
 def _hostname(host: str) -> str:
@@ -130,7 +130,7 @@ def _tls_error(cert: ssl.SSLCertVerificationError | None, plain: ssl.SSLError | 
         elif code in _EXPIRED:
             what = "certificate has expired or is not yet valid"
         elif code == _HOSTNAME_MISMATCH:
-            what = "certificate is not valid for this name"
+            what = "certificate is not valid"
         else:
             what = safe_text(cert.verify_message or "certificate verification failed", 200)
         return NetworkError(f"x509: {what} for {shown} ({hint})", STAGE_TLS)
@@ -146,14 +146,18 @@ def _tls_error(cert: ssl.SSLCertVerificationError | None, plain: ssl.SSLError | 
     return NetworkError(f"tls: handshake with {shown} failed: {detail}", STAGE_TLS)
 
 
-def network_error(exc: BaseException, host: str, *, read_timeout: float, connect_timeout: float) -> ToolkitError:
-    """The typed error for `exc`, raised while talking to registry `host` (`host[:port]`).
+def network_error(
+    exc: BaseException, host: str, *, read_timeout: float, connect_timeout: float, default_port: int = 443
+) -> ToolkitError:
+    """The typed error for `exc`, raised while talking to `host` (`host[:port]`; the port is
+    `default_port` when not given).
 
     Never raises; the result's message quotes no library repr (`safe_text` on what it
     quotes). A timeout once the command's deadline has passed is `CommandTimeoutError`.
     """
     causes = list(_causes(exc))
     shown = safe_text(host, 300)
+    authority = safe_text(_authority(host, default_port), 300)
     cert = next((c for c in causes if isinstance(c, ssl.SSLCertVerificationError)), None)
     timeout = any(
         isinstance(c, socket.timeout | TimeoutError | urllib3.exceptions.TimeoutError) for c in causes
@@ -170,25 +174,26 @@ def network_error(exc: BaseException, host: str, *, read_timeout: float, connect
     if any(isinstance(c, socket.gaierror | urllib3.exceptions.NameResolutionError) for c in causes):
         return NetworkError(f"no such host: {safe_text(_hostname(host), 300)}", STAGE_DNS)
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
-        return NetworkError(f"connection refused: {safe_text(_authority(host), 300)}", STAGE_CONNECT)
+        return NetworkError(f"connection refused: {authority}", STAGE_CONNECT)
     if any(isinstance(c, urllib3.exceptions.ConnectTimeoutError) for c in causes):
         return NetworkError(
-            f"timed out connecting to {safe_text(_authority(host), 300)} (no answer for {connect_timeout:g}s)",
+            f"timed out connecting to {authority} (no answer for {connect_timeout:g}s)",
             STAGE_CONNECT,
         )
     for c in causes:
         if isinstance(c, OSError) and c.errno in _CONNECT_ERRNOS:
-            return NetworkError(f"{_CONNECT_ERRNOS[c.errno]}: {safe_text(_authority(host), 300)}", STAGE_CONNECT)
+            return NetworkError(f"{_CONNECT_ERRNOS[c.errno]}: {authority}", STAGE_CONNECT)
     if any(isinstance(c, urllib3.exceptions.ProxyError) for c in causes):
         return NetworkError(f"the proxy for {shown} refused or failed the connection", STAGE_CONNECT)
     if timeout:
         return _CutError(f"no data from {shown} for {read_timeout:g}s")
     if any(isinstance(c, ssl.SSLEOFError | ssl.SSLZeroReturnError) for c in causes):
         return _CutError(f"connection to {shown} was cut during the TLS exchange")
-    if any(isinstance(c, ConnectionResetError) for c in causes):
-        return _CutError(f"connection to {shown} was cut (reset by the server)")
+    # RemoteDisconnected is a ConnectionResetError: the more precise words first.
     if any(isinstance(c, http.client.RemoteDisconnected | BrokenPipeError) for c in causes):
         return _CutError(f"connection to {shown} was cut (closed by the server without a response)")
+    if any(isinstance(c, ConnectionResetError) for c in causes):
+        return _CutError(f"connection to {shown} was cut (reset by the server)")
     if any(isinstance(c, http.client.IncompleteRead | urllib3.exceptions.ProtocolError) for c in causes):
         return _CutError(f"connection to {shown} was cut (the response ended early)")
     if isinstance(exc, CommandTimeoutError):
