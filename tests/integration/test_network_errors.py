@@ -387,3 +387,16 @@ def test_command_timeout_holds_against_a_trickling_blob(
     assert line.startswith("Error: timed out after 3s"), line
     assert 2.9 < elapsed < 10, elapsed
     assert not (tmp_path / "out").exists()
+
+
+def test_tls_verify_false_reports_the_attempt_that_got_furthest(
+    registry_server: RegistryServer, run_skopo: SkopoRunner
+) -> None:
+    """HTTPS fails at the handshake (the server speaks HTTP); HTTP gets an answer, a 500: the
+    500 is what the user needs to hear, not the handshake they asked to skip."""
+    with FaultProxy(registry_server.url) as proxy:
+        proxy.rule = lambda r: Reply(500, body=b"oops") if r.path == "/v2/" else None
+        result = run_skopo("inspect", "--tls-verify=false", f"docker://{proxy.host}/a/b:c")
+    assert assert_clean_error(result, 1) == (
+        f"Error: pinging container registry {proxy.host}: invalid status code from registry 500 (Internal Server Error)"
+    )
