@@ -23,6 +23,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -30,6 +31,7 @@ import urllib3.exceptions
 from toolkit import deadline
 from toolkit.errors import safe_text
 from toolkit.transports.docker._errors import TransientRegistryError
+from toolkit.transports.docker._neterr import network_error
 
 __all__ = ["ResumableBody", "parse_content_range", "MIN_PROGRESS", "RETRY_AFTER_SECONDS"]
 
@@ -74,7 +76,9 @@ class ResumableBody:
         total: int,
         what: str,
         sleep: Callable[[float], None] = time.sleep,
+        read_timeout: float = 0.0,
     ) -> None:
+        self._read_timeout = read_timeout
         self._resp = response
         self._reopen = reopen
         self._total = total
@@ -117,6 +121,13 @@ class ResumableBody:
         # so that a trickling server meets the deadline check of every `read`.
         return self._resp.raw.read1(n, decode_content=False)
 
+    def _describe(self, exc: BaseException) -> str:
+        """What broke, in words (`_neterr`), never the library's repr."""
+        host = urlsplit(self._resp.url or "").netloc or "the registry"
+        if isinstance(exc, EOFError):
+            return f"connection to {safe_text(host, 300)} was cut (the response ended early)"
+        return str(network_error(exc, host, read_timeout=self._read_timeout, connect_timeout=0))
+
     def _decide(self, exc: BaseException) -> None:
         progress = self.offset - self._last_retry_offset
         now = time.monotonic()
@@ -125,15 +136,22 @@ class ResumableBody:
         if now - self._last_retry_time >= RETRY_AFTER_SECONDS:
             return
         raise TransientRegistryError(
-            f"reading {self._what}: {safe_text(str(exc), 300)} (after {self.offset} bytes; "
+            f"reading {self._what}: {self._describe(exc)} (after {self.offset} bytes; "
             "not reconnecting: no progress since the last attempt)"
         ) from exc
 
     def _reconnect(self, exc: BaseException) -> None:
         self._decide(exc)
         self._resp.close()
-        log.info("reading %s failed (%s); reconnecting at byte %d", self._what, safe_text(str(exc), 200), self.offset)
-        self._sleep(RECONNECT_DELAY + random.random() * 0.1)
+        delay = RECONNECT_DELAY + random.random() * 0.1
+        log.warning(
+            "Failed, retrying in %.1fs ... (resuming at byte %d). Error: reading %s: %s",
+            delay,
+            self.offset,
+            self._what,
+            self._describe(exc),
+        )
+        self._sleep(delay)
         self._last_retry_offset = self.offset
         self._last_retry_time = time.monotonic()
         self.reconnections += 1

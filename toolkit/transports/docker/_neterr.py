@@ -186,7 +186,8 @@ def network_error(
     if any(isinstance(c, urllib3.exceptions.ProxyError) for c in causes):
         return NetworkError(f"the proxy for {shown} refused or failed the connection", STAGE_CONNECT)
     if timeout:
-        return _CutError(f"no data from {shown} for {read_timeout:g}s")
+        idle = f" for {read_timeout:g}s" if read_timeout > 0 else " within the read timeout"
+        return _CutError(f"no data from {shown}{idle}")
     if any(isinstance(c, ssl.SSLEOFError | ssl.SSLZeroReturnError) for c in causes):
         return _CutError(f"connection to {shown} was cut during the TLS exchange")
     # RemoteDisconnected is a ConnectionResetError: the more precise words first.

@@ -266,7 +266,9 @@ class DockerImageSource(ImageSourceBase):
         def reopen(offset: int) -> Response:
             return self._client.request("GET", path, headers={"Range": f"bytes={offset}-"})
 
-        body = ResumableBody(resp, reopen, total=size, what=what, sleep=self._client.sleep)
+        body = ResumableBody(
+            resp, reopen, total=size, what=what, sleep=self._client.sleep, read_timeout=self._client.read_timeout
+        )
         verified = VerifyingReader(body, digest, size if size >= 0 else None, what=what)  # type: ignore[arg-type]
         return ReadAheadReader(verified), size
 
