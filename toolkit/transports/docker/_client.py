@@ -294,6 +294,25 @@ def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
     return context
 
 
+_TLS_LOGGED: set[tuple[str, bool, TLSFiles]] = set()
+
+
+def _log_tls(host: str, verify: bool, files: TLSFiles) -> None:
+    """One `--debug` line per host and TLS setting: verification, and the certs.d directory."""
+    key = (host, verify, files)
+    if key in _TLS_LOGGED or not log.isEnabledFor(logging.DEBUG):
+        return
+    _TLS_LOGGED.add(key)
+    log.debug(
+        "TLS for %s: %s, %s",
+        host,
+        "certificates verified" if verify else "certificates NOT verified (--tls-verify=false or insecure)",
+        f"certs dir {files.directory} ({len(files.ca_files)} CA, {len(files.client_pairs)} client pairs)"
+        if files.directory is not None
+        else "no certs.d directory, system trust store only",
+    )
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -355,14 +374,7 @@ class RegistryClient:
                 timeout = DEFAULT_READ_TIMEOUT
         self.read_timeout = timeout
         files = tls_files_for_host(self.host, ctx.cert_dir, env)
-        log.debug(
-            "TLS for %s: %s, %s",
-            self.host,
-            "certificates verified" if self.verify else "certificates NOT verified (--tls-verify=false or insecure)",
-            f"certs dir {files.directory} ({len(files.ca_files)} CA, {len(files.client_pairs)} client pairs)"
-            if files.directory is not None
-            else "no certs.d directory, system trust store only",
-        )
+        _log_tls(self.host, self.verify, files)
         self._link = _link_for(self.host, self.verify, files, ctx.user_agent or f"skopo/{toolkit.__version__}")
         self._base_url: str | None = None
         self._challenges: list[Challenge] = []
