@@ -36,6 +36,7 @@ from typing import Any
 
 from toolkit.config._atomic import write_file_atomic
 from toolkit.config.paths import auth_file_search, primary_auth_file
+from toolkit.debuglog import debug_once
 from toolkit.errors import ConfigError, InvalidInputError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 from toolkit.types import Credentials, SystemContext
@@ -66,19 +67,6 @@ _TOKEN_USERNAME = "<token>"
 
 class NotLoggedInError(ToolkitError):
     """`logout` / `login --get-login` for a registry with no stored credentials."""
-
-
-_LOGGED: set[tuple[object, ...]] = set()
-
-
-def _debug_once(message: str, *args: object) -> None:
-    """A `--debug` line, said once per process (every image end looks credentials up)."""
-    key = (message, *args)
-    if key in _LOGGED or not log.isEnabledFor(logging.DEBUG):
-        return
-    if len(_LOGGED) < 4096:
-        _LOGGED.add(key)
-    log.debug(message, *args)
 
 
 def normalize_registry(registry: str) -> str:
@@ -272,15 +260,15 @@ def stored_credentials(
     for path, legacy in auth_file_search(ctx.auth_file_path, env):
         doc = _load_file(path, legacy=legacy)
         if doc is None:
-            _debug_once("auth file %s: does not exist", safe_text(str(path)))
+            debug_once(log, "auth file %s: does not exist", safe_text(str(path)))
             continue
         found = _lookup_in_file(path, doc, keys, legacy)
         if found is not None:
             # Never the secret: the user name only (or that it is an identity token).
             who = f"user {safe_text(found.username, 100)!r}" if found.username else "an identity token"
-            _debug_once("auth file %s: credentials for %s found (%s)", safe_text(str(path)), safe_text(name), who)
+            debug_once(log, "auth file %s: credentials for %s found (%s)", safe_text(str(path)), safe_text(name), who)
             return AuthLookup(found, str(path))
-        _debug_once("auth file %s: no credentials for %s", safe_text(str(path)), safe_text(name))
+        debug_once(log, "auth file %s: no credentials for %s", safe_text(str(path)), safe_text(name))
     return None
 
 
@@ -290,15 +278,15 @@ def lookup_credentials(
     """`get_credentials`, plus where they came from, in words for messages and `--debug`
     (`credentials from --creds`, `credentials from auth file PATH`; "" for none)."""
     if ctx.no_credentials:
-        _debug_once("credentials for %s: none (--no-creds)", safe_text(name))
+        debug_once(log, "credentials for %s: none (--no-creds)", safe_text(name))
         return None, ""
     if ctx.credentials is not None:
-        _debug_once("credentials for %s: from --creds / --username (user %r)", safe_text(name),
+        debug_once(log, "credentials for %s: from --creds / --username (user %r)", safe_text(name),
                     safe_text(ctx.credentials.username, 100))
         return ctx.credentials, "credentials from --creds"
     found = stored_credentials(ctx, name, env)
     if found is None:
-        _debug_once("credentials for %s: none found, anonymous access", safe_text(name))
+        debug_once(log, "credentials for %s: none found, anonymous access", safe_text(name))
         return None, ""
     return found.credentials, f"credentials from auth file {safe_text(found.source)}"
 

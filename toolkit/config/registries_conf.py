@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config.paths import registries_conf_candidates
+from toolkit.debuglog import debug_once
 from toolkit.errors import ConfigError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 from toolkit.reference import NamedReference, parse_normalized_named
@@ -34,8 +35,6 @@ __all__ = ["Endpoint", "Registry", "RegistriesConf", "PullSource", "load_registr
 log = logging.getLogger(__name__)
 
 _PULL_FROM_MIRROR = {"", "all", "digest-only", "tag-only"}
-#: What `--debug` already said about the files loaded (they are loaded once per image end).
-_LOGGED: set[tuple[Path, ...]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,12 +263,9 @@ def load_registries_conf(ctx: SystemContext, env: Mapping[str, str] | None = Non
                 raise ConfigError(f"{safe_text(str(path))}: registry prefix {safe_text(reg.prefix)} is defined twice")
             seen_in_file.add(reg.prefix)
             by_prefix[reg.prefix] = reg
-    key = tuple(files)
-    if key not in _LOGGED and log.isEnabledFor(logging.DEBUG):
-        _LOGGED.add(key)
-        if files:
-            log.debug("registries.conf: loaded %s (%d registries)", ", ".join(safe_text(str(f)) for f in files),
-                      len(by_prefix))
-        else:
-            log.debug("registries.conf: none found (tried %s)", ", ".join(safe_text(str(c)) for c in candidates))
+    if files:
+        debug_once(log, "registries.conf: loaded %s (%d registries)",
+                   ", ".join(safe_text(str(f)) for f in files), len(by_prefix))
+    else:
+        debug_once(log, "registries.conf: none found (tried %s)", ", ".join(safe_text(str(c)) for c in candidates))
     return RegistriesConf(tuple(by_prefix.values()), tuple(files))

@@ -68,6 +68,7 @@ import toolkit
 from toolkit import deadline
 from toolkit.config.auth import describe_missing_credentials, lookup_credentials
 from toolkit.config.certs import TLSFiles, tls_files_for_host
+from toolkit.debuglog import debug_once
 from toolkit.errors import CommandTimeoutError, ConfigError, RegistryError, ToolkitError, safe_text
 from toolkit.transports.docker._auth import Authorizer, Challenge, TokenCache, authorizer_for, origin, parse_challenges
 from toolkit.transports.docker._errors import TransientRegistryError
@@ -294,16 +295,10 @@ def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
     return context
 
 
-_TLS_LOGGED: set[tuple[str, bool, TLSFiles]] = set()
-
-
 def _log_tls(host: str, verify: bool, files: TLSFiles) -> None:
     """One `--debug` line per host and TLS setting: verification, and the certs.d directory."""
-    key = (host, verify, files)
-    if key in _TLS_LOGGED or not log.isEnabledFor(logging.DEBUG):
-        return
-    _TLS_LOGGED.add(key)
-    log.debug(
+    debug_once(
+        log,
         "TLS for %s: %s, %s",
         host,
         "certificates verified" if verify else "certificates NOT verified (--tls-verify=false or insecure)",
