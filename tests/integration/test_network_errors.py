@@ -396,3 +396,36 @@ def test_tls_verify_false_reports_the_attempt_that_got_furthest(
     _says(result, (
         f"pinging container registry {proxy.host}: invalid status code from registry 500 (Internal Server Error)"
     ))
+
+
+def test_debug_says_which_mirror_was_tried_and_why_it_was_left(
+    registry_server: RegistryServer, run_skopo: SkopoRunner, tmp_path: Path
+) -> None:
+    """registries.conf with a mirror that is down: --debug names the file, the rewrite, the
+    mirror's failure; the pull falls back to the primary at once (refused is not retried)."""
+    push_image(registry_server, "mir/img", "v1", build_image(layer_count=1, layer_size=500, seed=31))
+    port = _closed_port()
+    conf = tmp_path / "registries.conf"
+    conf.write_text(
+        f'[[registry]]\nprefix = "{registry_server.host}/mir"\nlocation = "{registry_server.host}/mir"\n'
+        f"insecure = true\n[[registry.mirror]]\nlocation = \"127.0.0.1:{port}/m\"\ninsecure = true\n"
+    )
+    startup = _startup(run_skopo)
+    result, elapsed = _timed(run_skopo, "--debug", "--registries-conf", str(conf), "inspect",
+                             f"docker://{registry_server.host}/mir/img:v1")
+    assert result.returncode == 0, describe_result(result)
+    err = result.stderr.decode()
+    assert f"debug: registries.conf: loaded {conf} (1 registries)" in err, err
+    assert (f"debug: registries.conf: {registry_server.host}/mir/img:v1 matches prefix {registry_server.host}/mir; "
+            f"pulling from 127.0.0.1:{port}/m/img:v1 (mirror), then {registry_server.host}/mir/img:v1") in err, err
+    mirror = f"127.0.0.1:{port}"
+    assert f"debug: pulling from mirror {mirror}/m/img:v1 failed: connection refused: {mirror}" in err, err
+    assert "Failed, retrying" not in err and "Traceback" not in err
+    assert elapsed < startup + 5, (elapsed, startup)
+
+
+def test_debug_gives_no_traceback_for_an_expected_failure(run_skopo: SkopoRunner, tmp_path: Path) -> None:
+    result = run_skopo("--debug", "inspect", f"dir:{tmp_path / 'none'}")
+    assert result.returncode != 0 and b"Traceback" not in result.stderr, describe_result(result)
+    lines = result.stderr.decode().splitlines()
+    assert all(line.startswith("debug: ") for line in lines[:-1]) and "no such image directory" in lines[-1], lines

@@ -230,7 +230,7 @@ class DockerImageSource(ImageSourceBase):
                         exc.message = f"{exc.message} (Mirrors also failed: [{'; '.join(errors)}])"
                     raise
                 errors.append(f"{source.reference}: {exc}")
-                log.info("pulling from mirror %s failed: %s", source.reference, exc)
+                log.debug("pulling from mirror %s failed: %s", source.reference, exc)
                 continue
             self._client = client
             self._physical = source.reference
