@@ -429,3 +429,26 @@ def test_debug_gives_no_traceback_for_an_expected_failure(run_skopo: SkopoRunner
     assert result.returncode != 0 and b"Traceback" not in result.stderr, describe_result(result)
     lines = result.stderr.decode().splitlines()
     assert all(line.startswith("debug: ") for line in lines[:-1]) and "no such image directory" in lines[-1], lines
+
+
+def test_command_timeout_ends_a_sync_even_with_keep_going(
+    registry_server: RegistryServer, run_skopo: SkopoRunner, tmp_path: Path
+) -> None:
+    """The deadline is the whole command's: a sync stops at it, it is not one image's failure
+    that `--keep-going` skips to reach the next."""
+    images = [build_image(layer_count=1, layer_size=200_000, seed=40 + i, compression="none") for i in range(2)]
+    for i, image in enumerate(images):
+        push_image(registry_server, "synct/img", f"v{i}", image)
+    layers = {image.layers[0].digest for image in images}
+    with FaultProxy(registry_server.url) as proxy:
+        proxy.rule = lambda r: Forward(trickle=0.01) if r.method == "GET" and any(d in r.path for d in layers) else None
+        result, elapsed = _timed(
+            run_skopo, "--command-timeout", "3s", "--insecure-policy", "sync", "--keep-going",
+            "--src", "docker", "--dest", "dir", "--src-tls-verify=false",
+            f"{proxy.host}/synct/img", str(tmp_path / "out"), timeout=60,
+        )
+    lines = [line for line in result.stderr.decode().splitlines() if line.strip()]
+    assert result.returncode == 1, describe_result(result)
+    assert re.search(r"timed out after 3s", lines[-1]), describe_result(result)
+    assert not any("skipping" in line for line in lines), describe_result(result)
+    assert 2.9 < elapsed < 10, elapsed
