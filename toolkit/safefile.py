@@ -43,6 +43,7 @@ __all__ = [
     "create_new_file",
     "create_temp_file",
     "make_dirs",
+    "make_new_dir",
     "make_temp_dir",
     "open_lock_file",
     "open_special_for_writing",
@@ -124,6 +125,14 @@ def make_temp_dir(target: Path, kind: str = "partial", mode: int = 0o755) -> Pat
             os.chmod(path, mode, follow_symlinks=False)
         return path
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(target))
+
+
+def make_new_dir(path: Path | str, mode: int = 0o755) -> None:
+    """Create the directory `path`, which must not exist (`FileExistsError`, also for a link
+    planted there: `mkdir` never follows one); its parent must exist. Raises `OSError`."""
+    os.mkdir(path, mode)
+    with contextlib.suppress(OSError):
+        os.chmod(path, mode, follow_symlinks=False)
 
 
 def make_dirs(path: Path | str, mode: int = 0o755, *, parents: bool = True) -> None:

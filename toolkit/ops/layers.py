@@ -26,6 +26,7 @@ from toolkit.digest import Digest
 from toolkit.errors import ToolkitError
 from toolkit.manifest import parse_manifest
 from toolkit.ops.inspect import chosen_instance
+from toolkit.safefile import make_new_dir
 from toolkit.transports import parse_image_name
 from toolkit.transports.base import ImageReference
 from toolkit.types import BlobInfo, SystemContext
@@ -45,7 +46,7 @@ def _make_directory(parent: Path) -> Path:
     for _ in range(10000):
         target = parent / f"layers-{secrets.randbelow(1 << 32)}"
         try:
-            target.mkdir(mode=0o700)
+            make_new_dir(target, 0o700)
             return target
         except FileExistsError:
             continue

@@ -518,13 +518,17 @@ class RegistryClient:
         with link.ping_lock:
             known = link.ping_result()
             if known is None:
+                https_error: ToolkitError | None = None
                 try:
-                    known = self._ping("https")
+                    known = self._ping("https", retry_cut=self.verify)
                 except CommandTimeoutError:
                     raise
-                except ToolkitError as https_error:
+                except ToolkitError as exc:
                     if self.verify:
                         raise
+                    https_error = exc
+                if https_error is not None:
+                    # Outside the handler: the HTTP attempt's errors must not chain to this one.
                     log.debug("https ping of %s failed (%s); trying http", self.host, https_error)
                     try:
                         known = self._ping("http")
@@ -534,11 +538,16 @@ class RegistryClient:
                         if stage_of(http_error) > stage_of(https_error):
                             raise http_error from None
                         raise https_error from None
+                assert known is not None  # one of the two pings answered
                 link.remember_ping(*known)
             self._base_url, self._challenges = known
 
-    def _ping(self, scheme: str) -> tuple[str, list[Challenge]]:
-        """`GET /v2/` over `scheme`: the base URL and the auth challenges."""
+    def _ping(self, scheme: str, *, retry_cut: bool = True) -> tuple[str, list[Challenge]]:
+        """`GET /v2/` over `scheme`: the base URL and the auth challenges.
+
+        Transient failures are retried (announced); with `retry_cut=False` a connection cut
+        before any response is raised at once: with a plain-HTTP fallback it is most often a
+        plain server hanging up on the TLS hello, so falling back beats waiting."""
         url = f"{scheme}://{self.host}/v2/"
         what = f"pinging container registry {self.host}"
         attempt = 0
@@ -547,7 +556,7 @@ class RegistryClient:
                 resp = self._follow("GET", url, {}, None, lambda _: None)
             except TransientRegistryError as exc:
                 attempt += 1
-                if attempt >= TRANSIENT_ATTEMPTS:
+                if attempt >= TRANSIENT_ATTEMPTS or (not retry_cut and stage_of(exc) < STAGE_RESPONSE):
                     raise TransientRegistryError(f"{what}: {exc}") from exc
                 _announce_retry(0.5 * attempt, attempt, TRANSIENT_ATTEMPTS - 1, f"{what}: {exc}")
                 self.sleep(0.5 * attempt)

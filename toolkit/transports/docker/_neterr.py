@@ -83,6 +83,13 @@ class _CutError(TransientRegistryError):
     stage = STAGE_RESPONSE
 
 
+class _TLSCutError(_CutError):
+    """The connection broke during the TLS handshake: no response, so not as far as a cut
+    after the request (a plain-HTTP server hanging up on the TLS hello looks like this)."""
+
+    stage = STAGE_TLS
+
+
 def stage_of(error: ToolkitError) -> int:
     """How far the attempt that raised `error` got (HTTP-level errors: `STAGE_RESPONSE`)."""
     return int(getattr(error, "stage", STAGE_RESPONSE))
@@ -90,12 +97,15 @@ def stage_of(error: ToolkitError) -> int:
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
     """`exc` and what it wraps: `.reason` (urllib3), exception args (requests), `__cause__`
-    and `__context__`; each at most once, a bounded walk."""
+    and `__context__`; each at most once, a bounded walk.
+
+    A `ToolkitError` below `exc` is an earlier failure that was being handled when this one
+    happened (the HTTPS ping's, during the HTTP fallback): it and its chain are not causes."""
     seen: set[int] = set()
     todo = [exc]
     while todo and len(seen) < 32:
         current = todo.pop(0)
-        if id(current) in seen:
+        if id(current) in seen or (current is not exc and isinstance(current, ToolkitError)):
             continue
         seen.add(id(current))
         yield current
@@ -189,7 +199,13 @@ def network_error(
         idle = f" for {read_timeout:g}s" if read_timeout > 0 else " within the read timeout"
         return _CutError(f"no data from {shown}{idle}")
     if any(isinstance(c, ssl.SSLEOFError | ssl.SSLZeroReturnError) for c in causes):
-        return _CutError(f"connection to {shown} was cut during the TLS exchange")
+        return _TLSCutError(f"connection to {shown} was cut during the TLS exchange")
+    # http.client's own limits on a response's header block (line length, line count): a
+    # malformed answer, not a cut connection, so it is not retried.
+    if any(isinstance(c, http.client.LineTooLong) for c in causes):
+        return RegistryError(f"invalid response from {shown}: a header line is longer than 64 KiB")
+    if any(type(c) is http.client.HTTPException and "headers" in str(c) for c in causes):
+        return RegistryError(f"invalid response from {shown}: too many header lines")
     # RemoteDisconnected is a ConnectionResetError: the more precise words first.
     if any(isinstance(c, http.client.RemoteDisconnected | BrokenPipeError) for c in causes):
         return _CutError(f"connection to {shown} was cut (closed by the server without a response)")

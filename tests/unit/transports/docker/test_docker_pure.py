@@ -85,7 +85,8 @@ def test_unknown_digest_destination_reference(tmp_path: Path) -> None:
     short = TRANSPORT.parse_reference("//busybox@@unknown-digest@@")
     assert short.string_within_transport() == "//busybox@@unknown-digest@@"
     assert short.policy_configuration_identity() == "docker.io/library/busybox"
-    ctx = SystemContext(registries_conf_path=tmp_path / "none.conf")
+    (tmp_path / "empty.conf").write_bytes(b"")  # no registries.conf rules (a missing file is an error)
+    ctx = SystemContext(registries_conf_path=tmp_path / "empty.conf")
     with pytest.raises(NotSupportedError) as info:
         ref.new_image_source(ctx)
     assert str(info.value) == (
