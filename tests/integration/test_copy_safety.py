@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SkopoRunner, assert_clean_error, describe_result
+from helpers import SkopoRunner, assert_clean_error, describe_result, fatal_message
 from helpers.bombs import gzip_bomb
 from helpers.images import BuiltImage, build_image, write_dir, write_oci_layout
 from helpers.trees import leftovers, snapshot
@@ -438,10 +438,10 @@ def test_sigint_mid_copy_leaves_destination_unchanged(run_skopo: SkopoRunner, tm
     reaction = time.monotonic() - sent
     assert proc.returncode != 0
     assert stdout == b""
-    errors = [line for line in rest.decode().splitlines() if line.startswith("Error")]
+    errors = [line for line in rest.decode().splitlines() if "level=fatal" in line]
     assert len(errors) == 1, rest.decode()
     assert "Traceback" not in rest.decode()
-    assert "interrupt" in errors[0].lower()
+    assert fatal_message(errors[0]) == "interrupted"
     assert reaction < 5, f"took {reaction:.1f}s to stop"
     assert snapshot(root) == before
     assert leftovers(tmp_path) == []

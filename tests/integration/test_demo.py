@@ -23,6 +23,6 @@ def test_demo_script_passes(tmp_path: Path) -> None:
     assert result.returncode == 0, out + result.stderr.decode()
     assert "1. sigstoreSigned: accepted" in out
     assert "Verdict: rejected" in out
-    assert "Error: Source image rejected" in result.stderr.decode()
+    assert 'level=fatal msg="Source image rejected' in result.stderr.decode()
     assert "$ skopo --policy examples/demo-policy.json copy --remove-signatures dir:examples/image-signed" in out
     assert list(tmp_path.glob("skopo-demo.*")) == []  # the script cleans up after itself

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import RegistryFactory, RegistryServer, Skopeo, SkopoRunner, describe_result
+from helpers import RegistryFactory, RegistryServer, Skopeo, SkopoRunner, assert_clean_error, describe_result
 from helpers.images import Format, build_image, build_multiarch, sha256_digest
 from helpers.registry import get_manifest, push_image
 
@@ -370,7 +370,7 @@ def test_bad_transports_are_refused(run_skopo: SkopoRunner, tmp_path: Path) -> N
     result = run_skopo("--insecure-policy", "sync", "--dest", "docker", "a", "b")
     assert b"A source transport must be specified" in result.stderr
     result = run_skopo("--insecure-policy", "sync", "--src", "docker", "--dest", "tarball", "a", "b")
-    assert b'"tarball" is not a valid destination transport' in result.stderr
+    assert '"tarball" is not a valid destination transport' in assert_clean_error(result)
     result = run_skopo("--insecure-policy", "sync", "--src", "dir", "--dest", "docker", tmp_path / "none", "b")
     assert b"Invalid source directory specified" in result.stderr
 

@@ -6,7 +6,9 @@ Contract:
   command group) or an already-built click command. One that fails to load prints one
   warning line on stderr and is skipped; the other commands keep working.
 - `main()` never lets a traceback reach the user (unless `--debug`): a `ToolkitError`
-  prints `Error: <message>` and exits with its `exit_code` (2 for image-not-found);
+  prints one line, `Error: <message>` on a terminal and skopeo's logrus line
+  (`time="..." level=fatal msg="<message>"`) otherwise (`cli/errorline.py`), and exits
+  with its `exit_code` (2 for image-not-found);
   usage errors exit 1, as skopeo does, so that 2 keeps meaning "not found".
 """
 
@@ -31,6 +33,7 @@ import toolkit
 from toolkit import _marker
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.context import GlobalOptions
+from toolkit.cli.errorline import print_fatal
 from toolkit.errors import ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
 from toolkit.plugins import entry_points_of
@@ -242,33 +245,33 @@ def run(args: Sequence[str]) -> int:
         result = command.main(args=rewritten, prog_name="skopo", standalone_mode=False)
         if interrupted.is_set():
             # Typer turns Ctrl-C into a silent exit status 130; the user still gets one line.
-            sys.stderr.write("Error: interrupted\n")
+            print_fatal("interrupted")
             return 130
         return result if isinstance(result, int) else 0
     except ToolkitError as exc:
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"Error: {exc}\n")
+        print_fatal(str(exc))
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
-        sys.stderr.write("Error: aborted\n")
+        print_fatal("aborted")
         return 1
     except KeyboardInterrupt:
-        sys.stderr.write("Error: interrupted\n")
+        print_fatal("interrupted")
         return 130
     except BrokenPipeError:
         return 1
     except Exception as exc:
         format_message = getattr(exc, "format_message", None)
         if callable(format_message):  # a usage error from the command-line parser
-            sys.stderr.write(f"Error: {safe_text(' '.join(str(format_message()).splitlines()))}\n")
+            print_fatal(safe_text(" ".join(str(format_message()).splitlines())))
             return 1
         if debug:
             traceback.print_exc()
         # Any other exception is a bug, but the user still gets one line.
-        sys.stderr.write(f"Error: internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}\n")
+        print_fatal(f"internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}")
         return 1
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -302,7 +305,7 @@ def main() -> None:
     global _gc_paused_for_startup
     conflict = _marker.check()
     if conflict is not None:
-        sys.stderr.write(f"Error: {safe_text(conflict, 1000)}\n")
+        print_fatal(safe_text(conflict, 1000))
         sys.exit(1)
     if gc.isenabled():
         gc.disable()
