@@ -34,6 +34,7 @@ from toolkit import _marker
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.context import GlobalOptions
 from toolkit.cli.errorline import print_fatal
+from toolkit.cli.helpformat import HelpGroup
 from toolkit.errors import ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
 from toolkit.plugins import entry_points_of
@@ -94,7 +95,10 @@ def _root(
     command_timeout: Annotated[
         str,
         typer.Option(
-            "--command-timeout", help="Timeout for the command execution (e.g. 30s, 5m)", metavar="DURATION"
+            "--command-timeout",
+            help="Timeout for the command execution (e.g. 30s, 5m)",
+            metavar="DURATION",
+            show_default=False,
         ),
     ] = "0",
     user_agent_prefix: Annotated[
@@ -161,7 +165,8 @@ def build_app(only: str | None = None) -> typer.Typer:
         help="Various operations with container images and container image registries.",
         no_args_is_help=False,
         add_completion=True,
-        rich_markup_mode="markdown",
+        rich_markup_mode=None,  # plain help: never cut at 80 columns (cli/helpformat.py)
+        cls=HelpGroup,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
@@ -202,7 +207,7 @@ def _command_for(args: Sequence[str]) -> Any:
     """The command tree needed to run `args`: only the invoked subcommand when it is a
     registered one; everything for help, completion or an unknown name."""
     if any(key.endswith("_COMPLETE") for key in os.environ):
-        return _build_command()
+        return _completion_command()
     root = _build_command(only="")
     name = find_subcommand_name(root, args)
     if name is None and args and not {"-h", "--help"} & set(args):
@@ -210,6 +215,23 @@ def _command_for(args: Sequence[str]) -> Any:
     if name and name in {ep.name for ep in entry_points_of(COMMANDS_GROUP)}:
         return _build_command(only=name)
     return _build_command()
+
+
+def _completion_command() -> Any:
+    """The tree for a completion request: only the command being completed when the words
+    before the cursor name one (a TAB must not import every command), with skopo's bash
+    completion installed (cli/completion.py)."""
+    from toolkit.cli.completion import add_command_stubs, completion_words, install_completion_classes
+
+    root = _build_command(only="")
+    name = find_subcommand_name(root, completion_words())
+    names = sorted({ep.name for ep in entry_points_of(COMMANDS_GROUP)})
+    if name is None:  # completing the command's name: the names are enough
+        command = add_command_stubs(root, names)
+    else:
+        command = _build_command(only=name) if name in names else _build_command()
+    install_completion_classes()
+    return command
 
 
 _INTERRUPTED = threading.Event()

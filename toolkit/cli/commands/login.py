@@ -59,7 +59,9 @@ AuthfileOption = Annotated[
 ]
 CompatAuthFileOption = Annotated[
     Path | None,
-    typer.Option("--compat-auth-file", metavar="PATH", help="path of a Docker-compatible config file"),
+    # Accepted as skopeo's, refused when used: not advertised in --help.
+    typer.Option("--compat-auth-file", metavar="PATH", help="path of a Docker-compatible config file (not supported)",
+                 hidden=True),
 ]
 
 
