@@ -208,6 +208,10 @@ def _command_for(args: Sequence[str]) -> Any:
     registered one; everything for help, completion or an unknown name."""
     if any(key.endswith("_COMPLETE") for key in os.environ):
         return _completion_command()
+    if {"--show-completion", "--install-completion"} & {arg.partition("=")[0] for arg in args}:
+        from toolkit.cli.completion import install_completion_classes
+
+        install_completion_classes()
     root = _build_command(only="")
     name = find_subcommand_name(root, args)
     if name is None and args and not {"-h", "--help"} & set(args):

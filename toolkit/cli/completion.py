@@ -1,6 +1,6 @@
 """Shell completion of image names: transport names, then paths after a path transport.
 
-- `complete_image_name` is the `shell_complete` of every IMAGE-NAME argument: with no
+- `complete_image_name` completes every IMAGE-NAME argument (`image_argument`): with no
   colon yet it offers the transports of this installation (`docker://`, `oci:`, ... from
   the `toolkit.transports` entry points, read without importing them); after `dir:`,
   `oci:`, `oci-archive:`, `docker-archive:`, `tarball:` or `sif:` it offers the files and
@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import typer
-from typer._click.shell_completion import CompletionItem, add_completion_class, split_arg_string
+from typer import _completion_shared
+from typer._click.shell_completion import add_completion_class, split_arg_string
 from typer._completion_classes import BashComplete
 from typer.core import TyperCommand
 
@@ -81,19 +82,19 @@ def _paths(partial: str) -> Iterator[str]:
         return
 
 
-def complete_image_name(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+def complete_image_name(incomplete: str) -> list[str]:
     """Candidates for an IMAGE-NAME being typed (see the module doc). Never raises."""
     transport, colon, rest = incomplete.partition(":")
     if not colon:
-        return [CompletionItem(p) for p in transport_prefixes() if p.startswith(incomplete)]
+        return [p for p in transport_prefixes() if p.startswith(incomplete)]
     if transport not in PATH_TRANSPORTS or ":" in rest:  # docker://..., or oci:PATH:REFERENCE
         return []
-    return [CompletionItem(f"{transport}:{path}") for path in _paths(rest)]
+    return [f"{transport}:{path}" for path in _paths(rest)]
 
 
 def image_argument(metavar: str) -> Any:
     """The `typer.Argument` of an image name (`IMAGE-NAME`...), completed by `complete_image_name`."""
-    return typer.Argument(metavar=metavar, show_default=False, shell_complete=complete_image_name)
+    return typer.Argument(metavar=metavar, show_default=False, autocompletion=complete_image_name)
 
 
 # bash: the script passes the whole line; readline replaces only the text after the last
@@ -180,8 +181,11 @@ def add_command_stubs(root: Any, names: list[str]) -> Any:
 
 
 def install_completion_classes() -> None:
-    """Make `SkopoBashComplete` the bash completion (after Typer registered its own)."""
+    """Make `SkopoBashComplete` the bash completion (after Typer registered its own), and
+    its script the one `--show-completion bash` / `--install-completion bash` write
+    (Typer reads those from a table of its own)."""
     add_completion_class(SkopoBashComplete, "bash")
+    _completion_shared._completion_scripts["bash"] = _BASH_SCRIPT
 
 
 def completion_words() -> list[str]:
