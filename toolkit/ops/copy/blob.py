@@ -20,7 +20,7 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
    source bytes are verified;
    **encrypt** — a layer the plan encrypts: AES-256-CTR over the (re)compressed bytes, the
    key wrapped for every recipient when the plan was made, the HMAC known at EOF;
-6. **progress** — counts bytes, and stops the copy once it is cancelled;
+6. **progress** — counts the source's bytes (as read), and stops the copy once it is cancelled;
 7. **write** — `put_blob`; a compression error is reported as the source's digest or
    size mismatch, or the decrypted layer's HMAC mismatch, when that is the real cause.
 
@@ -264,7 +264,9 @@ class _LayerCopy:
         # === source
         stream, _ = self.copier.source.get_blob(layer)
         try:
-            source: Readable = stream
+            # The bar counts the bytes read from the source, against the size it announced
+            # (the blob as the registry stores it), as skopeo counts: not what is written.
+            source: Readable = _ProgressReader(stream, progress)
             # === decrypt
             if plan.decrypt is not None:
                 source = plan.decrypt.reader(stream)
@@ -288,7 +290,7 @@ class _LayerCopy:
             if plan.encrypt is not None:
                 out = self._encryption_step(plan.encrypt, out)
             # === progress
-            reader = _ProgressReader(out, progress, self.cancel)
+            reader = _ProgressReader(out, None, self.cancel)
             # === write
             stored = self._write(reader, source)
         finally:
@@ -450,10 +452,13 @@ class _DrainThenEOF:
 
 @pass_through
 class _ProgressReader:
-    """Counts bytes for the reporter; stops the copy (raises) once `cancel` is set, so
-    that Ctrl-C or a failed sibling layer does not wait for every layer to finish."""
+    """Counts bytes for the reporter (`progress`, if any); stops the copy (raises) once
+    `cancel` is set, so that Ctrl-C or a failed sibling layer does not wait for every
+    layer to finish."""
 
-    def __init__(self, inner: Readable, progress: BlobProgress, cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self, inner: Readable, progress: BlobProgress | None, cancel: threading.Event | None = None
+    ) -> None:
         self._inner = inner
         self._progress = progress
         self._cancel = cancel
@@ -466,7 +471,7 @@ class _ProgressReader:
         if self._cancel is not None and self._cancel.is_set():
             raise CopyCancelledError("copy cancelled")
         data = self._inner.read(n)
-        if data:
+        if data and self._progress is not None:
             self._progress.advance(len(data))
         return data
 
