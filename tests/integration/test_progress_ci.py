@@ -38,7 +38,7 @@ def test_piped_stderr_gets_plain_blob_lines(run_skopo: SkopoRunner, tmp_path: Pa
 
 
 def test_a_blob_already_there_is_one_skipped_line(run_skopo: SkopoRunner, tmp_path: Path) -> None:
-    src, layers, config = _image(tmp_path)
+    src, layers, _ = _image(tmp_path)
     layout = tmp_path / "layout"
     first = run_skopo("--insecure-policy", "copy", f"dir:{src}", f"oci:{layout}:v1")
     assert first.returncode == 0, describe_result(first)
