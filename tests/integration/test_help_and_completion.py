@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer import _click
 
-from helpers import SkopoRunner, assert_clean_error, describe_result
+from helpers import SkopoRunner, describe_result
 from toolkit.cli.app import _build_command
 
 NARROW = {"COLUMNS": "80", "TERM": "dumb"}
@@ -66,13 +66,6 @@ def test_commands_list_whole_first_sentences(run_skopo: SkopoRunner) -> None:
     text = run_skopo("--help", env=NARROW).stdout.decode()
     listing = " ".join(text.split("Commands:", 1)[1].split())
     assert "Delete IMAGE-NAME (a manifest and, in a registry, every tag pointing at it)." in listing
-
-
-def test_refused_flags_are_not_advertised(run_skopo: SkopoRunner, tmp_path: Path) -> None:
-    for command in ("login", "logout"):
-        assert "--compat-auth-file" not in run_skopo(command, "--help").stdout.decode()
-        result = run_skopo(command, "--compat-auth-file", tmp_path / "c.json", "example.com")
-        assert_clean_error(result, expected_exit=1, match="--compat-auth-file is not supported")
 
 
 def _complete(run_skopo: SkopoRunner, line: str, cwd: Path, *, legacy: bool = False) -> tuple[list[str], float]:

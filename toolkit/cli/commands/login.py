@@ -59,9 +59,7 @@ AuthfileOption = Annotated[
 ]
 CompatAuthFileOption = Annotated[
     Path | None,
-    # Accepted as skopeo's, refused when used: not advertised in --help.
-    typer.Option("--compat-auth-file", metavar="PATH", help="path of a Docker-compatible config file (not supported)",
-                 hidden=True),
+    typer.Option("--compat-auth-file", metavar="PATH", help="path of a Docker-compatible config file"),
 ]
 
 
