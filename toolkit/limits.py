@@ -96,9 +96,11 @@ def read_file_limited(path: Path | str, limit: int, what: str, *, follow_symlink
 PIPE_WAIT: Final = 10.0
 
 
-def read_named_input(path: Path | str, limit: int, what: str, *, wait: float = PIPE_WAIT) -> bytes:
+def read_named_input(
+    path: Path | str, limit: int, what: str, *, wait: float = PIPE_WAIT, first_line: bool = False
+) -> bytes:
     """Read a file named on the command line: a regular file, a character device or a pipe,
-    at most `limit` bytes.
+    at most `limit` bytes (with `first_line`, only up to and including the first newline).
 
     Raises `ToolkitError` naming the file if it is missing, a directory, a socket or a block
     device, too large, or a pipe that stays silent (no writer, or no data) for `wait` seconds.
@@ -113,7 +115,11 @@ def read_named_input(path: Path | str, limit: int, what: str, *, wait: float = P
         if stat.S_ISREG(mode) or stat.S_ISCHR(mode):
             os.set_blocking(fd, True)
             with os.fdopen(os.dup(fd), "rb") as f:
+                if first_line:
+                    return f.readline(limit + 1)
                 return read_limited(f, limit, f"{what} {name}")
+        if stat.S_ISDIR(mode):
+            raise ToolkitError(f"{what} {name}: is a directory")
         if not stat.S_ISFIFO(mode):
             raise ToolkitError(f"{what} {name}: not a regular file, a character device or a pipe")
         # A pipe: wait for its writer and its data with a deadline, never forever.
@@ -127,13 +133,16 @@ def read_named_input(path: Path | str, limit: int, what: str, *, wait: float = P
             if left <= 0 or not poller.poll(left * 1000):
                 raise ToolkitError(f"{what} {name}: nothing was written to the pipe within {wait:g} s")
             try:
-                data = os.read(fd, min(1 << 20, limit + 1 - size))
+                # One byte at a time for a first line: nothing after the newline is consumed.
+                data = os.read(fd, 1 if first_line else min(1 << 20, limit + 1 - size))
             except BlockingIOError:
                 continue
             if not data:
                 return b"".join(chunks)
             chunks.append(data)
             size += len(data)
+            if first_line and (data == b"\n" or size > limit):
+                return b"".join(chunks)
             if size > limit:
                 raise SizeLimitError(f"reading {what} {name}: exceeded maximum allowed size of {limit} bytes")
             deadline = time.monotonic() + wait
@@ -150,13 +159,16 @@ MAX_PASSPHRASE_LINE: Final = 64 * 1024
 def read_first_line(path: str, what: str = "passphrase file") -> bytes:
     """The first line of `path` without its trailing newline (containers/image `ReadPassphraseFile`).
 
-    Works with pipes (`--passphrase-file <(...)`); refuses a first line over `MAX_PASSPHRASE_LINE`.
+    Works with pipes (`--passphrase-file <(...)`; a FIFO nobody writes fails after
+    `PIPE_WAIT` s); refuses a first line over `MAX_PASSPHRASE_LINE`.
     """
     try:
-        with open(path, "rb") as f:
-            line = f.readline(MAX_PASSPHRASE_LINE + 1)
-    except OSError as exc:
-        raise InvalidInputError(f"reading {what} {safe_text(path)}: {exc.strerror or exc}") from exc
+        line = read_named_input(path, MAX_PASSPHRASE_LINE, what, first_line=True)
+    except ToolkitError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.strerror:
+            raise InvalidInputError(f"reading {what} {safe_text(path)}: {cause.strerror}") from exc
+        raise InvalidInputError(str(exc)) from exc
     if len(line) > MAX_PASSPHRASE_LINE:
         raise InvalidInputError(f"reading {what} {safe_text(path)}: first line is too long")
     return line.removesuffix(b"\n")

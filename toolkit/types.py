@@ -24,6 +24,7 @@ __all__ = [
     "SystemContext",
     "Credentials",
     "OptionalBool",
+    "TLSDetails",
 ]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -120,6 +121,25 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TLSDetails:
+    """Base TLS settings of containers-tls-details.yaml(5), already validated and resolved
+    to what Python's `ssl` module takes (`toolkit.config.tls_details` builds them).
+
+    - `min_version`: the lowest TLS version allowed, `"1.0"` to `"1.3"` (None: skopo's
+      default, TLS 1.2);
+    - `ciphers`: OpenSSL names of the allowed TLS 1.0-1.2 cipher suites, for
+      `SSLContext.set_ciphers` (None: the defaults). An empty tuple allows none of them,
+      so only TLS 1.3 can be negotiated (its suites cannot be chosen, as in Go);
+    - `group`: the one allowed named group (OpenSSL's short name, for
+      `SSLContext.set_ecdh_curve`); None: the defaults.
+    """
+
+    min_version: str | None = None
+    ciphers: tuple[str, ...] | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SystemContext:
     """Everything a transport may need to know about its environment, for one image.
 
@@ -158,3 +178,13 @@ class SystemContext:
     # docker://: seconds without any byte from a registry before a read fails (idle-read
     # timeout; a trickling server cannot hang a copy). None: the transport's default (60 s).
     registry_read_timeout: float | None = None
+    # docker://: TLS verification from a deprecated `--tls-verify` (the root-level one, or
+    # copy's and sync's unprefixed one); `tls_verify` wins when defined. Registries only, as
+    # skopeo: a docker daemon's TLS is never affected by it.
+    deprecated_tls_verify: OptionalBool = OptionalBool.UNDEFINED
+    # Base TLS settings (--tls-details, containers-tls-details.yaml(5)) for every TLS
+    # connection (registries, docker daemons); None: the defaults.
+    tls_details: TLSDetails | None = None
+    # docker://: stream a layer without a known digest to a temporary file first, so that a
+    # blob the registry already has is not uploaded again (--dest-precompute-digests).
+    precompute_digests: bool = False

@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -408,8 +409,13 @@ def _big_source(tmp_path: Path) -> Path:
     return write_dir(image, tmp_path / "big")
 
 
-@pytest.mark.parametrize("kind", ["dir", "oci", "docker-archive"])
-def test_sigint_mid_copy_leaves_destination_unchanged(run_skopo: SkopoRunner, tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+@pytest.mark.parametrize("kind", ["dir", "oci", "docker-archive", "oci-archive"])
+def test_signal_mid_copy_leaves_destination_unchanged(
+    run_skopo: SkopoRunner, tmp_path: Path, kind: str, signum: signal.Signals
+) -> None:
+    """SIGINT, SIGTERM (timeout, systemd, CI cancellation) and SIGHUP at a random point of
+    the copy: one line, status 128+N, destination as it was, no temp file or staging dir."""
     src = _big_source(tmp_path)
     ref, root = _prepare_dest(kind, tmp_path, run_skopo)
     before = snapshot(root)
@@ -418,30 +424,37 @@ def test_sigint_mid_copy_leaves_destination_unchanged(run_skopo: SkopoRunner, tm
     # SIG_DFL in the child: when the tests run in a background job, SIGINT is inherited as
     # ignored, and Python would then never raise KeyboardInterrupt. (exec keeps SIG_DFL.)
     restore = (
-        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+        "import os, signal, sys; [signal.signal(s, signal.SIG_DFL) for s in "
+        "(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]; os.execv(sys.argv[1], sys.argv[1:])"
     )
     argv = [sys.executable, "-c", restore, sys.executable, "-m", "toolkit", "--insecure-policy", "copy", *flags,
             f"dir:{src}", ref]
     proc = subprocess.Popen(argv, env=dict(run_skopo.env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert proc.stderr is not None
-    # Wait until a blob is being copied, then interrupt.
+    # Wait until a blob is being copied, then signal at a random point of the copy (the
+    # seed is printed, so a failure can be replayed).
     seen = b""
     while b"Copying blob" not in seen:
         line = proc.stderr.readline()
         assert line, f"skopo ended before copying: {seen!r}"
         seen += line
-    time.sleep(0.2)
+    seed = random.randrange(1 << 30)
+    delay = random.Random(seed).uniform(0.0, 1.5)
+    print(f"signal {signum.name} after {delay:.2f} s (seed {seed})")
+    time.sleep(delay)
     sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     stdout, rest = proc.communicate(timeout=30)
     reaction = time.monotonic() - sent
-    assert proc.returncode != 0
+    if proc.returncode == 0:
+        pytest.skip(f"the copy finished before the signal (after {delay:.2f} s)")
+    assert proc.returncode == 128 + signum, rest.decode()
     assert stdout == b""
     errors = [line for line in rest.decode().splitlines() if "level=fatal" in line]
     assert len(errors) == 1, rest.decode()
     assert "Traceback" not in rest.decode()
-    assert fatal_message(errors[0]) == "interrupted"
+    assert fatal_message(errors[0]) == ("interrupted" if signum == signal.SIGINT else f"terminated by {signum.name}")
     assert reaction < 5, f"took {reaction:.1f}s to stop"
     assert snapshot(root) == before
     assert leftovers(tmp_path) == []

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "toolkit.digest": 1,
     "toolkit.types": 1,
     "toolkit.limits": 1,
+    "toolkit.safefile": 1,
     "toolkit.compression": 1,
     "toolkit.zstd_chunked": 1,
     "toolkit.streams": 1,

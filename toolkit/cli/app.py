@@ -15,6 +15,8 @@ Contract:
 from __future__ import annotations
 
 import atexit
+import contextlib
+import errno
 import gc
 import logging
 import os
@@ -25,7 +27,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 
@@ -35,7 +37,7 @@ from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_b
 from toolkit.cli.context import GlobalOptions
 from toolkit.cli.errorline import print_fatal
 from toolkit.cli.helpformat import HelpGroup
-from toolkit.errors import ToolkitError, safe_text
+from toolkit.errors import InvalidInputError, ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
 from toolkit.plugins import entry_points_of
 
@@ -105,6 +107,30 @@ def _root(
         str,
         typer.Option("--user-agent-prefix", help="Prefix to add to the user agent", metavar="PREFIX"),
     ] = "",
+    require_signed: Annotated[
+        bool, typer.Option(
+            "--require-signed",
+            help="Require any pulled image to be signed: accept it only if a policy requirement that verifies "
+            "signatures (signedBy, sigstoreSigned) accepted it",
+        )
+    ] = False,
+    tls_details: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-details",
+            help="Path to a containers-tls-details.yaml(5) file (minVersion, cipherSuites, namedGroups) for "
+            "every TLS connection; see skopo-tls-details.yaml(5)",
+            metavar="PATH",
+        ),
+    ] = None,
+    tls_verify: Annotated[
+        bool | None,
+        typer.Option(
+            "--tls-verify/--no-tls-verify",
+            help="Require HTTPS and verify certificates when accessing the registry (deprecated)",
+            hidden=True,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Enable debug output")] = False,
     version: Annotated[
         bool,
@@ -115,6 +141,10 @@ def _root(
 ) -> None:
     """Various operations with container images and container image registries."""
     timeout = parse_go_duration(command_timeout)
+    if tls_verify is not None:
+        _warn("'--tls-verify' is deprecated, please set this on the specific subcommand")
+    if insecure_policy and require_signed:
+        raise InvalidInputError("--insecure-policy and --require-signed are mutually exclusive")
     ctx.obj = GlobalOptions(
         policy_path=policy,
         insecure_policy=insecure_policy,
@@ -127,6 +157,9 @@ def _root(
         command_timeout=timeout,
         debug=debug,
         user_agent_prefix=user_agent_prefix,
+        require_signed=require_signed,
+        tls_details_path=tls_details,
+        tls_verify=tls_verify,
     )
     _configure_logging(debug)
     if timeout > 0:
@@ -239,23 +272,42 @@ def _completion_command() -> Any:
 
 
 _INTERRUPTED = threading.Event()
+#: The signal that interrupted the command (SIGINT, SIGTERM or SIGHUP).
+_SIGNAL_RECEIVED: list[int] = []
+#: Signals that clean up like Ctrl-C: `timeout`, systemd, CI cancellation and `kill` send
+#: SIGTERM, a closed terminal SIGHUP. Each unwinds the command (temp files and staging
+#: directories removed, destinations intact), then the exit status is 128+N.
+_CLEANUP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if not _INTERRUPTED.is_set():
+        _SIGNAL_RECEIVED[:] = [signum]
     _INTERRUPTED.set()
     signal.default_int_handler(signum, frame)
 
 
-def _watch_sigint() -> threading.Event:
-    """Record Ctrl-C (then raise KeyboardInterrupt as usual). Only in the main thread, and
-    not if SIGINT is ignored or handled by someone else."""
+def _watch_signals() -> threading.Event:
+    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt and record which came. Only in
+    the main thread, and only for a signal left at its default (an ignored SIGHUP under
+    `nohup`, or a handler someone else installed, is kept)."""
     _INTERRUPTED.clear()
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) in (
-        signal.default_int_handler,
-        _on_sigint,
-    ):
-        signal.signal(signal.SIGINT, _on_sigint)
+    _SIGNAL_RECEIVED[:] = []
+    if threading.current_thread() is not threading.main_thread():
+        return _INTERRUPTED
+    for signum in _CLEANUP_SIGNALS:
+        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        if signal.getsignal(signum) in (default, _on_signal):
+            signal.signal(signum, _on_signal)
     return _INTERRUPTED
+
+
+def _interrupted_status() -> int:
+    """One line and the shell's status for the signal that stopped us (128+N)."""
+    signum = _SIGNAL_RECEIVED[0] if _SIGNAL_RECEIVED else signal.SIGINT
+    name = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+    print_fatal(name)
+    return 128 + signum
 
 
 def run(args: Sequence[str]) -> int:
@@ -266,13 +318,12 @@ def run(args: Sequence[str]) -> int:
         rewritten = rewrite_bool_flags(command, hoist_global_flags(command, args))
         if not rewritten:
             rewritten = ["--help"]
-        interrupted = _watch_sigint()
+        interrupted = _watch_signals()
         _resume_gc()
         result = command.main(args=rewritten, prog_name="skopo", standalone_mode=False)
         if interrupted.is_set():
             # Typer turns Ctrl-C into a silent exit status 130; the user still gets one line.
-            print_fatal("interrupted")
-            return 130
+            return _interrupted_status()
         return result if isinstance(result, int) else 0
     except ToolkitError as exc:
         if debug:
@@ -282,25 +333,46 @@ def run(args: Sequence[str]) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
+        if _INTERRUPTED.is_set():  # click turns KeyboardInterrupt into Abort
+            return _interrupted_status()
         print_fatal("aborted")
         return 1
     except KeyboardInterrupt:
-        print_fatal("interrupted")
-        return 130
+        return _interrupted_status()
     except BrokenPipeError:
+        return 1
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            return _internal_error(exc, debug)
+        # Writing our output failed (stdout on a full disk, /dev/full): an ordinary error.
+        print_fatal(_output_error(exc))
         return 1
     except Exception as exc:
         format_message = getattr(exc, "format_message", None)
         if callable(format_message):  # a usage error from the command-line parser
             print_fatal(safe_text(" ".join(str(format_message()).splitlines())))
             return 1
-        if debug:
-            traceback.print_exc()
-        # Any other exception is a bug, but the user still gets one line.
-        print_fatal(f"internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}")
-        return 1
+        return _internal_error(exc, debug)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+#: Errors of a write that are the machine's state, not a bug: a full disk or quota, a
+#: broken device, a file too large.
+_OUTPUT_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EPIPE})
+
+
+def _output_error(exc: OSError) -> str:
+    where = safe_text(str(exc.filename)) if exc.filename else "standard output"
+    return f"writing {where}: {exc.strerror or exc}"
+
+
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    # Any other exception is a bug, but the user still gets one line.
+    print_fatal(f"internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}")
+    return 1
 
 
 _gc_paused_for_startup = False
@@ -338,17 +410,29 @@ def main() -> None:
         _gc_paused_for_startup = True
     status = run(sys.argv[1:])
     _resume_gc()
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        status = status or 1
+    status = _flush_stdout(status)
     busy = any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread())
     if busy or sys.getprofile() is not None or sys.gettrace() is not None:  # profilers, coverage
         sys.exit(status)
     atexit._run_exitfuncs()
+    status = _flush_stdout(status)
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(status)
+
+
+def _flush_stdout(status: int) -> int:
+    """Flush what is left of our output; a failure (ENOSPC on a full disk) is one error line."""
     try:
         sys.stdout.flush()
-        sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
-        status = status or 1
-    os._exit(status)
+    except BrokenPipeError:
+        return status or 1
+    except ValueError:  # closed
+        return status
+    except OSError as exc:
+        with contextlib.suppress(OSError, ValueError):
+            # Drop what could not be written, or the interpreter's exit would try again.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # safefile: not a file (the null device)
+            print_fatal(_output_error(exc))
+        return status or 1
+    return status

@@ -96,6 +96,11 @@ def _option_names(command: Any) -> tuple[set[str], set[str]]:
     return names, valued
 
 
+#: Root flags that are not "persistent" in skopeo: only valid before the subcommand (the
+#: deprecated root `--tls-verify`; after a subcommand it is that subcommand's flag or unknown).
+_ROOT_LOCAL: frozenset[str] = frozenset({"--tls-verify", "--no-tls-verify"})
+
+
 def hoist_global_flags(command: Any, args: Sequence[str]) -> list[str]:
     """Move global flags given after the subcommand name in front of it.
 
@@ -130,7 +135,7 @@ def hoist_global_flags(command: Any, args: Sequence[str]) -> list[str]:
             rest.extend(args[j:])
             break
         name = token.split("=", 1)[0] if token.startswith("--") else token
-        if name in root_names and name not in sub_names and token not in {"-h", "--help"}:
+        if name in root_names and name not in sub_names | _ROOT_LOCAL and token not in {"-h", "--help"}:
             moved.append(token)
             if "=" not in token and name in root_valued and j + 1 < len(args):
                 moved.append(args[j + 1])

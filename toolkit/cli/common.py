@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 import sys
 import time
@@ -15,9 +13,10 @@ import typer
 
 from toolkit.cli.context import GlobalOptions, global_options
 from toolkit.cli.flags import FlagValues
-from toolkit.errors import InvalidInputError, RetryableError, ToolkitError, safe_text
+from toolkit.errors import InvalidInputError, RetryableError, safe_text
 from toolkit.gocompat import parse_go_duration
 from toolkit.policy import PolicyContext
+from toolkit.safefile import write_output
 from toolkit.types import SystemContext
 
 __all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file",
@@ -74,14 +73,7 @@ def check_digest_file(path: Path) -> None:
 
 
 def write_digest_file(path: Path, digest: str) -> None:
-    """Write `digest` (no newline, mode 0644) to `path`, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(digest)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise ToolkitError(f"writing digest file {safe_text(str(path))}: {exc.strerror}") from exc
+    """Write `digest` (no newline) to `path`: a new or regular file is replaced atomically
+    (mode 0644), a device, pipe or `/dev/stdout` is written in place (`safefile.write_output`).
+    Raises `ToolkitError` on any write error."""
+    write_output(path, digest.encode("ascii"), what="digest file")

@@ -7,6 +7,7 @@ trust policy (`.policy_context()`) exactly as the built-in commands do.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ import typer
 
 if TYPE_CHECKING:
     from toolkit.policy import PolicyContext
-    from toolkit.types import SystemContext
+    from toolkit.types import SystemContext, TLSDetails
 
 __all__ = ["GlobalOptions", "global_options"]
 
@@ -35,13 +36,20 @@ class GlobalOptions:
     command_timeout: float = 0.0
     debug: bool = False
     user_agent_prefix: str = ""
+    require_signed: bool = False
+    tls_details_path: Path | None = None
+    #: The deprecated root-level `--tls-verify` (None: not given).
+    tls_verify: bool | None = None
 
     def system_context(self) -> SystemContext:
         """The `SystemContext` fields that come from global flags (`--override-*`,
-        `--tmpdir`, `--registries.d`, `--user-agent-prefix`)."""
-        from toolkit.types import SystemContext  # not at import: `--version` needs none of it
+        `--tmpdir`, `--registries.d`, `--user-agent-prefix`, `--tls-details`, the deprecated
+        `--tls-verify`). Raises `ConfigError`/`NotSupportedError` for a bad `--tls-details` file."""
+        from toolkit.types import OptionalBool, SystemContext  # not at import: `--version` needs none of it
 
         return SystemContext(
+            tls_details=_tls_details(self.tls_details_path) if self.tls_details_path is not None else None,
+            deprecated_tls_verify=OptionalBool.of(self.tls_verify),
             override_os=self.override_os,
             override_arch=self.override_arch,
             override_variant=self.override_variant,
@@ -55,7 +63,15 @@ class GlobalOptions:
         """The trust policy of `--policy`/`--insecure-policy` (`toolkit.policy.policy_context`)."""
         from toolkit.policy import policy_context
 
-        return policy_context(self.policy_path, insecure=self.insecure_policy)
+        return policy_context(self.policy_path, insecure=self.insecure_policy, require_signed=self.require_signed)
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_details(path: Path) -> TLSDetails:
+    """The `--tls-details` file, read once per command (every image's context shares it)."""
+    from toolkit.config.tls_details import load_tls_details
+
+    return load_tls_details(path)
 
 
 def global_options(ctx: typer.Context) -> GlobalOptions:

@@ -49,6 +49,9 @@ class Flag:
     short: str | None = None
     #: For optional booleans (absent / true / false): a `--no-` form for the parser.
     tristate: bool = False
+    #: A (hidden) second spelling of the flag named here: its value is used when that
+    #: flag is not given (skopeo's `--screds`/`--dcreds`).
+    alias_of: str | None = None
 
     @property
     def param(self) -> str:
@@ -78,22 +81,34 @@ class FlagValues:
 
     def get(self, name: str) -> Any:
         flag = self._flags[name]
-        return self._values.get(flag.param, flag.default)
+        value = self._values.get(flag.param, flag.default)
+        if value == flag.default:
+            for alias in self._flags.values():
+                if alias.alias_of == name:
+                    aliased = self._values.get(alias.param, alias.default)
+                    if aliased != alias.default:
+                        return aliased
+        return value
+
+    def has(self, name: str) -> bool:
+        """Whether the command has the flag `name`."""
+        return name in self._flags
 
     def group(self, prefix: str) -> dict[str, Any]:
         """Values of the flags named `prefix + x`, keyed by `x`."""
         return {
             name[len(prefix) :]: self.get(name)
-            for name in self._flags
-            if name.startswith(prefix)
+            for name, flag in self._flags.items()
+            if name.startswith(prefix) and flag.alias_of is None
         }
 
     def was_set(self, name: str) -> bool:
         return bool(self.get(name) != self._flags[name].default)
 
 
-def auth_flags(prefix: str, *, with_shared_authfile: bool = False) -> list[Flag]:
-    """AUTH group: credentials and TLS for one image (prefix "", "src-" or "dest-")."""
+def auth_flags(prefix: str, *, with_shared_authfile: bool = False, creds_alias: str | None = None) -> list[Flag]:
+    """AUTH group: credentials and TLS for one image (prefix "", "src-" or "dest-");
+    `creds_alias` adds skopeo's hidden old spelling of `--PREFIXcreds` (`screds`, `dcreds`)."""
     flags: list[Flag] = []
     if with_shared_authfile or not prefix:
         flags.append(
@@ -117,13 +132,31 @@ def auth_flags(prefix: str, *, with_shared_authfile: bool = False) -> list[Flag]
              tristate=True),
         Flag(f"{prefix}no-creds", bool, False, "Access the registry anonymously"),
     ]
+    if creds_alias is not None:
+        flags.append(Flag(creds_alias, str | None, None, f"Same as --{prefix}creds", metavar="USERNAME[:PASSWORD]",
+                          hidden=True, alias_of=f"{prefix}creds"))
     return flags
 
 
-def image_flags(prefix: str, *, with_shared_authfile: bool = False) -> list[Flag]:
+def deprecated_tls_verify_flag() -> list[Flag]:
+    """copy's and sync's hidden, deprecated unprefixed `--tls-verify` (skopeo's
+    `deprecatedTLSVerifyFlags`): it applies to the registries of both images, unless their
+    own `--src-tls-verify`/`--dest-tls-verify` is given; `warn_deprecated_tls_verify` warns."""
+    return [Flag("tls-verify", bool | None, None,
+                 "require HTTPS and verify certificates when accessing the container registry (deprecated)",
+                 hidden=True, tristate=True)]
+
+
+def warn_deprecated_tls_verify(values: FlagValues, warn: Callable[[str], None]) -> None:
+    """skopeo's `warnIfUsed`: one warning when copy's or sync's `--tls-verify` is given."""
+    if values.has("tls-verify") and values.get("tls-verify") is not None:
+        warn("'--tls-verify' is deprecated, instead use: --src-tls-verify, --dest-tls-verify")
+
+
+def image_flags(prefix: str, *, with_shared_authfile: bool = False, creds_alias: str | None = None) -> list[Flag]:
     """IMG group: AUTH plus `shared-blob-dir` (oci:) and `daemon-host` (docker-daemon:)."""
     return [
-        *auth_flags(prefix, with_shared_authfile=with_shared_authfile),
+        *auth_flags(prefix, with_shared_authfile=with_shared_authfile, creds_alias=creds_alias),
         Flag(f"{prefix}shared-blob-dir", Path | None, None,
              "DIRECTORY to use to share blobs across OCI repositories", metavar="DIRECTORY"),
         Flag(f"{prefix}daemon-host", str | None, None,
@@ -140,9 +173,9 @@ def _levels(algorithm: Algorithm) -> str:
 
 
 def dest_flags() -> list[Flag]:
-    """DEST group: IMG for `dest-` plus compression choices."""
+    """DEST group: IMG for `dest-` (with the hidden `--dcreds`) plus compression choices."""
     return [
-        *image_flags("dest-"),
+        *image_flags("dest-", creds_alias="dcreds"),
         Flag("dest-compress", bool, False,
              "Compress layers when saving to the destination (dir:; docker-archive: keeps layers compressed)"),
         Flag("dest-decompress", bool, False, "Decompress layers when saving to the destination (dir: only)"),
@@ -152,6 +185,11 @@ def dest_flags() -> list[Flag]:
              f"FORMAT to use for the compression ({', '.join(a.name for a in _WRITABLE)})", metavar="FORMAT"),
         Flag("dest-compress-level", int | None, None,
              f"LEVEL to use for the compression ({', '.join(_levels(a) for a in _WRITABLE)})", metavar="LEVEL"),
+        Flag("dest-precompute-digests", bool, False,
+             "Precompute digests to prevent uploading layers already on the registry using the 'docker' transport"),
+        Flag("dest-force-compress-format", bool, False,
+             "Force exclusive use of the compression algorithm set in --dest-compress-format (no reuse of "
+             "blobs the destination has in another format)"),
     ]
 
 
@@ -172,6 +210,9 @@ def copy_shared_flags() -> list[Flag]:
              "Do not copy manifest list signatures (preserves per-instance signatures)"),
         Flag("sign-by", str | None, None, "Sign the image using a GPG key with the specified FINGERPRINT",
              metavar="FINGERPRINT"),
+        Flag("sign-by-sq-fingerprint", str | None, None,
+             "Sign the image using a Sequoia-PGP key with the specified FINGERPRINT (not supported by skopo)",
+             metavar="FINGERPRINT"),
         Flag("sign-by-sigstore-private-key", Path | None, None,
              "Sign the image using a sigstore private key at PATH", metavar="PATH"),
         Flag("sign-by-sigstore", Path | None, None,
@@ -180,7 +221,7 @@ def copy_shared_flags() -> list[Flag]:
         Flag("sign-passphrase-file", Path | None, None, "Read a passphrase for signing an image from PATH",
              metavar="PATH"),
         Flag("format", str | None, None, "MANIFEST TYPE (oci, v2s1, or v2s2) to use in the destination "
-             "(v2s1 only for images that already are v2s1: converting to it is not supported)",
+             "(default is manifest type of source, with fallbacks)",
              metavar="MANIFEST-TYPE", short="-f"),
         Flag("preserve-digests", bool, False, "Preserve digests of images and lists"),
     ]
@@ -259,6 +300,10 @@ def system_context(
     if authfile is None and prefix:
         authfile = values.get("authfile") if "authfile" in values.group("") else None
     tls_verify = group.get("tls-verify")
+    # copy's and sync's deprecated unprefixed --tls-verify, else the root-level one.
+    deprecated = base.deprecated_tls_verify
+    if prefix and values.has("tls-verify") and values.get("tls-verify") is not None:
+        deprecated = OptionalBool.of(values.get("tls-verify"))
     shared_blob_dir = group.get("shared-blob-dir")
     daemon_host = group.get("daemon-host")
     return SystemContext(
@@ -279,4 +324,6 @@ def system_context(
         oci_accept_uncompressed_layers=bool(group.get("oci-accept-uncompressed-layers") or False),
         daemon_host=daemon_host or "",
         max_decompressed_size=base.max_decompressed_size,
+        deprecated_tls_verify=deprecated,
+        tls_details=base.tls_details,
     )

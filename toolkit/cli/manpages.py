@@ -39,6 +39,7 @@ from typing import Any
 
 import toolkit
 from toolkit.plugins import entry_points_of
+from toolkit.safefile import make_dirs, write_atomic
 
 __all__ = [
     "GENERATED_MARKER",
@@ -126,7 +127,7 @@ _FILES = [
      "prints the full path)."),
 ]
 
-_SECTION5 = ["skopo-transports(5)", "skopo-policy.json(5)", "skopo-registries.d(5)"]
+_SECTION5 = ["skopo-transports(5)", "skopo-policy.json(5)", "skopo-registries.d(5)", "skopo-tls-details.yaml(5)"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,13 +633,13 @@ def _is_generated(path: Path) -> bool:
 def write_pages(directory: Path, pages: Sequence[ManPage]) -> list[Path]:
     """Write `pages` into `directory` (created if needed) and delete generated pages that
     are no longer produced; hand-written files are never touched. Returns changed paths."""
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dirs(directory, 0o755)
     changed: list[Path] = []
     wanted = {p.filename for p in pages}
     for page in pages:
         path = directory / page.filename
         if not path.is_file() or path.read_text(encoding="utf-8") != page.text:
-            path.write_text(page.text, encoding="utf-8")
+            write_atomic(path, page.text.encode("utf-8"))
             changed.append(path)
     for path in sorted(directory.glob("*.1")):
         if path.name not in wanted and _is_generated(path):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from toolkit.cli.flags import FlagValues
-from toolkit.errors import InvalidInputError, safe_text
+from toolkit.errors import InvalidInputError, NotSupportedError, safe_text
 from toolkit.manifest import mime
 from toolkit.ops.copy.options import Signer
 from toolkit.reference import NamedReference
@@ -38,6 +38,11 @@ def signers_from_flags(
     `--sign-passphrase-file`, else a prompt for sigstore keys): the signers, each ready
     (keys decrypted) before anything is copied. A signature needs an identity
     (`--sign-identity` or the destination's reference)."""
+    if flags.get("sign-by-sq-fingerprint"):
+        raise NotSupportedError(
+            "--sign-by-sq-fingerprint is not supported: skopo does not sign with Sequoia-PGP "
+            "(use --sign-by with a GnuPG key)"
+        )
     key: str | None = flags.get("sign-by")
     sigstore_key: Path | None = flags.get("sign-by-sigstore-private-key")
     sigstore_params: Path | None = flags.get("sign-by-sigstore")

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.config._atomic import write_file_atomic
 from toolkit.config.paths import auth_file_search, primary_auth_file
 from toolkit.errors import ConfigError, InvalidInputError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
+from toolkit.safefile import write_atomic
 from toolkit.types import Credentials, SystemContext
 
 __all__ = [
@@ -281,11 +281,11 @@ def get_credentials(ctx: SystemContext, name: str, env: Mapping[str, str] | None
 # ------------------------------------------------------------------ writing
 
 
-def _write_file(path: Path, doc: Mapping[str, Any]) -> None:
-    """Atomically replace `path` with `doc` (0600; the directory is made 0700)."""
-    data = (json.dumps(doc, indent="\t") + "\n").encode("utf-8")
+def _write_file(path: Path, doc: Mapping[str, Any], *, sort_keys: bool = False) -> None:
+    """Atomically replace `path` with `doc` (0600; every missing directory is made 0700)."""
+    data = (json.dumps(doc, indent="\t", sort_keys=sort_keys) + "\n").encode("utf-8")
     try:
-        write_file_atomic(path, data, mode=0o600, dir_mode=0o700)
+        write_atomic(path, data, mode=0o600, dir_mode=0o700)
     except OSError as exc:
         raise ConfigError(f"writing auth file {safe_text(str(path))}: {exc.strerror or exc}") from exc
 
@@ -305,21 +305,49 @@ def _auths_of(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return doc, auths
 
 
+def docker_compat_key(key: str) -> str:
+    """The key under which Docker's config.json (`--compat-auth-file`) stores `key`
+    (c/image `prepareForEdit`): hosts only, Docker Hub as `https://index.docker.io/v1/`.
+    Raises `InvalidInputError` for a namespaced key, which Docker cannot read."""
+    if validate_key(key):
+        raise InvalidInputError(
+            f'Credentials cannot be recorded in Docker-compatible format with namespaced key "{safe_text(key)}"'
+        )
+    return "https://index.docker.io/v1/" if key == "docker.io" else key
+
+
 def set_credentials(
-    ctx: SystemContext, key: str, username: str, password: str, env: Mapping[str, str] | None = None
+    ctx: SystemContext,
+    key: str,
+    username: str,
+    password: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    docker_compat: bool = False,
 ) -> Path:
-    """Store `username:password` under `key` (`host[:port][/ns/repo]`); returns the file written."""
+    """Store `username:password` under `key` (`host[:port][/ns/repo]`); returns the file written.
+
+    With `docker_compat` (`--compat-auth-file`: `ctx.auth_file_path` is a Docker config.json),
+    the key is `docker_compat_key(key)` and the file's other fields are kept, keys sorted as
+    Docker's Go code writes them."""
     validate_key(key)
+    if docker_compat:
+        key = docker_compat_key(key)
     path = _write_target(ctx, env)
     doc, auths = _auths_of(path)
     auths[key] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode("ascii")}
-    _write_file(path, doc)
+    _write_file(path, doc, sort_keys=docker_compat)
     return path
 
 
-def remove_credentials(ctx: SystemContext, key: str, env: Mapping[str, str] | None = None) -> Path:
-    """Remove the entry `key`; raises `NotLoggedInError` ("not logged into KEY") if absent."""
+def remove_credentials(
+    ctx: SystemContext, key: str, env: Mapping[str, str] | None = None, *, docker_compat: bool = False
+) -> Path:
+    """Remove the entry `key`; raises `NotLoggedInError` ("not logged into KEY") if absent.
+    `docker_compat`: as `set_credentials`."""
     validate_key(key)
+    if docker_compat:
+        docker_compat_key(key)
     path = _write_target(ctx, env)
     doc, auths = _auths_of(path)
     matches = [k for k in auths if k == key or normalize_auth_file_key(k, False) == normalize_registry(key)]
@@ -327,16 +355,18 @@ def remove_credentials(ctx: SystemContext, key: str, env: Mapping[str, str] | No
         raise NotLoggedInError(f"not logged into {safe_text(key)}")
     for k in matches:
         del auths[k]
-    _write_file(path, doc)
+    _write_file(path, doc, sort_keys=docker_compat)
     return path
 
 
-def remove_all_credentials(ctx: SystemContext, env: Mapping[str, str] | None = None) -> Path:
+def remove_all_credentials(
+    ctx: SystemContext, env: Mapping[str, str] | None = None, *, docker_compat: bool = False
+) -> Path:
     """Remove every stored entry from the auth file (other keys are kept)."""
     path = _write_target(ctx, env)
     if not os.path.lexists(path):
         return path
     doc, _ = _auths_of(path)
     doc["auths"] = {}
-    _write_file(path, doc)
+    _write_file(path, doc, sort_keys=docker_compat)
     return path

@@ -8,12 +8,14 @@ For `host[:port]`, the directory is `--cert-dir` if given, else the first existi
 A `.cert` without its `.key` (or the reverse) is an error, as in containers/image.
 
 Contract: never raises for a missing directory (no files: system trust only); raises
-`ConfigError` naming the file for an orphan cert/key.
+`ConfigError` naming the file for an orphan cert/key, and for a file that is not a regular
+file (a FIFO would block the TLS library forever) or is over `MAX_TLS_FILE_SIZE`.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,10 @@ from pathlib import Path
 from toolkit.config.paths import certs_d_candidates
 from toolkit.errors import ConfigError, safe_text
 
-__all__ = ["TLSFiles", "tls_files_for_host", "read_cert_dir"]
+__all__ = ["TLSFiles", "tls_files_for_host", "read_cert_dir", "MAX_TLS_FILE_SIZE"]
+
+#: A CA bundle (the system's is ~200 KiB), certificate or key larger than this is refused.
+MAX_TLS_FILE_SIZE = 16 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,22 @@ def read_cert_dir(directory: Path) -> TLSFiles:
             cert = name[: -len(".key")] + ".cert"
             if cert not in present:
                 raise ConfigError(f"missing client certificate {safe_text(cert)} for key {safe_text(name)}")
+    for path in [*cas, *(p for pair in pairs for p in pair)]:
+        _check_regular(path)
     return TLSFiles(directory=directory, ca_files=tuple(cas), client_pairs=tuple(pairs))
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse a CA, certificate or key that is not a regular file (links to one are fine):
+    OpenSSL would read a FIFO forever, or a device without end. `ConfigError`."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"reading {safe_text(str(path))}: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"reading {safe_text(str(path))}: not a regular file")
+    if st.st_size > MAX_TLS_FILE_SIZE:
+        raise ConfigError(f"reading {safe_text(str(path))}: exceeded maximum allowed size of {MAX_TLS_FILE_SIZE} bytes")
 
 
 def tls_files_for_host(host: str, cert_dir: Path | None, env: Mapping[str, str] | None = None) -> TLSFiles:

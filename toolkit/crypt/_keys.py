@@ -40,7 +40,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from toolkit.crypt.errors import InvalidKeyError
-from toolkit.errors import safe_text
+from toolkit.errors import SizeLimitError, ToolkitError, safe_text
+from toolkit.limits import read_named_input
 
 __all__ = [
     "PublicKey",
@@ -135,14 +136,17 @@ def _first_pem_block(data: bytes) -> bytes | None:
 
 
 def _read(path: str, what: str) -> bytes:
+    """A key file: a regular file, a character device or a pipe (`<(...)`), at most
+    `_MAX_KEY_FILE` bytes; a FIFO nobody writes fails after `PIPE_WAIT` s, never hangs."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise InvalidKeyError(f"{what}: Unable to read file: open {safe_text(path)}: {exc.strerror}") from exc
-    if len(data) > _MAX_KEY_FILE:
-        raise InvalidKeyError(f"{what}: {safe_text(path)} is too large for a key file")
-    return data
+        return read_named_input(path, _MAX_KEY_FILE, "key file")
+    except SizeLimitError as exc:
+        raise InvalidKeyError(f"{what}: {safe_text(path)} is too large for a key file") from exc
+    except ToolkitError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.strerror:
+            raise InvalidKeyError(f"{what}: Unable to read file: open {safe_text(path)}: {cause.strerror}") from exc
+        raise InvalidKeyError(f"{what}: {exc}") from exc
 
 
 def b64url_decode(value: object) -> bytes:

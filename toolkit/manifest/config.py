@@ -42,6 +42,7 @@ __all__ = [
     "parse_config",
     "docker_config_to_oci",
     "schema1_to_schema2_config",
+    "members_of_object",
 ]
 
 MAX_CONFIG_SIZE: Final = 4 << 20
@@ -277,7 +278,7 @@ def docker_config_to_oci(raw: bytes) -> bytes:
 # --- schema1 -> schema2 config ---------------------------------------------------------------------------
 
 
-def _members(text: str, what: str) -> list[tuple[str, str]]:
+def members_of_object(text: str, what: str) -> list[tuple[str, str]]:
     """Top-level (key, raw value text) pairs of a JSON object, in order (like map[string]RawMessage)."""
     decoder = json.JSONDecoder()
     ws = re.compile(r"[ \t\n\r]*")
@@ -354,15 +355,16 @@ def schema1_to_schema2_config(view: Schema1, diff_ids: Sequence[Digest]) -> byte
     history = []
     for compat in reversed(view.v1_compat):
         h = GoStruct()
+        # c/image `Schema2History` field order: created, author, created_by, comment, empty_layer.
         h.add("created", compat.created)
-        h.add("created_by", " ".join(compat.container_cmd), omitempty=True)
         h.add("author", compat.author, omitempty=True)
+        h.add("created_by", " ".join(compat.container_cmd), omitempty=True)
         h.add("comment", compat.comment, omitempty=True)
         h.add("empty_layer", compat.throwaway, omitempty=True)
         history.append(h)
     rootfs = GoStruct([("type", "layers")]).add("diff_ids", [str(d) for d in diff_ids], omitempty=True)
     raw_map: dict[str, Any] = {}
-    for key, value in _members(top, what):
+    for key, value in members_of_object(top, what):
         raw_map[key] = RawJSON(value.encode("utf-8"))  # last duplicate wins, as in a Go map
     for key in _DROPPED_V1_KEYS:
         raw_map.pop(key, None)

@@ -10,8 +10,8 @@ skopo converts or edits has the same digest as skopeo's for the same operation.
   and `BlobInfo.crypto_operation`: DECRYPT drops the "+encrypted" suffix first, ENCRYPT adds
   it last, OCI only).
 - `update_config(view, info)`: new config digest/size (and media type if given).
-- `convert(view, target_mime, ...)` -> `Conversion`: v2s2 <-> OCI, v2s1 -> v2s2 / OCI.
-  Conversion to v2s1 raises `NotSupportedError("conversion to v2s1 is not supported")`.
+- `convert(view, target_mime, ...)` -> `Conversion`: v2s2 <-> OCI, v2s1 -> v2s2 / OCI,
+  v2s2 / OCI -> v2s1 (`to_schema1`, signed by the caller's `sign`).
 - `convert_list`, `update_list_instances`, `reserialize_list`: docker list <-> OCI index.
 
 Errors: `ManifestError` (c/image's messages where they exist), `NotSupportedError`,
@@ -21,7 +21,7 @@ Errors: `ManifestError` (c/image's messages where they exist), `NotSupportedErro
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -48,6 +48,7 @@ from toolkit.manifest.formats import (
 )
 from toolkit.manifest.gojson import GoStruct, marshal
 from toolkit.manifest.platform import Host, current_host
+from toolkit.manifest.to_schema1 import GZIPPED_EMPTY_LAYER, empty_layer_info, schema1_from_image
 from toolkit.types import BlobInfo, Compression, LayerCrypto, Platform
 
 __all__ = [
@@ -65,11 +66,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Conversion:
-    """Result of `convert`: the new manifest and, when the config blob changed, its bytes."""
+    """Result of `convert`: the new manifest and, when the config blob changed, its bytes.
+
+    `blobs` are other blobs the new manifest references that the image did not have (the
+    empty layer of a schema1 conversion): the destination must receive them first.
+    """
 
     manifest: bytes
     mime_type: str
     config: bytes | None = None
+    blobs: tuple[tuple[BlobInfo, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,7 +314,7 @@ _OCI_TO_S2: Final = {
 
 def _verify_config(config: Descriptor, config_bytes: bytes | None) -> bytes:
     if config_bytes is None:
-        raise ManifestError("converting to OCI needs the config blob (config_bytes)")
+        raise ManifestError("converting this manifest needs the config blob (config_bytes)")
     data = bytes(config_bytes)
     if len(data) != config.size:
         raise SizeMismatchError(f"config {config.digest}: got {len(data)} bytes, expected {config.size}")
@@ -396,6 +402,27 @@ def _schema1_to_schema2(
     return s2, config_bytes, kept_infos
 
 
+def _to_schema1(
+    view: Schema2 | OCI1,
+    config_bytes: bytes | None,
+    layer_infos: Sequence[BlobInfo] | None,
+    sign: Callable[[bytes], bytes] | None,
+    docker_name: str,
+    docker_tag: str,
+) -> Conversion:
+    if sign is None:
+        raise ManifestError("converting to schema1 needs a signer (sign=)")
+    if isinstance(view, OCI1):
+        # c/image converts OCI through schema2: the same refusals (artifacts, zstd, encryption).
+        _oci_to_schema2(view, [i.crypto_operation is LayerCrypto.DECRYPT for i in layer_infos or ()])
+    data = _verify_config(view.config, config_bytes)
+    built = schema1_from_image(
+        data, [d.digest for d in view.layers], layer_infos=layer_infos, name=docker_name, tag=docker_tag
+    )
+    blobs = ((empty_layer_info(), GZIPPED_EMPTY_LAYER),) if built.uses_empty_layer else ()
+    return Conversion(manifest=sign(built.unsigned), mime_type=mime.DOCKER_V2S1_SIGNED, blobs=blobs)
+
+
 def convert(
     view: ImageManifest,
     target_mime: str,
@@ -403,6 +430,9 @@ def convert(
     config_bytes: bytes | None = None,
     diff_ids: Sequence[Digest] | None = None,
     layer_infos: Sequence[BlobInfo] | None = None,
+    sign: Callable[[bytes], bytes] | None = None,
+    docker_name: str = "",
+    docker_tag: str = "",
 ) -> Conversion:
     """Convert `view` to `target_mime` (c/image `UpdatedImage` with `ManifestMIMEType`).
 
@@ -412,7 +442,12 @@ def convert(
       config blob is unchanged (`Conversion.config` None).
     - v2s1 -> v2s2 / OCI: `diff_ids` and `layer_infos` (one per fsLayer, base first, as
       copied) are required; throwaway layers are dropped; the new config is returned.
-    - -> v2s1: `NotSupportedError`.
+    - v2s2 / OCI -> v2s1: `config_bytes` (verified against the manifest) and `sign` (which
+      turns the unsigned schema1 JSON into the signed document, see
+      `toolkit.signature.libtrust`) are required; `docker_name`/`docker_tag` fill the
+      manifest's `name`/`tag` (the destination's reference path and tag); `layer_infos`
+      (base first, as copied) give the `blobSum`s. `Conversion.blobs` holds the empty layer
+      when the config history has empty entries. The result's type is the signed one.
     - `layer_infos`, when given for the other conversions, is applied afterwards as
       `update_layer_infos` does (base first, all layers of the result).
     The same type (v2s1 signed/unsigned count as one) returns the raw bytes when
@@ -426,6 +461,8 @@ def convert(
             return Conversion(manifest=view.raw, mime_type=view.mime_type)
         if isinstance(view, Schema1):
             return Conversion(manifest=update_layer_infos(view, layer_infos or []), mime_type=view.mime_type)
+        if isinstance(view, (Schema2, OCI1)):
+            return _to_schema1(view, config_bytes, layer_infos, sign, docker_name, docker_tag)
         raise NotSupportedError("conversion to v2s1 is not supported")
 
     if isinstance(view, Schema1):

@@ -31,7 +31,7 @@ from toolkit.manifest import (
     parse_list,
     parse_manifest,
 )
-from toolkit.manifest.formats import ListEntry, Schema1
+from toolkit.manifest.formats import ImageManifest, ListEntry, Schema1
 from toolkit.manifest.gojson import GoStruct, GoTime, marshal_indent
 from toolkit.manifest.referrers import MAX_DEPTH, MAX_REFERRERS
 from toolkit.manifest.strictjson import loads_strict
@@ -49,6 +49,7 @@ __all__ = [
     "platform_struct",
     "ReferrerNode",
     "referrers_tree",
+    "chosen_instance",
 ]
 
 
@@ -138,7 +139,7 @@ def raw_manifest(ref: ImageReference, ctx: SystemContext) -> bytes:
         return raw
 
 
-def _chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedImage, bytes]:
+def chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedImage, bytes]:
     """The single image for this platform, and the top-level manifest bytes."""
     top = UnparsedImage(source)
     raw, top_mime = top.manifest()
@@ -158,7 +159,7 @@ def _chosen_instance(source: ImageSource, ctx: SystemContext) -> tuple[UnparsedI
 def image_config(ref: ImageReference, ctx: SystemContext, *, raw: bool) -> bytes:
     """The chosen image's config: the raw blob, or its OCI form (compact JSON)."""
     with ref.new_image_source(ctx) as source:
-        image, _ = _chosen_instance(source, ctx)
+        image, _ = chosen_instance(source, ctx)
         manifest_raw, manifest_mime = image.manifest()
         view = parse_manifest(manifest_raw, manifest_mime)
         info = view.config_info()
@@ -169,9 +170,18 @@ def image_config(ref: ImageReference, ctx: SystemContext, *, raw: bool) -> bytes
 
 
 def inspect_image(
-    ref: ImageReference, ctx: SystemContext, *, no_tags: bool = False, warn: Callable[[str], None] | None = None
+    ref: ImageReference,
+    ctx: SystemContext,
+    *,
+    no_tags: bool = False,
+    warn: Callable[[str], None] | None = None,
+    digest_algorithm: str | None = None,
 ) -> InspectInfo:
     """Inspect the image at `ref` (the instance for the wanted platform if it is a list).
+
+    `Digest` is the digest of the top-level manifest (the list's, for a list) computed with
+    `digest_algorithm` (`sha256`/`sha512`, `--manifest-digest`); None: with the algorithm of
+    the chosen image's config digest, else sha256 (skopeo main).
 
     `RepoTags` lists every tag of the repository for references that can list them
     (`docker://`), unless `no_tags`; a registry refusing the tag list (DENIED, or ECR's
@@ -179,7 +189,7 @@ def inspect_image(
     instance for the platform raises `NoMatchingInstanceError`.
     """
     with ref.new_image_source(ctx) as source:
-        image, top_raw = _chosen_instance(source, ctx)
+        image, top_raw = chosen_instance(source, ctx)
         manifest_raw, manifest_mime = image.manifest()
         view = parse_manifest(manifest_raw, manifest_mime)
         layer_infos = view.layer_infos()
@@ -197,7 +207,7 @@ def inspect_image(
         docker_ref = ref.docker_reference()
         info: dict[str, Any] = {
             "name": docker_ref.name if docker_ref is not None else "",
-            "digest": manifest_digest(top_raw),
+            "digest": manifest_digest(top_raw, digest_algorithm or _config_algorithm(view)),
             "layers": layers,
             "layers_data": layers_data,
             "repo_tags": [] if no_tags else _repo_tags(ref, ctx, warn),
@@ -216,6 +226,14 @@ def inspect_image(
                 env=list(config.env) if config.env else None,
             )
         return InspectInfo(**info)
+
+
+def _config_algorithm(view: ImageManifest) -> str:
+    """The algorithm of an image's config digest (sha256 for schema1, which has none)."""
+    if isinstance(view, Schema1):
+        return "sha256"
+    digest = view.config_info().digest
+    return digest.algorithm if digest is not None else "sha256"
 
 
 def _repo_tags(ref: ImageReference, ctx: SystemContext, warn: Callable[[str], None] | None) -> list[str]:

@@ -31,7 +31,7 @@ from toolkit.digest import Digest
 from toolkit.errors import InvalidInputError
 from toolkit.image import UnparsedImage
 from toolkit.policy import InsecureAcceptAnything, PolicyContext
-from toolkit.policy.evaluate import SignaturePolicyContext, image_name
+from toolkit.policy.evaluate import SignaturePolicyContext, image_name, verifies_signatures
 from toolkit.policy.model import Policy
 from toolkit.transports.base import ImageReference
 from toolkit.types import SystemContext
@@ -86,7 +86,9 @@ def check_policy(
     policy: Policy | PolicyContext | None, ref: ImageReference, ctx: SystemContext
 ) -> PolicyCheckResult:
     """Evaluate `policy` (None: `--insecure-policy`) for the image at `ref`."""
+    require_signed = False
     if isinstance(policy, SignaturePolicyContext):
+        require_signed = policy.require_signed
         policy = policy.policy
     elif isinstance(policy, InsecureAcceptAnything):
         policy = None
@@ -106,10 +108,16 @@ def check_policy(
                 requirements=(RequirementVerdict("insecureAcceptAnything", None),),
             )
         explanation = SignaturePolicyContext(policy).explain(image)
+        verdicts = [RequirementVerdict(r.requirement.type_name, r.reason) for r in explanation.results]
+        if require_signed and not any(verifies_signatures(r.requirement) for r in explanation.results):
+            # --require-signed: as one more requirement, so that `accepted` is false.
+            verdicts.append(RequirementVerdict(
+                "--require-signed", f"No signature verification policy found for image {image_name(ref)}"
+            ))
         return PolicyCheckResult(
             image=image_name(ref),
             policy=policy.source,
             scope=explanation.scope.description,
             digest=digest,
-            requirements=tuple(RequirementVerdict(r.requirement.type_name, r.reason) for r in explanation.results),
+            requirements=tuple(verdicts),
         )

@@ -20,7 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit.errors import InvalidDigestError, InvalidInputError, InvalidReferenceError, SignatureError, safe_text
+from toolkit.errors import (
+    InvalidDigestError,
+    InvalidInputError,
+    InvalidReferenceError,
+    ManifestError,
+    SignatureError,
+    safe_text,
+)
 from toolkit.limits import MAX_SIGNATURE_SIZE, read_first_line, read_named_input
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.signature import SimpleSigning, parse_signature_blob
@@ -29,6 +36,7 @@ from toolkit.signature.simple import (
     InvalidSignatureError,
     VerifiedSignature,
     digest_validator,
+    parse_payload,
     payload_for_manifest,
     verify_and_extract,
 )
@@ -36,7 +44,13 @@ from toolkit.signature.simple import (
 if TYPE_CHECKING:
     from toolkit.ops.copy.options import Signer
 
-__all__ = ["standalone_sign", "standalone_verify", "gpg_signer", "read_passphrase_file"]
+__all__ = [
+    "standalone_sign",
+    "standalone_verify",
+    "gpg_signer",
+    "read_passphrase_file",
+    "untrusted_signature_dump",
+]
 
 
 def read_passphrase_file(path: Path) -> str | None:
@@ -133,3 +147,37 @@ def read_signature_file(path: Path) -> bytes:
     """A signature file named on the command line (a regular file, a device or a pipe; at
     most 4 MiB)."""
     return read_named_input(path, MAX_SIGNATURE_SIZE, "signature")
+
+
+def untrusted_signature_dump(untrusted_blob: bytes) -> bytes:
+    """`untrusted-signature-dump-without-verification`: what a simple-signing signature
+    claims, NOT VERIFIED, as skopeo prints it (c/image `UntrustedSignatureInformation`,
+    `json.MarshalIndent` with 4 spaces, no trailing newline).
+
+    Fields: `UntrustedDockerManifestDigest`, `UntrustedDockerReference`,
+    `UntrustedCreatorID` (null if absent), `UntrustedTimestamp` (RFC 3339 in the local
+    zone, null if absent) and `UntrustedShortKeyIdentifier` (the key ID the message names).
+    Raises `InvalidSignatureError` ("Error decoding untrusted signature: ...") for anything
+    that is not a readable signed message holding a valid payload.
+    """
+    from toolkit.manifest.gojson import GoStruct, GoTime, marshal_indent
+    from toolkit.signature.openpgp import untrusted_signature_contents
+
+    try:
+        content, key_id = untrusted_signature_contents(untrusted_blob)
+        payload = parse_payload(content)
+        created = (
+            None if payload.untrusted_timestamp is None else GoTime.from_unix(payload.untrusted_timestamp).format()
+        )
+    except (SignatureError, ManifestError) as exc:
+        raise InvalidSignatureError(f"Error decoding untrusted signature: {exc}") from exc
+    info = GoStruct(
+        [
+            ("UntrustedDockerManifestDigest", str(payload.untrusted_docker_manifest_digest)),
+            ("UntrustedDockerReference", payload.untrusted_docker_reference),
+            ("UntrustedCreatorID", payload.untrusted_creator),
+            ("UntrustedTimestamp", created),
+            ("UntrustedShortKeyIdentifier", key_id),
+        ]
+    )
+    return marshal_indent(info, "    ")

@@ -61,6 +61,7 @@ from toolkit.ops.copy import CopyOptions, CopyResult, MultiArch, copy_image
 from toolkit.ops.report import BlobProgress, Reporter
 from toolkit.policy import PolicyContext
 from toolkit.reference import NamedReference, is_valid_tag, parse_normalized_named
+from toolkit.safefile import make_dirs
 from toolkit.transports import dir as dir_transport
 from toolkit.transports import oci as oci_transport
 from toolkit.transports.base import ImageReference, PathReference
@@ -611,7 +612,7 @@ class _CancelledError(Exception):
 
 def _makedirs(path: str) -> None:
     try:
-        os.makedirs(path, mode=0o755, exist_ok=True)
+        make_dirs(path, 0o755)
     except OSError as exc:
         raise DestinationError(f"Error creating directory {safe_text(path)}: {exc.strerror}") from exc
 

@@ -109,19 +109,27 @@ def load_policy(explicit: Path | None, env: Mapping[str, str] | None = None) -> 
     return parse_policy(read_policy_file(path), source=str(path))
 
 
-def policy_context(path: str | os.PathLike[str] | None = None, *, insecure: bool = False) -> PolicyContext:
+def policy_context(
+    path: str | os.PathLike[str] | None = None, *, insecure: bool = False, require_signed: bool = False
+) -> PolicyContext:
     """The trust policy a copy asks: `InsecureAcceptAnything` with `insecure`, else the
     policy.json at `path` (None: `$HOME/.config/containers/policy.json`, else
     `/etc/containers/policy.json`), parsed strictly now, before any image is opened.
 
-    Raises `InvalidInputError` for `insecure` together with a `path`, and `PolicyError` if
+    With `require_signed` (`--require-signed`), an image is accepted only if at least one
+    requirement that verifies signatures (`signedBy`, `sigstoreSigned`) accepted it, as
+    c/image's `RequireSignatureVerification(true)`.
+
+    Raises `InvalidInputError` for `insecure` together with a `path` or `require_signed`, and `PolicyError` if
     no policy file exists (listing the paths tried) or it is invalid (naming the place).
     The context holds no state between evaluations and may be shared between threads.
     """
     if insecure:
+        if require_signed:
+            raise InvalidInputError("--insecure-policy and --require-signed are mutually exclusive")
         if path is not None:
             raise InvalidInputError("--insecure-policy and --policy cannot be used together")
         return InsecureAcceptAnything()
     from toolkit.policy.evaluate import SignaturePolicyContext  # not needed when insecure
 
-    return SignaturePolicyContext(load_policy(Path(path) if path is not None else None))
+    return SignaturePolicyContext(load_policy(Path(path) if path is not None else None), require_signed=require_signed)

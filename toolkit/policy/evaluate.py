@@ -45,7 +45,14 @@ if TYPE_CHECKING:
 # The sigstore modules (and `cryptography` behind them) are imported only when a
 # `sigstoreSigned` requirement is evaluated: most commands never need them.
 
-__all__ = ["SignaturePolicyContext", "ScopeMatch", "RequirementResult", "PolicyExplanation", "image_name"]
+__all__ = [
+    "SignaturePolicyContext",
+    "ScopeMatch",
+    "RequirementResult",
+    "PolicyExplanation",
+    "image_name",
+    "verifies_signatures",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +98,11 @@ class PolicyExplanation:
 class SignaturePolicyContext:
     """A `PolicyContext` evaluating a parsed `Policy`."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, require_signed: bool = False) -> None:
         self.policy = policy
+        #: `--require-signed`: also refuse an image that no signature-verifying
+        #: requirement (`signedBy`, `sigstoreSigned`) accepted.
+        self.require_signed = require_signed
 
     def requirements_for(self, ref: ImageReference) -> ScopeMatch:
         """The most specific scope for `ref` (see the module docstring)."""
@@ -129,6 +139,13 @@ class SignaturePolicyContext:
             if others:
                 context += "; also " + "; ".join(f"{label}: {reason}" for label, reason in others)
             raise PolicyRejectedError(f"Source image rejected: {first_reason} ({context})")
+        if self.require_signed and not any(verifies_signatures(req) for req in scope.requirements):
+            # c/image: every requirement allowed the image, but none checked a signature.
+            raise PolicyRejectedError(
+                f"Source image rejected: No signature verification policy found for image "
+                f"{image_name(image.reference)} (policy {safe_text(self.policy.source)}, scope {scope.description}, "
+                "--require-signed)"
+            )
 
     def explain(self, image: UnparsedImage) -> PolicyExplanation:
         """Evaluate every requirement of `image`'s scope (not stopping at the first refusal)."""
@@ -152,6 +169,11 @@ class SignaturePolicyContext:
         if isinstance(req, PRSigstoreSigned):
             return _sigstore_signed_reason(req, image)
         return f"unknown requirement {req!r}"  # pragma: no cover - the union is exhaustive
+
+
+def verifies_signatures(req: Requirement) -> bool:
+    """c/image `verifiesSignatures`: the requirement checks a signature over the whole image."""
+    return isinstance(req, PRSignedBy | PRSigstoreSigned)
 
 
 def _load_keys(req: PRSignedBy) -> list[tuple[bytes, str]]:

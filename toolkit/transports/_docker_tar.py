@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, cast
 
 from toolkit.compression import (
-    DEFAULT_DECOMPRESS_BUDGET,
     CompressionError,
     Readable,
     decompressing_reader,
@@ -58,6 +57,7 @@ from toolkit.manifest.strictjson import check_keys, loads_strict
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.transports._fs import wrap_os_error
 from toolkit.transports._tar import MemberNotFoundError, TarIndex, TarStreamWriter, clean_member_name
+from toolkit.transports._tar.reader import spool_limit
 from toolkit.transports.base import BlobStream, DestinationCapabilities, ImageDestinationBase, ImageSourceBase
 from toolkit.types import BlobInfo, Compression, LayerCompression, SystemContext
 
@@ -448,13 +448,9 @@ def _tmpdir(ctx: SystemContext) -> str:
 
 def spool_budget(ctx: SystemContext, directory: str) -> int:
     """How many bytes may be spooled to `directory`: the user's --max-decompressed-size (or
-    the default decompression budget), and never more than the free space there."""
-    budget = ctx.max_decompressed_size if ctx.max_decompressed_size is not None else DEFAULT_DECOMPRESS_BUDGET
-    try:
-        st = os.statvfs(directory)
-    except OSError:
-        return budget
-    return min(budget, st.f_bavail * st.f_frsize)
+    the default decompression budget), and never more than the free space there less a
+    margin (`_tar.reader.spool_limit`)."""
+    return spool_limit(directory, ctx.max_decompressed_size)[0]
 
 
 def spool_to_temp(stream: Readable, ctx: SystemContext, what: str) -> tuple[BinaryIO, int]:
@@ -462,7 +458,7 @@ def spool_to_temp(stream: Readable, ctx: SystemContext, what: str) -> tuple[Bina
     a crash), at most `spool_budget` bytes (`SizeLimitError` beyond). Returns the file,
     positioned at 0, and the byte count. Raises `ToolkitError`s only."""
     directory = _tmpdir(ctx)
-    budget = spool_budget(ctx, directory)
+    budget, reason = spool_limit(directory, ctx.max_decompressed_size)
     try:
         tmp = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - returned to the caller
     except OSError as exc:
@@ -472,7 +468,10 @@ def spool_to_temp(stream: Readable, ctx: SystemContext, what: str) -> tuple[Bina
         while chunk := stream.read(CHUNK_SIZE):
             total += len(chunk)
             if total > budget:
-                raise SizeLimitError(f"{what}: exceeded maximum allowed size of {budget} bytes for temporary data")
+                raise SizeLimitError(
+                    f"{what} to a temporary file in {safe_text(directory)}: exceeded maximum allowed size of "
+                    f"{budget} bytes ({reason})"
+                )
             tmp.write(chunk)
         tmp.flush()
         tmp.seek(0)

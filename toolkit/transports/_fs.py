@@ -17,7 +17,6 @@ import ctypes.util
 import fcntl
 import io
 import os
-import secrets
 import shutil
 import stat
 import sys
@@ -36,7 +35,8 @@ from toolkit.errors import (
     ToolkitError,
     safe_text,
 )
-from toolkit.types import BlobInfo
+from toolkit.safefile import create_temp_file, os_error, temp_sibling
+from toolkit.types import BlobInfo, SystemContext
 
 __all__ = [
     "AtomicFile",
@@ -46,14 +46,14 @@ __all__ = [
     "temp_name",
     "remove_stale_temps",
     "copy_hashing",
+    "big_files_temp_dir",
     "remove_tree_quietly",
     "wrap_os_error",
 ]
 
 
-def temp_name(target: Path, kind: str = "tmp") -> Path:
-    """A fresh hidden sibling name for `target`: `.<name>.<kind>-<random>`."""
-    return target.with_name(f".{target.name}.{kind}-{secrets.token_hex(6)}")
+#: A fresh hidden sibling name for `target`: `.<name>.<kind>-<random>`.
+temp_name = temp_sibling
 
 
 def fsync_dir(path: Path) -> None:
@@ -70,10 +70,8 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def wrap_os_error(exc: OSError, what: str) -> ToolkitError:
-    """A one-line `ToolkitError` for an OSError while working on `what`."""
-    reason = exc.strerror or str(exc)
-    return ToolkitError(f"{what}: {reason}")
+#: A one-line `ToolkitError` for an OSError while working on `what`.
+wrap_os_error = os_error
 
 
 #: `_WritebackFileIO` asks the kernel to start writing back after this many bytes.
@@ -153,7 +151,7 @@ class AtomicFile:
         self._mode = mode
         self._replace = replace
         self._clean_stale = clean_stale
-        self._tmp = temp_name(target)
+        self._tmp: Path | None = None  # named when the file is created
         self._file: BinaryIO | None = None
         self._done = False
 
@@ -161,7 +159,8 @@ class AtomicFile:
         if self._clean_stale:
             remove_stale_temps(self.target)
         try:
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, self._mode)
+            # O_EXCL|O_NOFOLLOW under a random name: a link planted beside the target is never followed.
+            fd, self._tmp = create_temp_file(self.target, self._mode)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating {safe_text(str(self.target))}") from exc
         # Held while the file is open, dropped by the kernel when the process dies (even by
@@ -183,12 +182,12 @@ class AtomicFile:
             os.fsync(self._file.fileno())
             self._file.close()
             if self._replace:
-                os.replace(self._tmp, self.target)
+                os.replace(cast(Path, self._tmp), self.target)
             else:
                 # Publish only if nothing is there yet (content-addressed files).
                 with contextlib.suppress(FileExistsError):
-                    os.link(self._tmp, self.target)
-                os.unlink(self._tmp)
+                    os.link(cast(Path, self._tmp), self.target)
+                os.unlink(cast(Path, self._tmp))
             fsync_dir(self.target.parent)
         except ToolkitError:  # a failed write of the last buffered bytes (see _WritebackFileIO)
             self.discard()
@@ -205,8 +204,9 @@ class AtomicFile:
             # descriptor is closed anyway.
             with contextlib.suppress(OSError, ToolkitError):
                 self._file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
         self._done = True
 
     def __exit__(
@@ -319,6 +319,13 @@ def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobI
     if info.size >= 0 and size != info.size:
         raise SizeMismatchError(f"Size mismatch when copying {digest}, expected {info.size}, got {size}")
     return digest, size
+
+
+def big_files_temp_dir(ctx: SystemContext) -> str:
+    """c/image `tmpdir.TemporaryDirectoryForBigFiles`: `--tmpdir`, else `$TMPDIR`, else `/var/tmp`."""
+    if ctx.tmpdir is not None:
+        return str(ctx.tmpdir)
+    return os.environ.get("TMPDIR") or "/var/tmp"
 
 
 def remove_tree_quietly(path: Path) -> None:

@@ -44,7 +44,7 @@ from toolkit.transports import ENTRY_POINT_GROUP
 from toolkit.transports.unsupported import UnsupportedTransport
 
 MAN_DIR = Path(__file__).resolve().parents[3] / "man"
-SECTION5 = ("skopo-policy.json.5", "skopo-registries.d.5", "skopo-transports.5")
+SECTION5 = ("skopo-policy.json.5", "skopo-registries.d.5", "skopo-tls-details.yaml.5", "skopo-transports.5")
 GROFF = shutil.which("groff")
 REGENERATE_HINT = (
     "the committed man pages are out of date with the CLI definitions (a command, option or help text "

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from toolkit.digest import Digest
-from toolkit.errors import DigestMismatchError, InvalidDigestError, ManifestError, NotSupportedError
+from toolkit.errors import DigestMismatchError, InvalidDigestError, ManifestError
 from toolkit.manifest import (
     OCI1,
     ListUpdate,
@@ -113,9 +113,14 @@ def test_oci_artifact_refused() -> None:
         )
 
 
-def test_to_schema1_not_supported() -> None:
-    with pytest.raises(NotSupportedError, match="conversion to v2s1 is not supported"):
+def test_to_schema1_needs_a_signer_and_the_config() -> None:
+    with pytest.raises(ManifestError, match="needs a signer"):
         convert(_oci([(mime.OCI_LAYER_GZIP, 1)]), mime.DOCKER_V2S1_SIGNED)
+    with pytest.raises(ManifestError, match="needs the config blob"):
+        convert(_oci([(mime.OCI_LAYER_GZIP, 1)]), mime.DOCKER_V2S1_SIGNED, sign=lambda b: b)
+    # OCI goes through schema2 first, with its refusals.
+    with pytest.raises(ManifestError, match="zstd compression is not supported for docker images"):
+        convert(_oci([(mime.OCI_LAYER_ZSTD, 1)]), mime.DOCKER_V2S1_SIGNED, sign=lambda b: b)
 
 
 def test_same_type_keeps_bytes(fixtures: Path) -> None:

@@ -134,6 +134,8 @@ def test_parallel_copies_flag_is_respected(tmp_path: Path, src: Path) -> None:
 class _RefusingOCIDestination:
     """A `dir:` destination that, like some registries, refuses OCI manifests."""
 
+    refused: frozenset[str] = frozenset({"application/vnd.oci.image.manifest.v1+json"})
+
     def __init__(self, inner: object) -> None:
         self._inner = inner
         self.attempts: list[str] = []
@@ -151,8 +153,8 @@ class _RefusingOCIDestination:
         from toolkit.errors import ManifestTypeRejectedError
 
         self.attempts.append(mime_type)
-        if mime_type == "application/vnd.oci.image.manifest.v1+json":
-            raise ManifestTypeRejectedError("manifest invalid: OCI manifests are not accepted here")
+        if mime_type in self.refused:
+            raise ManifestTypeRejectedError(f"manifest invalid: {mime_type} manifests are not accepted here")
         self._inner.put_manifest(raw, mime_type, instance_digest)  # type: ignore[attr-defined]
 
 
@@ -182,6 +184,37 @@ def test_refused_manifest_type_falls_back_to_another(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "manifest.json").read_bytes())["mediaType"] == result.manifest_mime
 
 
+@pytest.mark.parametrize("history", [True, False])
+def test_refused_docker_and_oci_fall_back_to_schema1(tmp_path: Path, history: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """c/image's candidate order after the source's type: v2s2, then signed v2s1 (converted);
+    an image v2s1 cannot express ends the list with every attempt named."""
+    from toolkit.manifest import mime
+
+    monkeypatch.setattr(_RefusingOCIDestination, "refused", frozenset({mime.OCI_MANIFEST, mime.DOCKER_V2S2}))
+    image = build_image(fmt="oci", layer_count=1, seed=13)
+    src = write_dir(image, tmp_path / "oci-src")
+    if not history:
+        config = json.loads(image.config)
+        del config["history"]
+        data = json.dumps(config).encode()
+        doc = json.loads(image.manifest)
+        doc["config"].update(digest="sha256:" + hashlib.sha256(data).hexdigest(), size=len(data))
+        (src / doc["config"]["digest"][7:]).write_bytes(data)
+        (src / "manifest.json").write_text(json.dumps(doc))
+    dest = _RefusingOCIReference(parse_image_name(f"dir:{tmp_path / 'out'}"))
+    if not history:
+        with pytest.raises(ToolkitError, match=r"attempted the following formats: .*v1\+prettyjws\(Cannot convert"):
+            copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"))  # type: ignore[arg-type]
+        assert not (tmp_path / "out").exists()
+        return
+    result = copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"))  # type: ignore[arg-type]
+    assert dest.dest is not None
+    assert dest.dest.attempts == [mime.OCI_MANIFEST, mime.DOCKER_V2S2, mime.DOCKER_V2S1_SIGNED]
+    assert result.manifest_mime == mime.DOCKER_V2S1_SIGNED
+    assert json.loads((tmp_path / "out" / "manifest.json").read_bytes())["schemaVersion"] == 1
+
+
 def test_refused_manifest_type_with_preserve_digests_fails_clearly(tmp_path: Path) -> None:
     src = write_dir(build_image(fmt="oci", layer_count=1, seed=12), tmp_path / "oci-src")
     dest = _RefusingOCIReference(parse_image_name(f"dir:{tmp_path / 'out'}"))
@@ -191,9 +224,9 @@ def test_refused_manifest_type_with_preserve_digests_fails_clearly(tmp_path: Pat
     assert not (tmp_path / "out").exists()
 
 
-def test_forced_v2s1_is_refused_before_any_blob_is_copied(tmp_path: Path, src: Path) -> None:
-    """Conversion to schema 1 is not supported: the copy says so before it reads a blob, and
-    the destination is never created."""
+def test_forced_v2s1_is_refused_before_any_blob_is_copied(tmp_path: Path) -> None:
+    """A schema1 conversion that must fail (a config without history) says so before the
+    copy reads a blob, and the destination is never created."""
     from toolkit.manifest import mime
     from toolkit.ops.report import NullReporter
 
@@ -204,8 +237,17 @@ def test_forced_v2s1_is_refused_before_any_blob_is_copied(tmp_path: Path, src: P
             blobs.append(kind)
             return super().blob(kind, digest, size)  # type: ignore[arg-type]
 
+    image = build_image(layer_count=2, seed=7)
+    config = json.loads(image.config)
+    del config["history"]
+    config_bytes = json.dumps(config).encode()
+    doc = json.loads(image.manifest)
+    doc["config"].update(digest="sha256:" + hashlib.sha256(config_bytes).hexdigest(), size=len(config_bytes))
+    src = write_dir(image, tmp_path / "src")
+    (src / doc["config"]["digest"][7:]).write_bytes(config_bytes)
+    (src / "manifest.json").write_text(json.dumps(doc))
     dest = parse_image_name(f"dir:{tmp_path / 'out'}")
-    with pytest.raises(ToolkitError, match="conversion to v2s1 is not supported"):
+    with pytest.raises(ToolkitError, match="Cannot convert an image with 0 history entries"):
         copy_image(InsecureAcceptAnything(), dest, parse_image_name(f"dir:{src}"),
                    options=CopyOptions(forced_manifest_mime=mime.DOCKER_V2S1_SIGNED, reporter=RecordingReporter()))
     assert blobs == []

@@ -24,10 +24,12 @@ from toolkit.cli.flags import (
     FlagValues,
     command_with_flags,
     copy_shared_flags,
+    deprecated_tls_verify_flag,
     dest_flags,
     image_flags,
     retry_flags,
     system_context,
+    warn_deprecated_tls_verify,
 )
 from toolkit.cli.progress import make_reporter
 from toolkit.cli.signing import signers_from_flags
@@ -61,8 +63,8 @@ EXAMPLES = [
     "oci:app-layout:1.4 docker://registry.example.com/team/app:1.4-enc\n"
     "$ skopo copy --decryption-key team.key.pem docker://registry.example.com/team/app:1.4-enc oci:app-plain:1.4",
     "Recompress an image as zstd:chunked, which podman pulls partially (only the files it lacks):\n"
-    "$ skopo copy --dest-compress-format zstd:chunked docker://registry.example.com/team/app:1.4 "
-    "docker://registry.example.com/team/app:1.4-chunked",
+    "$ skopo copy --dest-compress-format zstd:chunked --dest-force-compress-format "
+    "docker://registry.example.com/team/app:1.4 docker://registry.example.com/team/app:1.4-chunked",
 ]
 SEE_ALSO = ["skopo-transports(5)", "skopo-policy.json(5)", "skopo-registries.d(5)", "skopo-inspect(1)"]
 
@@ -136,8 +138,8 @@ def _parse_additional_tags(values: list[str] | None) -> tuple[str, ...]:
     return tuple(tags)
 
 
-@command_with_flags(image_flags("src-", with_shared_authfile=True), dest_flags(), retry_flags(),
-                    copy_shared_flags(), selection_flags(), COPY_FLAGS)
+@command_with_flags(image_flags("src-", with_shared_authfile=True, creds_alias="screds"), dest_flags(), retry_flags(),
+                    copy_shared_flags(), selection_flags(), COPY_FLAGS, deprecated_tls_verify_flag())
 def copy(
     ctx: typer.Context,
     source_image: Annotated[str, image_argument("SOURCE-IMAGE")],
@@ -163,6 +165,13 @@ def copy(
     the other entries unless `--strip-removed-platforms` is given (most registries refuse a
     list naming images they do not have).
 
+    `--format v2s1` converts a schema2 or OCI image to a docker schema1 manifest as skopeo
+    does (the config's history as v1Compatibility entries, empty ones as the gzipped empty
+    tar, signed with a throwaway key); registries, `dir:` and `containers-storage:` hold
+    schema1, other destinations refuse it before anything is written. A destination
+    `docker://NAME@@unknown-digest@@` pushes the image untagged, by its manifest's digest
+    (`--digestfile` records it); it takes no signatures.
+
     `--referrers` also copies what refers to the image: OCI 1.1 referrers (SBOMs,
     signatures, attestations naming it as their `subject`), recursively, and cosign's
     `.sig`/`.att`/`.sbom` tags, through the registry's referrers API or the referrers tag
@@ -184,11 +193,23 @@ def copy(
     stream with a table of contents in skippable frames, annotated on each layer); any zstd
     reader reads it as plain zstd. Every layer that names such a table of contents has it
     checked as it is copied. Encrypted layers are written as plain zstd instead.
+
+    As in skopeo, a layer the destination already has is used as it is, whatever
+    `--dest-compress-format` asks for (so a copy within one registry recompresses nothing);
+    `--dest-force-compress-format` makes every layer use that format. With
+    `--dest-precompute-digests`, a docker:// destination learns the digest of a layer that
+    is (re)compressed on the way by writing it to a temporary file (`--tmpdir`) first, and
+    does not upload it if the registry has it.
     """
+    warn_deprecated_tls_verify(flags, lambda m: log_line(f"Warning: {m}"))
     options = global_options(ctx)
     base = base_context(options)
     src_ctx = system_context(flags, "src-", base=base)
     layer_compression, compression_format, compression_level = _parse_compression(flags)
+    force_format: bool = flags.get("dest-force-compress-format")
+    if force_format and compression_format is None:
+        # skopeo lets c/image refuse it; the same words, before anything is opened.
+        raise InvalidInputError("cannot use ForceCompressionFormat with undefined default compression format")
     dest_ctx = system_context(flags, "dest-", base=base)
     dest_ctx = _with_dest_extras(dest_ctx, flags)
     encryption, encrypt_layers, decryption = _parse_crypto(flags)
@@ -221,6 +242,7 @@ def copy(
         compression_format=compression_format,
         zstd_chunked=flags.get("dest-compress-format") == "zstd:chunked",
         compression_level=compression_level,
+        force_compression_format=force_format,
         parallel_copies=parallel or DEFAULT_PARALLEL_COPIES,
         encryption=encryption,
         encrypt_layers=encrypt_layers,
@@ -244,4 +266,5 @@ def _with_dest_extras(dest_ctx: SystemContext, flags: FlagValues) -> SystemConte
     return replace(
         dest_ctx,
         docker_archive_additional_tags=_parse_additional_tags(flags.get("additional-tag")),
+        precompute_digests=flags.get("dest-precompute-digests"),
     )

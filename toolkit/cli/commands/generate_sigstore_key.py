@@ -21,6 +21,7 @@ import typer
 
 from toolkit.errors import DestinationError, InvalidInputError, safe_text
 from toolkit.limits import read_first_line
+from toolkit.safefile import create_new_file
 from toolkit.signature.sigstore_keys import generate_key_pair
 
 EXAMPLES = [
@@ -62,9 +63,8 @@ def _ensure_absent(path: str) -> None:
 
 def _write_new(path: str, data: bytes, mode: int) -> None:
     """Create `path` (never replacing anything: O_EXCL, no symlink following) with `data`."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, mode)
+        fd = create_new_file(path, mode)
     except FileExistsError as exc:
         raise DestinationError(f"Refusing to overwrite existing {go_quote(path)}") from exc
     except OSError as exc:

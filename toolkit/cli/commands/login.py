@@ -17,8 +17,15 @@ import typer
 
 from toolkit.cli.common import base_context
 from toolkit.cli.context import global_options
-from toolkit.config.auth import NotLoggedInError, set_credentials, stored_credentials, validate_key
+from toolkit.config.auth import (
+    NotLoggedInError,
+    docker_compat_key,
+    set_credentials,
+    stored_credentials,
+    validate_key,
+)
 from toolkit.errors import InvalidInputError, NotSupportedError, ToolkitError, safe_text
+from toolkit.limits import read_limited
 from toolkit.reference import parse_normalized_named
 from toolkit.transports.docker import UnauthorizedError, check_auth
 from toolkit.types import Credentials, OptionalBool, SystemContext
@@ -40,8 +47,22 @@ def registry_key(argument: str) -> tuple[str, str]:
 
 
 def login_context(
-    ctx: typer.Context, authfile: Path | None, cert_dir: Path | None, tls_verify: bool | None
+    ctx: typer.Context,
+    authfile: Path | None,
+    cert_dir: Path | None,
+    tls_verify: bool | None,
+    compat_auth_file: Path | None = None,
 ) -> SystemContext:
+    """The context of login/logout. `compat_auth_file` (`--compat-auth-file`, a Docker
+    config.json) is then the one file read and written; it excludes `--authfile` (and
+    `$REGISTRY_AUTH_FILE`, the default of `--authfile`), as in skopeo."""
+    if compat_auth_file is not None:
+        if authfile is not None:
+            raise InvalidInputError(
+                "options for paths to the credential file and to the Docker-compatible credential file "
+                "can not be set simultaneously"
+            )
+        authfile = compat_auth_file
     base = base_context(global_options(ctx))
     return SystemContext(
         registries_conf_path=base.registries_conf_path,
@@ -49,6 +70,8 @@ def login_context(
         auth_file_path=authfile,
         cert_dir=cert_dir,
         tls_verify=OptionalBool.of(tls_verify),
+        deprecated_tls_verify=base.deprecated_tls_verify,
+        tls_details=base.tls_details,
     )
 
 
@@ -59,7 +82,9 @@ AuthfileOption = Annotated[
 ]
 CompatAuthFileOption = Annotated[
     Path | None,
-    typer.Option("--compat-auth-file", metavar="PATH", help="path of a Docker-compatible config file"),
+    typer.Option("--compat-auth-file", metavar="PATH",
+                 help="path of a Docker-compatible config file to read and update instead of auth.json "
+                 "(not with --authfile)"),
 ]
 
 
@@ -84,10 +109,11 @@ def login(
     """Login to a container registry (credentials are checked, then stored)."""
     if registry is None:
         raise InvalidInputError("please provide a registry to log in to")
-    if compat_auth_file is not None:
-        raise NotSupportedError("--compat-auth-file is not supported yet")
     key, host = registry_key(registry)
-    sys_ctx = login_context(ctx, authfile, cert_dir, tls_verify)
+    sys_ctx = login_context(ctx, authfile, cert_dir, tls_verify, compat_auth_file)
+    compat = compat_auth_file is not None
+    if compat:
+        docker_compat_key(key)  # refuse a namespaced key before asking the registry
     if get_login:
         found = stored_credentials(sys_ctx, key)
         if found is None or not found.credentials.username:
@@ -99,7 +125,7 @@ def login(
             raise InvalidInputError("--password and --password-stdin are mutually exclusive")
         if username is None:
             raise InvalidInputError("must provide --username with --password-stdin")
-        password = "".join(line.rstrip("\r\n") for line in sys.stdin)
+        password = _password_from_stdin()
     if username is None and password is None:
         existing = stored_credentials(sys_ctx, key)
         if existing is not None and existing.credentials.identity_token:
@@ -125,14 +151,35 @@ def login(
         check_auth(sys_ctx, host, Credentials(username=username, password=password))
     except UnauthorizedError as exc:
         raise ToolkitError(f'logging into "{safe_text(key)}": invalid username/password') from exc
-    path = set_credentials(sys_ctx, key, username, password)
+    path = set_credentials(sys_ctx, key, username, password, docker_compat=compat)
     if verbose:
         typer.echo(f"Used:  {path}")
     typer.echo("Login Succeeded!")
 
 
+#: Most bytes read from standard input for a password (Go's `bufio.Scanner` token limit).
+MAX_PASSWORD_INPUT = 64 * 1024
+
+
+def _password_from_stdin() -> str:
+    """All lines of stdin joined, as podman's `--password-stdin`; at most
+    `MAX_PASSWORD_INPUT` bytes are read (an endless stdin is an error, not 1 GiB of RSS)."""
+    try:
+        data = read_limited(sys.stdin.buffer, MAX_PASSWORD_INPUT, "the password from standard input")
+    except OSError as exc:
+        raise InvalidInputError(f"reading the password from standard input: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError("the password from standard input is not valid UTF-8") from exc
+    # bufio.ScanLines: split at "\n", drop one "\r" before it.
+    return "".join(line.removesuffix("\r") for line in text.split("\n"))
+
+
 def _prompt(text: str) -> str:
     sys.stderr.write(text)
     sys.stderr.flush()
-    line = sys.stdin.readline()
+    line = sys.stdin.readline(MAX_PASSWORD_INPUT + 1)
+    if len(line) > MAX_PASSWORD_INPUT:
+        raise InvalidInputError(f"the answer is longer than {MAX_PASSWORD_INPUT} characters")
     return line.rstrip("\r\n")

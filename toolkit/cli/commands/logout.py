@@ -8,7 +8,7 @@ import typer
 
 from toolkit.cli.commands.login import AuthfileOption, CompatAuthFileOption, login_context, registry_key
 from toolkit.config.auth import remove_all_credentials, remove_credentials
-from toolkit.errors import InvalidInputError, NotSupportedError
+from toolkit.errors import InvalidInputError
 
 
 def logout(
@@ -21,17 +21,16 @@ def logout(
                                                     help="require HTTPS and verify certificates")] = None,
 ) -> None:
     """Logout of a container registry."""
-    if compat_auth_file is not None:
-        raise NotSupportedError("--compat-auth-file is not supported yet")
-    sys_ctx = login_context(ctx, authfile, None, tls_verify)
+    sys_ctx = login_context(ctx, authfile, None, tls_verify, compat_auth_file)
+    compat = compat_auth_file is not None
     if all_:
         if registry is not None:
             raise InvalidInputError("--all takes no arguments")
-        remove_all_credentials(sys_ctx)
+        remove_all_credentials(sys_ctx, docker_compat=compat)
         typer.echo("Removed login credentials for all registries")
         return
     if registry is None:
         raise InvalidInputError("please provide a registry to log out from")
     key, _ = registry_key(registry)
-    remove_credentials(sys_ctx, key)
+    remove_credentials(sys_ctx, key, docker_compat=compat)
     typer.echo(f"Removed login credentials for {key}")

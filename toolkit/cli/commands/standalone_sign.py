@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from toolkit.errors import InvalidInputError, ToolkitError, safe_text
+from toolkit.errors import InvalidInputError
 from toolkit.limits import MAX_MANIFEST_SIZE, read_named_input
 from toolkit.ops.sign import read_passphrase_file
 from toolkit.ops.sign import standalone_sign as sign_manifest
+from toolkit.safefile import write_output
 
 
 def standalone_sign(
@@ -37,20 +36,4 @@ def standalone_sign(
     raw = read_named_input(manifest, MAX_MANIFEST_SIZE, "manifest")
     passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
     blob = sign_manifest(raw, docker_reference, fingerprint, passphrase=passphrase)
-    _write_file(output, blob)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, mode 0644."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise ToolkitError(f"Error writing signature to {safe_text(str(path))}: {exc.strerror}") from exc
+    write_output(output, blob, what="signature")

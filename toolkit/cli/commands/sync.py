@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated
 
 import typer
 
+from toolkit.cli import common
 from toolkit.cli.common import base_context, log_line, policy_context, with_retries
 from toolkit.cli.context import global_options
 from toolkit.cli.copying import selection_flags, shared_copy_options
@@ -18,8 +19,10 @@ from toolkit.cli.flags import (
     auth_flags,
     command_with_flags,
     copy_shared_flags,
+    deprecated_tls_verify_flag,
     retry_flags,
     system_context,
+    warn_deprecated_tls_verify,
 )
 from toolkit.cli.progress import make_reporter
 from toolkit.cli.signing import signers_from_flags
@@ -82,8 +85,9 @@ def _kind(value: str | None, kinds: type[SourceKind] | type[DestinationKind], wh
     return value
 
 
-@command_with_flags(auth_flags("src-", with_shared_authfile=True), auth_flags("dest-"), retry_flags(),
-                    copy_shared_flags(), selection_flags(), SYNC_FLAGS)
+@command_with_flags(auth_flags("src-", with_shared_authfile=True, creds_alias="screds"),
+                    auth_flags("dest-", creds_alias="dcreds"), retry_flags(),
+                    copy_shared_flags(), selection_flags(), SYNC_FLAGS, deprecated_tls_verify_flag())
 def sync(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(metavar="SOURCE", show_default=False)],
@@ -103,6 +107,7 @@ def sync(
     so that new referrers come along). Every copy is checked against the trust policy. Ends with
     `N copied, N skipped, N failed` on stderr, and exits 1 if anything failed.
     """
+    warn_deprecated_tls_verify(flags, lambda m: log_line(f"Warning: {m}"))
     options = global_options(ctx)
     base = base_context(options)
     source_kind = SourceKind(_kind(flags.get("src"), SourceKind, "source"))
@@ -141,7 +146,7 @@ def sync(
         events.message("Running in dry-run mode")
     digestfile: Path | None = flags.get("digestfile")
     if digestfile is not None and not dry_run:
-        _open_digest_file(digestfile).close()  # truncated now, as skopeo does; fails early
+        common.check_digest_file(digestfile)  # fails early; written (atomically) at the end
     plan = with_retries(flags, lambda: plan_sync(source, destination, sync_options), log_line)
     result: SyncResult | None = None
     try:
@@ -155,15 +160,6 @@ def sync(
             close()
         if result is not None:
             _finish(result, dry_run, digestfile, events)
-
-
-def _open_digest_file(path: Path) -> TextIO:
-    try:
-        f = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
-        path.chmod(0o644)
-    except OSError as exc:
-        raise ToolkitError(f"Error creating digest file: {safe_text(str(path))}: {exc.strerror}") from exc
-    return f
 
 
 def _finish(result: SyncResult, dry_run: bool, digestfile: Path | None, events: _Events) -> None:
@@ -180,9 +176,5 @@ def _finish(result: SyncResult, dry_run: bool, digestfile: Path | None, events: 
             for r in result.results
             if r.status in (ItemStatus.COPIED, ItemStatus.SKIPPED) and r.digest is not None
         ]
-        try:
-            with _open_digest_file(digestfile) as f:
-                f.write("".join(lines))
-        except OSError as exc:
-            raise ToolkitError(f"Failed to write digest to file {safe_text(str(digestfile))}: {exc}") from exc
+        common.write_digest_file(digestfile, "".join(lines))
     sys.stderr.flush()

@@ -23,7 +23,7 @@ The engine never prints; it reports through a `Reporter`.
 
 from __future__ import annotations
 
-from toolkit.errors import NoMatchingPlatformError, ToolkitError, safe_text
+from toolkit.errors import InvalidInputError, NoMatchingPlatformError, ToolkitError, safe_text
 from toolkit.image import UnparsedImage
 from toolkit.manifest import mime, parse_list
 from toolkit.ops.copy.blob import CopyCancelledError
@@ -61,6 +61,7 @@ def copy_image(
     as it was (for transports that can promise it; a pipe cannot be un-written).
     """
     options = options if options is not None else CopyOptions()
+    _check_options(options)
     reporter = options.reporter
     with src_ref.new_image_source(options.source_ctx) as source:
         top = UnparsedImage(source)
@@ -108,3 +109,15 @@ def copy_image(
                 copy_referrers(copier)
             dest.commit()
     return result
+
+
+def _check_options(options: CopyOptions) -> None:
+    """Refuse, before any image is opened, option sets c/image refuses."""
+    if options.force_compression_format:
+        if options.compression_format is None:
+            raise InvalidInputError("cannot use ForceCompressionFormat with undefined default compression format")
+        if options.zstd_chunked and options.encryption is not None:
+            raise InvalidInputError(
+                "explicitly requested to combine zstd:chunked with encryption, which is not beneficial; "
+                "use plain zstd instead"
+            )

@@ -77,6 +77,7 @@ __all__ = [
     "plan_layer",
     "copy_layers",
     "copy_config",
+    "copy_small_blob",
 ]
 
 
@@ -220,14 +221,19 @@ def copy_layers(
 
 def copy_config(copier: Copier, info: BlobInfo, data: bytes) -> None:
     """Write a (verified) config blob unless the destination has it."""
-    reused = copier.dest.try_reusing_blob(info)
-    progress = copier.reporter.blob("config", info.digest, info.size)
-    if reused is None:
-        copier.dest.put_blob(io.BytesIO(data), info, is_config=True)
-        progress.advance(len(data))
-    progress.finish("done")
+    copy_small_blob(copier, info, data, what="config", is_config=True)
     if info.digest is not None:
         copier.mark_config_written(info.digest)
+
+
+def copy_small_blob(copier: Copier, info: BlobInfo, data: bytes, *, what: str, is_config: bool) -> None:
+    """Write a small blob held in memory (`data` matches `info`) unless the destination has it."""
+    reused = copier.dest.try_reusing_blob(info)
+    progress = copier.reporter.blob(what, info.digest, info.size)
+    if reused is None:
+        copier.dest.put_blob(io.BytesIO(data), info, is_config=is_config)
+        progress.advance(len(data))
+    progress.finish("done")
 
 
 class _LayerCopy:
@@ -254,8 +260,12 @@ class _LayerCopy:
             raise CopyCancelledError("copy cancelled")
         if layer.digest is None:
             raise ToolkitError("a layer without a digest cannot be copied")
-        # === reuse
-        if not plan.changes and (plan.known or not plan.changeable) and not compute_diff_id:
+        # === reuse: as c/image, a blob the destination already has is used as it is even
+        # if another compression was asked for, unless --dest-force-compress-format says
+        # only that compression may be used; never when a layer is (de|en)crypted.
+        force = self.copier.options.force_compression_format
+        reusable = not plan.changes if force else plan.crypto is None
+        if reusable and (plan.known or not plan.changeable) and not compute_diff_id:
             reused = self.copier.dest.try_reusing_blob(layer)
             if reused is not None:
                 self.copier.reporter.blob("blob", layer.digest, layer.size).finish("skipped: already exists")

@@ -69,6 +69,10 @@ class CopyOptions:
     #: With `compression_format` ZSTD: write zstd:chunked (`--dest-compress-format zstd:chunked`).
     zstd_chunked: bool = False
     compression_level: int | None = None
+    #: `--dest-force-compress-format`: only blobs in `compression_format` end up at the
+    #: destination; a blob the destination already has in another format is not reused
+    #: (c/image `ForceCompressionFormat`). Without it, such a blob is reused as it is.
+    force_compression_format: bool = False
     parallel_copies: int = DEFAULT_PARALLEL_COPIES
     #: `--encryption-key`: encrypt layers for these recipients (OCI manifests only).
     encryption: EncryptConfig | None = None

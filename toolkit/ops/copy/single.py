@@ -7,8 +7,13 @@ the destination accepts (trying the other types c/image would try when a destina
 refuses one), writes it and the signatures.
 
 Refused before any blob is written: a change of representation that the manifest forbids
-(`Copier.why_not_modifiable`), an artifact a destination cannot hold, a v2s1 target for a
-non-schema1 image, zstd layers for a destination without OCI manifests.
+(`Copier.why_not_modifiable`), an artifact a destination cannot hold, a v2s1 target the
+conversion would refuse (no history, history and layers that disagree), zstd layers for a
+destination without OCI manifests.
+
+A v2s1 target for a schema2 or OCI image is converted as c/image does (`to_schema1`):
+named after the destination's reference, signed with a throwaway key, the gzipped empty
+layer written beside the layers when the history has empty entries, and no config blob.
 
 Encryption (c/image `copy/encryption.go` rules, decided here for every layer before any
 blob is written): with `options.decryption` every encrypted layer is decrypted, and one no
@@ -37,9 +42,17 @@ from toolkit.errors import (
     ToolkitError,
 )
 from toolkit.image import UnparsedImage, read_config
-from toolkit.manifest import convert, manifest_digest, mime, parse_config, parse_manifest, update_layer_infos
+from toolkit.manifest import (
+    Conversion,
+    convert,
+    manifest_digest,
+    mime,
+    parse_config,
+    parse_manifest,
+    update_layer_infos,
+)
 from toolkit.manifest.formats import ImageManifest, Schema1
-from toolkit.ops.copy.blob import CopiedLayer, LayerPlan, copy_config, copy_layers, plan_layer
+from toolkit.ops.copy.blob import CopiedLayer, LayerPlan, copy_config, copy_layers, copy_small_blob, plan_layer
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.copy.options import CopyResult
 from toolkit.ops.copy.sign import put_signatures
@@ -91,6 +104,9 @@ class _ImageCopier:
         self.forced_mime = forced_mime
         self.raw, self.src_mime = image.manifest()
         self.manifest: ImageManifest = parse_manifest(self.raw, self.src_mime)
+        #: The manifest as the source stored it, before `_use_source_layer_infos` (a schema1
+        #: conversion derives its v1 IDs from these layer digests, as c/image does).
+        self.source_manifest: ImageManifest = self.manifest
         self.not_modifiable = copier.why_not_modifiable(signatures, image.manifest_digest())
         self.forced = forced_mime or copier.options.forced_manifest_mime
         self.config_info: BlobInfo = self.manifest.config_info()
@@ -106,11 +122,11 @@ class _ImageCopier:
     def copy(self) -> CopyResult:
         copier, manifest = self.copier, self.manifest
         target_mime = self._choose_manifest_mime(self.src_mime, self.forced)
-        if self.forced in SCHEMA1_TYPES and not isinstance(manifest, Schema1):
-            # Refused before any blob is copied (the conversion itself would refuse after).
-            raise NotSupportedError("conversion to v2s1 is not supported")
         self._refuse_artifact_conversion(target_mime)
         self._read_config()
+        if target_mime in SCHEMA1_TYPES and not isinstance(manifest, Schema1):
+            # A dry run refuses what the conversion would refuse, before any blob is copied.
+            self._convert(target_mime, sign=lambda unsigned: unsigned)
 
         source_layers = copier.source.layer_infos_for_copy(self.image.instance_digest)
         if source_layers is not None:
@@ -298,8 +314,13 @@ class _ImageCopier:
         return out
 
     def _target_for_zstd(self, plans: list[LayerPlan], target_mime: str) -> str:
-        """zstd layers need an OCI manifest (v2s2 cannot express them)."""
+        """zstd layers need an OCI manifest (v2s2 and v2s1 cannot express them); a forced
+        other format is refused with c/image's words, never silently replaced."""
         if any(plan.operation is Compression.ZSTD for plan in plans) and target_mime != mime.OCI_MANIFEST:
+            if self.forced is not None:
+                raise NotSupportedError(
+                    f"compression using zstd required together with format {self.forced}, which does not support it"
+                )
             supported = self.copier.caps.supported_manifest_mime_types
             if supported is not None and mime.OCI_MANIFEST not in supported:
                 raise NotSupportedError("zstd compression is not supported by the destination's manifest formats")
@@ -362,7 +383,15 @@ class _ImageCopier:
         )
         if (self.forced_mime is None and self.copier.options.forced_manifest_mime is None and not self.not_modifiable
                 and not encrypted):
-            candidates += [m for m in (mime.DOCKER_V2S2, mime.OCI_MANIFEST) if m != target_mime]
+            # c/image's order: its preferred v2s2 and v2s1 (signed), then what the destination
+            # lists. (c/image also tries unsigned v2s1: the same document again.)
+            supported = self.copier.caps.supported_manifest_mime_types
+            others = (mime.DOCKER_V2S2, mime.DOCKER_V2S1_SIGNED, *(supported or (mime.OCI_MANIFEST,)))
+            candidates += [
+                m for m in dict.fromkeys(others)
+                if m not in (target_mime, mime.DOCKER_V2S1) and m in mime.SINGLE_IMAGE_TYPES
+                and (supported is None or m in supported)
+            ]
         failures: list[str] = []
         for candidate in candidates:
             try:
@@ -370,11 +399,45 @@ class _ImageCopier:
             except ManifestTypeRejectedError as exc:
                 failures.append(f"{candidate}({exc})")
                 log.debug("destination refused manifest type %s: %s", candidate, exc)
-            except NotSupportedError as exc:
+            except ToolkitError as exc:
+                # After the first refusal, any failure of a fallback (a conversion this image
+                # does not allow, a registry error) is recorded and the next one tried, as c/image.
                 if candidate == target_mime:
                     raise
                 failures.append(f"{candidate}({exc})")
         raise DestinationError("Uploading manifest failed, attempted the following formats: " + ", ".join(failures))
+
+    def _convert(
+        self,
+        target_mime: str,
+        *,
+        layer_infos: list[BlobInfo] | None = None,
+        sign: Callable[[bytes], bytes] | None = None,
+    ) -> Conversion:
+        """`convert` the source manifest to `target_mime` with what this copy knows; a
+        schema1 target is named after the destination's reference and signed with a
+        throwaway key (c/image `convertToManifestSchema1`) unless `sign` replaces that."""
+        name = tag = ""
+        view = self.manifest
+        if target_mime in SCHEMA1_TYPES and not isinstance(self.manifest, Schema1):
+            view = self.source_manifest
+            named = self.copier.dest.reference.docker_reference()
+            if named is not None:
+                name, tag = named.path, named.tag or ""
+            if sign is None:
+                from toolkit.signature.libtrust import add_dummy_schema1_signature
+
+                sign = add_dummy_schema1_signature
+        return convert(
+            view,
+            target_mime,
+            config_bytes=self.config_bytes,
+            diff_ids=self.computed_diff_ids,
+            layer_infos=layer_infos,
+            sign=sign,
+            docker_name=name,
+            docker_tag=tag,
+        )
 
     def _write_manifest(self, target_mime: str) -> CopyResult:
         """Build the manifest of type `target_mime`, copy its config, write it and the signatures.
@@ -385,18 +448,16 @@ class _ImageCopier:
         new_raw = self.raw
         config_info, config_bytes = self.config_info, self.config_bytes
         if target_mime != self.src_mime:
-            converted = convert(
-                self.manifest,
-                target_mime,
-                config_bytes=config_bytes,
-                diff_ids=self.computed_diff_ids,
-                layer_infos=self.new_layers,
-            )
+            converted = self._convert(target_mime, layer_infos=self.new_layers)
             new_raw = converted.manifest
+            for info, data in converted.blobs:
+                copy_small_blob(copier, info, data, what="blob", is_config=False)
             if converted.config is not None:
                 config_bytes = converted.config
                 media = mime.OCI_CONFIG if target_mime == mime.OCI_MANIFEST else mime.DOCKER_CONFIG
                 config_info = BlobInfo(digest=Digest.from_bytes(config_bytes), size=len(config_bytes), media_type=media)
+            elif target_mime in SCHEMA1_TYPES:
+                config_bytes = None  # schema1 has no config blob (c/image writes none)
         elif self.layers_changed:
             new_raw = update_layer_infos(self.manifest, self.new_layers)
         if config_bytes is not None and config_info.digest not in copier.configs_written:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import shutil
 import stat
 import tempfile
 import threading
@@ -57,9 +56,55 @@ from toolkit.transports._tar.headers import (
 )
 from toolkit.types import Compression
 
-__all__ = ["TarIndex", "TarMemberReader", "TarStreamMember", "iter_tar_stream"]
+__all__ = ["TarIndex", "TarMemberReader", "TarStreamMember", "iter_tar_stream", "spool_limit", "SPOOL_NOTICE_AFTER"]
 
 logger = logging.getLogger(__name__)
+
+#: Free space a spool leaves on its filesystem: 5 % of its size, at least 16 MiB, at most
+#: 1 GiB. Filling the temporary directory's disk would make every other process on the
+#: machine fail with ENOSPC; we stop first, with an error naming the limit.
+SPOOL_MARGIN_FRACTION = 20
+SPOOL_MARGIN_MIN = 16 << 20
+SPOOL_MARGIN_MAX = 1 << 30
+#: A spool that grows past this many bytes says so on stderr (once).
+SPOOL_NOTICE_AFTER = 1 << 30
+
+
+def spool_limit(directory: str | Path | None, budget: int | None) -> tuple[int, str]:
+    """How many bytes may be spooled to `directory` (None: the system's temp directory),
+    and the limit's description for an error: `budget` (None: `DEFAULT_DECOMPRESS_BUDGET`),
+    and never more than the free space there minus the margin above."""
+    where = str(directory) if directory is not None else tempfile.gettempdir()
+    limit = DEFAULT_DECOMPRESS_BUDGET if budget is None else budget
+    reason = f"the limit of {limit} bytes for temporary data"
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return limit, reason
+    total = st.f_blocks * st.f_frsize
+    margin = min(SPOOL_MARGIN_MAX, max(SPOOL_MARGIN_MIN, total // SPOOL_MARGIN_FRACTION))
+    room = max(0, st.f_bavail * st.f_frsize - margin)
+    if room < limit:
+        limit = room
+        reason = (
+            f"the free space of {safe_text(where)} less a margin of {margin} bytes kept free; "
+            "use --tmpdir elsewhere or a seekable file"
+        )
+    return limit, reason
+
+
+class _SpoolNotice:
+    """Says once on stderr (a log warning) that a large spool is under way."""
+
+    def __init__(self, what: str, where: str) -> None:
+        self._what = what
+        self._where = where
+        self._said = False
+
+    def update(self, written: int) -> None:
+        if not self._said and written > SPOOL_NOTICE_AFTER:
+            self._said = True
+            logger.warning("spooling %s to a temporary file in %s (%d bytes so far)", self._what, self._where, written)
 
 
 # --------------------------------------------------------------------- random access index
@@ -248,14 +293,10 @@ class TarIndex:
         space of `tmpdir`, are spooled; beyond that `SizeLimitError`. Does not close
         `stream`. Raises `ToolkitError` subclasses only (I/O errors wrapped).
         """
-        limit = DEFAULT_DECOMPRESS_BUDGET if budget is None else budget
-        by_space = False
-        try:
-            free = shutil.disk_usage(tmpdir if tmpdir is not None else tempfile.gettempdir()).free
-        except OSError:
-            free = None
-        if free is not None and free < limit:
-            limit, by_space = free, True
+        limit, reason = spool_limit(tmpdir, budget)
+        where = safe_text(str(tmpdir) if tmpdir is not None else tempfile.gettempdir())
+        notice = _SpoolNotice("the archive", where)
+        logger.info("spooling the archive to a temporary file in %s (at most %d bytes)", where, limit)
         try:
             tmp = tempfile.TemporaryFile(dir=tmpdir)  # noqa: SIM115 - owned by the index
         except OSError as exc:
@@ -263,13 +304,20 @@ class TarIndex:
         try:
             counted = _CountingReader(_NoClose(stream))
             algorithm, peeked = peek_compression(counted)
-            reader = decompressing_reader(peeked, algorithm, budget=limit)
+            # The reader's own budget is never reached first: the spool's check below names the limit.
+            reader = decompressing_reader(peeked, algorithm, budget=limit + CHUNK_SIZE)
             if algorithm is not Compression.NONE:
                 logger.debug("decompressing a %s-compressed archive to a temporary file", algorithm.value)
             written = 0
             try:
                 while chunk := reader.read(CHUNK_SIZE):
                     written += len(chunk)
+                    notice.update(written)
+                    if written > limit:
+                        raise SizeLimitError(
+                            f"spooling the archive (it is not a seekable, uncompressed file) to a temporary file "
+                            f"in {where}: exceeded maximum allowed size of {limit} bytes ({reason})"
+                        )
                     if (
                         algorithm is not Compression.NONE
                         and written > SPOOL_RATIO_FLOOR
@@ -284,12 +332,6 @@ class TarIndex:
                         tmp.write(chunk)
                     except OSError as exc:
                         raise ToolkitError(f"writing a temporary copy of the archive: {exc.strerror}") from exc
-            except SizeLimitError as exc:
-                if by_space:
-                    raise SizeLimitError(
-                        f"{exc.message} (the free space in the temporary directory; use --tmpdir)"
-                    ) from exc
-                raise
             except OSError as exc:
                 raise ArchiveError(f"reading the archive: {exc.strerror or exc}") from exc
             try:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -56,6 +57,7 @@ from toolkit.manifest import guess_mime_type, manifest_digest, matches_digest, m
 from toolkit.manifest.config import schema1_to_schema2_config
 from toolkit.manifest.formats import ImageManifest, Schema1
 from toolkit.manifest.gojson import GoStruct, GoTime, marshal
+from toolkit.safefile import create_new_file
 from toolkit.transports._fs import copy_hashing, remove_tree_quietly, wrap_os_error
 from toolkit.transports.base import DestinationCapabilities, ImageDestinationBase
 from toolkit.transports.containers_storage._cli import StorageCommand
@@ -196,7 +198,7 @@ class StorageImageDestination(ImageDestinationBase):
     def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
         path = self._dir / str(next(self._counter))
         try:
-            with open(path, "xb") as f:
+            with os.fdopen(create_new_file(path, 0o644), "wb") as f:
                 digest, size = copy_hashing(stream, f.write, info)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -397,7 +399,7 @@ class StorageImageDestination(ImageDestinationBase):
             try:
                 expected = Digest.parse(layer.diff_digest)
                 verified = VerifyingReader(reader, expected, layer.diff_size, what=what)  # type: ignore[arg-type]
-                with open(path, "xb") as f:
+                with os.fdopen(create_new_file(path, 0o644), "wb") as f:
                     shutil.copyfileobj(verified, f, CHUNK_SIZE)
             except BaseException:
                 with contextlib.suppress(OSError):

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import ClassVar, Final
 
 from toolkit.errors import ToolkitError, safe_text
+from toolkit.safefile import open_lock_file
 
 __all__ = ["LockFile", "LAST_WRITER_SIZE"]
 
@@ -135,8 +136,7 @@ class LockFile:
     def _open_and_lock(self, *, exclusive: bool) -> int:
         what = safe_text(str(self.path))
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = open_lock_file(self.path, 0o644, dir_mode=0o700)
         except OSError as exc:
             if exclusive or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise ToolkitError(f"opening lock file {what}: {exc.strerror}") from exc

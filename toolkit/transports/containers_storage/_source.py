@@ -31,6 +31,7 @@ from toolkit.limits import MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, MAX_SIGNATURE_LIS
 from toolkit.manifest import guess_mime_type, mime, parse_config, parse_manifest
 from toolkit.manifest.gojson import GoStruct, marshal
 from toolkit.manifest.platform import current_host
+from toolkit.manifest.to_schema1 import GZIPPED_EMPTY_LAYER, GZIPPED_EMPTY_LAYER_DIGEST
 from toolkit.transports.base import BlobStream, ImageSourceBase
 from toolkit.transports.containers_storage._layer_reader import TarSplitReader
 from toolkit.transports.containers_storage._reference import (
@@ -43,13 +44,10 @@ from toolkit.transports.containers_storage._reference import (
 from toolkit.transports.containers_storage._store import ImageRecord, LayerRecord
 from toolkit.types import BlobInfo, SystemContext
 
-__all__ = ["StorageImageSource", "GZIPPED_EMPTY_LAYER", "GZIPPED_EMPTY_LAYER_DIGEST"]
+__all__ = ["StorageImageSource"]
 
 log = logging.getLogger(__name__)
 
-#: c/image `image.GzippedEmptyLayer` (schema1 "throwaway" layers).
-GZIPPED_EMPTY_LAYER = bytes.fromhex("1f8b080000096e8800ff621805a360148c5800080000ffff2eafb5ef00040000")
-GZIPPED_EMPTY_LAYER_DIGEST = Digest("sha256", "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4")
 
 
 def _parse_metadata(text: str, image_id: str) -> tuple[list[int], dict[str, list[int]]]:

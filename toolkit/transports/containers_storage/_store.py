@@ -39,6 +39,7 @@ from toolkit.digest import Digest
 from toolkit.errors import ArchiveError, InvalidDigestError, ToolkitError, safe_text
 from toolkit.gocompat import INT64_MAX
 from toolkit.manifest.gojson import GoStruct, RawJSON, marshal
+from toolkit.safefile import make_dirs
 from toolkit.transports._fs import AtomicFile, open_regular_file, remove_tree_quietly, wrap_os_error
 from toolkit.transports.containers_storage._lockfile import LockFile
 
@@ -586,7 +587,7 @@ class Store:
         """Write one big data file atomically (mode 0600, as c/storage; caller holds images_lock)."""
         directory = self.images_dir / image_id
         try:
-            directory.mkdir(mode=0o700, exist_ok=True)
+            make_dirs(directory, 0o700, parents=False)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating {safe_text(str(directory))}") from exc
         with AtomicFile(self.big_data_path(image_id, key), mode=0o600, clean_stale=True) as f:
@@ -608,12 +609,12 @@ class Store:
                 parts.append(by_id[image_id].raw)
         data = b"[" + b",".join(parts) + b"]"
         try:
-            self.images_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_dirs(self.images_dir, 0o700)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating {safe_text(str(self.images_dir))}") from exc
         with AtomicFile(table.path, mode=0o600, clean_stale=True) as f:
             f.write(data)
-        self.images_lock.touch()
+        self.images_lock.touch()  # safefile: not a file (the lock's last-writer stamp)
 
     # -------------------------------------------------------------- layer files
 

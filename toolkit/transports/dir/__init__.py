@@ -37,6 +37,7 @@ from toolkit.errors import (
 )
 from toolkit.limits import MAX_MANIFEST_SIZE, MAX_SIGNATURE_SIZE, MAX_SIGNATURES, read_limited
 from toolkit.manifest import guess_mime_type
+from toolkit.safefile import make_temp_dir, refuse_dangling_link
 from toolkit.transports._fs import (
     AtomicFile,
     copy_hashing,
@@ -258,12 +259,12 @@ class DirImageDestination(ImageDestinationBase):
 
     def __init__(self, ref: DirReference) -> None:
         self._ref = ref
+        refuse_dangling_link(ref.path, "dir")
         self._target = Path(ref.resolved_path)
         self._existing = self._check_target()
         _remove_stale_staging(self._target)
         try:
-            self._staging = temp_name(self._target, "partial")
-            self._staging.mkdir(mode=0o755)
+            self._staging = make_temp_dir(self._target, "partial", 0o755)
         except OSError as exc:
             raise wrap_os_error(exc, f"creating a staging directory beside {safe_text(ref.path)}") from exc
         # Held until commit/abort: tells a later run that this staging directory is alive.

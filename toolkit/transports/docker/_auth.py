@@ -212,8 +212,24 @@ def parse_challenges(values: Iterable[str]) -> list[Challenge]:
 # ---------------------------------------------------------------- origins and realms
 
 
+def check_url(url: str, what: str) -> None:
+    """Refuse a URL a registry sent (a token realm, a redirect, an upload `Location`) that
+    Python's URL and HTTP code would choke on: a malformed IPv6 host, a port that is not
+    a number in 0-65535, characters no request line can carry. `RegistryError` naming
+    `what` (the registry), never a bare `ValueError`."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise RegistryError(f"invalid URL {safe_text(url, 200)!r} from {what}: {exc}") from exc
+    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):
+        raise RegistryError(f"invalid URL {safe_text(url, 200)!r} from {what}: characters a request cannot carry")
+
+
 def origin(url: str) -> tuple[str, str, int]:
-    """`(scheme, host, port)` of `url`, lower-cased, the port defaulted by scheme."""
+    """`(scheme, host, port)` of `url`, lower-cased, the port defaulted by scheme
+    (a URL that `check_url` refuses raises `RegistryError`)."""
+    check_url(url, "the registry")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)
@@ -224,6 +240,7 @@ def check_realm(realm: str, registry_url: str) -> None:
     """Refuse a token realm the registry at `registry_url` (`scheme://host[:port]`) must
     not send us to (rules in the module docstring). Raises `RegistryError`."""
     host = urlsplit(registry_url).netloc
+    check_url(realm, f"{host} (token realm)")
     parts = urlsplit(realm)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
@@ -452,8 +469,11 @@ class BearerAuth(Authorizer):
         if not isinstance(doc, dict):
             raise RegistryError(f"{what}: the token server answered invalid JSON")
         token = doc.get("token") or doc.get("access_token")
-        if not isinstance(token, str) or not token or any(c in token for c in "\r\n"):
+        if not isinstance(token, str) or not token:
             raise RegistryError(f"{what}: no token in the response")
+        # Go's net/http would refuse such a header value too; never a UnicodeEncodeError.
+        if not token.isascii() or not token.isprintable() or " " in token:
+            raise RegistryError(f"{what}: the token holds characters an HTTP header cannot carry")
         expires_in = doc.get("expires_in")
         lifetime = expires_in if isinstance(expires_in, int) and not isinstance(expires_in, bool) else 0
         return token, min(max(lifetime, MIN_TOKEN_LIFETIME), MAX_TOKEN_LIFETIME)

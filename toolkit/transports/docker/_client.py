@@ -38,6 +38,7 @@ NAME_UNKNOWN, MANIFEST_UNKNOWN; `UnauthorizedError` for refused credentials;
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import logging
 import os
@@ -59,10 +60,19 @@ import toolkit
 from toolkit.config.auth import get_credentials
 from toolkit.config.certs import TLSFiles, tls_files_for_host
 from toolkit.errors import ConfigError, RegistryError, ToolkitError, safe_text
-from toolkit.transports.docker._auth import Authorizer, Challenge, TokenCache, authorizer_for, origin, parse_challenges
+from toolkit.transports._tls import apply_tls_details
+from toolkit.transports.docker._auth import (
+    Authorizer,
+    Challenge,
+    TokenCache,
+    authorizer_for,
+    check_url,
+    origin,
+    parse_challenges,
+)
 from toolkit.transports.docker._errors import TransientRegistryError
 from toolkit.transports.docker._response import Response, check_content_length, error_from_response, read_limited_body
-from toolkit.types import Credentials, OptionalBool, SystemContext
+from toolkit.types import Credentials, OptionalBool, SystemContext, TLSDetails
 
 __all__ = [
     "RegistryClient",
@@ -74,6 +84,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Python's `http.client` refuses a response with more than 100 header lines; Go's
+#: net/http (skopeo) counts bytes only (10 MiB), and a registry or proxy that adds many
+#: headers is harmless. Allow 1000 (each line still at most 64 KiB, so a block is bounded);
+#: beyond that, or a longer line, the request fails with a clean error naming the registry.
+MAX_RESPONSE_HEADERS = 1000
+http.client._MAXHEADERS = max(getattr(http.client, "_MAXHEADERS", 100), MAX_RESPONSE_HEADERS)  # type: ignore[attr-defined]
 
 DEFAULT_READ_TIMEOUT = 60.0
 #: Environment override of the idle-read timeout (seconds), for tests and slow links.
@@ -204,7 +221,9 @@ _SSL_CONTEXTS: dict[tuple[Any, ...], ssl.SSLContext] = {}
 _LINKS_LOCK = threading.Lock()
 
 
-def _link_for(host: str, verify: bool, files: TLSFiles, user_agent: str) -> _HostLink:
+def _link_for(
+    host: str, verify: bool, files: TLSFiles, user_agent: str, details: TLSDetails | None = None
+) -> _HostLink:
     """The shared link for `host` with these TLS settings. The key includes the TLS files'
     modification times, so a changed certificate gives a new link and SSL context."""
     stamps: list[int] = []
@@ -213,7 +232,7 @@ def _link_for(host: str, verify: bool, files: TLSFiles, user_agent: str) -> _Hos
             stamps.append(os.stat(path).st_mtime_ns)
         except OSError:
             stamps.append(-1)
-    tls_key = (verify, files, tuple(stamps))
+    tls_key = (verify, files, tuple(stamps), details)
     key = (host, user_agent, *tls_key)
     with _LINKS_LOCK:
         link = _LINKS.get(key)
@@ -223,7 +242,7 @@ def _link_for(host: str, verify: bool, files: TLSFiles, user_agent: str) -> _Hos
         # costs ~20 ms of CPU.
         context = _SSL_CONTEXTS.get(tls_key)
         if context is None:
-            context = _new_ssl_context(verify, files)
+            context = _new_ssl_context(verify, files, details)
             if len(_SSL_CONTEXTS) >= _MAX_LINKS:
                 _SSL_CONTEXTS.clear()
             _SSL_CONTEXTS[tls_key] = context
@@ -233,9 +252,10 @@ def _link_for(host: str, verify: bool, files: TLSFiles, user_agent: str) -> _Hos
         return link
 
 
-def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
-    """TLS 1.2+, the host's CA files and client pairs; the system CA store only when
-    certificates are verified (it is never consulted otherwise)."""
+def _new_ssl_context(verify: bool, files: TLSFiles, details: TLSDetails | None = None) -> ssl.SSLContext:
+    """TLS 1.2+ (or what `details`, --tls-details, says), the host's CA files and client
+    pairs; the system CA store only when certificates are verified (it is never consulted
+    otherwise)."""
     if verify:
         context = ssl.create_default_context()
     else:
@@ -243,6 +263,7 @@ def _new_ssl_context(verify: bool, files: TLSFiles) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    apply_tls_details(context, details)
     for ca in files.ca_files:
         try:
             context.load_verify_locations(cafile=str(ca))
@@ -295,10 +316,12 @@ class RegistryClient:
         self.registry = registry
         self.host = registry_host(registry)
         self.scopes = tuple(scopes)
-        if ctx.tls_verify is OptionalBool.UNDEFINED:
+        # The image's own --tls-verify, else a deprecated unprefixed one, else registries.conf.
+        tls_verify = ctx.tls_verify if ctx.tls_verify is not OptionalBool.UNDEFINED else ctx.deprecated_tls_verify
+        if tls_verify is OptionalBool.UNDEFINED:
             self.verify = not insecure
         else:
-            self.verify = ctx.tls_verify is OptionalBool.TRUE
+            self.verify = tls_verify is OptionalBool.TRUE
         self._env = env if env is not None else os.environ
         if credentials is not None:
             self.credentials: Credentials | None = credentials
@@ -314,7 +337,9 @@ class RegistryClient:
                 timeout = DEFAULT_READ_TIMEOUT
         self.read_timeout = timeout
         files = tls_files_for_host(self.host, ctx.cert_dir, env)
-        self._link = _link_for(self.host, self.verify, files, ctx.user_agent or f"skopo/{toolkit.__version__}")
+        self._link = _link_for(
+            self.host, self.verify, files, ctx.user_agent or f"skopo/{toolkit.__version__}", ctx.tls_details
+        )
         self._base_url: str | None = None
         self._challenges: list[Challenge] = []
         self._proxy_cache: dict[tuple[str, str, int], dict[str, str]] = {}
@@ -385,6 +410,7 @@ class RegistryClient:
         """Send, following redirects ourselves. `authorization(url)` gives the header for a URL."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
+            check_url(current, self.registry)
             h = dict(headers)
             auth = authorization(current)
             if auth:

@@ -24,8 +24,9 @@ import contextlib
 import hashlib
 import io
 import logging
+import tempfile
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from toolkit.config.registries_conf import load_registries_conf
@@ -41,12 +42,14 @@ from toolkit.errors import (
 from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference
 from toolkit.signature import Sigstore, parse_signature_blob
+from toolkit.transports._fs import big_files_temp_dir, copy_hashing, wrap_os_error
 from toolkit.transports.base import DestinationCapabilities, ImageDestinationBase
 from toolkit.transports.docker._attachments import (
     ATTACHMENTS_DISABLED,
     use_sigstore_attachments,
     write_attachment_signatures,
 )
+from toolkit.transports.docker._auth import check_url
 from toolkit.transports.docker._client import scope_for
 from toolkit.transports.docker._errors import ManifestRejectedError, TransientRegistryError
 from toolkit.transports.docker._lookaside import write_lookaside_signatures
@@ -176,7 +179,12 @@ class DockerImageDestination(ImageDestinationBase):
                 mime.DOCKER_V2S1_SIGNED,
                 mime.DOCKER_V2S1,
             ),
-            supports_signatures=True,
+            # An untagged push has no digest to store signatures under until the manifest is
+            # written (c/image then fails); refusing them up front leaves nothing half-pushed.
+            supports_signatures=not self._ref.unknown_digest,
+            signatures_unsupported_reason=(
+                "Unknown manifest digest, can't add signatures" if self._ref.unknown_digest else ""
+            ),
             desired_layer_compression=LayerCompression.COMPRESS,
             accepts_foreign_layer_urls=True,
             has_thread_safe_put_blob=True,
@@ -238,12 +246,19 @@ class DockerImageDestination(ImageDestinationBase):
     def _location(self, location: str | None, base: str) -> str:
         if not location:
             raise RegistryError("the registry did not send an upload Location")
-        url = urljoin(base, location)
+        try:
+            url = urljoin(base, location)
+        except ValueError as exc:  # a malformed IPv6 host
+            where = self._client.registry
+            raise RegistryError(f"invalid upload location {safe_text(location, 200)!r} from {where}") from exc
+        check_url(url, f"{self._client.registry} (upload location)")
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise RegistryError(f"invalid upload location {safe_text(url, 200)}")
         return url
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
+        if info.digest is None and self._ctx.precompute_digests:
+            return self._put_precomputed(stream, info)
         start: int | None = None
         try:
             start = stream.tell() if stream.seekable() else None
@@ -264,6 +279,30 @@ class DockerImageDestination(ImageDestinationBase):
                 log.info("uploading blob failed; restarting the upload session (attempt %d)", attempt + 1)
                 continue
             return BlobInfo(digest=digest, size=size, media_type=info.media_type)
+
+    def _put_precomputed(self, stream: BinaryIO, info: BlobInfo) -> BlobInfo:
+        """`--dest-precompute-digests` (c/image `streamdigest.ComputeBlobInfo`): a blob whose
+        digest is unknown (it is being (re)compressed) is written to an unnamed temporary file
+        in the big-files directory first, hashing it; if the registry has that digest, nothing
+        is uploaded, else the file is. The stream is read to its end (so verified) first."""
+        directory = big_files_temp_dir(self._ctx)
+        try:
+            spool = tempfile.TemporaryFile(dir=directory, prefix="container_images_stream-blob")  # noqa: SIM115
+        except OSError as exc:
+            raise wrap_os_error(exc, f"creating temporary on-disk layer in {directory}") from exc
+        with spool:
+            try:
+                digest, size = copy_hashing(stream, spool.write, info)
+                spool.flush()
+                spool.seek(0)
+            except OSError as exc:
+                raise wrap_os_error(exc, "writing to temporary on-disk layer") from exc
+            known = BlobInfo(digest=digest, size=size, media_type=info.media_type)
+            reused = self.try_reusing_blob(known)
+            if reused is not None:
+                log.debug("blob %s is already in %s: not uploaded", digest, self._ref.ref.name)
+                return reused
+            return self.put_blob(cast(BinaryIO, spool), known)
 
     def _upload_once(self, upload: _HashingUpload, info: BlobInfo) -> tuple[Digest, int]:
         """One upload session: POST, then the body. A blob whose digest and size are known
@@ -312,7 +351,11 @@ class DockerImageDestination(ImageDestinationBase):
 
     def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
         ref = self._ref.ref
-        tail = str(instance_digest) if instance_digest is not None else manifest_tail(ref)
+        if self._ref.unknown_digest:
+            # c/image: an untagged push goes by the manifest's own digest (an instance's too).
+            tail = str(manifest_digest(raw))
+        else:
+            tail = str(instance_digest) if instance_digest is not None else manifest_tail(ref)
         self._put_manifest_at(tail, raw, mime_type)
         if instance_digest is None:
             self._top_digest = manifest_digest(raw)

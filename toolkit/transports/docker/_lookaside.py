@@ -176,12 +176,13 @@ def write_file_lookaside(base_url: str, ref: NamedReference, digest: Digest, sig
             )
         raw.append(parsed.untrusted_blob)
     # Imported here: only a write needs it, and it costs a registry read ~6 ms (ctypes).
+    from toolkit.safefile import make_dirs
     from toolkit.transports._fs import atomic_write_bytes
 
     try:
         for index, data in enumerate(raw):
             target = Path(_file_url_path(lookaside_signature_url(base_url, ref, digest, index)))
-            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            make_dirs(target.parent, 0o755)
             atomic_write_bytes(target, data, mode=0o644)
         index = len(raw)
         while True:

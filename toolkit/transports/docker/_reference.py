@@ -4,6 +4,15 @@ References: `//name[:tag|@digest]`; the leading `//` is required; a name alone g
 `:latest`; a tag together with a digest is refused (as containers/image does). Names are
 normalised (`busybox` -> `docker.io/library/busybox`).
 
+`//name@@unknown-digest@@` (containers/image `UnknownDigestSuffix`) is a destination only:
+the image is pushed by its manifest's digest, with no tag. As in containers/image it cannot
+be read (`reading images from docker: reference ... without a tag or digest is not
+supported`) or deleted, its policy identity is the bare repository name (its namespaces
+start at the parent) and the name must carry neither tag nor digest. The destination
+declares no signature support: containers/image fails to store signatures for it *after*
+pushing the manifest ("Unknown manifest digest, can't add signatures"); skopo refuses them
+before anything is written.
+
 Policy scopes (containers/image `docker/policyconfiguration`): the identity is
 `host[:port]/path:tag` or `host[:port]/path@digest`; the namespaces are every parent of
 the repository name up to the host, then wildcard domains (`*.example.com`, `*.com`) with
@@ -12,16 +21,20 @@ the port stripped. Pure: no I/O until a source, destination or delete is asked f
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError, safe_text
+from toolkit.errors import InvalidImageNameError, InvalidReferenceError, NotSupportedError, PolicyError, safe_text
 from toolkit.reference import NamedReference, parse_normalized_named, policy_namespaces, tag_name_only
 from toolkit.transports.docker._destination import DockerImageDestination
 from toolkit.transports.docker._repository import delete_image, list_repository_tags, list_tags
 from toolkit.transports.docker._source import DockerImageSource, manifest_tail
 from toolkit.types import SystemContext
 
-__all__ = ["TRANSPORT", "DockerTransport", "DockerReference", "parse_repository"]
+__all__ = ["TRANSPORT", "UNKNOWN_DIGEST_SUFFIX", "DockerTransport", "DockerReference", "parse_repository"]
+
+#: containers/image `docker.UnknownDigestSuffix`.
+UNKNOWN_DIGEST_SUFFIX = "@@unknown-digest@@"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +49,16 @@ class DockerTransport:
             raise InvalidImageNameError(
                 f"docker: image reference {safe_text(reference)} does not start with //"
             )
-        ref = tag_name_only(parse_normalized_named(reference[2:]))
+        text = reference[2:]
+        if text.endswith(UNKNOWN_DIGEST_SUFFIX):
+            named = parse_normalized_named(text[: -len(UNKNOWN_DIGEST_SUFFIX)])
+            if not named.is_name_only():
+                raise InvalidReferenceError(
+                    f"docker: image reference {_quote(str(named) + UNKNOWN_DIGEST_SUFFIX)} has unknown digest set "
+                    "but it contains either a tag or digest"
+                )
+            return DockerReference(named, unknown_digest=True)
+        ref = tag_name_only(parse_normalized_named(text))
         return DockerReference.of(ref)
 
     def list_tags_at(self, reference: str, ctx: SystemContext) -> tuple[str | None, list[str]]:
@@ -55,11 +77,18 @@ class DockerTransport:
 TRANSPORT = DockerTransport()
 
 
+def _quote(text: str) -> str:
+    """Go's `%q` for a reference (ASCII without `<>&` by grammar: JSON quoting is the same)."""
+    return json.dumps(text)
+
+
 @dataclass(frozen=True, slots=True)
 class DockerReference:
-    """A registry image: a normalised reference with exactly one of tag and digest."""
+    """A registry image: a normalised reference with exactly one of tag and digest, or
+    (`unknown_digest`) a bare repository name to push to by digest."""
 
     ref: NamedReference
+    unknown_digest: bool = False
 
     @classmethod
     def of(cls, ref: NamedReference) -> DockerReference:
@@ -72,24 +101,35 @@ class DockerReference:
         return TRANSPORT
 
     def string_within_transport(self) -> str:
-        return "//" + self.ref.familiar_string()
+        suffix = UNKNOWN_DIGEST_SUFFIX if self.unknown_digest else ""
+        return "//" + self.ref.familiar_string() + suffix
 
     def docker_reference(self) -> NamedReference:
         return self.ref
 
     def policy_configuration_identity(self) -> str:
-        return str(self.ref)
+        return self.ref.name if self.unknown_digest else str(self.ref)
 
     def policy_configuration_namespaces(self) -> list[str]:
-        return policy_namespaces(self.ref)
+        namespaces = policy_namespaces(self.ref)
+        if self.unknown_digest and namespaces and namespaces[0] == self.ref.name:
+            return namespaces[1:]
+        return namespaces
 
     def new_image_source(self, ctx: SystemContext) -> DockerImageSource:
+        if self.unknown_digest:
+            raise NotSupportedError(
+                f"reading images from docker: reference {_quote(self.string_within_transport())} "
+                "without a tag or digest is not supported"
+            )
         return DockerImageSource(self, ctx)
 
     def new_image_destination(self, ctx: SystemContext) -> DockerImageDestination:
         return DockerImageDestination(self, ctx)
 
     def delete_image(self, ctx: SystemContext) -> None:
+        if self.unknown_digest:
+            raise NotSupportedError("Docker reference without a tag or digest cannot be deleted")
         delete_image(ctx, self.ref)
 
     def list_tags(self, ctx: SystemContext) -> list[str]:

@@ -3,8 +3,8 @@
 `deleteImage`).
 
 Untrusted input: tag lists are JSON of at most 8 MiB a page; invalid tags are skipped;
-`Link` pagination is reduced to its path on the same registry and stops after
-`MAX_TAG_PAGES` pages or when a page link repeats. A delete resolves a tag to the digest
+`Link` pagination is reduced to its path on the same registry; more than `MAX_TAG_PAGES`
+pages, or a page link that repeats, is an error (never a silently truncated list). A delete resolves a tag to the digest
 of the exact manifest bytes served, then deletes by that digest.
 """
 
@@ -54,8 +54,8 @@ def link_next(resp: Response) -> str | None:
 def list_tags(ctx: SystemContext, ref: NamedReference) -> list[str]:
     """Every tag of repository `ref` (registry order), following `Link` pagination.
 
-    Invalid tags (not matching the tag grammar) are skipped; pagination stops after
-    `MAX_TAG_PAGES` pages or when a page link repeats.
+    Invalid tags (not matching the tag grammar) are skipped. More than `MAX_TAG_PAGES` pages,
+    or a page link that repeats, raises `RegistryError` (the list would be incomplete).
     """
     conf = load_registries_conf(ctx)
     conf.check_not_blocked(ref)
@@ -66,9 +66,17 @@ def list_tags(ctx: SystemContext, ref: NamedReference) -> list[str]:
         seen: set[str] = set()
         pages = 0
         while path is not None:
-            if path in seen or pages >= MAX_TAG_PAGES:
-                log.warning("stopping tag listing of %s after %d pages", ref.name, pages)
-                break
+            # A truncated list is an error, never a silent short answer (as the signature cap).
+            if pages >= MAX_TAG_PAGES:
+                raise RegistryError(
+                    f"fetching tags list of {ref.name}: the registry returned more than {MAX_TAG_PAGES} pages "
+                    f"(the limit); the list is incomplete"
+                )
+            if path in seen:
+                raise RegistryError(
+                    f"fetching tags list of {ref.name}: the registry's pagination loops (page {safe_text(path, 200)} "
+                    "was already read)"
+                )
             seen.add(path)
             pages += 1
             doc, resp = client.get_json(path, MAX_TAG_PAGE_SIZE, f"fetching tags list of {ref.name}")

@@ -25,6 +25,7 @@ Errors: `ImageNotFoundError` for a missing manifest (404, MANIFEST_UNKNOWN, NAME
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Protocol
 
@@ -83,6 +84,11 @@ class RegistryImageReference(ImageReference, Protocol):
 
     @property
     def ref(self) -> NamedReference: ...
+
+    @property
+    def unknown_digest(self) -> bool:
+        """A bare repository name to push to by the manifest's digest (`@@unknown-digest@@`)."""
+        ...
 
 
 def manifest_path(ref: NamedReference, tail: str) -> str:
@@ -197,6 +203,18 @@ def client_for(
     )
 
 
+def _context_for(ctx: SystemContext, logical: NamedReference, physical: NamedReference) -> SystemContext:
+    """`ctx` for pulling `logical` from `physical` (itself or a registries.conf mirror).
+
+    Credentials and a bearer token given on the command line (`--src-creds`,
+    `--src-registry-token`) name no registry: they are meant for the logical one, and a
+    mirror on another host gets none of them; it uses its own entry of the auth files
+    (containers/image `newImageSourceAttempt`)."""
+    if physical.domain == logical.domain or (ctx.credentials is None and not ctx.registry_token):
+        return ctx
+    return dataclasses.replace(ctx, credentials=None, registry_token="")
+
+
 class DockerImageSource(ImageSourceBase):
     """Reads one image from a registry (or a registries.conf mirror of it)."""
 
@@ -210,7 +228,8 @@ class DockerImageSource(ImageSourceBase):
         sources = registry.pull_sources(ref.ref) if registry is not None else [PullSource(ref.ref, False, False)]
         errors: list[str] = []
         for index, source in enumerate(sources):
-            client = client_for(ctx, conf, source.reference, "pull", insecure=source.insecure)
+            client = client_for(_context_for(ctx, ref.ref, source.reference), conf, source.reference, "pull",
+                                insecure=source.insecure)
             try:
                 self._manifest = fetch_manifest(client, source.reference, manifest_tail(source.reference))
             except ToolkitError as exc:

@@ -34,6 +34,7 @@ from toolkit.errors import (
 )
 from toolkit.gocompat import atoi_index
 from toolkit.reference import NamedReference, parse_normalized_named, tag_name_only
+from toolkit.safefile import open_special_for_writing, refuse_dangling_link
 from toolkit.transports._docker_tar import (
     ArchiveImageDestination,
     ArchiveImageSource,
@@ -218,20 +219,18 @@ class DockerArchiveImageDestination(ArchiveImageDestination):
             raise wrap_os_error(exc, f"error opening file {safe_text(path)!r}") from exc
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise DestinationError(f"error opening file {safe_text(path)!r}: is a directory")
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            # A pipe or device (e.g. /dev/stdout): write straight into it.
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            except OSError as exc:
-                raise wrap_os_error(exc, f"error opening file {safe_text(path)!r}") from exc
+        # A pipe, a character device or /dev/stdout: write straight into it.
+        fd = open_special_for_writing(path, "docker-archive")
+        if fd is not None:
             self._stream = os.fdopen(fd, "wb")
             return self._stream, False
         if st is not None and st.st_size != 0:
             raise DestinationError("docker-archive doesn't support modifying existing images")
-        # A new or empty regular file: build it next to the target (through a symlink, the
-        # file it points to), publish at commit.
-        target = Path(os.path.realpath(path))
-        self._atomic = AtomicFile(target, 0o644, clean_stale=True)
+        # A new or empty regular file: build it next to the target (through a link, the file
+        # it points to), publish at commit. A link to nothing is refused: it may have been
+        # planted, and following it would create its target anywhere.
+        refuse_dangling_link(path, "docker-archive")
+        self._atomic = AtomicFile(Path(os.path.realpath(path)), 0o644, clean_stale=True)
         return self._atomic.__enter__(), True
 
     @property

@@ -180,7 +180,7 @@ class DockerDaemonReference:
 
 def _client(ctx: SystemContext) -> EngineClient:
     host = docker_daemon_host(ctx.daemon_host)
-    return EngineClient.connect(host, cert_dir=ctx.cert_dir, tls_verify=ctx.tls_verify)
+    return EngineClient.connect(host, cert_dir=ctx.cert_dir, tls_verify=ctx.tls_verify, tls_details=ctx.tls_details)
 
 
 class DockerDaemonImageSource(ArchiveImageSource):

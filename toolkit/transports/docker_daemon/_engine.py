@@ -39,7 +39,8 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 from toolkit.errors import ImageNotFoundError, InvalidInputError, ToolkitError, safe_text
-from toolkit.types import OptionalBool
+from toolkit.transports._tls import apply_tls_details
+from toolkit.types import OptionalBool, TLSDetails
 
 __all__ = [
     "MAX_API_VERSION",
@@ -158,10 +159,12 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def _tls_context(cert_dir: Path | None, tls_verify: OptionalBool) -> ssl.SSLContext:
-    """docker `tlsconfig.Client`: system roots plus `ca.pem`, client `cert.pem`/`key.pem`."""
+def _tls_context(cert_dir: Path | None, tls_verify: OptionalBool, details: TLSDetails | None = None) -> ssl.SSLContext:
+    """docker `tlsconfig.Client`: system roots plus `ca.pem`, client `cert.pem`/`key.pem`;
+    `details` (--tls-details) narrows versions, suites and groups."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    apply_tls_details(context, details)
     if tls_verify is OptionalBool.FALSE:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -225,10 +228,12 @@ class EngineClient:
 
     @classmethod
     def connect(cls, host: str, *, cert_dir: Path | None = None,
-                tls_verify: OptionalBool = OptionalBool.UNDEFINED) -> EngineClient:
+                tls_verify: OptionalBool = OptionalBool.UNDEFINED,
+                tls_details: TLSDetails | None = None) -> EngineClient:
         """Reach the engine at `host` and negotiate the API version (see the module docstring)."""
         endpoint = parse_daemon_host(host)
-        context = _tls_context(cert_dir, tls_verify) if endpoint.scheme == "tcp" and endpoint.tls else None
+        context = (_tls_context(cert_dir, tls_verify, tls_details)
+                   if endpoint.scheme == "tcp" and endpoint.tls else None)
         client = cls(endpoint, context, FALLBACK_API_VERSION)
         client.api_version = client._negotiate()
         log.debug("docker engine at %s: using API version %s", endpoint.describe(), client.api_version)

@@ -43,6 +43,7 @@ from toolkit.errors import (
 from toolkit.limits import MAX_INDEX_JSON_SIZE
 from toolkit.manifest import mime
 from toolkit.manifest.formats import parse_list, parse_manifest
+from toolkit.safefile import make_dirs, refuse_dangling_link
 from toolkit.transports._fs import AtomicFile, atomic_write_bytes, copy_hashing, remove_stale_temps, wrap_os_error
 from toolkit.transports._oci_layout import (
     BLOBS_DIR,
@@ -231,7 +232,7 @@ def _index_lock(layout_dir: Path) -> Iterator[None]:
 def _ensure_real_dir(path: Path, *, parents: bool = False) -> None:
     """Create directory `path` if missing; refuse a symlink or a non-directory there."""
     try:
-        path.mkdir(mode=0o755, parents=parents, exist_ok=True)
+        make_dirs(path, 0o755, parents=parents)
         st = os.lstat(path)
     except OSError as exc:
         raise wrap_os_error(exc, f"creating {safe_text(str(path))}") from exc
@@ -254,6 +255,7 @@ class OciImageDestination(LayoutDestinationBase):
                 f"Destination reference must not contain a manifest index @{ref.source_index}"
             )
         super().__init__(ref, ctx, ref.image)
+        refuse_dangling_link(ref.path, "oci")
         self._dir = Path(ref.resolved_path)
         self._store = DirectoryStore(self._dir, ctx.oci_shared_blob_dir, where=str(ref))
         self._shared = ctx.oci_shared_blob_dir

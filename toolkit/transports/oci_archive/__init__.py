@@ -37,6 +37,7 @@ from toolkit.errors import (
     ToolkitError,
     safe_text,
 )
+from toolkit.safefile import open_special_for_writing, refuse_dangling_link, write_all
 from toolkit.transports._fs import AtomicFile, copy_hashing, wrap_os_error
 from toolkit.transports._oci_layout import (
     BLOBS_DIR,
@@ -122,7 +123,9 @@ class TarStore:
 
     @classmethod
     def open(cls, ref: OciArchiveReference, ctx: SystemContext) -> TarStore:
-        path = ref.resolved_path
+        # The path as given, not the resolved one: `/dev/stdin` resolves to a pipe's
+        # `/proc/PID/fd/pipe:[N]`, which cannot be opened.
+        path = ref.path
         if not os.path.exists(path):
             raise ImageNotFoundError(f'archive file not found: "{safe_text(path)}"')
         index = TarIndex.open(path, tmpdir=ctx.tmpdir, budget=ctx.max_decompressed_size)
@@ -157,9 +160,14 @@ class OciArchiveDestination(LayoutDestinationBase):
 
     def __init__(self, ref: OciArchiveReference, ctx: SystemContext) -> None:
         super().__init__(ref, ctx, ref.image)
+        refuse_dangling_link(ref.path, "oci-archive")
         self._target = Path(ref.resolved_path)
         if self._target.is_dir():
             raise DestinationError(f"{ref}: {safe_text(ref.path)} is a directory, not an archive file")
+        # A device, a FIFO or /dev/stdout is written in place at commit (a rename would
+        # replace it by a regular file); the archive is built in an unnamed temp file first.
+        self._special = open_special_for_writing(ref.path, "oci-archive")
+        self._tmpdir = str(ctx.tmpdir) if ctx.tmpdir is not None else tempfile.gettempdir()
         self._atomic: AtomicFile | None = None
         self._file: BinaryIO | None = None
         self._writer: TarStreamWriter | None = None
@@ -181,8 +189,14 @@ class OciArchiveDestination(LayoutDestinationBase):
     def _out(self) -> tuple[BinaryIO, TarStreamWriter]:
         """The temp file and its writer, created on first use (in the target's directory)."""
         if self._file is None or self._writer is None:
-            self._atomic = AtomicFile(self._target, clean_stale=True)
-            self._file = self._atomic.__enter__()
+            if self._special is not None:
+                try:
+                    self._file = cast(BinaryIO, tempfile.TemporaryFile(dir=self._tmpdir))  # noqa: SIM115 - closed at commit/abort
+                except OSError as exc:
+                    raise wrap_os_error(exc, f"creating a temporary file in {safe_text(self._tmpdir)}") from exc
+            else:
+                self._atomic = AtomicFile(self._target, clean_stale=True)
+                self._file = self._atomic.__enter__()
             self._writer = TarStreamWriter(self._file)
         return self._file, self._writer
 
@@ -282,12 +296,35 @@ class OciArchiveDestination(LayoutDestinationBase):
             index_bytes = serialize_index(index)
             self._add_entry(INDEX_FILE, lambda w: w.add_bytes(INDEX_FILE, index_bytes, mode=_FILE_MODE))
             self._add_entry(LAYOUT_FILE, lambda w: w.add_bytes(LAYOUT_FILE, LAYOUT_BYTES, mode=_FILE_MODE))
-            _, writer = self._out()
+            f, writer = self._out()
             writer.close()
-            assert self._atomic is not None
-            self._atomic.commit()
+            if self._special is not None:
+                self._copy_to_special(f, self._special)
+            else:
+                assert self._atomic is not None
+                self._atomic.commit()
             self._committed = True
+
+    def _copy_to_special(self, f: BinaryIO, fd: int) -> None:
+        """Write the finished temp archive into the device or pipe; errors are raised."""
+        try:
+            f.flush()
+            f.seek(0)
+            while chunk := f.read(1 << 20):
+                write_all(fd, chunk)
+        except OSError as exc:
+            raise wrap_os_error(exc, f"writing {safe_text(self.reference.path)}") from exc
+        finally:
+            self._close_special()
+
+    def _close_special(self) -> None:
+        if self._special is not None:
+            os.close(self._special)
+            self._special = None
+            if self._file is not None:
+                self._file.close()
 
     def _abort(self) -> None:
         if self._atomic is not None:
             self._atomic.discard()
+        self._close_special()

@@ -56,7 +56,7 @@ from typing import IO, BinaryIO, Final, cast
 from toolkit.compression import DEFAULT_DECOMPRESS_BUDGET
 from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead
 from toolkit.errors import ArchiveError, NotSupportedError, SizeLimitError, ToolkitError, safe_text
-from toolkit.transports._fs import wrap_os_error
+from toolkit.transports._fs import big_files_temp_dir, wrap_os_error
 from toolkit.transports._tar import (
     BLOCK_SIZE,
     MemberType,
@@ -84,13 +84,6 @@ _MAX_TAR_TIME: Final = 0o77777777777
 _COPY_STEP: Final = 1 << 30
 _INJECTED_DIR: Final = "./podman/"
 _INJECTED_FILE: Final = "." + INJECTED_SCRIPT_PATH
-
-
-def big_files_temp_dir(ctx: SystemContext) -> str:
-    """c/image `tmpdir.TemporaryDirectoryForBigFiles`: `--tmpdir`, else `$TMPDIR`, else `/var/tmp`."""
-    if ctx.tmpdir is not None:
-        return str(ctx.tmpdir)
-    return os.environ.get("TMPDIR") or "/var/tmp"
 
 
 def _round_up(size: int) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.errors import InvalidImageNameError, InvalidReferenceError, PolicyError
+from toolkit.errors import InvalidImageNameError, InvalidReferenceError, NotSupportedError, PolicyError
 from toolkit.reference import parse_normalized_named
 from toolkit.transports.docker import TRANSPORT, DockerReference, ManifestProbe, parse_repository
 from toolkit.transports.docker._body import parse_content_range
@@ -70,6 +70,45 @@ def test_policy_namespaces() -> None:
     TRANSPORT.validate_policy_configuration_scope("*.example.com")
     with pytest.raises(PolicyError):
         TRANSPORT.validate_policy_configuration_scope("example*.*.com")
+
+
+def test_unknown_digest_destination_reference(tmp_path: Path) -> None:
+    """containers/image `@@unknown-digest@@`: a bare name, its own identity and round trip,
+    refused as a source and for delete before any request (no registry exists here)."""
+    ref = TRANSPORT.parse_reference("//example.com:8443/ns/repo@@unknown-digest@@")
+    assert ref.string_within_transport() == "//example.com:8443/ns/repo@@unknown-digest@@"
+    assert TRANSPORT.parse_reference(ref.string_within_transport()) == ref
+    assert ref.docker_reference().is_name_only()
+    assert ref.policy_configuration_identity() == "example.com:8443/ns/repo"
+    assert ref.policy_configuration_namespaces() == ["example.com:8443/ns", "example.com:8443", "*.com"]
+    short = TRANSPORT.parse_reference("//busybox@@unknown-digest@@")
+    assert short.string_within_transport() == "//busybox@@unknown-digest@@"
+    assert short.policy_configuration_identity() == "docker.io/library/busybox"
+    ctx = SystemContext(registries_conf_path=tmp_path / "none.conf")
+    with pytest.raises(NotSupportedError) as info:
+        ref.new_image_source(ctx)
+    assert str(info.value) == (
+        'reading images from docker: reference "//example.com:8443/ns/repo@@unknown-digest@@" '
+        "without a tag or digest is not supported"
+    )
+    with pytest.raises(NotSupportedError, match="^Docker reference without a tag or digest cannot be deleted$"):
+        ref.delete_image(ctx)
+    for text, shown in (("busybox:1", "docker.io/library/busybox:1"),
+                        ("x@sha256:" + "a" * 64, "docker.io/library/x@sha256:" + "a" * 64)):
+        with pytest.raises(InvalidReferenceError) as bad:
+            TRANSPORT.parse_reference(f"//{text}@@unknown-digest@@")
+        assert str(bad.value) == (
+            f'docker: image reference "{shown}@@unknown-digest@@" has unknown digest set '
+            "but it contains either a tag or digest"
+        )
+    # The suffix only counts at the end; elsewhere it is a malformed name.
+    with pytest.raises(InvalidReferenceError):
+        TRANSPORT.parse_reference("//busybox@@unknown-digest@@:1")
+    dest = ref.new_image_destination(ctx)
+    caps = dest.capabilities
+    dest.close()
+    assert not caps.supports_signatures
+    assert caps.signatures_unsupported_reason == "Unknown manifest digest, can't add signatures"
 
 
 @pytest.mark.parametrize(
