@@ -18,9 +18,21 @@ from pathlib import Path
 
 import pyte
 
-__all__ = ["ANSWERED", "PtyProcess", "run_on_pty"]
+__all__ = ["ANSWERED", "PtyProcess", "read_chunk", "run_on_pty"]
 
 ANSWERED = b"\n<answered>\n"  # appended to the transcript after each answer
+
+
+def read_chunk(fd: int, timeout: float) -> bytes | None:
+    """What the terminal `fd` has within `timeout` (b"" if nothing came), None at its end
+    (EOF, or EIO once the other side closed it)."""
+    if not select.select([fd], [], [], timeout)[0]:
+        return b""
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        return None
+    return chunk or None
 
 
 def run_on_pty(
@@ -47,14 +59,8 @@ def run_on_pty(
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
+            chunk = read_chunk(fd, 0.5)
+            if chunk is None:
                 break
             output += chunk
             if pending and output.rstrip().endswith(b":"):
@@ -107,14 +113,8 @@ class PtyProcess:
 
     def _read(self, timeout: float) -> bool:
         """Feed what arrives within `timeout` to the screen; False at end of output."""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
-            return True
-        try:
-            chunk = os.read(self.fd, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            return False
-        if not chunk:
+        chunk = read_chunk(self.fd, timeout)
+        if chunk is None:
             return False
         self.raw += chunk
         self._stream.feed(chunk)

@@ -158,14 +158,10 @@ def _bash_session(cwd: Path, env: dict[str, str], lines: list[bytes]) -> bytes:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.3)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
+            chunk = read_chunk(fd, 0.3)
+            if chunk is None:
+                break
+            if chunk:
                 out += chunk
             elif out.endswith(b"$ "):
                 if not pending:

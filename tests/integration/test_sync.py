@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import RegistryFactory, RegistryServer, Skopeo, SkopoRunner, assert_clean_error, describe_result, fatal_message
+from helpers import (
+    RegistryFactory,
+    RegistryServer,
+    Skopeo,
+    SkopoRunner,
+    assert_clean_error,
+    describe_result,
+    fatal_message,
+)
 from helpers.images import Format, build_image, build_multiarch, sha256_digest
 from helpers.registry import get_manifest, push_image
 
