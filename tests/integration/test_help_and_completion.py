@@ -14,6 +14,7 @@ import pytest
 from typer import _click
 
 from helpers import SkopoRunner, describe_result
+from helpers.tty import read_chunk
 from toolkit.cli.app import _build_command
 
 NARROW = {"COLUMNS": "80", "TERM": "dumb"}
@@ -147,7 +148,6 @@ def test_installed_bash_script_completes_in_bash(run_skopo: SkopoRunner, tmp_pat
 def _bash_session(cwd: Path, env: dict[str, str], lines: list[bytes]) -> bytes:
     """Type each of `lines` into an interactive bash on a PTY, waiting for the prompt each time."""
     import pty
-    import select
 
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -172,8 +172,7 @@ def _bash_session(cwd: Path, env: dict[str, str], lines: list[bytes]) -> bytes:
                 time.sleep(0.1)
                 waited = time.monotonic() + 20
                 while time.monotonic() < waited and not out.rstrip().endswith((b":", b"/")):
-                    if select.select([fd], [], [], 0.3)[0]:
-                        out += os.read(fd, 4096)
+                    out += read_chunk(fd, 0.3) or b""
                 os.write(fd, after)
     finally:
         os.kill(pid, 9)
