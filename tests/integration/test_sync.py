@@ -345,7 +345,8 @@ def test_keep_going_past_a_broken_image_and_a_missing_repository(
     result = sync(run_skopo, "--dest-tls-verify=false", "--parallel-images", "1", "--src", "docker",
                   "--dest", "docker", f"{src.host}/app:broken", dst.host)
     assert result.returncode != 0
-    assert re.search(r'Error copying ref "docker://[^"]+/app:broken"', result.stderr.decode()), describe_result(result)
+    last = fatal_message(result.stderr.decode().rstrip().splitlines()[-1])
+    assert re.match(r'Error copying ref "docker://[^"]+/app:broken"', last), describe_result(result)
 
 
 def test_missing_repository_is_an_error_for_docker_source(
