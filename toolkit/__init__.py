@@ -192,18 +192,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        # Looked up in the installed metadata on first use only: that lookup scans every
-        # installed distribution, which most commands never need.
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            found = version("skopo")
-        except PackageNotFoundError:  # running from a source tree that is not installed
-            found = "0.0.0+unknown"
-        globals()["__version__"] = found
-        return found
-    module = _LAZY.get(name)
+    # __version__: a constant in toolkit/_version.py, not a lookup in the installed metadata.
+    module = "toolkit._version" if name == "__version__" else _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(import_module(module), name)

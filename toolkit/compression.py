@@ -32,14 +32,23 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, Final, Protocol, cast
+from typing import IO, Any, Final, Protocol, cast
 
 import zstandard
 from isal import igzip_lib, isal_zlib
 
 from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead
 from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError, safe_text
-from toolkit.streams import READ_AHEAD_DEPTH, PrefixedReader, Readable, ReadAheadReader, read_to_end
+from toolkit.streams import (
+    READ_AHEAD_DEPTH,
+    ChunkBuffers,
+    PrefixedReader,
+    Readable,
+    ReadAheadReader,
+    native_readinto,
+    read_to_end,
+    readinto_from,
+)
 from toolkit.types import Compression
 
 __all__ = [
@@ -158,6 +167,12 @@ def algorithm_for(compression: Compression) -> Algorithm | None:
 
 #: Largest output produced by one read() call (a caller asking for more gets less).
 _MAX_READ: Final = 8 * CHUNK_SIZE
+#: `readinto` fills the caller's buffer from decoder outputs of at most this size: small
+#: transient allocations, which the allocator reuses (1 MiB ones it keeps growing).
+_PIECE: Final = 256 << 10
+#: Input chunk of a decoder reading into its own buffers (hashed by the source's thread
+#: while the decoder works on it).
+_IN_CHUNK: Final = 256 << 10
 #: Bytes needed by `detect_compression` to decide.
 SNIFF_SIZE: Final = 6
 
@@ -222,7 +237,7 @@ class _Decompressor(Protocol):
         """Input given after the end of the member (the next member, padding or garbage)."""
         ...
 
-    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+    def decompress(self, data: bytes | memoryview, max_length: int = -1) -> bytes:
         """Decode `data` (plus what is buffered), returning at most `max_length` bytes;
         raises one of `_DECODER_ERRORS` for bad data."""
         ...
@@ -298,6 +313,10 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         self._dec: _Decompressor | None = self._factory() if self._factory else None
         self._pending = b""  # input read from the source but not yet given to _dec
         self._started = False  # any input seen at all
+        # Input read into two reused buffers when the source can fill them (the decoder
+        # copies what it does not consume at once, so a buffer is free after `decompress`).
+        self._inbufs = ChunkBuffers(2, _IN_CHUNK) if self._dec is not None and native_readinto(stream) else None
+        self._deferred: Exception | None = None  # raised by the next call (see readinto)
 
     def readable(self) -> bool:
         """Always True."""
@@ -312,6 +331,8 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         """
         if n is None or n < 0:
             return read_to_end(self)
+        if self._deferred is not None:
+            raise self._deferred
         if n == 0 or self._done:
             return b""
         if self.produced > self._budget:
@@ -327,6 +348,36 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         if self.produced > self._budget:
             self._over_budget()
         return out
+
+    #: The decoders produce fresh `bytes`: `readinto` is a copy (consumers do better with `read`).
+    copies_on_readinto = True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` with decompressed bytes (as far as the data goes); 0 at the clean
+        end. An error after some bytes were filled is raised by the next call, so the bytes
+        before it are delivered in order, as `read` would."""
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            try:
+                out = self.read(min(len(view) - filled, _PIECE))
+            except Exception as exc:
+                if not filled:
+                    raise
+                self._deferred = exc
+                break
+            if not out:
+                break
+            view[filled : filled + len(out)] = out
+            filled += len(out)
+        return filled
+
+    def _fill(self) -> bytes | memoryview:
+        """The next input chunk (empty at the end of the source)."""
+        if self._inbufs is None:
+            return self._src.read(CHUNK_SIZE)
+        view = self._inbufs.next()
+        return view[: readinto_from(self._src, view)]  # the source's hash thread may read it too
 
     def _over_budget(self) -> None:
         raise SizeLimitError(f"decompressed data exceeds the limit of {self._budget} bytes")
@@ -362,7 +413,7 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
                 dec = self._dec = nxt
                 continue
             if dec.needs_input:
-                chunk = self._pending or self._src.read(CHUNK_SIZE)
+                chunk = self._pending or self._fill()
                 self._pending = b""
                 if not chunk:
                     if not self._started:
@@ -411,6 +462,9 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
             close = getattr(self._src, "close", None)
             if close is not None:
                 close()
+            if self._inbufs is not None:
+                self._inbufs.close()
+                self._inbufs = None
         super().close()
 
 

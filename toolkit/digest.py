@@ -8,12 +8,18 @@ Contract:
 - `VerifyingReader` hashes a stream as it is read and raises `DigestMismatchError` or
   `SizeMismatchError` at EOF (or as soon as the stream is longer than announced). Bytes read
   before the error are unverified: callers must discard what they wrote.
+- `HashStage` runs one hash in a thread of its own (hashlib releases the GIL on large
+  buffers), so that hashing a large blob overlaps reading, inflating and writing it; the
+  verifying and hashing readers use it for large or unknown-size streams.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import io
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol, TypeVar
 
@@ -23,7 +29,12 @@ __all__ = [
     "Digest",
     "VerifyingReader",
     "HashingReader",
+    "HashStage",
+    "BACKGROUND_HASH_MIN",
     "ReadIntoFromRead",
+    "readinto_from",
+    "has_readinto",
+    "native_readinto",
     "CHUNK_SIZE",
     "SUPPORTED_ALGORITHMS",
     "pass_through",
@@ -97,6 +108,158 @@ class _Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
+#: Streams at least this long (or of unknown length) are hashed by a `HashStage`: below it,
+#: starting a thread costs more than the overlap gains.
+BACKGROUND_HASH_MIN: Final = 8 * CHUNK_SIZE
+#: Chunks a `HashStage` may hold before `update` waits (the memory it pins is bounded).
+_HASH_DEPTH: Final = 2
+
+
+class HashStage:
+    """One hash computed in a background thread, fed in order with `update`.
+
+    Contract:
+    - `update(data)` queues `data` (at most `_HASH_DEPTH` pending chunks: it waits for room).
+      `data` must not change until it is hashed: pass `bytes`, or a view of a buffer the
+      caller leaves alone until `release(buffer)` (or `wait()`) returned (the readers'
+      `readinto` calls it before filling a buffer again).
+    - `wait()` returns once every queued chunk is hashed; `hexdigest()` waits, then returns
+      the digest of everything fed. An exception raised while hashing is re-raised (the same
+      object) by the next `update`, `wait` or `hexdigest`.
+    - The thread starts at the first `update` and ends at `close()` (idempotent; pending
+      chunks are dropped), which every owner calls, also after a failure; it is a daemon
+      thread, so an interrupted program never waits for it.
+    """
+
+    def __init__(self, hasher: Any, *, depth: int = _HASH_DEPTH) -> None:
+        self._hasher = hasher
+        self._depth = max(1, depth)
+        self._cond = threading.Condition()
+        self._pending: collections.deque[Any] = collections.deque()
+        self._busy = False
+        self._current: Any = None
+        self._closed = False
+        self._complete = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def update(self, data: Any) -> None:
+        """Queue `data` for hashing (see the class contract); raises an earlier hash error."""
+        with self._cond:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="skopo-hash", daemon=True)
+                self._thread.start()
+            while len(self._pending) >= self._depth and self._error is None and not self._closed:
+                self._cond.wait()
+            self._check()
+            if self._closed:
+                raise ValueError("hash stage is closed")
+            self._pending.append(data)
+            self._cond.notify_all()
+
+    def wait(self) -> None:
+        """Return once everything queued is hashed; raise the hash thread's error, if any."""
+        with self._cond:
+            while (self._pending or self._busy) and self._error is None and not self._closed:
+                self._cond.wait()
+            self._check()
+
+    def release(self, buffer: Any) -> None:
+        """Return once no chunk that lives in `buffer` (the object a view was taken of) is
+        still queued or being hashed, so that the caller may overwrite it."""
+        owner = _owner(buffer)
+        with self._cond:
+            while self._error is None and not self._closed and self._holds(owner):
+                self._cond.wait()
+            self._check()
+
+    def _holds(self, owner: object) -> bool:
+        if self._busy and _owner(self._current) is owner:
+            return True
+        return any(_owner(item) is owner for item in self._pending)
+
+    def hexdigest(self) -> str:
+        """The hex digest of everything fed so far (waits for the thread first)."""
+        self.wait()
+        return str(self._hasher.hexdigest())
+
+    def close(self) -> None:
+        """Stop the thread (after the chunk it is hashing) and wait for it. Idempotent. If
+        everything fed was hashed by then, `hexdigest()` still answers."""
+        with self._cond:
+            if not self._closed:
+                self._complete = not self._pending and not self._busy and self._error is None
+            self._closed = True
+            self._pending.clear()
+            self._cond.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed and not self._complete:
+            raise ValueError("hash stage was closed before its input was hashed")
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._pending and not self._closed:
+                    cond.wait()
+                if self._closed:
+                    return
+                data = self._current = self._pending.popleft()
+                self._busy = True
+            try:
+                self._hasher.update(data)
+            except BaseException as exc:  # handed to the feeding thread, re-raised there
+                with cond:
+                    self._error = exc
+                    self._busy = False
+                    self._current = None
+                    cond.notify_all()
+                return
+            del data
+            with cond:
+                self._busy = False
+                self._current = None
+                cond.notify_all()
+
+
+def _owner(buffer: Any) -> object:
+    """The object whose memory `buffer` shows (a view's exporter; None for immutable bytes)."""
+    if isinstance(buffer, memoryview):
+        return buffer.obj
+    return None if isinstance(buffer, bytes) else buffer
+
+
+def has_readinto(stream: object) -> bool:
+    """True if `stream` fills a caller's buffer itself (not through `read` and a copy, nor
+    `io.RawIOBase`'s unimplemented one)."""
+    method = getattr(type(stream), "readinto", None)
+    return method is not None and method not in (ReadIntoFromRead.readinto, io.RawIOBase.readinto)
+
+
+def native_readinto(stream: object) -> bool:
+    """True if `stream.readinto` fills a buffer with no copy of its own: a file, or readers
+    that pass such a stream's `readinto` through. Readers whose data exists as `bytes`
+    anyway (a decoder's output, a read-ahead queue) say `copies_on_readinto`; their
+    consumers do better with `read` (the `bytes` are handed on, no copy under the GIL)."""
+    return has_readinto(stream) and not getattr(stream, "copies_on_readinto", False)
+
+
+def readinto_from(stream: Any, buffer: memoryview) -> int:
+    """Fill (part of) `buffer` from `stream`: its own `readinto` when it has a real one, else
+    `read` and a copy. Returns the byte count (0 only at the end)."""
+    if has_readinto(stream):
+        return int(stream.readinto(buffer) or 0)
+    data = stream.read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
+
+
 class ReadIntoFromRead:
     """Mixin: `readinto` through the class's own `read(n)`, for readers that produce
     `bytes` chunks (so `io.BufferedReader` and `shutil.copyfileobj` can use them)."""
@@ -110,27 +273,58 @@ class ReadIntoFromRead:
 class HashingReader(ReadIntoFromRead):
     """Wraps a binary stream, counting and hashing every byte read through it.
 
-    `digest()` and `size` describe what has been read so far. Never raises on its own.
+    `digest()` and `size` describe what has been read so far. Never raises on its own
+    (except a failure of the hash thread). `background=True` hashes in a `HashStage` (for
+    large streams): a buffer given to `readinto` must then stay unchanged until it is given
+    again; `close()` stops the thread.
     """
 
-    def __init__(self, stream: BinaryIO, algorithm: str = "sha256") -> None:
+    def __init__(self, stream: BinaryIO, algorithm: str = "sha256", *, background: bool = False) -> None:
         self._stream = stream
         self._hash = hashlib.new(algorithm)
+        self._stage = HashStage(self._hash) if background else None
         self.algorithm = algorithm
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._stream.read(n)
         if data:
-            self._hash.update(data)
-            self.size += len(data)
+            self._update(data)
         return data
 
+    @property
+    def copies_on_readinto(self) -> bool:
+        """True unless the stream fills buffers itself (see `native_readinto`)."""
+        return not native_readinto(self._stream)
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` from the stream (no copy when the stream has `readinto`), hashing."""
+        view = memoryview(buffer).cast("B")
+        if self._stage is not None:
+            self._stage.release(view)  # an earlier chunk, maybe not hashed yet, lives there
+        got = readinto_from(self._stream, view)
+        if got:
+            self._update(view[:got])
+        return got
+
+    def _update(self, data: Any) -> None:
+        self.size += len(data)
+        if self._stage is not None:
+            self._stage.update(data)
+        else:
+            self._hash.update(data)
 
     def digest(self) -> Digest:
-        return Digest(self.algorithm, self._hash.hexdigest())
+        hexdigest = self._stage.hexdigest() if self._stage is not None else self._hash.hexdigest()
+        return Digest(self.algorithm, hexdigest)
+
+    def stop(self) -> None:
+        """Stop the hash thread, if any, leaving the stream open (idempotent)."""
+        if self._stage is not None:
+            self._stage.close()
 
     def close(self) -> None:
+        self.stop()
         self._stream.close()
 
 
@@ -142,6 +336,11 @@ class VerifyingReader(ReadIntoFromRead):
     - At EOF a short stream raises `SizeMismatchError`, a wrong hash `DigestMismatchError`.
     - `expected_size` may be None (unknown); then only the digest is checked.
     `what` names the blob in messages. The underlying stream is untrusted.
+    - A stream of `BACKGROUND_HASH_MIN` bytes or more (or of unknown size) is hashed in a
+      `HashStage` thread, overlapping its consumer. `readinto(buffer)` fills the caller's
+      buffer straight from the stream (no copy): the caller must not change it until it
+      passes the same buffer to `readinto` again (which first waits for its hash) or closes.
+    - `close()` stops the hash thread (always close a reader, also after an error).
     """
 
     def __init__(
@@ -151,6 +350,8 @@ class VerifyingReader(ReadIntoFromRead):
         self._expected_digest = expected_digest
         self._expected_size = expected_size if expected_size is not None and expected_size >= 0 else None
         self._hash = expected_digest.hasher()
+        large = self._expected_size is None or self._expected_size >= BACKGROUND_HASH_MIN
+        self._stage: HashStage | None = HashStage(self._hash) if large else None
         self._what = what
         self.bytes_read = 0
         self._verified = False
@@ -181,10 +382,38 @@ class VerifyingReader(ReadIntoFromRead):
         if not data:
             self._finish()
             return b""
-        self._hash.update(data)
-        self.bytes_read += len(data)
+        self._update(data)
         return data
 
+    @property
+    def copies_on_readinto(self) -> bool:
+        """True unless the stream fills buffers itself (see `native_readinto`)."""
+        return not native_readinto(self._stream)
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` (at most its length) from the stream, hashing; 0 only at the verified
+        end. Raises like `read`. See the class contract for the buffer's lifetime."""
+        view = memoryview(buffer).cast("B")
+        if not view or self._verified:
+            return 0
+        if self._stage is not None:
+            self._stage.release(view)  # an earlier chunk, maybe not hashed yet, lives there
+        want = len(view)
+        if self._expected_size is not None:
+            want = min(want, self._expected_size - self.bytes_read)
+        got = readinto_from(self._stream, view[:want]) if want > 0 else 0
+        if not got:
+            self._finish()
+            return 0
+        self._update(view[:got])
+        return got
+
+    def _update(self, data: Any) -> None:
+        if self._stage is not None:
+            self._stage.update(data)
+        else:
+            self._hash.update(data)
+        self.bytes_read += len(data)
 
     def _finish(self) -> None:
         if self._expected_size is not None:
@@ -200,7 +429,7 @@ class VerifyingReader(ReadIntoFromRead):
                     f"{self._what} {self._expected_digest}: more data than the expected size "
                     f"{self._expected_size}"
                 )
-        actual = self._hash.hexdigest()
+        actual = self._stage.hexdigest() if self._stage is not None else self._hash.hexdigest()
         if actual != self._expected_digest.hex:
             raise DigestMismatchError(
                 f"Digest did not match for {self._what}, expected {self._expected_digest}, "
@@ -213,7 +442,15 @@ class VerifyingReader(ReadIntoFromRead):
         while self.read(1 << 20):
             pass
 
+    def stop(self) -> None:
+        """Stop the hash thread, if any, leaving the stream open (idempotent; reading
+        afterwards raises)."""
+        if self._stage is not None:
+            self._stage.close()
+
     def close(self) -> None:
+        """Stop the hash thread, then close the stream."""
+        self.stop()
         self._stream.close()
 
     def __enter__(self) -> VerifyingReader:

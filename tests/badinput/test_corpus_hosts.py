@@ -86,6 +86,28 @@ def test_case_49_flag_credentials_never_reach_a_mirror(guard: Guard, pushed: Reg
     assert snapshot(guard.root) == guard.before
 
 
+def test_case_49_upload_location_on_another_host_gets_no_credentials(guard: Guard, pushed: RegistryServer) -> None:
+    """A registry that sends uploads to another host: that host never sees our credentials
+    (the upload then fails there, cleanly, or succeeds anonymously)."""
+    with FaultProxy(pushed.url) as front, FaultProxy(pushed.url) as other:
+        def rule(r: ProxyRequest) -> Reply | None:
+            gate = _basic_gate(r)
+            if gate is not None:
+                return gate
+            if r.method == "POST" and "/blobs/uploads/" in r.path:
+                return Reply(202, [("Location", f"{other.url}/v2/corpus/up/blobs/uploads/x?state=1"),
+                                   ("Content-Length", "0")])
+            return None
+        front.rule = rule
+        result = guard.run_skopo("--insecure-policy", "copy", "-q", "--dest-tls-verify=false",
+                                 "--dest-creds", FLAG_CREDS, guard.ref, f"docker://{front.host}/corpus/up:v1")
+        assert _basic(FLAG_CREDS) in _authorizations(front)
+        assert other.requests, "the upload Location was followed"
+        assert _authorizations(other) == [], _authorizations(other)
+        if result.returncode != 0:
+            guard.check(result)
+
+
 def test_case_50_tag_list_past_its_page_cap(guard: Guard, pushed: RegistryServer) -> None:
     """More than 1000 tag pages: an error naming the cap, not a silently truncated list."""
     calls: list[int] = []

@@ -1,8 +1,11 @@
 """The `skopo` command: the root Typer app, global flags, plugin discovery, error handling.
 
 Contract:
-- Every subcommand, built-in or not, comes from the entry-point group `toolkit.commands`.
-  An entry point may name a function (becomes a command), a `typer.Typer` (becomes a
+- Every subcommand, built-in or not, comes from the entry-point group `toolkit.commands`
+  (the built-in ones from `toolkit.cli.commands.BUILTIN`, the same names, without a scan;
+  a plugin cannot replace a built-in name). A run loads only the command it invokes;
+  `--help`, completion and a name that is not built in scan the entry points for
+  plugins. An entry point may name a function (becomes a command), a `typer.Typer` (becomes a
   command group) or an already-built click command. One that fails to load prints one
   warning line on stderr and is skipped; the other commands keep working.
 - `main()` never lets a traceback reach the user (unless `--debug`): a `ToolkitError`
@@ -32,14 +35,14 @@ from typing import Annotated, Any, Final
 import typer
 
 import toolkit
-from toolkit import _marker
+from toolkit import _marker, plugins
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
+from toolkit.cli.commands import BUILTIN
 from toolkit.cli.context import GlobalOptions
 from toolkit.cli.errorline import print_fatal
 from toolkit.cli.helpformat import HelpGroup
 from toolkit.errors import InvalidInputError, ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
-from toolkit.plugins import entry_points_of
 
 __all__ = ["COMMANDS_GROUP", "build_app", "main"]
 
@@ -204,10 +207,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback(invoke_without_command=True)(_root)
-    seen: set[str] = set()
-    for ep in sorted(entry_points_of(COMMANDS_GROUP), key=lambda e: e.name):
-        if ep.name in seen or (only is not None and ep.name != only):
-            continue
+    for ep in _commands(only):
         try:
             obj = ep.load()
             if isinstance(obj, typer.Typer):
@@ -218,9 +218,18 @@ def build_app(only: str | None = None) -> typer.Typer:
                 _CLICK_COMMANDS[ep.name] = obj
         except Exception as exc:  # a broken plugin must not break the built-in commands
             _warn(f'plugin command "{ep.name}" ({ep.value}) could not be loaded: {exc}')
-            continue
-        seen.add(ep.name)
     return app
+
+
+def _commands(only: str | None) -> list[plugins.Loadable]:
+    """The commands to register: `only` (none for `""`, and no scan for a built-in name),
+    or every registered one, sorted by name."""
+    if only == "":
+        return []
+    if only is not None:
+        found = plugins.find(COMMANDS_GROUP, BUILTIN, only)
+        return [] if found is None else [found]
+    return sorted(plugins.registered(COMMANDS_GROUP, BUILTIN).values(), key=lambda ep: ep.name)
 
 
 # Already-built click commands from plugins, added after Typer builds the group.
@@ -249,7 +258,7 @@ def _command_for(args: Sequence[str]) -> Any:
     name = find_subcommand_name(root, args)
     if name is None and args and not {"-h", "--help"} & set(args):
         return root  # e.g. --version: no command is needed
-    if name and name in {ep.name for ep in entry_points_of(COMMANDS_GROUP)}:
+    if name and plugins.find(COMMANDS_GROUP, BUILTIN, name) is not None:
         return _build_command(only=name)
     return _build_command()
 
@@ -262,7 +271,7 @@ def _completion_command() -> Any:
 
     root = _build_command(only="")
     name = find_subcommand_name(root, completion_words())
-    names = sorted({ep.name for ep in entry_points_of(COMMANDS_GROUP)})
+    names = sorted(plugins.registered(COMMANDS_GROUP, BUILTIN))
     if name is None:  # completing the command's name: the names are enough
         command = add_command_stubs(root, names)
     else:

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -15,9 +15,11 @@ from toolkit.cli.context import GlobalOptions, global_options
 from toolkit.cli.flags import FlagValues
 from toolkit.errors import InvalidInputError, RetryableError, safe_text
 from toolkit.gocompat import parse_go_duration
-from toolkit.policy import PolicyContext
 from toolkit.safefile import write_output
-from toolkit.types import SystemContext
+
+if TYPE_CHECKING:  # annotations only: inspect, list-tags, ... never load the policy machinery
+    from toolkit.policy import PolicyContext
+    from toolkit.types import SystemContext
 
 __all__ = ["base_context", "log_line", "policy_context", "with_retries", "write_digest_file",
            "check_digest_file"]

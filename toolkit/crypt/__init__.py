@@ -34,9 +34,8 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from toolkit.crypt import _jwe, _pgp, _pkcs7
 from toolkit.crypt._blockcipher import (
     DecryptingReader,
     EncryptingReader,
@@ -46,16 +45,16 @@ from toolkit.crypt._blockcipher import (
     parse_public_options,
     private_options,
 )
-from toolkit.crypt._keys import (
-    DecryptConfig,
-    EncryptConfig,
-    GPGSecretKey,
-    JWERecipient,
-    parse_decryption_keys,
-    parse_encryption_keys,
-)
+from toolkit.crypt._config import DecryptConfig, EncryptConfig, GPGSecretKey, JWERecipient
 from toolkit.crypt.errors import CryptError, InvalidKeyError, LayerDecryptionError, LayerEncryptionError
 from toolkit.streams import Readable
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+# `cryptography` and python-gnupg (`_keys`, `_jwe`, `_pkcs7`, `_pgp`) are imported by the
+# functions that use them: every copy imports this package, few encrypt or decrypt.
 
 __all__ = [
     "ANNOTATION_PREFIX",
@@ -98,6 +97,20 @@ def is_encryption_annotation(key: str) -> bool:
     return key.startswith(ANNOTATION_PREFIX)
 
 
+def parse_encryption_keys(specs: Sequence[str], *, gpg_homedir: Path | None = None) -> EncryptConfig:
+    """`--encryption-key` values -> `EncryptConfig` (`toolkit.crypt._keys.parse_encryption_keys`)."""
+    from toolkit.crypt import _keys
+
+    return _keys.parse_encryption_keys(specs, gpg_homedir=gpg_homedir)
+
+
+def parse_decryption_keys(specs: Sequence[str]) -> DecryptConfig:
+    """`--decryption-key` values -> `DecryptConfig` (`toolkit.crypt._keys.parse_decryption_keys`)."""
+    from toolkit.crypt import _keys
+
+    return _keys.parse_decryption_keys(specs)
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -122,6 +135,8 @@ def prepare_encryption(config: EncryptConfig, source_digest: str) -> LayerEncryp
     """A fresh key for one layer, wrapped for every recipient of `config` (one annotation
     per scheme). `source_digest` goes into the private options, as c/image writes it.
     Raises `LayerEncryptionError` when no recipient produced a wrapped key."""
+    from toolkit.crypt import _jwe, _pgp, _pkcs7
+
     key = new_layer_key()
     data = private_options(key, source_digest)
     wrapped: dict[str, str] = {}
@@ -163,6 +178,8 @@ def _items(annotation: str, value: str) -> list[bytes]:
 
 
 def _unwrap(annotation: str, item: bytes, config: DecryptConfig) -> bytes | None:
+    from toolkit.crypt import _jwe, _pgp, _pkcs7
+
     if annotation == JWE_ANNOTATION:
         return _jwe.unwrap(item, config.private_keys)
     if annotation == PKCS7_ANNOTATION:

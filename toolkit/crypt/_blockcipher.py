@@ -31,8 +31,6 @@ import os
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from toolkit.crypt.errors import LayerDecryptionError
 from toolkit.streams import Readable, read_to_end
 
@@ -154,6 +152,9 @@ def parse_public_options(data: bytes, key: LayerKey) -> bytes:
 class _CipherReader:
     def __init__(self, inner: Readable, key: LayerKey) -> None:
         self._inner = inner
+        # Imported here, not at the top: `toolkit.crypt` is imported by every copy.
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         self._ctr = Cipher(algorithms.AES(key.key), modes.CTR(key.nonce)).encryptor()
         self._mac = hmac.new(key.key, digestmod="sha256")
         self._done = False

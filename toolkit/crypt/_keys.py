@@ -29,7 +29,6 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -39,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from toolkit.crypt._config import DecryptConfig, EncryptConfig, GPGSecretKey, JWERecipient
 from toolkit.crypt.errors import InvalidKeyError
 from toolkit.errors import SizeLimitError, ToolkitError, safe_text
 from toolkit.limits import read_named_input
@@ -66,54 +66,6 @@ JWE_ALGORITHMS: Final = ("RSA-OAEP", "RSA-OAEP-256", "ECDH-ES+A128KW", "ECDH-ES+
 _MAX_KEY_FILE: Final = 1 << 20
 _CURVES: Final[dict[str, ec.EllipticCurve]] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(),
                                                 "P-521": ec.SECP521R1()}
-
-
-@dataclass(frozen=True, slots=True)
-class JWERecipient:
-    """A JWE recipient: its public key and the key-management algorithm used for it."""
-
-    key: PublicKey
-    algorithm: str
-
-
-@dataclass(frozen=True, slots=True)
-class EncryptConfig:
-    """Who a layer is encrypted for: one wrapped key per scheme that has recipients."""
-
-    jwe: tuple[JWERecipient, ...] = ()
-    pkcs7: tuple[x509.Certificate, ...] = ()
-    #: (name as given, fingerprints of the keys it matched in the GnuPG keyring).
-    pgp: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    gpg_homedir: Path | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not (self.jwe or self.pkcs7 or self.pgp)
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class GPGSecretKey:
-    """A GnuPG secret keyring given with `--decryption-key`, and its password."""
-
-    data: bytes
-    password: str | None
-    path: str
-
-    def __repr__(self) -> str:
-        return f"GPGSecretKey({self.path!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class DecryptConfig:
-    """The keys a copy may open encrypted layers with."""
-
-    private_keys: tuple[PrivateKey, ...] = ()
-    certificates: tuple[x509.Certificate, ...] = ()
-    gpg_secret_keys: tuple[GPGSecretKey, ...] = field(default=())
-
-    @property
-    def empty(self) -> bool:
-        return not (self.private_keys or self.gpg_secret_keys)
 
 
 _PEM_BLOCK: Final = re.compile(

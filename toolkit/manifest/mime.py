@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from toolkit.types import Compression
+if TYPE_CHECKING:  # toolkit.types (its dataclasses) is loaded by the one function that needs it
+    from toolkit.types import Compression
 
 __all__ = [
     "DOCKER_V2S1",
@@ -200,6 +201,8 @@ _COMPRESSION_NAME_OF: Final[Mapping[str, str]] = MappingProxyType(
 
 def layer_compression(media_type: str) -> Compression | None:
     """The compression a known layer media type announces; None for any other type."""
+    from toolkit.types import Compression
+
     name = _COMPRESSION_NAME_OF.get(media_type)
     return None if name is None else Compression(name)
 

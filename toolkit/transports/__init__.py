@@ -1,38 +1,54 @@
 """Transport registry: `parse_image_name("transport:rest")` over entry points.
 
 Every transport, built-in or plugin, is an object registered in the entry-point group
-`toolkit.transports` under its name. Entry points are loaded lazily, one at a time, so a
-broken plugin only affects names that use it.
+`toolkit.transports` under its name. skopo's own transports are also listed in `BUILTIN`,
+so that naming one costs no entry-point scan (`toolkit.plugins`); only a name that is not
+built in makes the registry scan the installed distributions. Transports are loaded
+lazily, one at a time, so a broken plugin only affects names that use it, and a command
+imports only the transports it names (no `requests` for `oci:`).
 """
 
 from __future__ import annotations
 
 import logging
 from functools import cache
-from importlib.metadata import EntryPoint
+from typing import TYPE_CHECKING
 
+from toolkit import plugins
 from toolkit.errors import InvalidImageNameError, ToolkitError, safe_text
-from toolkit.plugins import entry_points_of
-from toolkit.transports.base import ImageReference, Transport
 
-__all__ = ["ENTRY_POINT_GROUP", "parse_image_name", "get_transport", "transport_names"]
+if TYPE_CHECKING:
+    from toolkit.transports.base import ImageReference, Transport
+
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "parse_image_name", "get_transport", "transport_names"]
 
 ENTRY_POINT_GROUP = "toolkit.transports"
 log = logging.getLogger(__name__)
 
+#: skopo's transports: name -> "module:attribute", as in `[project.entry-points."toolkit.transports"]`.
+BUILTIN: dict[str, str] = {
+    "docker": "toolkit.transports.docker:TRANSPORT",
+    "docker-archive": "toolkit.transports.docker_archive:TRANSPORT",
+    "oci": "toolkit.transports.oci:TRANSPORT",
+    "oci-archive": "toolkit.transports.oci_archive:TRANSPORT",
+    "dir": "toolkit.transports.dir:TRANSPORT",
+    "docker-daemon": "toolkit.transports.docker_daemon:TRANSPORT",
+    "tarball": "toolkit.transports.tarball:TRANSPORT",
+    "containers-storage": "toolkit.transports.containers_storage:TRANSPORT",
+    "sif": "toolkit.transports.sif:TRANSPORT",
+    "atomic": "toolkit.transports.unsupported:ATOMIC",
+    "ostree": "toolkit.transports.unsupported:OSTREE",
+}
+
 
 @cache
-def _entry_points() -> dict[str, EntryPoint]:
-    found: dict[str, EntryPoint] = {}
-    for ep in entry_points_of(ENTRY_POINT_GROUP):
-        # First registration wins, so a plugin cannot silently replace a built-in.
-        found.setdefault(ep.name, ep)
-    return found
+def _lookup(name: str) -> plugins.Loadable | None:
+    return plugins.find(ENTRY_POINT_GROUP, BUILTIN, name)
 
 
 def transport_names() -> list[str]:
     """Names of every registered transport, sorted."""
-    return sorted(_entry_points())
+    return sorted(plugins.registered(ENTRY_POINT_GROUP, BUILTIN))
 
 
 @cache
@@ -42,7 +58,7 @@ def get_transport(name: str) -> Transport:
     Raises `InvalidImageNameError` if no such transport is registered and `ToolkitError`
     if its plugin fails to load.
     """
-    ep = _entry_points().get(name)
+    ep = _lookup(name)
     if ep is None:
         raise InvalidImageNameError(f'unknown transport "{safe_text(name)}"')
     try:
@@ -63,7 +79,7 @@ def parse_image_name(image_name: str) -> ImageReference:
         raise InvalidImageNameError(
             f'Invalid image name "{safe_text(image_name)}", expected colon-separated transport:reference'
         )
-    if transport_name not in _entry_points():
+    if _lookup(transport_name) is None:
         raise InvalidImageNameError(
             f'Invalid image name "{safe_text(image_name)}", unknown transport "{safe_text(transport_name)}"'
         )

@@ -36,7 +36,7 @@ from toolkit.compression import (
     decompressing_reader,
     peek_compression,
 )
-from toolkit.digest import CHUNK_SIZE, SUPPORTED_ALGORITHMS, Digest, HashingReader, VerifyingReader
+from toolkit.digest import CHUNK_SIZE, SUPPORTED_ALGORITHMS, Digest, HashingReader, VerifyingReader, verified_digest
 from toolkit.errors import (
     ArchiveError,
     DestinationError,
@@ -677,9 +677,11 @@ class ArchiveWriter:
         self._broken = False
 
     def try_reusing_blob(self, digest: Digest) -> BlobInfo | None:
-        """The stored blob's info if `digest` was already written to this archive."""
-        with self._lock:
-            found = self._blobs.get(digest)
+        """The stored blob's info if `digest` was already written to this archive.
+
+        Does not wait for a blob being written (`put_blob` holds the lock for a whole blob):
+        the next layer's copy asks while the current one streams. One dict lookup is atomic."""
+        found = self._blobs.get(digest)
         return BlobInfo(digest=found.digest, size=found.size) if found else None
 
     def put_blob(self, stream: Readable, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
@@ -717,20 +719,31 @@ class ArchiveWriter:
         if info.digest is not None and (info.size >= 0 or self._can_patch):
             digest = info.digest
             name = layer_file_name(digest)
-            # Verified while streaming: a mismatch raises before the entry is complete.
-            checked = VerifyingReader(cast(BinaryIO, prefixed), digest, info.size, "layer")
-            if info.size >= 0:
-                self._tar.add_file(name, checked, info.size)
-                size = info.size
+            if verified_digest(prefixed) == digest:
+                # The source's own verifying reader, passed through unchanged, checks this
+                # digest and size: it raises instead of ending, so the entry is never
+                # completed with bad bytes, and nothing is hashed twice.
+                checked: Readable = prefixed
             else:
-                size = self._tar.add_file_unknown_size(name, checked)
-            if not checked.verified:
-                checked.drain()
+                # Verified while streaming: a mismatch raises before the entry is complete.
+                checked = VerifyingReader(cast(BinaryIO, prefixed), digest, info.size, "layer")
+            try:
+                if info.size >= 0:
+                    self._tar.add_file(name, checked, info.size)
+                    size = info.size
+                else:
+                    size = self._tar.add_file_unknown_size(name, checked)
+                if isinstance(checked, VerifyingReader) and not checked.verified:
+                    checked.drain()
+            finally:
+                if isinstance(checked, VerifyingReader):
+                    checked.stop()
         elif self._can_patch:
             # Digest unknown (a layer compressed on the fly): stream it under a placeholder
-            # name of the final name's length, hashing, then patch name and size in place.
+            # name of the final name's length, hashing (in a thread of its own, overlapping
+            # the compression and the writes), then patch name and size in place.
             algorithm = "sha256"
-            hashing = HashingReader(cast(BinaryIO, prefixed), algorithm)
+            hashing = HashingReader(cast(BinaryIO, prefixed), algorithm, background=True)
             placeholder = layer_file_name(Digest(algorithm, "0" * SUPPORTED_ALGORITHMS[algorithm]))
             found: _Written | None = None
 
@@ -741,7 +754,10 @@ class ArchiveWriter:
                 found = self._blobs.get(hashing.digest())
                 return None if found is not None else layer_file_name(hashing.digest())
 
-            size = self._tar.add_file_unknown_size(placeholder, hashing, rename=final_name)
+            try:
+                size = self._tar.add_file_unknown_size(placeholder, hashing, rename=final_name)
+            finally:
+                hashing.stop()
             if found is not None:  # already in the archive: the entry was dropped
                 return BlobInfo(digest=found.digest, size=found.size)
             digest = hashing.digest()

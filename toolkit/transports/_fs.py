@@ -36,6 +36,7 @@ from toolkit.errors import (
     safe_text,
 )
 from toolkit.safefile import create_temp_file, os_error, temp_sibling
+from toolkit.streams import iter_chunks
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = [
@@ -305,10 +306,10 @@ def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobI
     checked_by_stream = info.digest is not None and verified_digest(stream) == info.digest
     hasher = None if checked_by_stream else Digest.from_bytes(b"", algorithm).hasher()
     size = 0
-    while chunk := stream.read(CHUNK_SIZE):
+    for chunk in iter_chunks(stream):
         if hasher is not None:
             hasher.update(chunk)
-        write(chunk)
+        write(chunk)  # type: ignore[arg-type]  # a view of a reused buffer, or bytes
         size += len(chunk)
     if hasher is not None:
         digest = Digest(algorithm, hasher.hexdigest())

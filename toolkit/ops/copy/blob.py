@@ -43,6 +43,7 @@ import io
 import os
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -61,12 +62,13 @@ from toolkit.crypt import (
     LayerEncryption,
     is_encryption_annotation,
 )
-from toolkit.digest import CHUNK_SIZE, Digest, pass_through
+from toolkit.digest import Digest, native_readinto, pass_through, readinto_from
 from toolkit.errors import DigestMismatchError, NotSupportedError, SizeMismatchError, ToolkitError
 from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
+from toolkit.streams import iter_chunks
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
@@ -182,6 +184,9 @@ def copy_layers(
     failure cancels the other layers at once and is the error raised.
     """
     parallel = max(1, copier.options.parallel_copies)
+    # A destination that takes one blob at a time (an archive) still gets the next layer
+    # read and inflated ahead while the current one is written (`_copy_in_order`).
+    in_order = parallel > 1 and copier.source.has_thread_safe_get_blob and not copier.caps.has_thread_safe_put_blob
     if not (copier.caps.has_thread_safe_put_blob and copier.source.has_thread_safe_get_blob):
         parallel = 1
     if copier.options.zstd_chunked:
@@ -198,6 +203,8 @@ def copy_layers(
         layer, plan, diff_id = job
         return _LayerCopy(copier, layer, plan, diff_id, cancel).run(compute_diff_id=compute_diff_ids)
 
+    if in_order and len(jobs) > 1:
+        return _copy_in_order(copier, jobs, cancel, compute_diff_ids)
     if parallel == 1 or not jobs or (len(jobs) == 1 and config is None):
         return [run(job) for job in jobs]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(jobs) + 1)) as pool:
@@ -212,6 +219,80 @@ def copy_layers(
                 if future.done() and not future.cancelled() and future.exception() is not None:
                     raise _first_error(futures)
             return [future.result() for future in futures[: len(jobs)]]
+        except BaseException:
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            raise
+
+
+class _Turns:
+    """Layer `i` may write only after layer `i - 1` finished (successfully or not): the
+    destination sees its blobs one at a time, in layer order."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self._cond = threading.Condition()
+        self._next = 0
+        self._cancel = cancel
+
+    def wait(self, index: int) -> None:
+        """Return once it is layer `index`'s turn; `CopyCancelledError` once the copy is
+        cancelled (another layer failed, or Ctrl-C)."""
+        with self._cond:
+            while self._next != index:
+                if self._cancel.is_set():
+                    raise CopyCancelledError("copy cancelled")
+                self._cond.wait(0.05)
+        if self._cancel.is_set():
+            raise CopyCancelledError("copy cancelled")
+
+    def done(self, index: int) -> None:
+        """Layer `index` is finished: the next one may write."""
+        with self._cond:
+            self._next = max(self._next, index + 1)
+            self._cond.notify_all()
+
+
+def _copy_in_order(
+    copier: Copier,
+    jobs: list[tuple[BlobInfo, LayerPlan, Digest | None]],
+    cancel: threading.Event,
+    compute_diff_ids: bool,
+) -> list[CopiedLayer]:
+    """Copy layers to a destination that takes one blob at a time, in layer order, with
+    the next layer prepared meanwhile: its source opened and its read-ahead (reading,
+    verifying, inflating) started, bounded by that reader's buffer pool, so the pipeline
+    does not drain and refill between layers. At most two layers are open at once. A layer
+    whose digest occurs earlier in the list is not prepared early (the earlier copy may let
+    the destination reuse it). The first failure cancels the other layer and is raised."""
+    turns = _Turns(cancel)
+    seen: set[Digest] = set()
+    early: list[bool] = []
+    for layer, _, _ in jobs:
+        early.append(layer.digest is not None and layer.digest not in seen)
+        if layer.digest is not None:
+            seen.add(layer.digest)
+
+    def run(index: int) -> CopiedLayer:
+        layer, plan, diff_id = jobs[index]
+        try:
+            if not early[index]:
+                turns.wait(index)
+            copy = _LayerCopy(copier, layer, plan, diff_id, cancel)
+            if early[index]:
+                copy.turn = lambda: turns.wait(index)
+            return copy.run(compute_diff_id=compute_diff_ids)
+        finally:
+            turns.done(index)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(run, i) for i in range(len(jobs))]
+        try:
+            concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+            for future in futures:
+                if future.done() and not future.cancelled() and future.exception() is not None:
+                    raise _first_error(futures)
+            return [future.result() for future in futures]
         except BaseException:
             cancel.set()
             for future in futures:
@@ -253,6 +334,9 @@ class _LayerCopy:
         self.ahead: ReadAheadReader | None = None
         self.chunked: ZstdChunkedWriter | None = None
         self.encryptor: EncryptingReader | None = None
+        #: Called once the pipeline is built, before the first byte is written (see
+        #: `_copy_in_order`): waits for this layer's turn at the destination.
+        self.turn: Callable[[], None] | None = None
 
     def run(self, *, compute_diff_id: bool) -> CopiedLayer:
         layer, plan = self.layer, self.plan
@@ -279,7 +363,7 @@ class _LayerCopy:
             source: Readable = _ProgressReader(stream, progress)
             # === decrypt
             if plan.decrypt is not None:
-                source = plan.decrypt.reader(stream)
+                source = plan.decrypt.reader(source)
                 self.put_info = BlobInfo(digest=None, size=-1, media_type=layer.media_type)
             # === zstd:chunked TOC (checked on every read of a layer that names one; an
             # encrypted layer's TOC, if any, describes its plaintext)
@@ -301,6 +385,12 @@ class _LayerCopy:
                 out = self._encryption_step(plan.encrypt, out)
             # === progress
             reader = _ProgressReader(out, None, self.cancel)
+            if self.turn is not None:
+                # Read ahead (bounded) while the previous layer is being written.
+                for ahead in (self.ahead, stream):
+                    if isinstance(ahead, ReadAheadReader):
+                        ahead.start()
+                self.turn()
             # === write
             stored = self._write(reader, source)
         finally:
@@ -422,7 +512,7 @@ def _first_error(futures: list[concurrent.futures.Future[CopiedLayer]]) -> BaseE
 
 
 def _drain(stream: Readable) -> None:
-    while stream.read(CHUNK_SIZE):
+    for _ in iter_chunks(stream):
         pass
 
 
@@ -456,6 +546,16 @@ class _DrainThenEOF:
             _drain(self._source)
         return data
 
+    def readinto(self, buffer: Any) -> int:
+        got = readinto_from(self._inner, memoryview(buffer).cast("B"))
+        if not got:
+            _drain(self._source)
+        return got
+
+    @property
+    def copies_on_readinto(self) -> bool:
+        return not native_readinto(self._inner)
+
     def close(self) -> None:
         _close_inner(self._inner)
 
@@ -484,6 +584,18 @@ class _ProgressReader:
         if data and self._progress is not None:
             self._progress.advance(len(data))
         return data
+
+    @property
+    def copies_on_readinto(self) -> bool:
+        return not native_readinto(self._inner)
+
+    def readinto(self, buffer: Any) -> int:
+        if self._cancel is not None and self._cancel.is_set():
+            raise CopyCancelledError("copy cancelled")
+        got = readinto_from(self._inner, memoryview(buffer).cast("B"))
+        if got and self._progress is not None:
+            self._progress.advance(got)
+        return got
 
     def close(self) -> None:
         _close_inner(self._inner)

@@ -18,6 +18,7 @@ from toolkit.compression import Readable
 from toolkit.digest import CHUNK_SIZE
 from toolkit.errors import ArchiveError, InvalidInputError, NotSupportedError, SizeMismatchError
 from toolkit.gocompat import path_clean
+from toolkit.streams import ChunkReader, iter_chunks
 from toolkit.transports._tar.headers import (
     _MAX_OCTAL_SIZE,
     _USTAR_MAGIC,
@@ -225,7 +226,7 @@ class TarStreamWriter:
             start = seekable.tell()
             self._write(placeholder)
             size = 0
-            while chunk := stream.read(CHUNK_SIZE):
+            for chunk in iter_chunks(stream):
                 self._write(chunk)
                 size += len(chunk)
             final_name = name if rename is None else rename(size)
@@ -277,9 +278,13 @@ class TarStreamWriter:
             view = view[written:]
 
     def _copy_exact(self, name: str, stream: Readable, size: int) -> None:
+        with ChunkReader(stream) as reader:
+            self._copy_chunks(name, reader, stream, size)
+
+    def _copy_chunks(self, name: str, reader: ChunkReader, stream: Readable, size: int) -> None:
         remaining = size
         while remaining:
-            chunk = stream.read(min(remaining, CHUNK_SIZE))
+            chunk = reader.read(min(remaining, CHUNK_SIZE))
             if not chunk:
                 raise SizeMismatchError(
                     f"writing {_name_for_message(name)} to the archive: got {size - remaining} bytes, expected {size}"
