@@ -39,6 +39,7 @@ __all__ = [
     "RegistryError",
     "RetryableError",
     "ManifestTypeRejectedError",
+    "CommandTimeoutError",
     "safe_text",
 ]
 
@@ -187,3 +188,9 @@ class RetryableError(ToolkitError):
 
 class ManifestTypeRejectedError(DestinationError):
     """The destination refused a manifest of this type; another type may be accepted."""
+
+
+class CommandTimeoutError(ToolkitError):
+    """`--command-timeout` (`toolkit.deadline`) elapsed. Never a `RetryableError` nor a
+    `RegistryError`: nothing may mistake it for a failure that another attempt, another
+    scheme or another mirror could get past."""

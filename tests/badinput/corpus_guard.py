@@ -49,9 +49,10 @@ class Guard:
         trust = ["--policy", str(policy)] if policy is not None else ["--insecure-policy"]
         return self.run_skopo(*trust, "copy", "-q", *args, self.ref, env=env, timeout=timeout)
 
-    def check(self, result: subprocess.CompletedProcess[bytes], match: str | None = None) -> str:
-        """The corpus contract; returns the error line."""
-        line = assert_clean_error(result, match=match)
+    def check(self, result: subprocess.CompletedProcess[bytes], match: str | None = None, *,
+              retries: bool = False) -> str:
+        """The corpus contract; returns the error line (`retries`: see `assert_clean_error`)."""
+        line = assert_clean_error(result, match=match, retries=retries)
         assert snapshot(self.root) == self.before, "the destination changed"
         assert leftovers(self.tmp_path) == [], "temp files were left behind"
         return line

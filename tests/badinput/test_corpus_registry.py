@@ -130,7 +130,8 @@ def test_case_37_bad_resume_replies(guard: Guard, registry_server: RegistryServe
             proxy.rule = lambda r, reply=reply: (
                 None if r.method != "GET" or image.layers[0].digest not in r.path
                 else Forward(cut_after=cut) if "Range" not in r.headers else reply)
-            guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/corpus/resume:v1"), match="cannot resume")
+            guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/corpus/resume:v1"), match="cannot resume",
+                        retries=True)
 
 
 def test_case_38_content_encoding_not_decoded(guard: Guard, pushed: tuple[RegistryServer, str]) -> None:
@@ -220,21 +221,24 @@ def test_case_42_rate_limit_unavailable_reset(guard: Guard, pushed: tuple[Regist
             proxy.rule = rule
 
         always(429, [("Retry-After", "0")])
-        guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/{ref}"), match="too many requests")
+        guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/{ref}"), match="too many requests", retries=True)
         assert len(count) == 5
         count.clear()
         always(503, [])
-        guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/{ref}"), match="(?i)503|unavailable")
+        guard.check(guard.copy(PLAIN, f"docker://{proxy.host}/{ref}"), match="(?i)503|unavailable", retries=True)
         # A deliberate difference from c/image: idempotent GETs get a bounded HTTP-level retry
         # (TRANSIENT_ATTEMPTS); the whole operation is re-run only under --retry-times.
         once = len(count)
         assert 1 <= once <= TRANSIENT_ATTEMPTS
         count.clear()
         result = guard.copy(PLAIN, "--retry-times", "2", "--retry-delay", "10ms", f"docker://{proxy.host}/{ref}")
-        # Like skopeo, each retry is announced on its own line before the final error.
+        # Like skopeo, each retry is announced on its own line before the final error: the
+        # HTTP-level ones (TRANSIENT_ATTEMPTS - 1 per run) and the 2 of --retry-times.
         lines = result.stderr.decode().splitlines()
-        assert result.returncode != 0 and len(lines) == 3 and b"Traceback" not in result.stderr, lines
-        assert all(line.startswith("Failed, retrying") for line in lines[:2]) and "503" in lines[2]
+        runs = [line for line in lines if line.startswith("Failed, retrying") and "(1/2). Error: reading" in line]
+        assert result.returncode != 0 and b"Traceback" not in result.stderr, lines
+        assert len(lines) == 3 * TRANSIENT_ATTEMPTS and len(runs) == 1, lines
+        assert all(line.startswith("Failed, retrying") for line in lines[:-1]) and "503" in lines[-1]
         assert snapshot(guard.root) == guard.before
         assert len(count) == 3 * once
         # A connection reset in the middle of the manifest.

@@ -96,13 +96,17 @@ def assert_clean_error(
     result: subprocess.CompletedProcess[bytes],
     expected_exit: int | None = None,
     match: str | None = None,
+    *,
+    retries: bool = False,
 ) -> str:
     """Assert that `result` failed the way skopo must fail; return the error message.
 
     - the exit status is non-zero (and equals `expected_exit` if given),
     - "Traceback" appears nowhere in stderr or stdout,
     - stderr holds exactly one non-empty line, a fatal-error line (`fatal_message`),
-    - its decoded message matches the regex `match` (with `re.search`), if given.
+    - its decoded message matches the regex `match` (with `re.search`), if given;
+    - with `retries`, it may be preceded by retry announcements (`Failed, retrying in ...`),
+      at least one.
     """
     info = describe_result(result)
     assert result.returncode != 0, f"expected a failure\n{info}"
@@ -112,6 +116,11 @@ def assert_clean_error(
     stdout = (result.stdout or b"").decode("utf-8", errors="replace")
     assert "Traceback" not in stderr and "Traceback" not in stdout, f"a traceback reached the user\n{info}"
     lines = [line for line in stderr.splitlines() if line.strip()]
+    if retries:
+        assert len(lines) > 1 and all(line.startswith("Failed, retrying in ") for line in lines[:-1]), (
+            f"expected retry announcements before the error\n{info}"
+        )
+        lines = lines[-1:]
     assert len(lines) == 1, f"expected exactly one line on stderr, got {len(lines)}\n{info}"
     message = fatal_message(lines[0])
     if match is not None:

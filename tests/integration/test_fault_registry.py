@@ -86,7 +86,7 @@ def test_bad_resume_reply_is_never_spliced(
     with FaultProxy(registry_server.url) as proxy:
         proxy.rule = rule
         result = pull(run_skopo, proxy.host, f"fault/resume-{bad}:v1", tmp_path / "out")
-    assert_clean_error(result, match="cannot resume")
+    assert_clean_error(result, match="cannot resume", retries=True)  # the one reconnection is announced
     assert not (tmp_path / "out").exists()
 
 
@@ -127,8 +127,10 @@ def test_429_forever_gives_up_cleanly(tmp_path: Path, registry_server: RegistryS
     with FaultProxy(registry_server.url) as proxy:
         proxy.rule = rule
         result = pull(run_skopo, proxy.host, "fault/rate2:v1", tmp_path / "out")
-    assert_clean_error(result, match="too many requests")
+    line = assert_clean_error(result, match="too many requests", retries=True)
     assert len(count) == 5
+    announced = result.stderr.decode().splitlines()[:-1]
+    assert [a.split(" ... ")[1].split(".")[0] for a in announced] == ["(1/4)", "(2/4)", "(3/4)", "(4/4)"], line
 
 
 BLOB_RACE_BODY = json.dumps({"errors": [
@@ -215,7 +217,7 @@ def test_trickling_server_times_out(tmp_path: Path, registry_server: RegistrySer
         proxy.rule = lambda r: Forward(trickle=3.0) if r.method == "GET" and layer.digest in r.path else None
         result = pull(run_skopo, proxy.host, "fault/trickle:v1", tmp_path / "out",
                       env={"SKOPO_REGISTRY_READ_TIMEOUT": "1"})
-    assert_clean_error(result, match="(?i)timed out|no progress")
+    assert_clean_error(result, match="(?i)timed out|no progress", retries=True)  # the one reconnection is announced
 
 
 def test_content_encoding_gzip_is_not_decoded(

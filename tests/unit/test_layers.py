@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "toolkit.zstd_chunked": 1,
     "toolkit.streams": 1,
     "toolkit.gocompat": 1,
+    "toolkit.deadline": 1,
     "toolkit.reference": 2,
     "toolkit.manifest": 2,
     "toolkit.signature": 3,

@@ -35,23 +35,19 @@ from typing import Annotated, Any, Final
 import typer
 
 import toolkit
-from toolkit import _marker, plugins
+from toolkit import _marker, deadline, plugins
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.commands import BUILTIN
 from toolkit.cli.context import GlobalOptions
 from toolkit.cli.errorline import print_fatal
 from toolkit.cli.helpformat import HelpGroup
-from toolkit.errors import InvalidInputError, ToolkitError, safe_text
+from toolkit.errors import CommandTimeoutError, InvalidInputError, ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
 
 __all__ = ["COMMANDS_GROUP", "build_app", "main"]
 
 COMMANDS_GROUP = "toolkit.commands"
 log = logging.getLogger("toolkit")
-
-
-class CommandTimeoutError(ToolkitError):
-    """--command-timeout elapsed."""
 
 
 def _version_callback(value: bool) -> None:
@@ -169,21 +165,49 @@ def _root(
         _arm_timeout(timeout, command_timeout)
 
 
+class _LogFormatter(logging.Formatter):
+    """`debug: ...` lines with `--debug`; warnings as the retry lines skopeo prints
+    (`Failed, retrying in 1s ...`), other levels with their name."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = safe_text(" ".join(record.getMessage().splitlines()), 4096)
+        if record.levelno == logging.WARNING and text.startswith("Failed, retrying"):
+            return text
+        prefix = "debug" if record.levelno <= logging.DEBUG else record.levelname.lower()
+        return f"{prefix}: {text}"
+
+
 def _configure_logging(debug: bool) -> None:
+    """skopo's loggers write to stderr; Python warnings (a library's `InsecureRequestWarning`,
+    deprecations) become debug lines, so they never reach a user without `--debug`."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_LogFormatter())
     root = logging.getLogger("toolkit")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     root.propagate = False
+    logging.captureWarnings(True)
+    py_warnings = logging.getLogger("py.warnings")
+    py_warnings.handlers[:] = [handler] if debug else [logging.NullHandler()]
+    py_warnings.setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    py_warnings.propagate = False
+
+
+#: The alarm is a backstop for work that does not watch the deadline (local files): network
+#: code times out on its own at the deadline, and says what it was waiting for.
+_ALARM_GRACE = 0.25
 
 
 def _arm_timeout(seconds: float, text: str) -> None:
+    """One deadline for the whole command (`toolkit.deadline`, seen by every thread), plus
+    SIGALRM in the main thread shortly after it."""
+
     def expire(signum: int, frame: FrameType | None) -> None:
         raise CommandTimeoutError(f"command timed out after {text}")
 
+    deadline.arm(seconds, text)
     signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds + _ALARM_GRACE)
 
 
 def _warn(message: str) -> None:
@@ -245,10 +269,16 @@ def _build_command(only: str | None = None) -> Any:
     return command
 
 
+def _completing() -> bool:
+    """True when the shell's completion script runs skopo (`_SKOPO_COMPLETE=...`)."""
+    return any(key.endswith("_COMPLETE") for key in os.environ)
+
+
+
 def _command_for(args: Sequence[str]) -> Any:
     """The command tree needed to run `args`: only the invoked subcommand when it is a
     registered one; everything for help, completion or an unknown name."""
-    if any(key.endswith("_COMPLETE") for key in os.environ):
+    if _completing():
         return _completion_command()
     if {"--show-completion", "--install-completion"} & {arg.partition("=")[0] for arg in args}:
         from toolkit.cli.completion import install_completion_classes
@@ -325,8 +355,11 @@ def run(args: Sequence[str]) -> int:
     try:
         command = _command_for(args)
         rewritten = rewrite_bool_flags(command, hoist_global_flags(command, args))
-        if not rewritten:
-            rewritten = ["--help"]
+        # A completion request runs with no arguments (the words are in the environment).
+        if not rewritten and not _completing():
+            # As skopeo: a bare `skopo` is a usage error, not a request for help.
+            print_fatal("Missing command 'skopo COMMAND'; try 'skopo --help' for more information")
+            return 1
         interrupted = _watch_signals()
         _resume_gc()
         result = command.main(args=rewritten, prog_name="skopo", standalone_mode=False)
@@ -335,8 +368,7 @@ def run(args: Sequence[str]) -> int:
             return _interrupted_status()
         return result if isinstance(result, int) else 0
     except ToolkitError as exc:
-        if debug:
-            traceback.print_exc()
+        # An expected failure: one line, even with --debug (whose lines said what led to it).
         print_fatal(str(exc))
         return exc.exit_code
     except typer.Exit as exc:
@@ -364,6 +396,7 @@ def run(args: Sequence[str]) -> int:
         return _internal_error(exc, debug)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        deadline.disarm()
 
 
 #: Errors of a write that are the machine's state, not a bug: a full disk or quota, a

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from toolkit import deadline
 from toolkit.cli.context import GlobalOptions, global_options
 from toolkit.cli.flags import FlagValues
 from toolkit.errors import InvalidInputError, RetryableError, safe_text
@@ -58,7 +58,7 @@ def with_retries(flags: FlagValues, operation: Callable[[], T], log: Callable[[s
             delay = fixed_delay if fixed_delay > 0 else (2**attempt) * (1 + random.random() * 0.1)
             attempt += 1
             log(f"Failed, retrying in {delay:.1f}s ... ({attempt}/{times}). Error: {exc}")
-            time.sleep(delay)
+            deadline.sleep(delay)  # --command-timeout covers the waits between attempts too
 
 
 def log_line(line: str) -> None:

@@ -44,7 +44,10 @@ class GlobalOptions:
     def system_context(self) -> SystemContext:
         """The `SystemContext` fields that come from global flags (`--override-*`,
         `--tmpdir`, `--registries.d`, `--user-agent-prefix`, `--tls-details`, the deprecated
-        `--tls-verify`). Raises `ConfigError`/`NotSupportedError` for a bad `--tls-details` file."""
+        `--tls-verify`; the User-Agent is `[PREFIX ]skopo/VERSION`, as skopeo's
+        `[PREFIX ]skopeo/VERSION`). Raises `ConfigError`/`NotSupportedError` for a bad
+        `--tls-details` file."""
+        from toolkit import __version__
         from toolkit.types import OptionalBool, SystemContext  # not at import: `--version` needs none of it
 
         return SystemContext(
@@ -56,7 +59,7 @@ class GlobalOptions:
             tmpdir=self.tmpdir,
             registries_d_path=self.registries_d,
             registries_conf_path=self.registries_conf,
-            user_agent=(f"{self.user_agent_prefix} " if self.user_agent_prefix else "") + "skopo",
+            user_agent=(f"{self.user_agent_prefix} " if self.user_agent_prefix else "") + f"skopo/{__version__}",
         )
 
     def policy_context(self) -> PolicyContext:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config.paths import auth_file_search, primary_auth_file
+from toolkit.debuglog import debug_once
 from toolkit.errors import ConfigError, InvalidInputError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 from toolkit.safefile import write_atomic
@@ -52,6 +53,8 @@ __all__ = [
     "stored_credentials",
     "NotLoggedInError",
     "AuthLookup",
+    "lookup_credentials",
+    "describe_missing_credentials",
 ]
 
 log = logging.getLogger(__name__)
@@ -257,11 +260,41 @@ def stored_credentials(
     for path, legacy in auth_file_search(ctx.auth_file_path, env):
         doc = _load_file(path, legacy=legacy)
         if doc is None:
+            debug_once(log, "auth file %s: does not exist", safe_text(str(path)))
             continue
         found = _lookup_in_file(path, doc, keys, legacy)
         if found is not None:
+            # Never the secret: the user name only (or that it is an identity token).
+            who = f"user {safe_text(found.username, 100)!r}" if found.username else "an identity token"
+            debug_once(log, "auth file %s: credentials for %s found (%s)", safe_text(str(path)), safe_text(name), who)
             return AuthLookup(found, str(path))
+        debug_once(log, "auth file %s: no credentials for %s", safe_text(str(path)), safe_text(name))
     return None
+
+
+def lookup_credentials(
+    ctx: SystemContext, name: str, env: Mapping[str, str] | None = None
+) -> tuple[Credentials | None, str]:
+    """`get_credentials`, plus where they came from, in words for messages and `--debug`
+    (`credentials from --creds`, `credentials from auth file PATH`; "" for none)."""
+    if ctx.no_credentials:
+        debug_once(log, "credentials for %s: none (--no-creds)", safe_text(name))
+        return None, ""
+    if ctx.credentials is not None:
+        debug_once(log, "credentials for %s: from --creds / --username (user %r)", safe_text(name),
+                    safe_text(ctx.credentials.username, 100))
+        return ctx.credentials, "credentials from --creds"
+    found = stored_credentials(ctx, name, env)
+    if found is None:
+        debug_once(log, "credentials for %s: none found, anonymous access", safe_text(name))
+        return None, ""
+    return found.credentials, f"credentials from auth file {safe_text(found.source)}"
+
+
+def describe_missing_credentials(ctx: SystemContext, host: str, env: Mapping[str, str] | None = None) -> str:
+    """`no credentials found for HOST in auth files A, B` (the files searched, in order)."""
+    files = ", ".join(safe_text(str(path)) for path, _ in auth_file_search(ctx.auth_file_path, env))
+    return f"no credentials found for {safe_text(host)} in auth files {files}"
 
 
 def get_credentials(ctx: SystemContext, name: str, env: Mapping[str, str] | None = None) -> Credentials | None:
@@ -270,12 +303,7 @@ def get_credentials(ctx: SystemContext, name: str, env: Mapping[str, str] | None
     `--no-creds` gives None (anonymous); `--creds`/`--username` win over files.
     Raises `ConfigError` for malformed files or failing helpers.
     """
-    if ctx.no_credentials:
-        return None
-    if ctx.credentials is not None:
-        return ctx.credentials
-    found = stored_credentials(ctx, name, env)
-    return found.credentials if found is not None else None
+    return lookup_credentials(ctx, name, env)[0]
 
 
 # ------------------------------------------------------------------ writing

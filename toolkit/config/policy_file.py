@@ -10,6 +10,7 @@ time with `systemDefaultPolicyPath`; packagers and tests use it). Reading is cap
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,8 @@ from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 __all__ = ["SYSTEM_POLICY_ENV", "system_policy_path", "policy_search_paths", "find_policy_file", "read_policy_file"]
 
 SYSTEM_POLICY_ENV: Final = "SKOPO_SYSTEM_POLICY_PATH"
+
+log = logging.getLogger(__name__)
 
 
 def system_policy_path(env: Mapping[str, str] | None = None) -> Path:
@@ -39,10 +42,12 @@ def policy_search_paths(env: Mapping[str, str] | None = None) -> list[Path]:
 def find_policy_file(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path:
     """The policy.json to use. Raises `PolicyError` naming every path tried if none exists."""
     if explicit is not None:
+        log.debug("policy: using %s (--policy)", safe_text(str(explicit)))
         return explicit
     candidates = policy_search_paths(env)
     for path in candidates:
         if os.path.lexists(path):
+            log.debug("policy: using %s", safe_text(str(path)))
             return path
     listed = ", ".join(f'"{safe_text(str(p))}"' for p in candidates)
     raise PolicyError(

@@ -16,6 +16,7 @@ raises `ConfigError` naming the file.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,12 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config.paths import registries_conf_candidates
+from toolkit.debuglog import debug_once
 from toolkit.errors import ConfigError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.types import SystemContext
 
 __all__ = ["Endpoint", "Registry", "RegistriesConf", "PullSource", "load_registries_conf", "ref_matching_prefix"]
+
+log = logging.getLogger(__name__)
 
 _PULL_FROM_MIRROR = {"", "all", "digest-only", "tag-only"}
 
@@ -88,6 +92,13 @@ class Registry:
                 endpoints.append(mirror)
         sources = [PullSource(m.rewrite(ref, self.prefix), m.insecure, True) for m in endpoints]
         sources.append(PullSource(self.endpoint.rewrite(ref, self.prefix), self.endpoint.insecure, False))
+        if len(sources) > 1 or sources[0].reference != ref:
+            log.debug(
+                "registries.conf: %s matches prefix %s; pulling from %s",
+                ref,
+                safe_text(self.prefix),
+                ", then ".join(f"{s.reference}{' (mirror)' if s.is_mirror else ''}" for s in sources),
+            )
         return sources
 
 
@@ -229,6 +240,10 @@ def load_registries_conf(ctx: SystemContext, env: Mapping[str, str] | None = Non
     # The first existing candidate; else the last one (the system file), whose drop-ins
     # still apply. An explicit path is the only candidate.
     candidates = registries_conf_candidates(ctx.registries_conf_path, env)
+    if ctx.registries_conf_path is not None and not ctx.registries_conf_path.exists():
+        # As skopeo: a file named on the command line must exist.
+        shown = safe_text(str(ctx.registries_conf_path))
+        raise ConfigError(f'loading registries configuration "{shown}": open {shown}: no such file or directory')
     main = next((c for c in candidates if c.exists()), candidates[-1])
     files: list[Path] = []
     by_prefix: dict[str, Registry] = {}
@@ -248,4 +263,9 @@ def load_registries_conf(ctx: SystemContext, env: Mapping[str, str] | None = Non
                 raise ConfigError(f"{safe_text(str(path))}: registry prefix {safe_text(reg.prefix)} is defined twice")
             seen_in_file.add(reg.prefix)
             by_prefix[reg.prefix] = reg
+    if files:
+        debug_once(log, "registries.conf: loaded %s (%d registries)",
+                   ", ".join(safe_text(str(f)) for f in files), len(by_prefix))
+    else:
+        debug_once(log, "registries.conf: none found (tried %s)", ", ".join(safe_text(str(c)) for c in candidates))
     return RegistriesConf(tuple(by_prefix.values()), tuple(files))

@@ -84,7 +84,11 @@ class RegistriesD:
     env: Mapping[str, str] | None = None
 
     def _sections(self, ref: NamedReference) -> list[RegistryNamespace]:
-        out: list[RegistryNamespace] = []
+        return [section for _, section in self._scoped_sections(ref)]
+
+    def _scoped_sections(self, ref: NamedReference) -> list[tuple[str, RegistryNamespace]]:
+        """The sections applying to `ref`, most specific first, with their scope names."""
+        out: list[tuple[str, RegistryNamespace]] = []
         # The most specific scope is the full `name:tag` / `name@digest` (c/image uses the
         # policy identity only when exactly one of them is set).
         scopes = policy_namespaces(ref)
@@ -93,15 +97,17 @@ class RegistriesD:
         for scope in scopes:
             section = self.docker.get(scope)
             if section is not None:
-                out.append(section)
+                out.append((scope, section))
         if self.default_docker is not None:
-            out.append(self.default_docker)
+            out.append(("default-docker", self.default_docker))
         return out
 
     def _top_level(self, ref: NamedReference, write: bool) -> str:
-        for section in self._sections(ref):
+        for scope, section in self._scoped_sections(ref):
             url = section.top_level(write)
             if url:
+                log.debug("registries.d: lookaside for %s: %s (%s, from %s)", ref, safe_text(url),
+                          safe_text(scope), safe_text(self.directory))
                 return url
         builtin = "file://" + str(default_lookaside_dir(self.env))
         log.debug("No signature storage configuration found for %s, using built-in default %s", ref, builtin)
@@ -202,9 +208,12 @@ def parse_registries_d_dir(directory: Path, env: Mapping[str, str] | None = None
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:
+        log.debug("registries.d: %s does not exist", safe_text(str(directory)))
         return RegistriesD(docker={}, directory=str(directory), env=env)
     except OSError as exc:
         raise ConfigError(f"reading registries.d directory {safe_text(str(directory))}: {exc.strerror}") from exc
+    log.debug("registries.d: reading %s (%s)", safe_text(str(directory)),
+              ", ".join(safe_text(n) for n in names if n.endswith(".yaml")) or "no .yaml files")
     default: RegistryNamespace | None = None
     default_from = ""
     docker: dict[str, RegistryNamespace] = {}

@@ -10,6 +10,7 @@ image, it is not one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -28,6 +29,8 @@ __all__ = [
     "REFERENCE_TYPE_ANNOTATION",
     "REFERENCE_DIGEST_ANNOTATION",
 ]
+
+log = logging.getLogger(__name__)
 
 #: c/image OCI1InstanceAnnotationCompressionZSTD: the instance uses zstd layers.
 ZSTD_ANNOTATION = "io.github.containers.compression.zstd"
@@ -71,6 +74,23 @@ def is_attestation(annotations: Mapping[str, str]) -> bool:
     return annotations.get(REFERENCE_TYPE_ANNOTATION) == "attestation-manifest"
 
 
+def _platform_text(platform: Platform | None) -> str:
+    if platform is None:
+        return "no platform"
+    return "/".join(p for p in (platform.os, platform.architecture, platform.variant) if p)
+
+
+def _log_choice(kind: str, entry: Instance, wanted: Platform, why: str = "") -> None:
+    log.debug(
+        "%s: chose instance %s (%s) for platform %s%s",
+        kind,
+        entry.digest,
+        _platform_text(entry.platform),
+        _platform_text(wanted),
+        f", {why}" if why else "",
+    )
+
+
 def _not_found(
     kind: str, view: InstanceList, ctx: SystemContext | None, host: Host | None
 ) -> NoMatchingPlatformError:
@@ -94,6 +114,7 @@ def choose_from_docker_list(view: InstanceList, ctx: SystemContext | None, host:
     for platform in wanted:
         for entry in view.manifests:
             if entry.platform is not None and matches(entry.platform, platform):
+                _log_choice("manifest list", entry, platform, "the first entry matching it")
                 return entry.digest
     raise _not_found("manifest list", view, ctx, host)
 
@@ -106,6 +127,7 @@ def choose_from_oci_index(
     lowest = len(wanted)  # entries without a platform rank after every wanted platform
     best: tuple[int, int, int] | None = None
     best_digest: Digest | None = None
+    best_entry: Instance | None = None
     for position, entry in enumerate(view.manifests):
         if is_attestation(entry.annotations):
             continue
@@ -120,7 +142,10 @@ def choose_from_oci_index(
         compression_rank = (1 if is_zstd else 0) if prefer_gzip else (0 if is_zstd else 1)
         key = (rank, compression_rank, position)
         if best is None or key < best:
-            best, best_digest = key, entry.digest
-    if best_digest is None:
+            best, best_digest, best_entry = key, entry.digest, entry
+    if best_digest is None or best is None or best_entry is None:
         raise _not_found("image index", view, ctx, host)
+    compression = "zstd" if best_entry.annotations.get(ZSTD_ANNOTATION) == "true" else "gzip"
+    _log_choice("image index", best_entry, wanted[min(best[0], lowest - 1)],
+                f"the best platform match ({compression} layers)")
     return best_digest

@@ -48,6 +48,7 @@ from typing import Any, Protocol
 from toolkit.config.sync_file import RegistrySync, load_sync_file
 from toolkit.digest import Digest
 from toolkit.errors import (
+    CommandTimeoutError,
     DestinationError,
     ImageNotFoundError,
     InvalidInputError,
@@ -381,6 +382,8 @@ def _yaml_groups(
         return out
 
     def report(repo: str, exc: ToolkitError) -> None:
+        if isinstance(exc, CommandTimeoutError):
+            raise exc  # the deadline is the whole command's: no later repository gets time
         text = f'Error processing repo "{safe_text(registry.registry)}/{safe_text(repo)}", skipping: {exc}'
         events.message(text)
         errors.append(text)
@@ -548,6 +551,8 @@ class _Runner:
                 chosen = parse_list(raw, list_mime).choose_instance(item.source_ctx)
                 if chosen == dest_digest:
                     return dest_digest
+        except CommandTimeoutError:
+            raise
         except ToolkitError as exc:
             # Not fatal: the copy will run and report any real problem.
             log.debug("checking whether %s is up to date failed: %s", item.dest_image_name, exc)
@@ -601,6 +606,8 @@ class _Runner:
             result: CopyResult = self.options.retry(
                 lambda: copy_image(self.policy, dest, item.source, options=copy_options)
             )
+        except CommandTimeoutError:
+            raise  # even with --keep-going: the deadline is the whole command's
         except ToolkitError as exc:
             return ItemResult(item, ItemStatus.FAILED, error=exc)
         return ItemResult(item, ItemStatus.COPIED, result.manifest_digest)
@@ -639,6 +646,9 @@ def run_sync(policy: PolicyContext, plan: SyncPlan, options: SyncOptions) -> Syn
                     outcome = future.result()
                 except _CancelledError:
                     continue
+                except CommandTimeoutError:
+                    runner.stop.set()  # items not started yet are not started
+                    raise
                 results[index] = outcome
                 if outcome.status is ItemStatus.FAILED:
                     assert outcome.error is not None

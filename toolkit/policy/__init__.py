@@ -14,6 +14,7 @@ manifest and signatures, and before it touches the destination.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,6 +130,7 @@ def policy_context(
             raise InvalidInputError("--insecure-policy and --require-signed are mutually exclusive")
         if path is not None:
             raise InvalidInputError("--insecure-policy and --policy cannot be used together")
+        logging.getLogger(__name__).debug("policy: none (--insecure-policy: every image is accepted)")
         return InsecureAcceptAnything()
     from toolkit.policy.evaluate import SignaturePolicyContext  # not needed when insecure
 

@@ -12,7 +12,8 @@ Rules (security.md §3):
 The reader does not verify content: the caller wraps it in a `VerifyingReader`, whose
 digest covers the whole stream across reconnections. A failed resume raises
 `TransientRegistryError`, so `--retry-times` can re-run the copy from the start (the
-destination has not committed anything at that point).
+destination has not committed anything at that point). Past the command's deadline
+(`toolkit.deadline`) a read raises `CommandTimeoutError` and never reconnects.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ import random
 import re
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 
+from toolkit import deadline
 from toolkit.errors import safe_text
 from toolkit.transports.docker._errors import TransientRegistryError
+from toolkit.transports.docker._neterr import network_error
 
 __all__ = ["ResumableBody", "parse_content_range", "MIN_PROGRESS", "RETRY_AFTER_SECONDS"]
 
@@ -72,7 +76,9 @@ class ResumableBody:
         total: int,
         what: str,
         sleep: Callable[[float], None] = time.sleep,
+        read_timeout: float = 0.0,
     ) -> None:
+        self._read_timeout = read_timeout
         self._resp = response
         self._reopen = reopen
         self._total = total
@@ -86,6 +92,8 @@ class ResumableBody:
     def read(self, n: int = -1, /) -> bytes:
         if n is None or n < 0:
             n = 1 << 20
+        # A trickling server never trips the idle timeout: the command's deadline still holds.
+        deadline.check(self._what)
         while True:
             if self._total >= 0 and self.offset >= self._total:
                 # Everything announced has arrived: probe for extra bytes once.
@@ -93,6 +101,8 @@ class ResumableBody:
             try:
                 data = self._read_raw(n, at_end=False)
             except _READ_ERRORS as exc:
+                if deadline.expired():
+                    raise deadline.timeout_error(self._what) from exc
                 self._reconnect(exc)
                 continue
             if not data and self._total >= 0 and self.offset < self._total:
@@ -107,7 +117,16 @@ class ResumableBody:
                 return self._resp.raw.read(n, decode_content=False)
             except _READ_ERRORS:
                 return b""
-        return self._resp.raw.read(n, decode_content=False)
+        # read1: what one receive brings (at most n), not "n bytes, however long that takes",
+        # so that a trickling server meets the deadline check of every `read`.
+        return self._resp.raw.read1(n, decode_content=False)
+
+    def _describe(self, exc: BaseException) -> str:
+        """What broke, in words (`_neterr`), never the library's repr."""
+        host = urlsplit(self._resp.url or "").netloc or "the registry"
+        if isinstance(exc, EOFError):
+            return f"connection to {safe_text(host, 300)} was cut (the response ended early)"
+        return str(network_error(exc, host, read_timeout=self._read_timeout, connect_timeout=0))
 
     def _decide(self, exc: BaseException) -> None:
         progress = self.offset - self._last_retry_offset
@@ -117,15 +136,22 @@ class ResumableBody:
         if now - self._last_retry_time >= RETRY_AFTER_SECONDS:
             return
         raise TransientRegistryError(
-            f"reading {self._what}: {safe_text(str(exc), 300)} (after {self.offset} bytes; "
+            f"reading {self._what}: {self._describe(exc)} (after {self.offset} bytes; "
             "not reconnecting: no progress since the last attempt)"
         ) from exc
 
     def _reconnect(self, exc: BaseException) -> None:
         self._decide(exc)
         self._resp.close()
-        log.info("reading %s failed (%s); reconnecting at byte %d", self._what, safe_text(str(exc), 200), self.offset)
-        self._sleep(RECONNECT_DELAY + random.random() * 0.1)
+        delay = RECONNECT_DELAY + random.random() * 0.1
+        log.warning(
+            "Failed, retrying in %.1fs ... (resuming at byte %d). Error: reading %s: %s",
+            delay,
+            self.offset,
+            self._what,
+            self._describe(exc),
+        )
+        self._sleep(delay)
         self._last_retry_offset = self.offset
         self._last_retry_time = time.monotonic()
         self.reconnections += 1

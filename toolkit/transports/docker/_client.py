@@ -28,7 +28,14 @@ credential and token rules are in `_auth`):
   else 2 s doubling), only for requests without a body or with a replayable one;
   connection errors and 502/503/504 are retried (3 attempts) only for GET/HEAD;
   a 401 `insufficient_scope` gets exactly one retry with the extra scope, never with a body;
-- every read has an idle timeout (`SystemContext.registry_read_timeout`, default 60 s).
+- every read has an idle timeout (`SystemContext.registry_read_timeout`, default 60 s),
+  and every connect, read and retry sleep ends at the command's deadline (`toolkit.deadline`,
+  `--command-timeout`): a timeout past it is a `CommandTimeoutError`, which no retry, HTTP
+  fallback or mirror takes for a network failure;
+- connection refused, DNS and TLS failures are never retried (`_neterr.NetworkError`); the
+  retries above are announced on stderr (`Failed, retrying in 1s ... (1/3). Error: ...`);
+- with `--debug`, one line per HTTP request (method, URL with secret query values
+  redacted, status, bytes, milliseconds); headers and bodies are never logged.
 
 Errors: `TransientRegistryError` (a `RetryableError`: `--retry-times` re-runs the
 operation) for network failures, 5xx, 429 and errcodes other than UNAUTHORIZED, DENIED,
@@ -38,6 +45,7 @@ NAME_UNKNOWN, MANIFEST_UNKNOWN; `UnauthorizedError` for refused credentials;
 from __future__ import annotations
 
 import email.utils
+import functools
 import http.client
 import json
 import logging
@@ -46,9 +54,10 @@ import random
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
@@ -57,9 +66,11 @@ import urllib3.exceptions
 from requests.utils import get_environ_proxies
 
 import toolkit
-from toolkit.config.auth import get_credentials
+from toolkit import deadline
+from toolkit.config.auth import describe_missing_credentials, lookup_credentials
 from toolkit.config.certs import TLSFiles, tls_files_for_host
-from toolkit.errors import ConfigError, RegistryError, ToolkitError, safe_text
+from toolkit.debuglog import debug_once
+from toolkit.errors import CommandTimeoutError, ConfigError, RegistryError, ToolkitError, safe_text
 from toolkit.transports._tls import apply_tls_details
 from toolkit.transports.docker._auth import (
     Authorizer,
@@ -71,6 +82,7 @@ from toolkit.transports.docker._auth import (
     parse_challenges,
 )
 from toolkit.transports.docker._errors import TransientRegistryError
+from toolkit.transports.docker._neterr import STAGE_RESPONSE, network_error, stage_of
 from toolkit.transports.docker._response import Response, check_content_length, error_from_response, read_limited_body
 from toolkit.types import Credentials, OptionalBool, SystemContext, TLSDetails
 
@@ -112,6 +124,30 @@ _POOL_SIZE = 32
 #: Seconds a ping result (scheme, auth challenges) is reused by later clients of the host.
 _PING_LIFETIME = 60.0
 _MAX_LINKS = 32
+#: Query parameters shown as they are in `--debug` lines; any other value is redacted
+#: (upload `_state`, signed redirect URLs' signatures and credentials).
+_SHOWN_QUERY_KEYS = frozenset({"n", "last", "digest", "mount", "from", "service", "scope", "account", "tag"})
+
+# Verification is decided per registry (`--tls-verify`, registries.conf `insecure`), and said
+# once in `--debug`; urllib3's warning for each unverified connection is noise.
+warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
+
+
+def redact_url(url: str) -> str:
+    """`url` for a log line: no user:password, query values other than harmless ones
+    (`_SHOWN_QUERY_KEYS`) replaced by `REDACTED`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, v if k in _SHOWN_QUERY_KEYS else "REDACTED") for k, v in pairs], safe=":/")
+    return safe_text(urlunsplit((parts.scheme, netloc, parts.path, query, "")), 600)
+
+
+def _announce_retry(delay: float, attempt: int, attempts: int, error: object) -> None:
+    """The line skopeo prints before a retry (containers/common `pkg/retry`), on stderr."""
+    log.warning("Failed, retrying in %gs ... (%d/%d). Error: %s", round(delay, 1), attempt, attempts, error)
 
 
 def registry_host(domain: str) -> str:
@@ -132,6 +168,9 @@ class _PooledResponse(requests.Response):
     handshake) after every HEAD, 201, 202, 401 or 404. Draining a short, length-delimited
     rest instead returns the connection to the pool; a long or unbounded rest still closes it.
     """
+
+    #: Set on a final 401 by `RegistryClient.request`: which credentials were refused.
+    auth_note = ""
 
     def close(self) -> None:
         raw = self.raw
@@ -277,6 +316,19 @@ def _new_ssl_context(verify: bool, files: TLSFiles, details: TLSDetails | None =
     return context
 
 
+def _log_tls(host: str, verify: bool, files: TLSFiles) -> None:
+    """One `--debug` line per host and TLS setting: verification, and the certs.d directory."""
+    debug_once(
+        log,
+        "TLS for %s: %s, %s",
+        host,
+        "certificates verified" if verify else "certificates NOT verified (--tls-verify=false or insecure)",
+        f"certs dir {files.directory} ({len(files.ca_files)} CA, {len(files.client_pairs)} client pairs)"
+        if files.directory is not None
+        else "no certs.d directory, system trust store only",
+    )
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -323,10 +375,13 @@ class RegistryClient:
         else:
             self.verify = tls_verify is OptionalBool.TRUE
         self._env = env if env is not None else os.environ
+        #: Where the credentials came from, said when the registry refuses them (never the secret).
+        self.credentials_source = ""
         if credentials is not None:
             self.credentials: Credentials | None = credentials
+            self.credentials_source = "the credentials given"
         elif use_credentials:
-            self.credentials = get_credentials(ctx, repo_name or registry, env)
+            self.credentials, self.credentials_source = lookup_credentials(ctx, repo_name or registry, env)
         else:
             self.credentials = None
         timeout = ctx.registry_read_timeout
@@ -337,13 +392,15 @@ class RegistryClient:
                 timeout = DEFAULT_READ_TIMEOUT
         self.read_timeout = timeout
         files = tls_files_for_host(self.host, ctx.cert_dir, env)
+        _log_tls(self.host, self.verify, files)
         self._link = _link_for(
             self.host, self.verify, files, ctx.user_agent or f"skopo/{toolkit.__version__}", ctx.tls_details
         )
         self._base_url: str | None = None
         self._challenges: list[Challenge] = []
         self._proxy_cache: dict[tuple[str, str, int], dict[str, str]] = {}
-        self.sleep: Callable[[float], None] = time.sleep
+        #: Sleeps end at the command's deadline (then raise `CommandTimeoutError`).
+        self.sleep: Callable[[float], None] = functools.partial(deadline.sleep, waiting_for=self.host)
 
     # ------------------------------------------------------------ plumbing
 
@@ -369,6 +426,9 @@ class RegistryClient:
     def _send_once(
         self, method: str, url: str, headers: Mapping[str, str], data: Any, timeout: float | None
     ) -> Response:
+        deadline.check(self.host)
+        read_timeout = timeout or self.read_timeout
+        started = time.monotonic()
         try:
             prepared = requests.PreparedRequest()
             prepared.prepare_method(method)
@@ -379,23 +439,33 @@ class RegistryClient:
             resp = adapter.send(
                 prepared,
                 stream=True,
-                timeout=(CONNECT_TIMEOUT, timeout or self.read_timeout),
+                timeout=(deadline.cap(CONNECT_TIMEOUT), deadline.cap(read_timeout)),
                 verify=self.verify,
                 proxies=self._proxies(url),
             )
-        except requests.exceptions.SSLError as exc:
-            raise RegistryError(f"{method} {safe_text(url)}: TLS error: {safe_text(str(exc), 400)}") from exc
-        except requests.exceptions.InvalidHeader as exc:
+        except (requests.exceptions.InvalidHeader, urllib3.exceptions.InvalidHeader) as exc:
             raise RegistryError(f"{method} {safe_text(url)}: invalid response header") from exc
-        except requests.exceptions.Timeout as exc:
-            raise TransientRegistryError(
-                f"{method} {safe_text(url)}: timed out (no data for {self.read_timeout:g}s)"
-            ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            if isinstance(exc, urllib3.exceptions.InvalidHeader):
-                raise RegistryError(f"{method} {safe_text(url)}: invalid response header") from exc
-            raise TransientRegistryError(f"{method} {safe_text(url)}: {safe_text(str(exc), 400)}") from exc
-        check_content_length(resp)
+            # The host of this URL: a redirect target or a lookaside server is not the registry.
+            host = urlsplit(url).netloc.rsplit("@", 1)[-1] or self.host
+            error = network_error(
+                exc,
+                host,
+                read_timeout=read_timeout,
+                connect_timeout=CONNECT_TIMEOUT,
+                default_port=443 if url[:6].lower() == "https:" else 80,
+            )
+            log.debug("%s %s -> failed after %d ms: %s", method, redact_url(url), _ms(started), error)
+            raise error from exc
+        length = check_content_length(resp)
+        log.debug(
+            "%s %s -> %d (%s, %d ms)",
+            method,
+            redact_url(url),
+            resp.status_code,
+            f"{length} bytes" if length >= 0 else "length unknown",
+            _ms(started),
+        )
         return resp
 
     def _follow(
@@ -436,7 +506,12 @@ class RegistryClient:
     # ------------------------------------------------------------ ping
 
     def ensure_ping(self) -> None:
-        """Detect the scheme and the auth challenges (`GET /v2/`), once per host link."""
+        """Detect the scheme and the auth challenges (`GET /v2/`), once per host link.
+
+        Without TLS verification a failed HTTPS ping falls back to plain HTTP; if both fail
+        the error of the attempt that got furthest is raised (HTTPS on a tie). The deadline
+        (`CommandTimeoutError`) is never a reason to fall back.
+        """
         if self._base_url is not None:
             return
         link = self._link
@@ -445,13 +520,19 @@ class RegistryClient:
             if known is None:
                 try:
                     known = self._ping("https")
+                except CommandTimeoutError:
+                    raise
                 except ToolkitError as https_error:
                     if self.verify:
                         raise
                     log.debug("https ping of %s failed (%s); trying http", self.host, https_error)
                     try:
                         known = self._ping("http")
-                    except ToolkitError:
+                    except CommandTimeoutError:
+                        raise
+                    except ToolkitError as http_error:
+                        if stage_of(http_error) > stage_of(https_error):
+                            raise http_error from None
                         raise https_error from None
                 link.remember_ping(*known)
             self._base_url, self._challenges = known
@@ -468,13 +549,17 @@ class RegistryClient:
                 attempt += 1
                 if attempt >= TRANSIENT_ATTEMPTS:
                     raise TransientRegistryError(f"{what}: {exc}") from exc
+                _announce_retry(0.5 * attempt, attempt, TRANSIENT_ATTEMPTS - 1, f"{what}: {exc}")
                 self.sleep(0.5 * attempt)
                 continue
             except RegistryError as exc:
+                if stage_of(exc) < STAGE_RESPONSE:  # DNS, connect, TLS: the message says it all
+                    raise
                 raise RegistryError(f"{what}: {exc}") from exc
             if resp.status_code in (502, 503, 504) and attempt + 1 < TRANSIENT_ATTEMPTS:
                 resp.close()
                 attempt += 1
+                _announce_retry(0.5 * attempt, attempt, TRANSIENT_ATTEMPTS - 1, f"{what}: HTTP {resp.status_code}")
                 self.sleep(0.5 * attempt)
                 continue
             break
@@ -531,10 +616,11 @@ class RegistryClient:
         while True:
             try:
                 resp = self._follow(method, url, headers or {}, data, auth.header_for, timeout)
-            except TransientRegistryError:
+            except TransientRegistryError as exc:
                 transient_attempt += 1
                 if not idempotent or transient_attempt >= TRANSIENT_ATTEMPTS:
                     raise
+                _announce_retry(0.5 * transient_attempt, transient_attempt, TRANSIENT_ATTEMPTS - 1, exc)
                 self.sleep(0.5 * transient_attempt)
                 continue
             status = resp.status_code
@@ -551,20 +637,36 @@ class RegistryClient:
                     delay = BACKOFF_INITIAL * 2 ** (rate_attempt - 1)
                 delay = min(delay, BACKOFF_MAX)
                 resp.close()
-                log.info("too many requests to %s; retrying in %.1fs", self.host, delay)
+                _announce_retry(
+                    delay, rate_attempt, BACKOFF_ATTEMPTS - 1, f"{method} {redact_url(url)}: too many requests (429)"
+                )
                 self.sleep(delay)
                 continue
             if status in (502, 503, 504) and idempotent:
                 transient_attempt += 1
                 if transient_attempt < TRANSIENT_ATTEMPTS:
                     resp.close()
-                    self.sleep(0.5 * transient_attempt + random.random() * 0.1)
+                    delay = 0.5 * transient_attempt + random.random() * 0.1
+                    _announce_retry(
+                        delay, transient_attempt, TRANSIENT_ATTEMPTS - 1, f"{method} {redact_url(url)}: HTTP {status}"
+                    )
+                    self.sleep(delay)
                     continue
             challenged = status == 401 and data is None
             if challenged and auth.on_challenge(parse_challenges(resp.raw.headers.getlist("WWW-Authenticate"))):
                 resp.close()
                 continue
+            if status == 401 and isinstance(resp, _PooledResponse):
+                resp.auth_note = self.unauthorized_note()
             return resp
+
+    def unauthorized_note(self) -> str:
+        """Which credentials a refused request carried, for the error (never the secret)."""
+        if self.credentials is None:
+            if self.ctx.no_credentials:
+                return "anonymous access (--no-creds) was refused"
+            return describe_missing_credentials(self.ctx, self.registry, self._env)
+        return f"{self.credentials_source} were refused" if self.credentials_source else "the credentials were refused"
 
     def get_json(self, path: str, limit: int, what: str) -> tuple[Any, Response]:
         """GET `path`, expect 200 and JSON (at most `limit` bytes)."""
@@ -576,6 +678,10 @@ class RegistryClient:
             return json.loads(body), resp
         except (ValueError, RecursionError) as exc:
             raise RegistryError(f"{what}: invalid JSON from the registry") from exc
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def check_auth(ctx: SystemContext, registry: str, credentials: Credentials) -> None:

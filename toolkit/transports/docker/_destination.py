@@ -271,12 +271,14 @@ class DockerImageDestination(ImageDestinationBase):
             upload = _HashingUpload(stream, algorithm, info)
             try:
                 digest, size = self._upload_once(upload, info)
-            except TransientRegistryError:
+            except TransientRegistryError as exc:
                 if attempt >= UPLOAD_ATTEMPTS:
                     raise
                 if upload.started and not _rewind(stream, start):
                     raise
-                log.info("uploading blob failed; restarting the upload session (attempt %d)", attempt + 1)
+                # Announced as every retry is (skopeo's words); a new upload session starts at once.
+                log.warning("Failed, retrying in 0s ... (%d/%d). Error: uploading blob: %s", attempt,
+                            UPLOAD_ATTEMPTS - 1, exc)
                 continue
             return BlobInfo(digest=digest, size=size, media_type=info.media_type)
 

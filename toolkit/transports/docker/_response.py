@@ -14,11 +14,12 @@ the other's module for them. Everything here treats the response as untrusted:
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
 
-from toolkit.errors import RegistryError, SizeLimitError, ToolkitError, safe_text
+from toolkit.errors import CommandTimeoutError, RegistryError, SizeLimitError, ToolkitError, safe_text
 from toolkit.limits import MAX_ERROR_BODY_SIZE
 from toolkit.transports.docker._errors import (
     NON_RETRYABLE_CODES,
@@ -27,8 +28,9 @@ from toolkit.transports.docker._errors import (
     describe_errors,
     parse_error_body,
 )
+from toolkit.transports.docker._neterr import network_error
 
-__all__ = ["Response", "read_limited_body", "error_from_response", "check_content_length"]
+__all__ = ["Response", "read_limited_body", "error_from_response", "check_content_length", "unauthorized_text"]
 
 Response = requests.Response
 
@@ -50,7 +52,11 @@ def read_limited_body(resp: Response, limit: int, what: str) -> bytes:
                 raise SizeLimitError(f"reading {what}: exceeded maximum allowed size of {limit} bytes")
         return b"".join(chunks)
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-        raise TransientRegistryError(f"reading {what}: {safe_text(str(exc), 300)}") from exc
+        host = urlsplit(resp.url or "").netloc or "the registry"
+        error = network_error(exc, host, read_timeout=0, connect_timeout=0)
+        if isinstance(error, CommandTimeoutError):
+            raise error from exc
+        raise TransientRegistryError(f"reading {what}: {error}") from exc
     finally:
         resp.close()
 
@@ -66,13 +72,19 @@ def error_from_response(resp: Response, what: str) -> RegistryError:
     codes = frozenset(e.code for e in entries)
     err: RegistryError
     if resp.status_code == 401 or "UNAUTHORIZED" in codes:
-        err = UnauthorizedError(text)
+        err = UnauthorizedError(unauthorized_text(resp, text))
     elif resp.status_code in (429, 502, 503, 504) or (entries and not codes & NON_RETRYABLE_CODES):
         err = TransientRegistryError(text)
     else:
         err = RegistryError(text)
     err.codes = codes
     return err
+
+
+def unauthorized_text(resp: Response, text: str) -> str:
+    """`text`, plus which credentials were refused when the client noted it (`auth_note`)."""
+    note = getattr(resp, "auth_note", "")
+    return f"{text} ({note})" if note else text
 
 
 def check_content_length(resp: Response) -> int:

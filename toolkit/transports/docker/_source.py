@@ -32,6 +32,7 @@ from typing import Protocol
 from toolkit.config.registries_conf import PullSource, RegistriesConf, load_registries_conf
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
+    CommandTimeoutError,
     DigestMismatchError,
     ImageNotFoundError,
     InvalidReferenceError,
@@ -55,7 +56,13 @@ from toolkit.transports.docker._errors import (
     parse_error_body,
 )
 from toolkit.transports.docker._lookaside import read_lookaside_signatures
-from toolkit.transports.docker._response import Response, check_content_length, error_from_response, read_limited_body
+from toolkit.transports.docker._response import (
+    Response,
+    check_content_length,
+    error_from_response,
+    read_limited_body,
+    unauthorized_text,
+)
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = [
@@ -182,7 +189,7 @@ def _raise_manifest_error(resp: Response, what: str) -> None:
         raise ImageNotFoundError(text)
     codes = {e.code for e in entries}
     if status == 401 or "UNAUTHORIZED" in codes:
-        raise UnauthorizedError(text)
+        raise UnauthorizedError(unauthorized_text(resp, text))
     if status in (429, 502, 503, 504) or (entries and not codes & NON_RETRYABLE_CODES):
         raise TransientRegistryError(text)
     raise RegistryError(text)
@@ -238,6 +245,9 @@ class DockerImageSource(ImageSourceBase):
                                 insecure=source.insecure)
             try:
                 self._manifest = fetch_manifest(client, source.reference, manifest_tail(source.reference))
+            except CommandTimeoutError:  # the deadline is the command's, not this mirror's
+                client.close()
+                raise
             except ToolkitError as exc:
                 client.close()
                 if index == len(sources) - 1:
@@ -245,7 +255,7 @@ class DockerImageSource(ImageSourceBase):
                         exc.message = f"{exc.message} (Mirrors also failed: [{'; '.join(errors)}])"
                     raise
                 errors.append(f"{source.reference}: {exc}")
-                log.info("pulling from mirror %s failed: %s", source.reference, exc)
+                log.debug("pulling from mirror %s failed: %s", source.reference, exc)
                 continue
             self._client = client
             self._physical = source.reference
@@ -281,7 +291,9 @@ class DockerImageSource(ImageSourceBase):
         def reopen(offset: int) -> Response:
             return self._client.request("GET", path, headers={"Range": f"bytes={offset}-"})
 
-        body = ResumableBody(resp, reopen, total=size, what=what, sleep=self._client.sleep)
+        body = ResumableBody(
+            resp, reopen, total=size, what=what, sleep=self._client.sleep, read_timeout=self._client.read_timeout
+        )
         verified = VerifyingReader(body, digest, size if size >= 0 else None, what=what)  # type: ignore[arg-type]
         return ReadAheadReader(verified, chunk_size=_SOCKET_CHUNK, depth=_SOCKET_DEPTH), size
 

@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: Writing to a terminal is refused: the archive would only scramble the screen.
+_TERMINAL = "refusing to write an archive to a terminal; redirect stdout"
 
 _NAME = "docker-archive"
 
@@ -208,6 +210,8 @@ class DockerArchiveImageDestination(ArchiveImageDestination):
 
     def _open_target(self, path: str) -> tuple[BinaryIO, bool]:
         if path == "-":
+            if os.isatty(1):
+                raise DestinationError(_TERMINAL)
             # stdout, as a stream; our own copy of the descriptor, so closing is harmless.
             self._stream = os.fdopen(os.dup(1), "wb")
             return self._stream, False
@@ -222,6 +226,9 @@ class DockerArchiveImageDestination(ArchiveImageDestination):
         # A pipe, a character device or /dev/stdout: write straight into it.
         fd = open_special_for_writing(path, "docker-archive")
         if fd is not None:
+            if os.isatty(fd):  # /dev/stdout, /dev/tty: binary on a screen helps nobody
+                os.close(fd)
+                raise DestinationError(_TERMINAL)
             self._stream = os.fdopen(fd, "wb")
             return self._stream, False
         if st is not None and st.st_size != 0:

@@ -47,7 +47,8 @@ def test_a_docker_image_reference_has_exactly_one_of_tag_and_digest(tmp_path: Pa
     refuses before making any request (the registry below does not exist)."""
     both = parse_normalized_named("127.0.0.1:9/a/b:1@sha256:" + "a" * 64)
     name_only = parse_normalized_named("127.0.0.1:9/a/b")
-    probe = ManifestProbe(SystemContext(registries_conf_path=tmp_path / "none.conf"))
+    (tmp_path / "empty.conf").write_text("")
+    probe = ManifestProbe(SystemContext(registries_conf_path=tmp_path / "empty.conf"))
     for ref, match in ((both, "both a tag and digest"), (name_only, "neither a tag nor a digest")):
         with pytest.raises(InvalidReferenceError, match=match):
             DockerReference.of(ref)
