@@ -10,7 +10,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 skopo() { .venv/bin/skopo "$@"; }
 out=$(mktemp -d "${TMPDIR:-/tmp}/skopo-demo.XXXXXX")
-trap 'rm -rf "$out"' EXIT
+# The last line says where the output was: kept with SKOPO_DEMO_KEEP=1, removed otherwise.
+finish() {
+    local status=$?
+    if [ -n "${SKOPO_DEMO_KEEP:-}" ] && [ "$status" -eq 0 ]; then
+        printf '\nOutput kept in %s (demo.tar loads with `docker load`).\n' "$out"
+    else
+        rm -rf "$out"
+        if [ "$status" -eq 0 ]; then
+            printf '\nOutput was in %s; removed it (SKOPO_DEMO_KEEP=1 keeps it).\n' "$out"
+        fi
+    fi
+}
+trap finish EXIT
 policy=examples/demo-policy.json
 
 step() { printf '\n$ %s\n' "$*"; }
@@ -69,4 +81,4 @@ skopo --policy "$policy" copy -q --remove-signatures dir:examples/image-signed d
 step skopo manifest-digest examples/image-signed/manifest.json
 skopo manifest-digest examples/image-signed/manifest.json
 
-printf '\nThe archive in %s loads with `docker load`. Done.\n' "$out"
+printf '\nDone.\n'

@@ -11,7 +11,7 @@
 - `helpers.tls`, `helpers.proc`, `helpers.env`: TLS CA and server certificates, processes, environments.
 """
 
-from helpers.cli import SkopoRunner, assert_clean_error, describe_result
+from helpers.cli import SkopoRunner, assert_clean_error, describe_result, fatal_message
 from helpers.env import IsolatedHome, make_isolated_home, merge_env
 from helpers.peers import GnupgHome, PeerCommandError, PodmanService, Skopeo
 from helpers.registry import RegistryFactory, RegistryServer
@@ -27,6 +27,7 @@ __all__ = [
     "SkopoRunner",
     "assert_clean_error",
     "describe_result",
+    "fatal_message",
     "make_isolated_home",
     "merge_env",
 ]

@@ -3,7 +3,9 @@
 `SkopoRunner` (the `run_skopo` fixture) runs with a throwaway HOME / XDG_CONFIG_HOME /
 XDG_RUNTIME_DIR, so no test touches the user's auth.json, policy or registries.d.
 `assert_clean_error` checks the error contract of `design.md` rule 5: non-zero exit,
-one line on stderr, never a traceback.
+one line on stderr, never a traceback. With stderr captured (not a terminal) that line is
+skopeo's logrus form, `time="..." level=fatal msg="..."`; `fatal_message` reads the message
+back out of it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.env import IsolatedHome, merge_env
+from toolkit.cli.errorline import unquote_go
 
-__all__ = ["SkopoRunner", "StrPath", "assert_clean_error", "describe_result"]
+#: A fatal error as logrus's text formatter prints it when stderr is not a terminal.
+FATAL_LINE = re.compile(
+    r'time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)" level=fatal(?: msg=(?P<msg>"(?:[^"\\]|\\.)*"|\S+))?'
+)
+
+
+def fatal_message(line: str) -> str:
+    """The message of one fatal-error line: the decoded `msg` of the logrus form, or what
+    follows `Error: ` in the terminal form. Raises AssertionError for any other line."""
+    match = FATAL_LINE.fullmatch(line.rstrip("\n"))
+    if match is not None:
+        return unquote_go(match["msg"]) if match["msg"] is not None else ""
+    assert line.startswith("Error: "), f"not a fatal-error line: {line!r}"
+    return line[len("Error: ") :].rstrip("\n")
+
+__all__ = ["SkopoRunner", "StrPath", "assert_clean_error", "describe_result", "fatal_message"]
 
 StrPath = str | os.PathLike[str]
 
@@ -81,12 +99,12 @@ def assert_clean_error(
     *,
     retries: bool = False,
 ) -> str:
-    """Assert that `result` failed the way skopo must fail; return the error line.
+    """Assert that `result` failed the way skopo must fail; return the error message.
 
     - the exit status is non-zero (and equals `expected_exit` if given),
     - "Traceback" appears nowhere in stderr or stdout,
-    - stderr holds exactly one non-empty line,
-    - that line matches the regex `match` (with `re.search`), if given;
+    - stderr holds exactly one non-empty line, a fatal-error line (`fatal_message`),
+    - its decoded message matches the regex `match` (with `re.search`), if given;
     - with `retries`, it may be preceded by retry announcements (`Failed, retrying in ...`),
       at least one.
     """
@@ -104,7 +122,7 @@ def assert_clean_error(
         )
         lines = lines[-1:]
     assert len(lines) == 1, f"expected exactly one line on stderr, got {len(lines)}\n{info}"
-    line = lines[0]
+    message = fatal_message(lines[0])
     if match is not None:
-        assert re.search(match, line), f"stderr line does not match {match!r}\n{info}"
-    return line
+        assert re.search(match, message), f"stderr message does not match {match!r}\n{info}"
+    return message

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SkopoRunner, assert_clean_error, describe_result
+from helpers import SkopoRunner, assert_clean_error, describe_result, fatal_message
 from helpers.bombs import gzip_bomb
 from helpers.images import BuiltImage, build_image, write_dir, write_oci_layout
 from helpers.trees import leftovers, snapshot
@@ -451,10 +451,10 @@ def test_signal_mid_copy_leaves_destination_unchanged(
         pytest.skip(f"the copy finished before the signal (after {delay:.2f} s)")
     assert proc.returncode == 128 + signum, rest.decode()
     assert stdout == b""
-    errors = [line for line in rest.decode().splitlines() if line.startswith("Error")]
+    errors = [line for line in rest.decode().splitlines() if "level=fatal" in line]
     assert len(errors) == 1, rest.decode()
     assert "Traceback" not in rest.decode()
-    assert ("interrupt" if signum == signal.SIGINT else signum.name) in errors[0]
+    assert fatal_message(errors[0]) == ("interrupted" if signum == signal.SIGINT else f"terminated by {signum.name}")
     assert reaction < 5, f"took {reaction:.1f}s to stop"
     assert snapshot(root) == before
     assert leftovers(tmp_path) == []

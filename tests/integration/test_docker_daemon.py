@@ -219,7 +219,7 @@ def test_engine_refusal_is_reported(run_skopo: SkopoRunner, podman_service: Podm
     name = f"{unique('refused')}:v1"
     line = skopo_fails(run_skopo, "copy", "-q", "--dest-daemon-host", podman_service.docker_host, f"dir:{bad}",
                        f"docker-daemon:{name}", expected_exit=1)
-    assert line.startswith("Error: docker engine reported:") or "docker engine reported" in line, line
+    assert line.startswith("docker engine reported:") or "docker engine reported" in line, line
     assert engine_image(podman_service, f"docker.io/library/{name}") is None
 
 

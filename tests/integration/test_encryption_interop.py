@@ -343,7 +343,7 @@ def test_wrong_or_missing_keys(run_skopo: SkopoRunner, base_keys: Keys, encrypte
     digest = first_layer(encrypted)["digest"]
     line = copy_fails(run_skopo, "--decryption-key", str(base_keys.other), f"oci:{encrypted}:latest", f"oci:{dest}:x",
                       match="no suitable key unwrapper found or none of the private keys could be used")
-    assert line.startswith(f"Error: decrypting layer {digest}: ")
+    assert line.startswith(f"decrypting layer {digest}: ")
     copy_fails(run_skopo, "--decryption-key", str(base_keys.cert), f"oci:{encrypted}:latest", f"oci:{dest}:x",
                match="missing private key needed for decryption")
     assert_untouched(dest)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from helpers import GnupgHome, PodmanService, RegistryServer, Skopeo, SkopoRunner, describe_result
+from helpers import GnupgHome, PodmanService, RegistryServer, Skopeo, SkopoRunner, assert_clean_error, describe_result
 from helpers.images import BuiltImage, Platform, build_image, build_multiarch, write_dir, write_oci_layout
 from helpers.proxy_client import ProxyCallError, ProxyClient
 from helpers.registry import push_image
@@ -388,8 +388,7 @@ def test_socket_on_stdin_and_end_of_file(skopo_proxy: ProxyFactory, tmp_path: Pa
 
 def test_a_bad_socket_fd_is_one_error_line(run_skopo: SkopoRunner, tmp_path: Path) -> None:
     result = run_skopo("experimental-image-proxy", "--sockfd", "99")
-    assert result.returncode == 1 and result.stderr.decode().strip() == (
-        "Error: file file+net sock: fcntl: bad file descriptor"), describe_result(result)
+    assert assert_clean_error(result, expected_exit=1) == "file file+net sock: fcntl: bad file descriptor"
     result = run_skopo("experimental-image-proxy")  # stdin is /dev/null, not a socket
     assert result.returncode == 1 and "socket operation on non-socket" in result.stderr.decode()
     help_text = run_skopo("--help").stdout.decode()

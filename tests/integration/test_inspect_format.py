@@ -111,7 +111,7 @@ def test_skopeo_main_extensions(run_skopo: SkopoRunner, names: dict[str, str], i
 def test_an_execution_error_prints_what_came_before(run_skopo: SkopoRunner, names: dict[str, str]) -> None:
     result = run_skopo("inspect", "--format", "{{.Os}} {{index .Layers 9}}", names["dir"])
     line = assert_clean_error(result, expected_exit=1, match="error calling index: index out of range: 9")
-    assert line.startswith('Error: template: skopeo inspect:1:21: executing "skopeo inspect" at <index .Layers 9>')
+    assert line.startswith('template: skopeo inspect:1:21: executing "skopeo inspect" at <index .Layers 9>')
     assert result.stdout == b"linux "
     # A type error, as Go reports it: .Digest is a digest.Digest, not a string.
     assert_clean_error(run_skopo("inspect", "--format", "{{lower .Digest}}", names["dir"]),

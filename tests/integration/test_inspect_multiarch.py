@@ -40,7 +40,7 @@ def test_plain_inspect_fails_when_the_host_is_missing(
         result = run_skopo("inspect", *args, name)
         line = assert_clean_error(result, expected_exit=1)
         assert line.startswith(
-            "Error: Error parsing manifest for image: choosing image instance: no image found in image index"
+            "Error parsing manifest for image: choosing image instance: no image found in image index"
         ), line
         assert "(it has: linux/ppc64le, linux/s390x)" in line and "--platforms" in line
         assert result.stdout == b""

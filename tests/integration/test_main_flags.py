@@ -88,11 +88,11 @@ def test_require_signed(run_skopo: SkopoRunner, gnupg_home: GnupgHome, tmp_path:
     ok(run_skopo("--policy", accept_all, "copy", "-q", f"dir:{src}", f"dir:{tmp_path / 'a'}"))
     dest = write_dir(build_image(seed=32, layer_count=1, layer_size=64), tmp_path / "dest")
     before = snapshot(dest)
-    line = assert_clean_error(
+    message = assert_clean_error(
         run_skopo("--policy", accept_all, "--require-signed", "copy", "-q", f"dir:{src}", f"dir:{dest}"),
         expected_exit=1, match="No signature verification policy found for image dir:",
     )
-    assert line.startswith("Error: Source image rejected: ")
+    assert message.startswith("Source image rejected: ")
     assert snapshot(dest) == before
     # A global flag after the subcommand works too (cobra's persistent flags).
     assert_clean_error(run_skopo("--policy", accept_all, "copy", "--require-signed", "-q", f"dir:{src}",

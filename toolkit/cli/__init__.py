@@ -1,4 +1,4 @@
-"""The `skopo` command (layer 9): the only code that uses typer/rich, prints or exits.
+"""The `skopo` command (layer 9): the only code that uses typer, prints or exits.
 
 - `app.py`: the root command, global flags, entry-point discovery of subcommands, one
   error line and the exit status for every failure;

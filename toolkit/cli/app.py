@@ -9,7 +9,9 @@ Contract:
   command group) or an already-built click command. One that fails to load prints one
   warning line on stderr and is skipped; the other commands keep working.
 - `main()` never lets a traceback reach the user (unless `--debug`): a `ToolkitError`
-  prints `Error: <message>` and exits with its `exit_code` (2 for image-not-found);
+  prints one line, `Error: <message>` on a terminal and skopeo's logrus line
+  (`time="..." level=fatal msg="<message>"`) otherwise (`cli/errorline.py`), and exits
+  with its `exit_code` (2 for image-not-found);
   usage errors exit 1, as skopeo does, so that 2 keeps meaning "not found".
 """
 
@@ -37,6 +39,8 @@ from toolkit import _marker, deadline, plugins
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.commands import BUILTIN
 from toolkit.cli.context import GlobalOptions
+from toolkit.cli.errorline import print_fatal
+from toolkit.cli.helpformat import HelpGroup
 from toolkit.errors import CommandTimeoutError, InvalidInputError, ToolkitError, safe_text
 from toolkit.gocompat import parse_go_duration
 
@@ -92,7 +96,10 @@ def _root(
     command_timeout: Annotated[
         str,
         typer.Option(
-            "--command-timeout", help="Timeout for the command execution (e.g. 30s, 5m)", metavar="DURATION"
+            "--command-timeout",
+            help="Timeout for the command execution (e.g. 30s, 5m)",
+            metavar="DURATION",
+            show_default=False,
         ),
     ] = "0",
     user_agent_prefix: Annotated[
@@ -218,7 +225,8 @@ def build_app(only: str | None = None) -> typer.Typer:
         help="Various operations with container images and container image registries.",
         no_args_is_help=False,
         add_completion=True,
-        rich_markup_mode="markdown",
+        rich_markup_mode=None,  # plain help: never cut at 80 columns (cli/helpformat.py)
+        cls=HelpGroup,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
@@ -261,11 +269,21 @@ def _build_command(only: str | None = None) -> Any:
     return command
 
 
+def _completing() -> bool:
+    """True when the shell's completion script runs skopo (`_SKOPO_COMPLETE=...`)."""
+    return any(key.endswith("_COMPLETE") for key in os.environ)
+
+
+
 def _command_for(args: Sequence[str]) -> Any:
     """The command tree needed to run `args`: only the invoked subcommand when it is a
     registered one; everything for help, completion or an unknown name."""
-    if any(key.endswith("_COMPLETE") for key in os.environ):
-        return _build_command()
+    if _completing():
+        return _completion_command()
+    if {"--show-completion", "--install-completion"} & {arg.partition("=")[0] for arg in args}:
+        from toolkit.cli.completion import install_completion_classes
+
+        install_completion_classes()
     root = _build_command(only="")
     name = find_subcommand_name(root, args)
     if name is None and args and not {"-h", "--help"} & set(args):
@@ -273,6 +291,23 @@ def _command_for(args: Sequence[str]) -> Any:
     if name and plugins.find(COMMANDS_GROUP, BUILTIN, name) is not None:
         return _build_command(only=name)
     return _build_command()
+
+
+def _completion_command() -> Any:
+    """The tree for a completion request: only the command being completed when the words
+    before the cursor name one (a TAB must not import every command), with skopo's bash
+    completion installed (cli/completion.py)."""
+    from toolkit.cli.completion import add_command_stubs, completion_words, install_completion_classes
+
+    root = _build_command(only="")
+    name = find_subcommand_name(root, completion_words())
+    names = sorted(plugins.registered(COMMANDS_GROUP, BUILTIN))
+    if name is None:  # completing the command's name: the names are enough
+        command = add_command_stubs(root, names)
+    else:
+        command = _build_command(only=name) if name in names else _build_command()
+    install_completion_classes()
+    return command
 
 
 _INTERRUPTED = threading.Event()
@@ -310,7 +345,7 @@ def _interrupted_status() -> int:
     """One line and the shell's status for the signal that stopped us (128+N)."""
     signum = _SIGNAL_RECEIVED[0] if _SIGNAL_RECEIVED else signal.SIGINT
     name = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
-    sys.stderr.write(f"Error: {name}\n")
+    print_fatal(name)
     return 128 + signum
 
 
@@ -320,9 +355,10 @@ def run(args: Sequence[str]) -> int:
     try:
         command = _command_for(args)
         rewritten = rewrite_bool_flags(command, hoist_global_flags(command, args))
-        if not rewritten:
+        # A completion request runs with no arguments (the words are in the environment).
+        if not rewritten and not _completing():
             # As skopeo: a bare `skopo` is a usage error, not a request for help.
-            sys.stderr.write("Error: Missing command 'skopo COMMAND'; try 'skopo --help' for more information\n")
+            print_fatal("Missing command 'skopo COMMAND'; try 'skopo --help' for more information")
             return 1
         interrupted = _watch_signals()
         _resume_gc()
@@ -333,14 +369,14 @@ def run(args: Sequence[str]) -> int:
         return result if isinstance(result, int) else 0
     except ToolkitError as exc:
         # An expected failure: one line, even with --debug (whose lines said what led to it).
-        sys.stderr.write(f"Error: {exc}\n")
+        print_fatal(str(exc))
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
         if _INTERRUPTED.is_set():  # click turns KeyboardInterrupt into Abort
             return _interrupted_status()
-        sys.stderr.write("Error: aborted\n")
+        print_fatal("aborted")
         return 1
     except KeyboardInterrupt:
         return _interrupted_status()
@@ -350,12 +386,12 @@ def run(args: Sequence[str]) -> int:
         if exc.errno not in _OUTPUT_ERRNOS:
             return _internal_error(exc, debug)
         # Writing our output failed (stdout on a full disk, /dev/full): an ordinary error.
-        sys.stderr.write(f"Error: {_output_error(exc)}\n")
+        print_fatal(_output_error(exc))
         return 1
     except Exception as exc:
         format_message = getattr(exc, "format_message", None)
         if callable(format_message):  # a usage error from the command-line parser
-            sys.stderr.write(f"Error: {safe_text(' '.join(str(format_message()).splitlines()))}\n")
+            print_fatal(safe_text(" ".join(str(format_message()).splitlines())))
             return 1
         return _internal_error(exc, debug)
     finally:
@@ -377,7 +413,7 @@ def _internal_error(exc: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exc()
     # Any other exception is a bug, but the user still gets one line.
-    sys.stderr.write(f"Error: internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}\n")
+    print_fatal(f"internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}")
     return 1
 
 
@@ -409,7 +445,7 @@ def main() -> None:
     global _gc_paused_for_startup
     conflict = _marker.check()
     if conflict is not None:
-        sys.stderr.write(f"Error: {safe_text(conflict, 1000)}\n")
+        print_fatal(safe_text(conflict, 1000))
         sys.exit(1)
     if gc.isenabled():
         gc.disable()
@@ -439,6 +475,6 @@ def _flush_stdout(status: int) -> int:
         with contextlib.suppress(OSError, ValueError):
             # Drop what could not be written, or the interpreter's exit would try again.
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # safefile: not a file (the null device)
-            sys.stderr.write(f"Error: {_output_error(exc)}\n")
+            print_fatal(_output_error(exc))
         return status or 1
     return status

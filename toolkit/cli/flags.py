@@ -216,7 +216,8 @@ def copy_shared_flags() -> list[Flag]:
         Flag("sign-by-sigstore-private-key", Path | None, None,
              "Sign the image using a sigstore private key at PATH", metavar="PATH"),
         Flag("sign-by-sigstore", Path | None, None,
-             "Sign the image using a sigstore parameter file at PATH", metavar="PATH"),
+             "Sign the image using a sigstore parameter file at PATH (privateKeyFile; fulcio and rekorURL are "
+             "refused)", metavar="PATH"),
         Flag("sign-passphrase-file", Path | None, None, "Read a passphrase for signing an image from PATH",
              metavar="PATH"),
         Flag("format", str | None, None, "MANIFEST TYPE (oci, v2s1, or v2s2) to use in the destination "

@@ -16,6 +16,7 @@ from toolkit.cli.common import (
     with_retries,
     write_digest_file,
 )
+from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
 from toolkit.cli.copying import selection_flags, shared_copy_options
 from toolkit.cli.flags import (
@@ -141,8 +142,8 @@ def _parse_additional_tags(values: list[str] | None) -> tuple[str, ...]:
                     copy_shared_flags(), selection_flags(), COPY_FLAGS, deprecated_tls_verify_flag())
 def copy(
     ctx: typer.Context,
-    source_image: Annotated[str, typer.Argument(metavar="SOURCE-IMAGE", show_default=False)],
-    destination_image: Annotated[str, typer.Argument(metavar="DESTINATION-IMAGE", show_default=False)],
+    source_image: Annotated[str, image_argument("SOURCE-IMAGE")],
+    destination_image: Annotated[str, image_argument("DESTINATION-IMAGE")],
     flags: FlagValues,
 ) -> None:
     """Copy an image from one location to another.

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from toolkit.cli.common import base_context, log_line, with_retries
+from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import FlagValues, command_with_flags, image_flags, retry_flags, system_context
 from toolkit.transports import parse_image_name
@@ -19,7 +20,7 @@ from toolkit.transports import parse_image_name
 @command_with_flags(image_flags(""), retry_flags())
 def delete(
     ctx: typer.Context,
-    image_name: Annotated[str, typer.Argument(metavar="IMAGE-NAME", show_default=False)],
+    image_name: Annotated[str, image_argument("IMAGE-NAME")],
     flags: FlagValues,
 ) -> None:
     """Delete IMAGE-NAME (a manifest and, in a registry, every tag pointing at it)."""

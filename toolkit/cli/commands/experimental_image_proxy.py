@@ -62,7 +62,7 @@ PROXY_FLAGS: list[Flag] = [
     Flag("sockfd", int, 0, "Serve on opened socket pair (default 0/stdin)", metavar="FD"),
 ]
 
-_app = typer.Typer(rich_markup_mode="markdown", add_completion=False)
+_app = typer.Typer(rich_markup_mode=None, add_completion=False)
 
 
 @_app.command(name="experimental-image-proxy", hidden=True)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from toolkit.cli.common import base_context, log_line, with_retries
+from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
 from toolkit.cli.gotemplate import TemplateExecError, is_json_format, render_report
@@ -122,7 +123,7 @@ INSPECT_FLAGS: list[Flag] = [
 @command_with_flags(INSPECT_FLAGS, image_flags(""), retry_flags())
 def inspect(
     ctx: typer.Context,
-    image_name: Annotated[str, typer.Argument(metavar="IMAGE-NAME", show_default=False)],
+    image_name: Annotated[str, image_argument("IMAGE-NAME")],
     flags: FlagValues,
 ) -> None:
     """Inspect image IMAGE-NAME: manifest digest, layers, platform, labels, environment.

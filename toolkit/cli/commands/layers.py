@@ -16,7 +16,7 @@ from toolkit.cli.context import global_options
 from toolkit.cli.flags import FlagValues, command_with_flags, image_flags, retry_flags, system_context
 from toolkit.errors import InvalidInputError
 
-_app = typer.Typer(rich_markup_mode="markdown", add_completion=False)
+_app = typer.Typer(rich_markup_mode=None, add_completion=False)  # plain help (cli/helpformat.py)
 
 
 @_app.command(name="layers", hidden=True)

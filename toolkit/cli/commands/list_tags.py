@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from toolkit.cli.common import base_context, log_line, with_retries
+from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import FlagValues, auth_flags, command_with_flags, retry_flags, system_context
 from toolkit.manifest.gojson import GoStruct, marshal_indent
@@ -17,7 +18,7 @@ from toolkit.ops.tags import list_tags as list_tags_op
 @command_with_flags(auth_flags(""), retry_flags())
 def list_tags(
     ctx: typer.Context,
-    repository_name: Annotated[str, typer.Argument(metavar="REPOSITORY-NAME", show_default=False)],
+    repository_name: Annotated[str, image_argument("REPOSITORY-NAME")],
     flags: FlagValues,
 ) -> None:
     """List the tags of REPOSITORY-NAME (`docker://NAME` without tag, or `docker-archive:PATH`).

@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from toolkit.cli.common import base_context, log_line, policy_context, with_retries
+from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
+from toolkit.cli.helpformat import HelpGroup
 from toolkit.errors import InvalidInputError, safe_text
 from toolkit.ops.policy_check import PolicyCheckResult, check_policy
 from toolkit.transports import parse_image_name
@@ -31,7 +33,8 @@ CHECK_FLAGS: list[Flag] = [
 app = typer.Typer(
     help="Evaluate the trust policy (policy.json) without copying anything.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
+    cls=HelpGroup,
 )
 
 
@@ -39,7 +42,7 @@ app = typer.Typer(
 @command_with_flags(CHECK_FLAGS, image_flags(""), retry_flags())
 def check(
     ctx: typer.Context,
-    image_name: Annotated[str, typer.Argument(metavar="IMAGE-NAME", show_default=False)],
+    image_name: Annotated[str, image_argument("IMAGE-NAME")],
     flags: FlagValues,
 ) -> None:
     """Evaluate the trust policy for IMAGE-NAME without copying it.

@@ -14,7 +14,7 @@ import typer
 
 from toolkit.errors import InvalidInputError
 
-_app = typer.Typer(rich_markup_mode="markdown", add_completion=False)
+_app = typer.Typer(rich_markup_mode=None, add_completion=False)  # plain help (cli/helpformat.py)
 
 
 @_app.command(name="untrusted-signature-dump-without-verification", hidden=True)

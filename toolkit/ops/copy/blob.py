@@ -20,7 +20,7 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
    source bytes are verified;
    **encrypt** — a layer the plan encrypts: AES-256-CTR over the (re)compressed bytes, the
    key wrapped for every recipient when the plan was made, the HMAC known at EOF;
-6. **progress** — counts bytes, and stops the copy once it is cancelled;
+6. **progress** — counts the source's bytes (as read), and stops the copy once it is cancelled;
 7. **write** — `put_blob`; a compression error is reported as the source's digest or
    size mismatch, or the decrypted layer's HMAC mismatch, when that is the real cause.
 
@@ -358,10 +358,12 @@ class _LayerCopy:
         # === source
         stream, _ = self.copier.source.get_blob(layer)
         try:
-            source: Readable = stream
+            # The bar counts the bytes read from the source, against the size it announced
+            # (the blob as the registry stores it), as skopeo counts: not what is written.
+            source: Readable = _ProgressReader(stream, progress)
             # === decrypt
             if plan.decrypt is not None:
-                source = plan.decrypt.reader(stream)
+                source = plan.decrypt.reader(source)
                 self.put_info = BlobInfo(digest=None, size=-1, media_type=layer.media_type)
             # === zstd:chunked TOC (checked on every read of a layer that names one; an
             # encrypted layer's TOC, if any, describes its plaintext)
@@ -382,7 +384,7 @@ class _LayerCopy:
             if plan.encrypt is not None:
                 out = self._encryption_step(plan.encrypt, out)
             # === progress
-            reader = _ProgressReader(out, progress, self.cancel)
+            reader = _ProgressReader(out, None, self.cancel)
             if self.turn is not None:
                 # Read ahead (bounded) while the previous layer is being written.
                 for ahead in (self.ahead, stream):
@@ -560,10 +562,13 @@ class _DrainThenEOF:
 
 @pass_through
 class _ProgressReader:
-    """Counts bytes for the reporter; stops the copy (raises) once `cancel` is set, so
-    that Ctrl-C or a failed sibling layer does not wait for every layer to finish."""
+    """Counts bytes for the reporter (`progress`, if any); stops the copy (raises) once
+    `cancel` is set, so that Ctrl-C or a failed sibling layer does not wait for every
+    layer to finish."""
 
-    def __init__(self, inner: Readable, progress: BlobProgress, cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self, inner: Readable, progress: BlobProgress | None, cancel: threading.Event | None = None
+    ) -> None:
         self._inner = inner
         self._progress = progress
         self._cancel = cancel
@@ -576,7 +581,7 @@ class _ProgressReader:
         if self._cancel is not None and self._cancel.is_set():
             raise CopyCancelledError("copy cancelled")
         data = self._inner.read(n)
-        if data:
+        if data and self._progress is not None:
             self._progress.advance(len(data))
         return data
 
@@ -588,7 +593,7 @@ class _ProgressReader:
         if self._cancel is not None and self._cancel.is_set():
             raise CopyCancelledError("copy cancelled")
         got = readinto_from(self._inner, memoryview(buffer).cast("B"))
-        if got:
+        if got and self._progress is not None:
             self._progress.advance(got)
         return got
 

@@ -46,11 +46,12 @@ def put_signatures(
         identity = options.sign_identity or copier.dest.reference.docker_reference()
         for signer in options.signers:
             new_signatures.append(signer(manifest_raw, identity))
+    # skopeo says it at every copy, signatures or not.
+    copier.reporter.message("Storing list signatures" if list_signatures else "Storing signatures")
     if not new_signatures:
         return
     if not copier.caps.supports_signatures:
         raise _unsupported(copier.dest)
-    copier.reporter.message("Storing list signatures" if list_signatures else "Storing signatures")
     copier.dest.put_signatures(new_signatures, instance)
     if source_digest is not None:
         copier.signatures_written.add(source_digest)
