@@ -17,8 +17,9 @@ first use (`toolkit.manifest.digests` alone for `manifest-digest`, not the conve
 config machinery), and `from toolkit.manifest.X import Y` loads X only.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from toolkit._lazy import lazy_getattr
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
     from toolkit.manifest import mime
@@ -138,15 +139,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "mime":
-        return import_module("toolkit.manifest.mime")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals(), submodules=("mime",))
 
 
 def __dir__() -> list[str]:

@@ -1,0 +1,38 @@
+"""Module attributes loaded on first use (PEP 562), for package faces that keep start-up cheap.
+
+`lazy_getattr(package, table, namespace)` returns the `__getattr__` a package defines:
+`table` maps a public name to the module defining it (absolute, or relative to `package`);
+`submodules` are names that are themselves submodules of `package`. A name found is cached in
+`namespace` (the package's `globals()`), so later lookups never come back here; an unknown
+name raises `AttributeError` as Python's own lookup would. Standard library only.
+
+(`toolkit/__init__.py` keeps its own four-line copy: the package face may import nothing but
+the standard library at import time, which `tests/unit/test_layers.py` checks.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from importlib import import_module
+from typing import Any
+
+__all__ = ["lazy_getattr"]
+
+
+def lazy_getattr(
+    package: str, table: Mapping[str, str], namespace: dict[str, Any], *, submodules: Collection[str] = ()
+) -> Callable[[str], Any]:
+    """The `__getattr__` of `package`, resolving `table`'s names and `submodules` on first use."""
+
+    def __getattr__(name: str) -> Any:  # noqa: N807 (the PEP 562 hook's own name)
+        if name in submodules:
+            value: Any = import_module(f"{package}.{name}")
+        else:
+            module = table.get(name)
+            if module is None:
+                raise AttributeError(f"module {package!r} has no attribute {name!r}")
+            value = getattr(import_module(module if module.startswith("toolkit.") else f"{package}.{module}"), name)
+        namespace[name] = value  # later lookups skip __getattr__
+        return value
+
+    return __getattr__
