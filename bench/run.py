@@ -5,7 +5,11 @@ Builds (once, cached under `--workdir`) an OCI layout holding a realistic image:
 gzip layers made of files already on the machine (`/usr/lib`, `/usr/share`, ...), about
 `--size` bytes of uncompressed layer content. Then times, alternating the two tools, each
 scenario `--repeat` times and reports medians: wall time, CPU time (user+sys of the child),
-peak RSS of the child, temporary disk used, and the ratio skopo/skopeo.
+peak RSS of the measured tool alone (GNU `/usr/bin/time -f %M` wrapped around it), peak
+extra disk, and the ratio skopo/skopeo. Large scenarios get a "bound" row: the least time
+this machine needs for the bytes hashed, inflated and written (rates measured in the same
+run), and skopo's fraction of it. Start-up rows time short commands; where podman is
+installed, podman pull + save is a third column on the registry -> docker-archive rows.
 
 Registry scenarios (group `registry`, in the default run): two `docker-registry` instances
 (Distribution) started on free 127.0.0.1 ports with storage in the workdir; the image is
@@ -870,7 +874,7 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
             f"| {_mib(m('skopo', 'tmp'))} | {_mib(m('skopeo', 'tmp'))} | {of_bound} |"
         )
         if row.bound:
-            lines.append(f"| ↳ bound (2-core machine) | {_secs(row.bound)} | | | | | | | | | | | |")
+            lines.append(f"| ↳ bound ({meta['cpus']}-core machine) | {_secs(row.bound)} | | | | | | | | | | | |")
     if notes:
         lines += ["", *(f"{marks[i % len(marks)]} {n}." for i, n in enumerate(notes))]
     with_podman = [row for row in rows if row.podman]
