@@ -133,6 +133,7 @@ def build_image(image_dir: Path, size: int, shares: tuple[float, ...] = LAYER_SH
     files = _walk_files(SOURCE_DIRS)
     layers: list[dict[str, Any]] = []
     diff_ids: list[str] = []
+    raw_total = 0
     exhausted = False
     for number, share in enumerate(shares):
         target = int(size * share)
@@ -154,6 +155,7 @@ def build_image(image_dir: Path, size: int, shares: tuple[float, ...] = LAYER_SH
         part.rename(blobs / digest)
         layers.append({"mediaType": OCI_LAYER_GZIP, "digest": f"sha256:{digest}", "size": sink.size})
         diff_ids.append(f"sha256:{sink.diff.hexdigest()}")
+        raw_total += sink.raw_size
         print(f"  layer {number}: {sink.raw_size / 2**20:.0f} MiB -> {sink.size / 2**20:.0f} MiB gzip", flush=True)
         if exhausted:
             print("  (ran out of source files)", flush=True)
@@ -188,6 +190,12 @@ def build_image(image_dir: Path, size: int, shares: tuple[float, ...] = LAYER_SH
     (tmp / "index.json").write_text(json.dumps(index))
     shutil.rmtree(image_dir, ignore_errors=True)
     tmp.rename(image_dir)
+    # Beside the layout, not in it: the layer content really written (the bound's U).
+    _size_file(image_dir).write_text(str(raw_total))
+
+
+def _size_file(image_dir: Path) -> Path:
+    return image_dir.with_name(image_dir.name + ".uncompressed")
 
 
 def _put_blob(blobs: Path, data: bytes) -> str:
@@ -805,6 +813,11 @@ def bound_seconds(work: Work, image: ImageInfo, rates: Rates) -> float:
 
 
 def image_info(image_dir: Path, uncompressed: int) -> ImageInfo:
+    """Layer sizes of `image_dir`; `uncompressed` is used if the build left no size file
+    (an image cached by an older builder)."""
+    size_file = _size_file(image_dir)
+    if size_file.exists():
+        uncompressed = int(size_file.read_text())
     manifest = json.loads(manifest_path(image_dir).read_text())
     sizes = [layer["size"] for layer in manifest["layers"]]
     return ImageInfo(sum(sizes), uncompressed, max(sizes))
