@@ -5,7 +5,11 @@ Builds (once, cached under `--workdir`) an OCI layout holding a realistic image:
 gzip layers made of files already on the machine (`/usr/lib`, `/usr/share`, ...), about
 `--size` bytes of uncompressed layer content. Then times, alternating the two tools, each
 scenario `--repeat` times and reports medians: wall time, CPU time (user+sys of the child),
-peak RSS of the child, temporary disk used, and the ratio skopo/skopeo.
+peak RSS of the measured tool alone (GNU `/usr/bin/time -f %M` wrapped around it), peak
+extra disk, and the ratio skopo/skopeo. Large scenarios get a "bound" row: the least time
+this machine needs for the bytes hashed, inflated and written (rates measured in the same
+run), and skopo's fraction of it. Start-up rows time short commands; where podman is
+installed, podman pull + save is a third column on the registry -> docker-archive rows.
 
 Registry scenarios (group `registry`, in the default run): two `docker-registry` instances
 (Distribution) started on free 127.0.0.1 ports with storage in the workdir; the image is
@@ -50,6 +54,7 @@ from isal import isal_zlib
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from helpers.peers import podman_argv  # noqa: E402
 from helpers.registry import RegistryServer  # noqa: E402
 from helpers.registry import start_registry as helper_start_registry  # noqa: E402
 
@@ -119,8 +124,8 @@ def _layer_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def build_image(image_dir: Path, size: int) -> None:
-    """Write an OCI layout with len(LAYER_SHARES) gzip layers, ~`size` uncompressed bytes."""
+def build_image(image_dir: Path, size: int, shares: tuple[float, ...] = LAYER_SHARES) -> None:
+    """Write an OCI layout with len(`shares`) gzip layers, ~`size` uncompressed bytes."""
     tmp = image_dir.with_name(image_dir.name + ".building")
     shutil.rmtree(tmp, ignore_errors=True)
     blobs = tmp / "blobs" / "sha256"
@@ -128,8 +133,9 @@ def build_image(image_dir: Path, size: int) -> None:
     files = _walk_files(SOURCE_DIRS)
     layers: list[dict[str, Any]] = []
     diff_ids: list[str] = []
+    raw_total = 0
     exhausted = False
-    for number, share in enumerate(LAYER_SHARES):
+    for number, share in enumerate(shares):
         target = int(size * share)
         part = blobs / f"layer-{number}.partial"
         with part.open("wb") as out:
@@ -149,6 +155,7 @@ def build_image(image_dir: Path, size: int) -> None:
         part.rename(blobs / digest)
         layers.append({"mediaType": OCI_LAYER_GZIP, "digest": f"sha256:{digest}", "size": sink.size})
         diff_ids.append(f"sha256:{sink.diff.hexdigest()}")
+        raw_total += sink.raw_size
         print(f"  layer {number}: {sink.raw_size / 2**20:.0f} MiB -> {sink.size / 2**20:.0f} MiB gzip", flush=True)
         if exhausted:
             print("  (ran out of source files)", flush=True)
@@ -183,6 +190,12 @@ def build_image(image_dir: Path, size: int) -> None:
     (tmp / "index.json").write_text(json.dumps(index))
     shutil.rmtree(image_dir, ignore_errors=True)
     tmp.rename(image_dir)
+    # Beside the layout, not in it: the layer content really written (the bound's U).
+    _size_file(image_dir).write_text(str(raw_total))
+
+
+def _size_file(image_dir: Path) -> Path:
+    return image_dir.with_name(image_dir.name + ".uncompressed")
 
 
 def _put_blob(blobs: Path, data: bytes) -> str:
@@ -191,13 +204,14 @@ def _put_blob(blobs: Path, data: bytes) -> str:
     return digest
 
 
-def ensure_image(workdir: Path, size: int, skopeo: str) -> Path:
-    """The cached image for `size` (built if missing), checked readable by skopeo."""
-    image_dir = workdir / f"image-{size}-v{BUILD_VERSION}"
+def ensure_image(workdir: Path, size: int, skopeo: str, shares: tuple[float, ...] = LAYER_SHARES) -> Path:
+    """The cached image for `size` and `shares` (built if missing), checked readable by skopeo."""
+    layers = "" if shares == LAYER_SHARES else f"-{len(shares)}l"
+    image_dir = workdir / f"image-{size}{layers}-v{BUILD_VERSION}"
     if not (image_dir / "index.json").exists():
         print(f"building a {size / 2**30:.2f} GiB image in {image_dir} (cached for later runs)", flush=True)
         start = time.monotonic()
-        build_image(image_dir, size)
+        build_image(image_dir, size, shares)
         print(f"  built in {time.monotonic() - start:.0f}s", flush=True)
     subprocess.run(
         [skopeo, "--insecure-policy", "inspect", f"oci:{image_dir}:bench"],
@@ -242,8 +256,28 @@ def _tree_usage(path: Path) -> int:
     return total
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (through /proc/PID/task/TID/children): the measured tool
+    runs under /usr/bin/time (and, for skopeo, unshare + sh), so it is a descendant."""
+    pids, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        pids.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{current}/task/{tid}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+            except (OSError, ValueError):
+                continue
+    return pids
+
+
 class TempSampler(threading.Thread):
-    """Samples the temporary disk used by one child process every `interval` seconds.
+    """Samples the temporary disk used by one child process tree every `interval` seconds.
 
     Counted: files under `tmpdir` (given to the tool as its temp directory), plus regular
     files the child holds open, even unlinked, under `tmpdir`, `/var/tmp` or `/tmp` (other
@@ -269,12 +303,7 @@ class TempSampler(threading.Thread):
         in_tmpdir = _tree_usage(Path(self.tmpdir))
         elsewhere = 0
         seen: set[tuple[int, int]] = set()
-        fd_dir = f"/proc/{self.pid}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            fds = []
-        for fd in fds:
+        for fd_dir, fd in self._open_fds():
             try:
                 target = os.readlink(f"{fd_dir}/{fd}")
                 deleted = target.endswith(" (deleted)")
@@ -296,6 +325,16 @@ class TempSampler(threading.Thread):
                 elsewhere += st.st_blocks * 512
         return in_tmpdir + elsewhere, elsewhere
 
+    def _open_fds(self) -> Iterator[tuple[str, str]]:
+        for pid in _process_tree(self.pid):
+            fd_dir = f"/proc/{pid}/fd"
+            try:
+                fds = os.listdir(fd_dir)
+            except OSError:
+                continue
+            for fd in fds:
+                yield fd_dir, fd
+
     def run(self) -> None:
         while not self._halt.is_set():
             total, elsewhere = self.sample()
@@ -312,15 +351,44 @@ class TempSampler(threading.Thread):
 class Sample:
     wall: float
     cpu: float
-    rss: int  # bytes
+    rss: int  # bytes: peak RSS of the measured process alone (GNU time's %M)
     tmp: int  # bytes
     tmp_elsewhere: int  # bytes outside the dedicated tmpdir
 
 
-def run_measured(argv: list[str], tmpdir: Path, exclude: list[Path]) -> Sample:
-    """Run `argv` with TMPDIR=`tmpdir`; wall, CPU, peak RSS and temp disk of the child."""
+TIME_BIN = "/usr/bin/time"
+
+
+def with_time(argv: list[str], rss_file: Path) -> list[str]:
+    """`argv` run under GNU time writing the peak RSS (KiB) of its child, `argv` itself, to
+    `rss_file`: the benchmark's own RSS (copied at fork, counted in a Python parent's
+    ru_maxrss) is not in it, only time's small one at its fork."""
+    return [TIME_BIN, "-f", "%M", "-o", str(rss_file), *argv]
+
+
+def _read_rss(rss_file: Path) -> int:
+    """Bytes from GNU time's output file (its last line; a failing command adds a line before)."""
+    lines = rss_file.read_text().split()
+    return int(lines[-1]) * 1024
+
+
+def unmount_under(path: Path) -> None:
+    """Lazily unmount whatever is mounted under `path` (podman's overlay layers), deepest first."""
+    prefix = str(path) + "/"
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, stderr=subprocess.DEVNULL)
+
+
+def run_measured(argv: list[str], tmpdir: Path, exclude: list[Path], rss_file: Path) -> Sample:
+    """Run `argv` (already wrapped by `with_time(..., rss_file)`) with TMPDIR=`tmpdir`;
+    wall, CPU (user+sys of the whole tree), peak RSS of the measured process (from
+    `rss_file`) and peak temp disk of the tree."""
+    unmount_under(tmpdir)
     shutil.rmtree(tmpdir, ignore_errors=True)
     tmpdir.mkdir(parents=True)
+    rss_file.unlink(missing_ok=True)
     env = dict(os.environ, TMPDIR=str(tmpdir))
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -338,8 +406,9 @@ def run_measured(argv: list[str], tmpdir: Path, exclude: list[Path]) -> Sample:
     leftover = _tree_usage(tmpdir)
     return Sample(
         wall=wall,
+        # wait4's usage of a child includes the descendants it waited for: the tool's CPU.
         cpu=usage.ru_utime + usage.ru_stime,
-        rss=usage.ru_maxrss * 1024,
+        rss=_read_rss(rss_file),
         tmp=max(sampler.peak, leftover),
         tmp_elsewhere=sampler.peak_elsewhere,
     )
@@ -401,32 +470,69 @@ def skopeo_private_cache(argv: list[str], cache_dir: Path) -> list[str]:
 # ----------------------------------------------------------------------------- scenarios
 
 
+@dataclass(frozen=True)
+class Work:
+    """The least work a verified copy costs on this machine, for the "bound" row: bytes
+    hashed (`hash_c` times the compressed layers, `hash_u` times the uncompressed ones),
+    inflated (the compressed layers, if `inflate`) and written (`write`: "C" compressed,
+    "U" uncompressed). Counted for the whole machine, so a receiving registry's hash and
+    write of every pushed byte are in it."""
+
+    hash_c: int = 1
+    hash_u: int = 0
+    inflate: bool = False
+    write: str = "C"
+
+
+#: Decompressed docker-archive: source digests verified, layers inflated, diffIDs verified.
+ARCHIVE = Work(hash_c=1, hash_u=1, inflate=True, write="U")
+#: Blobs copied as they are into files (oci:, dir:, compressed docker-archive).
+PASS = Work(hash_c=1, write="C")
+#: Blobs pushed to a registry on this machine: hashed by the tool and by the registry.
+PUSH = Work(hash_c=2, write="C")
+
+
+#: tags of the sync scenario's source repository (all the 1 MiB image)
+SYNC_TAGS = 50
+SYNC_REPO = "bench/sync"
+
+
 @dataclass
 class Scenario:
     name: str
     #: docker-archive | oci | dir (files under the out dir); registry kinds: "reg-other" (a
     #: fresh repository on the second registry), "reg-new" (a fresh repository on the first
-    #: registry), "reg-same" (the repository the image is already in, on the first registry)
+    #: registry), "reg-same" (the repository the image is already in, on the first registry);
+    #: "none" (a start-up command given by `argv`), "sync" (sync's no-change rerun)
     dest_kind: str
     skopo_flags: list[str] = field(default_factory=list)
     skopeo_flags: list[str] = field(default_factory=list)
     note: str = ""
     source: str = "oci"  # oci (the local layout) | registry (the first registry) | encrypted (see below)
-    group: str = "local"  # local | registry | transform
+    group: str = "local"  # local | registry | seed | transform | startup
+    #: main (--size, 6 layers) | seed (2 x --size, 8 layers) | mid (--size x 300/1024, 3 layers)
+    #: | tiny (1 MiB, 1 layer)
+    image: str = "main"
+    #: the work of the "bound" row (None: no bound row, e.g. start-up or mount-only rows)
+    work: Work | None = None
+    #: a start-up command (after the binary): "{manifest}" and "{src}" are filled in
+    argv: list[str] = field(default_factory=list)
+    #: also time podman pull + save (registry -> docker-archive rows only)
+    podman: bool = False
 
 
 SCENARIOS = [
-    Scenario("oci -> docker-archive", "docker-archive"),
+    Scenario("oci -> docker-archive", "docker-archive", work=ARCHIVE),
     Scenario(
-        "oci -> docker-archive --dest-compress", "docker-archive", ["--dest-compress"], [],
+        "oci -> docker-archive --dest-compress", "docker-archive", ["--dest-compress"], [], work=PASS,
         note="skopeo has no compressed docker-archive: compared with its default docker-archive",
     ),
-    Scenario("oci -> oci", "oci"),
-    Scenario("oci -> dir", "dir"),
-    Scenario("registry -> oci", "oci", source="registry", group="registry"),
-    Scenario("registry -> dir", "dir", source="registry", group="registry"),
+    Scenario("oci -> oci", "oci", work=PASS),
+    Scenario("oci -> dir", "dir", work=PASS),
+    Scenario("registry -> oci", "oci", source="registry", group="registry", work=PASS),
+    Scenario("registry -> dir", "dir", source="registry", group="registry", work=PASS),
     Scenario(
-        "registry -> other registry", "reg-other", source="registry", group="registry",
+        "registry -> other registry", "reg-other", source="registry", group="registry", work=PUSH,
         note="a fresh repository on a second registry instance each run: every blob is downloaded "
         "and uploaded (no cross-repository mount is possible)",
     ),
@@ -438,7 +544,7 @@ SCENARIOS = [
         "everything (with a warm cache it would mount too)",
     ),
     Scenario(
-        "oci -> registry", "reg-new", group="registry",
+        "oci -> registry", "reg-new", group="registry", work=PUSH,
         note="push to a fresh repository each run: every blob is uploaded",
     ),
     Scenario(
@@ -446,7 +552,21 @@ SCENARIOS = [
         note="push to the repository that already holds the image: every blob is found (HEAD) "
         "and skipped, only the manifest is PUT again",
     ),
-    Scenario("registry -> docker-archive", "docker-archive", source="registry", group="registry"),
+    Scenario("registry -> docker-archive", "docker-archive", source="registry", group="registry", work=ARCHIVE,
+             podman=True),
+    # Mid-sized image (3 layers, ~300 MiB with the default --size).
+    Scenario("mid: registry -> oci", "oci", source="registry", group="registry", image="mid", work=PASS),
+    Scenario("mid: registry -> other registry", "reg-other", source="registry", group="registry", image="mid",
+             work=PUSH),
+    Scenario("mid: oci -> registry", "reg-new", group="registry", image="mid", work=PUSH),
+    # The seed scenario: 8 layers, 2 x --size, from the registry.
+    Scenario("seed: registry -> docker-archive", "docker-archive", source="registry", group="seed",
+             image="seed", work=ARCHIVE, podman=True),
+    Scenario(
+        "seed: registry -> docker-archive --dest-compress", "docker-archive", ["--dest-compress"], [],
+        source="registry", group="seed", image="seed", work=PASS,
+        note="skopeo has no compressed docker-archive: compared with its default docker-archive",
+    ),
     # Layer transforms (issue 19). "{pub}" / "{key}" are the benchmark's RSA key pair.
     Scenario("oci -> oci, encrypt (jwe)", "oci", ["--encryption-key", "jwe:{pub}"], ["--encryption-key", "jwe:{pub}"],
              group="transform"),
@@ -461,8 +581,30 @@ SCENARIOS = [
         note="both at c/storage's default zstd:chunked level (10); skopo with libzstd, skopeo with "
         "klauspost/compress",
     ),
+    # Start-up: commands that move (almost) nothing.
+    Scenario("start-up: --version", "none", group="startup", argv=["--version"]),
+    Scenario("start-up: manifest-digest FILE", "none", group="startup", argv=["manifest-digest", "{manifest}"]),
+    Scenario("start-up: inspect oci:", "none", group="startup", argv=["inspect", "{src}"]),
+    Scenario("start-up: 1 MiB image registry -> oci", "oci", source="registry", group="startup", image="tiny"),
+    Scenario(
+        "start-up: sync no-change rerun", "sync", source="registry", group="startup", image="tiny",
+        note=f"sync --src docker --dest docker of a repository holding the 1 MiB image under "
+        f"{SYNC_TAGS} tags, on loopback, to a destination already synced once (untimed) by the same tool",
+    ),
 ]
-GROUPS = ("local", "registry", "transform")
+GROUPS = ("local", "registry", "seed", "transform", "startup")
+#: repository of each image on the first registry
+IMAGE_REPOS = {"main": BENCH_REPO, "seed": "bench/seed-image", "mid": "bench/mid", "tiny": "bench/tiny"}
+
+
+def image_plan(size: int) -> dict[str, tuple[int, tuple[float, ...]]]:
+    """Uncompressed size and layer shares of each image, from --size."""
+    return {
+        "main": (size, LAYER_SHARES),
+        "seed": (2 * size, (0.05, 0.25, 0.2, 0.15, 0.12, 0.1, 0.08, 0.05)),
+        "mid": (size * 300 // 1024, (0.2, 0.5, 0.3)),
+        "tiny": (1 << 20, (1.0,)),
+    }
 
 
 def dest_ref(kind: str, path: Path) -> str:
@@ -476,6 +618,12 @@ def dest_ref(kind: str, path: Path) -> str:
 def command(
     tool: str, binary: str, scenario: Scenario, src: str, dest: str, tmpdir: Path, keys: dict[str, str] | None = None
 ) -> list[str]:
+    if scenario.dest_kind == "none":
+        return [binary, *(a.format(**(keys or {}), src=src) for a in scenario.argv)]
+    if scenario.dest_kind == "sync":
+        quiet = ["-q"] if tool == "skopo" else []
+        return [binary, "--insecure-policy", "sync", *quiet, "--src", "docker", "--dest", "docker",
+                "--src-tls-verify=false", "--dest-tls-verify=false", src, dest]
     flags = [f.format(**(keys or {})) for f in (scenario.skopo_flags if tool == "skopo" else scenario.skopeo_flags)]
     if src.startswith("docker://"):
         flags.append("--src-tls-verify=false")
@@ -484,9 +632,20 @@ def command(
     return [binary, "--insecure-policy", "--tmpdir", str(tmpdir), "copy", "-q", *flags, src, dest]
 
 
+def podman_command(src: str, dest: str, root: Path) -> list[str]:
+    """podman pull `src` (docker://...) into a throwaway store under `root` (overlay), then
+    podman save -o to the docker-archive `dest`; one shell, timed as one."""
+    podman = shutil.which("podman") or "podman"
+    ref = src.removeprefix("docker://")
+    out = dest.removeprefix("docker-archive:").rsplit(":", 2)[0]
+    script = ('ref=$1; out=$2; mkdir -p "$3/tmp"; shift 3; "$@" pull -q --tls-verify=false "$ref" >/dev/null '
+              '&& exec "$@" save -q -o "$out" "$ref"')
+    return ["sh", "-c", script, "sh", ref, out, str(root), *podman_argv(podman, root, driver="overlay")]
+
+
 @dataclass
 class Registries:
-    """The two registries of the registry scenarios, both holding the image."""
+    """The two registries of the registry scenarios, holding the images they need."""
 
     first: Registry  # source of registry -> *, destination of pushes and same-registry copies
     second: Registry  # destination of registry -> other registry
@@ -496,10 +655,14 @@ class Registries:
         self.second.stop()
 
 
-def start_registries(workdir: Path, image_dir: Path, skopeo: str, binary: str = REGISTRY_BINARY) -> Registries:
-    """Start both registries and push the image to each with skopeo (untimed): the source
-    is then the same for both tools, and the second registry's blob store already holds
-    the blobs, so every run sees the same store state (blobs present, repository new)."""
+def start_registries(
+    workdir: Path, images: dict[str, Path], on_second: set[str], skopeo: str, binary: str = REGISTRY_BINARY
+) -> Registries:
+    """Start both registries and push each image of `images` to the first one (as
+    IMAGE_REPOS[name]) and those named in `on_second` to the second one too, with skopeo
+    (untimed): the source is then the same for both tools, and the second registry's blob
+    store already holds the blobs, so every run sees the same store state (blobs present,
+    repository new)."""
     first = start_registry(workdir / "registry-1", binary)
     try:
         second = start_registry(workdir / "registry-2", binary)
@@ -507,15 +670,17 @@ def start_registries(workdir: Path, image_dir: Path, skopeo: str, binary: str = 
         first.stop()
         raise
     registries = Registries(first, second)
+    pushes = [(first, IMAGE_REPOS[n], d) for n, d in images.items()]
+    pushes += [(second, f"{IMAGE_REPOS[n]}-seed", d) for n, d in images.items() if n in on_second]
     try:
-        for registry, repo in ((first, BENCH_REPO), (second, "bench/seed")):
+        for registry, repo, image_dir in pushes:
             start = time.monotonic()
             subprocess.run(
                 [skopeo, "--insecure-policy", "copy", "-q", "--dest-tls-verify=false",
                  f"oci:{image_dir}:{BENCH_TAG}", registry.ref(repo)],
                 check=True,
             )
-            print(f"  pushed the image to {registry.ref(repo)} in {time.monotonic() - start:.1f}s", flush=True)
+            print(f"  pushed {image_dir.name} to {registry.ref(repo)} in {time.monotonic() - start:.1f}s", flush=True)
     except BaseException:
         registries.stop()
         raise
@@ -556,16 +721,21 @@ def endpoints(
     """(source, destination, cleanup) of one run; fresh destinations are unique per run."""
     if scenario.source == "registry":
         assert registries is not None
-        src = registries.first.ref(BENCH_REPO)
+        src = registries.first.ref(IMAGE_REPOS[scenario.image])
     elif scenario.source == "encrypted":
         src = src_encrypted
     else:
         src = src_oci
     kind = scenario.dest_kind
+    if kind == "none":
+        return src, "", lambda: None
+    if kind == "sync":
+        assert registries is not None
+        return f"{registries.first.host}/{SYNC_REPO}", f"{registries.second.host}/sync-{tool}", lambda: None
     if kind.startswith("reg-"):
         assert registries is not None
         if kind == "reg-same":
-            return src, registries.first.ref(BENCH_REPO), lambda: None
+            return src, registries.first.ref(IMAGE_REPOS[scenario.image]), lambda: None
         registry = registries.second if kind == "reg-other" else registries.first
         repo = f"bench/run-{tool}-{repeat}-{secrets.token_hex(3)}"
         return src, registry.ref(repo), lambda: registry.drop_repository(repo)
@@ -581,12 +751,96 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
+# ------------------------------------------------------------------------ machine bound
+
+
+@dataclass
+class Rates:
+    """This machine's single-core rates (bytes per second), measured in the same run."""
+
+    sha256: float  # hashlib.sha256 over page-cached layer bytes
+    inflate: float  # isal gzip decompression, in compressed bytes in per second
+    write: float  # 256 KiB writes + fsync to a file in the workdir
+    cores: int
+
+
+def measure_rates(layer: Path, scratch: Path, limit: int) -> Rates:
+    """Time sha256 and inflate over (up to `limit` bytes of) the page-cached `layer`, and
+    writing `limit` bytes (+ fsync) to `scratch`; best of 2 passes each (the machine is shared)."""
+    data = layer.read_bytes()[:limit]
+    best = {"sha256": 0.0, "inflate": 0.0, "write": 0.0}
+    piece = b"\x5a" * (256 << 10)
+    for _ in range(2):
+        start = time.perf_counter()
+        h = hashlib.sha256()
+        view = memoryview(data)
+        for i in range(0, len(data), CHUNK):
+            h.update(view[i:i + CHUNK])
+        best["sha256"] = max(best["sha256"], len(data) / (time.perf_counter() - start))
+        start = time.perf_counter()
+        d = isal_zlib.decompressobj(31)
+        for i in range(0, len(data), CHUNK):
+            d.decompress(view[i:i + CHUNK])
+        best["inflate"] = max(best["inflate"], len(data) / (time.perf_counter() - start))
+        os.sync()
+        start = time.perf_counter()
+        with scratch.open("wb", buffering=0) as f:
+            written = 0
+            while written < limit:
+                written += f.write(piece)
+            os.fsync(f.fileno())
+        best["write"] = max(best["write"], written / (time.perf_counter() - start))
+        scratch.unlink()
+    return Rates(cores=os.cpu_count() or 1, **best)
+
+
+@dataclass
+class ImageInfo:
+    compressed: int
+    uncompressed: int
+    largest_layer: int  # compressed bytes
+
+
+def bound_seconds(work: Work, image: ImageInfo, rates: Rates) -> float:
+    """bound = max(CPU / cores, largest layer's inflate, write): hashing and inflating split
+    over every core, except that one gzip stream inflates on one core, and the disk writes
+    what must be written meanwhile. Start-up, network and page-cache reads are not counted."""
+    c, u = image.compressed, image.uncompressed
+    cpu = (work.hash_c * c + work.hash_u * u) / rates.sha256 + (c / rates.inflate if work.inflate else 0.0)
+    serial = image.largest_layer / rates.inflate if work.inflate else 0.0
+    written = u if work.write == "U" else c
+    return max(cpu / rates.cores, serial, written / rates.write)
+
+
+def image_info(image_dir: Path, uncompressed: int) -> ImageInfo:
+    """Layer sizes of `image_dir`; `uncompressed` is used if the build left no size file
+    (an image cached by an older builder)."""
+    size_file = _size_file(image_dir)
+    if size_file.exists():
+        uncompressed = int(size_file.read_text())
+    manifest = json.loads(manifest_path(image_dir).read_text())
+    sizes = [layer["size"] for layer in manifest["layers"]]
+    return ImageInfo(sum(sizes), uncompressed, max(sizes))
+
+
+def manifest_path(image_dir: Path) -> Path:
+    digest = str(json.loads((image_dir / "index.json").read_text())["manifests"][0]["digest"])
+    return image_dir / "blobs/sha256" / digest.split(":")[1]
+
+
+# ------------------------------------------------------------------------------ report
+
+TOOLS = ("skopo", "skopeo", "podman")
+
+
 @dataclass
 class Row:
     scenario: str
     note: str
     skopo: list[Sample]
     skopeo: list[Sample]
+    podman: list[Sample] = field(default_factory=list)
+    bound: float | None = None  # seconds
 
     def median(self, tool: str, attr: str) -> float:
         samples: list[Sample] = getattr(self, tool)
@@ -601,123 +855,200 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b > 0 else ("-" if a == 0 else "inf")
 
 
+def _secs(t: float) -> str:
+    return f"{t * 1000:.0f} ms" if t < 1 else f"{t:.2f} s"
+
+
 def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
+    rates = meta["rates"]
     lines = [
-        f"Image: {meta['layers']} gzip layers, {_mib(meta['uncompressed'])} uncompressed, "
+        f"Main image: {meta['layers']} gzip layers, {_mib(meta['uncompressed'])} uncompressed, "
         f"{_mib(meta['compressed'])} compressed; {meta['repeat']} runs each, medians; "
-        f"{meta['cpus']} CPUs. Ratio = skopo / skopeo.",
+        f"{meta['cpus']} CPUs. Ratio = skopo / skopeo. Rates (one core): sha256 {_mib(rates['sha256'])}/s, "
+        f"inflate {_mib(rates['inflate'])}/s (compressed in), write+fsync {_mib(rates['write'])}/s.",
         "",
         "| scenario | wall skopo | wall skopeo | ratio | CPU skopo | CPU skopeo | ratio "
-        "| peak RSS skopo | peak RSS skopeo | tmp disk skopo | tmp disk skopeo |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS skopo | peak RSS skopeo | ratio | peak extra disk skopo | skopeo | skopo of bound |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     marks = "¹²³⁴⁵⁶⁷⁸⁹"
-    notes = [row.note for row in rows if row.note]
+    notes = list(dict.fromkeys(row.note for row in rows if row.note))
     for row in rows:
         m = row.median
         name = row.scenario + (f" {marks[notes.index(row.note) % len(marks)]}" if row.note else "")
+        of_bound = f"{100 * row.bound / m('skopo', 'wall'):.0f}%" if row.bound else ""
         lines.append(
-            f"| {name} | {m('skopo', 'wall'):.2f} s | {m('skopeo', 'wall'):.2f} s "
+            f"| {name} | {_secs(m('skopo', 'wall'))} | {_secs(m('skopeo', 'wall'))} "
             f"| {_ratio(m('skopo', 'wall'), m('skopeo', 'wall'))} "
-            f"| {m('skopo', 'cpu'):.2f} s | {m('skopeo', 'cpu'):.2f} s "
+            f"| {_secs(m('skopo', 'cpu'))} | {_secs(m('skopeo', 'cpu'))} "
             f"| {_ratio(m('skopo', 'cpu'), m('skopeo', 'cpu'))} "
             f"| {_mib(m('skopo', 'rss'))} | {_mib(m('skopeo', 'rss'))} "
-            f"| {_mib(m('skopo', 'tmp'))} | {_mib(m('skopeo', 'tmp'))} |"
+            f"| {_ratio(m('skopo', 'rss'), m('skopeo', 'rss'))} "
+            f"| {_mib(m('skopo', 'tmp'))} | {_mib(m('skopeo', 'tmp'))} | {of_bound} |"
         )
+        if row.bound:
+            lines.append(f"| ↳ bound ({meta['cpus']}-core machine) | {_secs(row.bound)} | | | | | | | | | | | |")
     if notes:
         lines += ["", *(f"{marks[i % len(marks)]} {n}." for i, n in enumerate(notes))]
+    with_podman = [row for row in rows if row.podman]
+    if with_podman:
+        lines += [
+            "", "podman pull + save (pull into a throwaway overlay store, then `podman save -o`, timed together):",
+            "", "| scenario | wall skopo | wall podman | ratio skopo/podman | peak RSS skopo | peak RSS podman "
+            "| peak extra disk skopo | podman |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in with_podman:
+            m = row.median
+            lines.append(
+                f"| {row.scenario} | {_secs(m('skopo', 'wall'))} | {_secs(m('podman', 'wall'))} "
+                f"| {_ratio(m('skopo', 'wall'), m('podman', 'wall'))} | {_mib(m('skopo', 'rss'))} "
+                f"| {_mib(m('podman', 'rss'))} | {_mib(m('skopo', 'tmp'))} | {_mib(m('podman', 'tmp'))} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="cache and scratch directory")
-    parser.add_argument("--size", default="1G", help="uncompressed image size (e.g. 1G, 200M; default 1G)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per tool and scenario (median reported)")
+    parser.add_argument("--size", default=None,
+                        help="uncompressed size of the main image (e.g. 1G, 200M; default 1G, 32M with "
+                        "--quick); the seed image is twice that, the mid-sized one 300/1024 of it")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs per tool and scenario (median reported; default 3, 1 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: --size 32M --repeat 1 unless given (proves the harness, no figures)")
     parser.add_argument("--skopo", default=str(ROOT / ".venv" / "bin" / "skopo"))
     parser.add_argument("--skopeo", default=shutil.which("skopeo") or "/usr/bin/skopeo")
+    parser.add_argument("--no-podman", dest="podman", action="store_false",
+                        help="skip the podman pull + save column even if podman is installed")
     parser.add_argument("--only", action="append", default=[], help="run only scenarios containing this text")
     parser.add_argument(
         "--group", action="append", choices=GROUPS, default=[],
         help="scenario group to run (repeatable; default: all): local (oci: source, files out), "
-        "registry (docker-registry source or destination) or transform (encryption, decryption, "
-        "zstd:chunked, oci: -> oci:)",
+        "registry (docker-registry source or destination, main and mid-sized image), seed (the "
+        "2 x --size 8-layer image registry -> docker-archive), transform (encryption, decryption, "
+        "zstd:chunked, oci: -> oci:) or startup (short commands)",
     )
-    parser.add_argument("--registry", dest="group", action="append_const", const="registry",
-                        help="same as --group registry")
-    parser.add_argument("--local", dest="group", action="append_const", const="local",
-                        help="same as --group local")
-    parser.add_argument("--transform", dest="group", action="append_const", const="transform",
-                        help="same as --group transform")
+    for name in GROUPS:
+        parser.add_argument(f"--{name}", dest="group", action="append_const", const=name,
+                            help=f"same as --group {name}")
     parser.add_argument("--registry-binary", default=REGISTRY_BINARY, help="the docker-registry binary")
     args = parser.parse_args(argv)
+    if not os.access(TIME_BIN, os.X_OK):
+        parser.error(f"{TIME_BIN} (Debian package 'time') is needed to measure peak RSS")
+    repeat_count: int = args.repeat if args.repeat is not None else (1 if args.quick else 3)
+    size = _parse_size(args.size if args.size is not None else ("32M" if args.quick else "1G"))
     # As an installed package would have it: every module byte-compiled (PYTHONDONTWRITEBYTECODE
     # in a developer's environment would otherwise make each run recompile edited modules).
     compileall.compile_dir(str(ROOT / "toolkit"), quiet=1)
 
-    size = _parse_size(args.size)
     workdir: Path = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    image_dir = ensure_image(workdir, size, args.skopeo)
-    src = f"oci:{image_dir}:bench"
-    manifest_entry = json.loads((image_dir / "index.json").read_text())["manifests"][0]
-    manifest = json.loads((image_dir / "blobs/sha256" / manifest_entry["digest"].split(":")[1]).read_text())
-    compressed = sum(layer["size"] for layer in manifest["layers"])
-    print(f"warming the page cache: {_mib(warm_cache(image_dir))} read", flush=True)
-
-    out_dir = workdir / "out"
-    tmpdir = workdir / "tmp"
-    remove(out_dir)
-    out_dir.mkdir()
     groups = set(args.group) or set(GROUPS)
     scenarios = [
         s for s in SCENARIOS
         if s.group in groups and (not args.only or any(o in s.name for o in args.only))
     ]
-    rows = [Row(s.name, s.note, [], []) for s in scenarios]
+    plan = image_plan(size)
+    needed = {"main"} | {s.image for s in scenarios}
+    image_dirs = {name: ensure_image(workdir, plan[name][0], args.skopeo, plan[name][1]) for name in sorted(needed)}
+    infos = {name: image_info(d, plan[name][0]) for name, d in image_dirs.items()}
+    image_dir = image_dirs["main"]
+    src = f"oci:{image_dir}:bench"
+    for d in image_dirs.values():
+        print(f"warming the page cache: {d.name}, {_mib(warm_cache(d))} read", flush=True)
+
+    out_dir = workdir / "out"
+    tmpdir = workdir / "tmp"
+    rss_file = workdir / "rss.txt"
+    remove(out_dir)
+    out_dir.mkdir()
+    layer_file = max((image_dir / "blobs/sha256").iterdir(), key=lambda p: p.stat().st_size)
+    rates = measure_rates(layer_file, out_dir / "rate-probe", min(256 << 20, max(16 << 20, size // 4)))
+    print(f"rates: sha256 {_mib(rates.sha256)}/s, inflate {_mib(rates.inflate)}/s, "
+          f"write+fsync {_mib(rates.write)}/s, {rates.cores} cores", flush=True)
+    podman_ok = args.podman and shutil.which("podman") is not None
+    rows = [
+        Row(s.name, s.note, [], [], bound=bound_seconds(s.work, infos[s.image], rates) if s.work else None)
+        for s in scenarios
+    ]
     binaries = {"skopo": args.skopo, "skopeo": args.skopeo}
     keys = ensure_keys(workdir)
+    keys["manifest"] = str(manifest_path(image_dir))
     src_encrypted = ""
     if any(s.source == "encrypted" for s in scenarios):
         src_encrypted = ensure_encrypted(workdir, image_dir, args.skopeo, keys)
         warm_cache(Path(src_encrypted.split(":")[1]))
     registries: Registries | None = None
-    if any(s.group == "registry" for s in scenarios):
+    on_registry = [s for s in scenarios if s.source == "registry" or s.dest_kind.startswith("reg-")]
+    if on_registry or any(s.dest_kind == "sync" for s in scenarios):
         print("starting two registries", flush=True)
-        registries = start_registries(workdir, image_dir, args.skopeo, args.registry_binary)
+        pushed = {name: image_dirs[name] for name in sorted({s.image for s in on_registry})}
+        registries = start_registries(
+            workdir, pushed, {s.image for s in on_registry if s.dest_kind == "reg-other"}, args.skopeo,
+            args.registry_binary,
+        )
+        if any(s.dest_kind == "sync" for s in scenarios):
+            for number in range(SYNC_TAGS):  # the sync source: one repository, many tags
+                subprocess.run(
+                    [args.skopeo, "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
+                     "--dest-tls-verify=false", registries.first.ref(IMAGE_REPOS["tiny"]),
+                     registries.first.ref(SYNC_REPO, f"t{number:02}")],
+                    check=True,
+                )
     try:
-        for repeat in range(args.repeat):
+        for scenario in scenarios:
+            if scenario.dest_kind == "sync":  # the first sync of each tool, untimed
+                for tool in ("skopo", "skopeo"):
+                    run_src, run_dest, _ = endpoints(scenario, tool, 0, src, out_dir, registries)
+                    subprocess.run(command(tool, binaries[tool], scenario, run_src, run_dest, tmpdir), check=True,
+                                   stdout=subprocess.DEVNULL)
+        for repeat in range(repeat_count):
             for scenario, row in zip(scenarios, rows, strict=True):
-                order = ("skopo", "skopeo") if repeat % 2 == 0 else ("skopeo", "skopo")
+                order = ["skopo", "skopeo"] if repeat % 2 == 0 else ["skopeo", "skopo"]
+                if scenario.podman and podman_ok:
+                    order.append("podman")
                 for tool in order:
                     run_src, run_dest, cleanup = endpoints(
                         scenario, tool, repeat, src, out_dir, registries, src_encrypted
                     )
                     # No writeback of an earlier run's output may slow this one down.
                     os.sync()
-                    argv = command(tool, binaries[tool], scenario, run_src, run_dest, tmpdir, keys)
-                    if tool == "skopeo" and scenario.group == "registry":
+                    if tool == "podman":
+                        argv = with_time(podman_command(run_src, run_dest, tmpdir / "podman"), rss_file)
+                    else:
+                        argv = with_time(
+                            command(tool, binaries[tool], scenario, run_src, run_dest, tmpdir, keys), rss_file
+                        )
+                    if tool == "skopeo" and scenario.group in ("registry", "seed"):
                         argv = skopeo_private_cache(argv, workdir / "skopeo-cache")
                     try:
-                        sample = run_measured(argv, tmpdir, exclude=[workdir])
+                        sample = run_measured(argv, tmpdir, exclude=[workdir], rss_file=rss_file)
                     finally:
                         cleanup()
                     getattr(row, tool).append(sample)
                     print(
-                        f"[{repeat + 1}/{args.repeat}] {scenario.name:40} {tool:6} wall {sample.wall:6.2f}s "
+                        f"[{repeat + 1}/{repeat_count}] {scenario.name:48} {tool:6} wall {sample.wall:6.2f}s "
                         f"cpu {sample.cpu:6.2f}s rss {_mib(sample.rss):>8} tmp {_mib(sample.tmp):>8}",
                         flush=True,
                     )
     finally:
         if registries is not None:
             registries.stop()
+        unmount_under(tmpdir)
     remove(tmpdir)
+    rss_file.unlink(missing_ok=True)
+    main_info = infos["main"]
     meta = {
         "size": size,
         "uncompressed": size,
-        "compressed": compressed,
-        "layers": len(manifest["layers"]),
-        "repeat": args.repeat,
+        "compressed": main_info.compressed,
+        "layers": len(LAYER_SHARES),
+        "images": {n: asdict(i) for n, i in infos.items()},
+        "rates": asdict(rates),
+        "repeat": repeat_count,
+        "quick": args.quick,
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "machine": platform.platform(),
@@ -737,11 +1068,11 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "scenario": r.scenario,
                 "note": r.note,
-                "skopo": [asdict(s) for s in r.skopo],
-                "skopeo": [asdict(s) for s in r.skopeo],
+                "bound": r.bound,
+                **{tool: [asdict(s) for s in getattr(r, tool)] for tool in TOOLS},
                 "median": {
                     tool: {a: r.median(tool, a) for a in ("wall", "cpu", "rss", "tmp", "tmp_elsewhere")}
-                    for tool in ("skopo", "skopeo")
+                    for tool in TOOLS if getattr(r, tool)
                 },
             }
             for r in rows

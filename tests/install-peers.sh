@@ -23,6 +23,8 @@ missing=()
 for bin in "${!need[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("${need[$bin]}")
 done
+# GNU time for bench/run.py's peak RSS (`command -v time` finds the shell keyword instead)
+[ -x /usr/bin/time ] || missing+=(time)
 ((${#missing[@]})) || exit 0
 echo "installing test peers: ${missing[*]}" >&2
 if [ "$(id -u)" -ne 0 ]; then
