@@ -62,13 +62,19 @@ def safe_text(text: str, limit: int = 512) -> str:
 
 
 class ToolkitError(Exception):
-    """Base of all errors skopo reports to users. `exit_code` is the process status."""
+    """Base of all errors skopo reports to users. `exit_code` is the process status.
+
+    `hint` (may be empty) is advice for a person at the command line, printed after the
+    message by the CLI; `str()` is the message alone, with skopeo's words, as machine
+    interfaces (the image proxy, the Python API) pass it on."""
 
     exit_code: int = 1
+    hint: str = ""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.hint = hint
 
     def __str__(self) -> str:
         # One line, whatever the message holds.

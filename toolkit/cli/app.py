@@ -369,7 +369,7 @@ def run(args: Sequence[str]) -> int:
         return result if isinstance(result, int) else 0
     except ToolkitError as exc:
         # An expected failure: one line, even with --debug (whose lines said what led to it).
-        print_fatal(str(exc))
+        print_fatal(f"{exc} ({exc.hint})" if exc.hint else str(exc))
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code

@@ -60,7 +60,7 @@ def get_transport(name: str) -> Transport:
     """
     ep = _lookup(name)
     if ep is None:
-        raise InvalidImageNameError(f'unknown transport "{safe_text(name)}"{_known_transports_hint(name)}')
+        raise InvalidImageNameError(f'unknown transport "{safe_text(name)}"', hint=_known_transports_hint(name))
     try:
         transport: Transport = ep.load()
     except Exception as exc:  # a plugin may fail in any way; report it, never crash
@@ -69,13 +69,13 @@ def get_transport(name: str) -> Transport:
 
 
 def _known_transports_hint(name: str) -> str:
-    """` (did you mean "docker"? known transports: dir, docker, ...)` for an unknown `name`."""
+    """`did you mean "docker"? known transports: dir, docker, ...` for an unknown `name`."""
     import difflib  # only on this error path
 
     names = transport_names()
     close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
     guess = f'did you mean "{close[0]}"? ' if close else ""
-    return f" ({guess}known transports: {', '.join(names)})"
+    return f"{guess}known transports: {', '.join(names)}"
 
 
 def parse_image_name(image_name: str) -> ImageReference:
@@ -91,7 +91,7 @@ def parse_image_name(image_name: str) -> ImageReference:
         )
     if _lookup(transport_name) is None:
         raise InvalidImageNameError(
-            f'Invalid image name "{safe_text(image_name)}", unknown transport "{safe_text(transport_name)}"'
-            + _known_transports_hint(transport_name)
+            f'Invalid image name "{safe_text(image_name)}", unknown transport "{safe_text(transport_name)}"',
+            hint=_known_transports_hint(transport_name),
         )
     return get_transport(transport_name).parse_reference(within)
