@@ -20,8 +20,8 @@ one. An entry is one of:
 Placeholders in command lines: `{reg}` (TLS registry with token auth), `{img}` (an image
 there), `{certs}` (its CA), `{auth}` (an auth file with its credentials), `{user}`/`{pw}`,
 `{src}` (a dir: image), `{layout}`/`{blobs}` (an OCI layout whose blobs are in a shared
-directory), `{conf}` (registries.conf making `{reg}` insecure), `{dead}` (a registry port
-nobody listens on), `{nosock}` (a docker socket that does not exist), `{out}` (a fresh path,
+directory), `{conf}` (registries.conf making `{reg}` insecure), `{dead}` (a registry
+answering 503 to everything), `{nosock}` (a docker socket that does not exist), `{out}` (a fresh path,
 the same for both runs of a check).
 """
 
@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import ast
 import base64
+import http.server
 import json
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,13 +124,13 @@ FLAGS: dict[str, Check] = {
     " --override-variant": TestedIn(
         "integration/test_sync.py::test_sync_multiarch_without_all_copies_this_platform_and_then_skips"),
     " --tmpdir": TestedIn("integration/test_main_flags.py::test_dest_precompute_digests_side_by_side"),
-    " --command-timeout": D("inspect dir:{src}", "--command-timeout 1ns inspect dir:{src}"),
+    " --command-timeout": D("inspect {dead}", "--command-timeout 1s inspect {dead}", "stderr"),
     " --user-agent-prefix": D("inspect --cert-dir {certs} {timg}",
                               "--user-agent-prefix walk-agent inspect --cert-dir {certs} {timg}", "log"),
     " --require-signed": TestedIn("integration/test_main_flags.py::test_require_signed"),
     " --tls-details": TestedIn("integration/test_main_flags.py::test_tls_details_narrow_what_the_client_offers"),
     " --tls-verify": TestedIn("integration/test_main_flags.py::test_deprecated_tls_verify_side_by_side"),
-    " --debug": D("inspect dir:{out}", "--debug inspect dir:{out}", "stderr"),
+    " --debug": D(INSPECT_C, "--debug " + INSPECT_C, "stderr"),
     " --version": D("--help", "--version", "stdout"),
     " --install-completion": D("--help", "--install-completion", "stdout"),
     " --show-completion": D("--help", "--show-completion", "stdout"),
@@ -449,9 +451,28 @@ class World:
         return [arg.format(out=out, n=self.runs, **self.values) for arg in argv]
 
 
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    """A registry that answers 503 to everything: a failure `--retry-times` retries (a
+    closed port is never retried: connection refused is not transient)."""
+
+    def _answer(self) -> None:
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, tls_ca: CertificateAuthority) -> Iterator[World]:
     root = tmp_path_factory.mktemp("walk")
+    unavailable = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    threading.Thread(target=unavailable.serve_forever, daemon=True).start()
+    dead = f"127.0.0.1:{unavailable.server_address[1]}"
     issuer = start_token_issuer(root / "issuer", users={USER: PASSWORD})
     registry = start_registry(root / "registry", extra_config=issuer.registry_config())
     tls_registry = start_registry(root / "tls-registry", tls=True, ca=tls_ca)
@@ -465,6 +486,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, tls_ca: CertificateAuthority
             policy = Path(config_home) / "containers" / "policy.json"
             policy.parent.mkdir(parents=True, exist_ok=True)
             policy.write_text(json.dumps({"default": [{"type": "reject"}]}))
+            # The unavailable registry speaks plain HTTP: insecure for every command's checks.
+            (policy.parent / "registries.conf").write_text(f'[[registry]]\nlocation = "{dead}"\ninsecure = true\n')
         certs = str(tls_ca.cert_dir)
         img = f"docker://{registry.host}/walk/img:v1"
         timg = f"docker://{tls_registry.host}/walk/img:v1"
@@ -485,8 +508,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, tls_ca: CertificateAuthority
             "reg": registry.host, "img": img, "treg": tls_registry.host, "timg": timg, "certs": certs,
             "auth": str(auth), "user": USER, "pw": PASSWORD,
             "src": str(src), "csrc": str(csrc), "layout": str(root / "layout"), "blobs": str(blobs), "conf": str(conf),
-            "dead": "docker://127.0.0.1:1/walk/dead:v1", "dead_repo": "127.0.0.1:1/walk/dead:v1",
-            "dead_repo_name": "127.0.0.1:1/walk/dead",
+            "dead": f"docker://{dead}/walk/dead:v1", "dead_repo": f"{dead}/walk/dead:v1",
+            "dead_repo_name": f"{dead}/walk/dead",
             "nosock": f"unix://{root / 'no-such.sock'}",
         }
         yield World(values, tls_registry, issuer, runner, root)
@@ -494,6 +517,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, tls_ca: CertificateAuthority
         registry.stop()
         tls_registry.stop()
         issuer.stop()
+        unavailable.shutdown()
 
 
 def _observe(world: World, on: str, result: Any, out: Path, log_before: int) -> object:
