@@ -43,9 +43,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from toolkit.config.sync_file import RegistrySync, load_sync_file
 from toolkit.digest import Digest
 from toolkit.errors import (
     CommandTimeoutError,
@@ -60,15 +59,22 @@ from toolkit.gocompat import path_base, path_clean, path_join
 from toolkit.manifest import manifest_digest, mime, parse_list
 from toolkit.ops.copy import CopyOptions, CopyResult, MultiArch, copy_image
 from toolkit.ops.report import BlobProgress, Reporter
-from toolkit.policy import PolicyContext
 from toolkit.reference import NamedReference, is_valid_tag, parse_normalized_named
 from toolkit.safefile import make_dirs
-from toolkit.transports import dir as dir_transport
-from toolkit.transports import oci as oci_transport
 from toolkit.transports.base import ImageReference, PathReference
 from toolkit.transports.docker import TRANSPORT as DOCKER
-from toolkit.transports.docker import DockerReference, ManifestProbe, list_repository_tags
+from toolkit.transports.docker import DockerReference
 from toolkit.types import OptionalBool, SystemContext
+
+if TYPE_CHECKING:
+    from toolkit.config.sync_file import RegistrySync
+    from toolkit.policy import PolicyContext
+    from toolkit.transports.docker import ManifestProbe
+
+# Imported where used, so a docker -> docker sync loads neither the YAML parser (`--src
+# yaml`) nor the local transports: `toolkit.config.sync_file`, `toolkit.transports.dir`,
+# `toolkit.transports.oci`; nor the HTTP stack before a registry is contacted
+# (`ManifestProbe`, `list_repository_tags`).
 
 __all__ = [
     "SourceKind",
@@ -283,6 +289,8 @@ def plan_sync(source: str, destination: str, options: SyncOptions) -> SyncPlan:
     elif options.source_kind is SourceKind.DIR:
         groups.append((_dir_source_refs(source), base_ctx, source))
     else:
+        from toolkit.config.sync_file import load_sync_file
+
         sync_file = load_sync_file(Path(source))
         for registry in sync_file.registries:
             groups.extend((refs, ctx, None) for refs, ctx in _yaml_groups(registry, base_ctx, options, errors))
@@ -323,6 +331,8 @@ def _docker_source_refs(source: str, ctx: SystemContext, options: SyncOptions) -
 
 def _repository_refs(repo: NamedReference, ctx: SystemContext, options: SyncOptions) -> list[ImageReference]:
     """Every tag of `repo` as a docker reference (registry order)."""
+    from toolkit.transports.docker import list_repository_tags
+
     try:
         tags: list[str] = options.retry(lambda: list_repository_tags(ctx, repo))
     except ToolkitError as exc:
@@ -338,6 +348,8 @@ def _dir_source_refs(source: str) -> list[ImageReference]:
         os.stat(source)
     except OSError as exc:
         raise InvalidInputError(f"Invalid source directory specified: {safe_text(source)}: {exc.strerror}") from exc
+    from toolkit.transports import dir as dir_transport
+
     found: list[ImageReference] = []
 
     def walk(path: str) -> None:
@@ -492,6 +504,8 @@ class _Runner:
         with self._lock:
             probe = self._probes.get(ctx)
             if probe is None:
+                from toolkit.transports.docker import ManifestProbe
+
                 probe = self._probes[ctx] = ManifestProbe(ctx)
             return probe
 
@@ -565,9 +579,13 @@ class _Runner:
         if item.dest_kind is DestinationKind.DOCKER:
             return DOCKER.parse_reference("//" + item.dest_name)
         if item.dest_kind is DestinationKind.DIR:
+            from toolkit.transports import dir as dir_transport
+
             parent = os.path.dirname(os.path.abspath(item.dest_name))
             _makedirs(parent)
             return dir_transport.TRANSPORT.parse_reference(item.dest_name)
+        from toolkit.transports import oci as oci_transport
+
         layout = item.dest_name.split(":", 1)[0]
         _makedirs(os.path.dirname(os.path.abspath(layout)))
         return oci_transport.TRANSPORT.parse_reference(item.dest_name)

@@ -23,18 +23,20 @@ The engine never prints; it reports through a `Reporter`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from toolkit._lazy import lazy_getattr
 from toolkit.errors import InvalidInputError, NoMatchingPlatformError, ToolkitError, safe_text
-from toolkit.image import UnparsedImage
-from toolkit.manifest import mime, parse_list
-from toolkit.ops.copy.blob import CopyCancelledError
-from toolkit.ops.copy.copier import Copier
-from toolkit.ops.copy.multiple import copy_list
 from toolkit.ops.copy.options import DEFAULT_PARALLEL_COPIES, CopyOptions, CopyResult, MultiArch, Signer
-from toolkit.ops.copy.referrers import check_referrers_support, copy_referrers
-from toolkit.ops.copy.sign import check_signature_support
-from toolkit.ops.copy.single import copy_single_image
-from toolkit.policy import PolicyContext
-from toolkit.transports.base import BlobMountHint, ImageReference, TopLevelManifestSink
+
+if TYPE_CHECKING:
+    from toolkit.ops.copy.blob import CopyCancelledError
+    from toolkit.policy import PolicyContext
+    from toolkit.transports.base import ImageReference
+
+# The engine's modules are imported by `copy_image` itself: the options above are all that
+# building a copy (the CLI, `sync`, which may copy nothing) needs.
+__getattr__ = lazy_getattr(__name__, {"CopyCancelledError": "toolkit.ops.copy.blob"}, globals())
 
 __all__ = [
     "MultiArch",
@@ -60,6 +62,15 @@ def copy_image(
     subclasses for any other failure; in every failure case the destination is left
     as it was (for transports that can promise it; a pipe cannot be un-written).
     """
+    from toolkit.image import UnparsedImage
+    from toolkit.manifest import mime, parse_list
+    from toolkit.ops.copy.copier import Copier
+    from toolkit.ops.copy.multiple import copy_list
+    from toolkit.ops.copy.referrers import check_referrers_support, copy_referrers
+    from toolkit.ops.copy.sign import check_signature_support
+    from toolkit.ops.copy.single import copy_single_image
+    from toolkit.transports.base import BlobMountHint, TopLevelManifestSink
+
     options = options if options is not None else CopyOptions()
     _check_options(options)
     reporter = options.reporter

@@ -16,22 +16,34 @@ before anything is written.
 Policy scopes (containers/image `docker/policyconfiguration`): the identity is
 `host[:port]/path:tag` or `host[:port]/path@digest`; the namespaces are every parent of
 the repository name up to the host, then wildcard domains (`*.example.com`, `*.com`) with
-the port stripped. Pure: no I/O until a source, destination or delete is asked for.
+the port stripped. Pure: no I/O until a source, destination or delete is asked for, and
+no HTTP stack either: the source, destination and repository modules (which bring in
+`requests`) are imported by the methods that need them, so parsing a `docker://` name, or a
+policy decision about one, costs no network imports.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from toolkit.errors import InvalidImageNameError, InvalidReferenceError, NotSupportedError, PolicyError, safe_text
 from toolkit.reference import NamedReference, parse_normalized_named, policy_namespaces, tag_name_only
-from toolkit.transports.docker._destination import DockerImageDestination
-from toolkit.transports.docker._repository import delete_image, list_repository_tags, list_tags
-from toolkit.transports.docker._source import DockerImageSource, manifest_tail
 from toolkit.types import SystemContext
 
-__all__ = ["TRANSPORT", "UNKNOWN_DIGEST_SUFFIX", "DockerTransport", "DockerReference", "parse_repository"]
+if TYPE_CHECKING:
+    from toolkit.transports.docker._destination import DockerImageDestination
+    from toolkit.transports.docker._source import DockerImageSource
+
+__all__ = [
+    "TRANSPORT",
+    "UNKNOWN_DIGEST_SUFFIX",
+    "DockerTransport",
+    "DockerReference",
+    "parse_repository",
+    "manifest_tail",
+]
 
 #: containers/image `docker.UnknownDigestSuffix`.
 UNKNOWN_DIGEST_SUFFIX = "@@unknown-digest@@"
@@ -63,6 +75,8 @@ class DockerTransport:
 
     def list_tags_at(self, reference: str, ctx: SystemContext) -> tuple[str | None, list[str]]:
         """`list-tags docker://NAME`: every tag of a repository (a name without tag or digest)."""
+        from toolkit.transports.docker._repository import list_repository_tags
+
         repository = parse_repository(f"docker:{reference}")
         return repository.name, list_repository_tags(ctx, repository)
 
@@ -75,6 +89,22 @@ class DockerTransport:
 
 
 TRANSPORT = DockerTransport()
+
+
+def manifest_tail(ref: NamedReference) -> str:
+    """The digest or the tag `ref`'s manifest is addressed by.
+
+    Raises `InvalidReferenceError` unless `ref` has exactly one of them: the rule of every
+    `docker://` image reference (containers/image `newReference`).
+    """
+    if ref.is_name_only():
+        raise InvalidReferenceError(f"Docker reference {ref.familiar_string()} has neither a tag nor a digest")
+    if ref.tag is not None and ref.digest is not None:
+        raise InvalidReferenceError("Docker references with both a tag and digest are currently not supported")
+    if ref.digest is not None:
+        return str(ref.digest)
+    assert ref.tag is not None
+    return ref.tag
 
 
 def _quote(text: str) -> str:
@@ -122,18 +152,26 @@ class DockerReference:
                 f"reading images from docker: reference {_quote(self.string_within_transport())} "
                 "without a tag or digest is not supported"
             )
+        from toolkit.transports.docker._source import DockerImageSource
+
         return DockerImageSource(self, ctx)
 
     def new_image_destination(self, ctx: SystemContext) -> DockerImageDestination:
+        from toolkit.transports.docker._destination import DockerImageDestination
+
         return DockerImageDestination(self, ctx)
 
     def delete_image(self, ctx: SystemContext) -> None:
         if self.unknown_digest:
             raise NotSupportedError("Docker reference without a tag or digest cannot be deleted")
+        from toolkit.transports.docker._repository import delete_image
+
         delete_image(ctx, self.ref)
 
     def list_tags(self, ctx: SystemContext) -> list[str]:
         """Every tag of this image's repository (for `inspect`'s RepoTags)."""
+        from toolkit.transports.docker._repository import list_tags
+
         return list_tags(ctx, self.ref.name_only())
 
     def __str__(self) -> str:

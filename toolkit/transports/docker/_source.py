@@ -35,7 +35,6 @@ from toolkit.errors import (
     CommandTimeoutError,
     DigestMismatchError,
     ImageNotFoundError,
-    InvalidReferenceError,
     RegistryError,
     ToolkitError,
     safe_text,
@@ -56,6 +55,7 @@ from toolkit.transports.docker._errors import (
     parse_error_body,
 )
 from toolkit.transports.docker._lookaside import read_lookaside_signatures
+from toolkit.transports.docker._reference import manifest_tail
 from toolkit.transports.docker._response import (
     Response,
     check_content_length,
@@ -107,22 +107,6 @@ class RegistryImageReference(ImageReference, Protocol):
 def manifest_path(ref: NamedReference, tail: str) -> str:
     """`/v2/<repository>/manifests/<tail>`."""
     return f"/v2/{ref.path}/manifests/{tail}"
-
-
-def manifest_tail(ref: NamedReference) -> str:
-    """The digest or the tag `ref`'s manifest is addressed by.
-
-    Raises `InvalidReferenceError` unless `ref` has exactly one of them: the rule of every
-    `docker://` image reference (containers/image `newReference`).
-    """
-    if ref.is_name_only():
-        raise InvalidReferenceError(f"Docker reference {ref.familiar_string()} has neither a tag nor a digest")
-    if ref.tag is not None and ref.digest is not None:
-        raise InvalidReferenceError("Docker references with both a tag and digest are currently not supported")
-    if ref.digest is not None:
-        return str(ref.digest)
-    assert ref.tag is not None
-    return ref.tag
 
 
 def fetch_manifest(client: RegistryClient, ref: NamedReference, tail: str) -> tuple[bytes, str]:
