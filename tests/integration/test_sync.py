@@ -137,6 +137,33 @@ def test_second_sync_transfers_no_manifest_and_no_blob(
         assert len(heads) == 3, requests_seen
 
 
+def test_no_change_rerun_makes_one_manifest_head_per_tag_and_prints_in_order(
+    run_skopo: SkopoRunner, two_registries: tuple[RegistryServer, RegistryServer]
+) -> None:
+    """The request budget of a sync whose destination is up to date: at the source one ping,
+    one tag list and one manifest HEAD per tag; at the destination one ping and one HEAD per
+    tag; nothing else. The tags are checked in parallel, yet the lines come in plan order."""
+    src, dst = two_registries
+    names = [f"v{i}" for i in range(12)]
+    push_tags(src, "budget/app", names, seed=21)
+    args = (*PLAIN, "--src", "docker", "--dest", "docker", f"{src.host}/budget/app", f"{dst.host}/m")
+    ok(sync(run_skopo, *args))
+    marks = log_size(src), log_size(dst)
+    err = ok(sync(run_skopo, *args))
+    seen_src, seen_dst = (access(r, m) for r, m in zip((src, dst), marks, strict=True))
+    heads = sorted(f"/v2/budget/app/manifests/{t}" for t in names)
+    assert sorted(r for r in seen_src if r[0] != "HEAD") == [
+        ("GET", "/v2/", "200"), ("GET", "/v2/budget/app/tags/list", "200")
+    ], seen_src
+    assert sorted(r[1] for r in seen_src if r[0] == "HEAD") == heads, seen_src
+    assert [r for r in seen_dst if r[0] != "HEAD"] == [("GET", "/v2/", "200")], seen_dst
+    assert sorted(r[1] for r in seen_dst if r[0] == "HEAD") == sorted(
+        f"/v2/m/app/manifests/{t}" for t in names
+    ), seen_dst
+    numbers = [int(n) for n in re.findall(r"^Skipping image ref (\d+)/12 ", err, re.MULTILINE)]
+    assert numbers == list(range(1, 13)), err
+
+
 REMOTE_ADDR = re.compile(r'http\.request\.remoteaddr="?([0-9.:\[\]a-f]+)')
 
 

@@ -29,7 +29,10 @@ Beyond skopeo:
 - Failures while listing a repository of a YAML file are reported and counted as failed
   (skopeo only logs them), so the command exits non-zero.
 
-Progress goes through `SyncEvents` (thread-safe), never printed here.
+Progress goes through `SyncEvents` (thread-safe), never printed here. The item-level lines
+come in plan order whatever order the parallel items finish in (`_OrderedEvents`); a copy's
+own progress lines (its `Reporter`) are live, prefixed with the image's name when
+`parallel_images > 1`.
 """
 
 from __future__ import annotations
@@ -485,13 +488,51 @@ class _PrefixedReporter:
         return self._inner.blob(kind, digest, size)
 
 
+class _OrderedEvents:
+    """The item-level lines (`Copying`, `Skipping`, `Would have copied`, `Error copying`) in
+    plan order, however the parallel items finish: a line of item `i` is passed on at once
+    while every earlier item is finished, held otherwise, and passed on as soon as they are.
+    So the output reads as skopeo's one-image-after-another run would. Thread-safe."""
+
+    def __init__(self, inner: SyncEvents) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._next = 0  # the first item not finished: its lines go out live
+        self._held: dict[int, list[str]] = {}
+        self._finished: set[int] = set()
+
+    def message(self, index: int, text: str) -> None:
+        with self._lock:
+            if index == self._next:
+                self._inner.message(text)
+            else:
+                self._held.setdefault(index, []).append(text)
+
+    def finish(self, index: int) -> None:
+        """Item `index` will say nothing more: pass on what the next items hold."""
+        with self._lock:
+            self._finished.add(index)
+            while self._next in self._finished:
+                self._finished.discard(self._next)
+                self._next += 1
+                for text in self._held.pop(self._next, ()):
+                    self._inner.message(text)
+
+    def flush(self) -> None:
+        """Pass on everything still held, in plan order (the run ends early: an error)."""
+        with self._lock:
+            for index in sorted(self._held):
+                for text in self._held.pop(index):
+                    self._inner.message(text)
+
+
 class _Runner:
     """State shared by the image copies of one `run_sync`."""
 
     def __init__(self, policy: PolicyContext, options: SyncOptions) -> None:
         self.policy = policy
         self.options = options
-        self.events = options.events
+        self.events = _OrderedEvents(options.events)
         self._probes: dict[SystemContext, ManifestProbe] = {}
         self._lock = threading.Lock()
         self.stop = threading.Event()
@@ -590,14 +631,14 @@ class _Runner:
         _makedirs(os.path.dirname(os.path.abspath(layout)))
         return oci_transport.TRANSPORT.parse_reference(item.dest_name)
 
-    def run_item(self, item: SyncItem) -> ItemResult:
+    def run_item(self, index: int, item: SyncItem) -> ItemResult:
         # skopeo's fields (from=, to=), so scripts that grep them keep working.
         where = (
             f'image ref {item.number}/{item.group_size} from="{safe_text(item.source_name)}" '
             f'to="{safe_text(item.dest_image_name)}"'
         )
         if self.options.dry_run:
-            self.events.message(f"Would have copied {where}")
+            self.events.message(index, f"Would have copied {where}")
             return ItemResult(item, ItemStatus.WOULD_COPY)
         if self.stop.is_set():
             raise _CancelledError
@@ -609,11 +650,11 @@ class _Runner:
             if self.options.skip_unchanged and not self.options.copy.copy_referrers:
                 digest = self.unchanged(item, dest)
                 if digest is not None:
-                    self.events.message(f"Skipping {where} (image already present at destination)")
+                    self.events.message(index, f"Skipping {where} (image already present at destination)")
                     return ItemResult(item, ItemStatus.SKIPPED, digest)
             if dest_exists:
                 raise DestinationError(f'Refusing to overwrite destination directory "{safe_text(item.dest_name)}"')
-            self.events.message(f"Copying {where}")
+            self.events.message(index, f"Copying {where}")
             copy_options = replace(
                 self.options.copy,
                 source_ctx=item.source_ctx,
@@ -657,12 +698,13 @@ def run_sync(policy: PolicyContext, plan: SyncPlan, options: SyncOptions) -> Syn
     parallel = max(1, options.parallel_images)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = {pool.submit(runner.run_item, item): index for index, item in enumerate(plan.items)}
+            futures = {pool.submit(runner.run_item, index, item): index for index, item in enumerate(plan.items)}
             for future in concurrent.futures.as_completed(futures):
                 index = futures[future]
                 try:
                     outcome = future.result()
                 except _CancelledError:
+                    runner.events.finish(index)
                     continue
                 except CommandTimeoutError:
                     runner.stop.set()  # items not started yet are not started
@@ -671,11 +713,14 @@ def run_sync(policy: PolicyContext, plan: SyncPlan, options: SyncOptions) -> Syn
                 if outcome.status is ItemStatus.FAILED:
                     assert outcome.error is not None
                     if options.keep_going:
-                        options.events.message(f'Error copying ref "{outcome.item.source_name}": {outcome.error}')
+                        text = f'Error copying ref "{outcome.item.source_name}": {outcome.error}'
+                        runner.events.message(index, text)
                     elif first_error is None or index < first_error[0]:
                         first_error = (index, outcome)
                         runner.stop.set()
+                runner.events.finish(index)
     finally:
+        runner.events.flush()
         runner.close()
     result = SyncResult(
         tuple(results[i] for i in sorted(results)), plan.sources, listing_errors=len(plan.errors)
