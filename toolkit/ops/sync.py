@@ -577,7 +577,9 @@ class _Runner:
         """The digest at the destination, None if nothing is there (or it cannot be told)."""
         dest_ctx = self.options.copy.dest_ctx
         if item.dest_kind is DestinationKind.DOCKER:
-            docker_ref = DOCKER.parse_reference("//" + item.dest_name).ref
+            # `dest` is the parsed destination (`_destination`): no second parse per tag.
+            parsed = dest if isinstance(dest, DockerReference) else DOCKER.parse_reference("//" + item.dest_name)
+            docker_ref = parsed.ref
             found = self.probe(dest_ctx).manifest(docker_ref)
             return found[0] if found is not None else None
         if dest is None:

@@ -458,14 +458,15 @@ class RegistryClient:
             log.debug("%s %s -> failed after %d ms: %s", method, redact_url(url), _ms(started), error)
             raise error from exc
         length = check_content_length(resp)
-        log.debug(
-            "%s %s -> %d (%s, %d ms)",
-            method,
-            redact_url(url),
-            resp.status_code,
-            f"{length} bytes" if length >= 0 else "length unknown",
-            _ms(started),
-        )
+        if log.isEnabledFor(logging.DEBUG):  # redacting the URL costs more than the rest of this
+            log.debug(
+                "%s %s -> %d (%s, %d ms)",
+                method,
+                redact_url(url),
+                resp.status_code,
+                f"{length} bytes" if length >= 0 else "length unknown",
+                _ms(started),
+            )
         return resp
 
     def _follow(

@@ -44,7 +44,6 @@ from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference
 from toolkit.streams import ReadAheadReader
 from toolkit.transports.base import BlobStream, ImageReference, ImageSourceBase
-from toolkit.transports.docker._attachments import read_attachment_signatures, use_sigstore_attachments
 from toolkit.transports.docker._body import ResumableBody
 from toolkit.transports.docker._client import RegistryClient, scope_for
 from toolkit.transports.docker._errors import (
@@ -54,7 +53,6 @@ from toolkit.transports.docker._errors import (
     describe_errors,
     parse_error_body,
 )
-from toolkit.transports.docker._lookaside import read_lookaside_signatures
 from toolkit.transports.docker._reference import manifest_tail
 from toolkit.transports.docker._response import (
     Response,
@@ -287,6 +285,11 @@ class DockerImageSource(ImageSourceBase):
         return manifest_digest(self._manifest[0])
 
     def get_signatures(self, instance_digest: Digest | None = None) -> list[bytes]:
+        # Imported here: `ManifestProbe` (sync's up-to-date check) and tag listing import this
+        # module and read no signatures (the signature formats, registries.d).
+        from toolkit.transports.docker._attachments import read_attachment_signatures, use_sigstore_attachments
+        from toolkit.transports.docker._lookaside import read_lookaside_signatures
+
         digest = self._manifest_digest(instance_digest)
 
         def http_get(url: str) -> Response:
