@@ -48,8 +48,10 @@ for network failures (from the client).
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -212,6 +214,10 @@ def parse_challenges(values: Iterable[str]) -> list[Challenge]:
 # ---------------------------------------------------------------- origins and realms
 
 
+#: What no request line can carry (checked after `isascii`): controls, space, DEL.
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
+
+
 def check_url(url: str, what: str) -> None:
     """Refuse a URL a registry sent (a token realm, a redirect, an upload `Location`) that
     Python's URL and HTTP code would choke on: a malformed IPv6 host, a port that is not
@@ -222,13 +228,17 @@ def check_url(url: str, what: str) -> None:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as exc:
         raise RegistryError(f"invalid URL {safe_text(url, 200)!r} from {what}: {exc}") from exc
-    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):
+    if not url.isascii() or _UNSENDABLE.search(url):
         raise RegistryError(f"invalid URL {safe_text(url, 200)!r} from {what}: characters a request cannot carry")
 
 
+@functools.lru_cache(maxsize=256)
 def origin(url: str) -> tuple[str, str, int]:
     """`(scheme, host, port)` of `url`, lower-cased, the port defaulted by scheme
-    (a URL that `check_url` refuses raises `RegistryError`)."""
+    (a URL that `check_url` refuses raises `RegistryError`, and is not remembered).
+
+    Cached: every request asks it of the same URL several times (its authorizer, its proxy
+    lookup), and the answer is a pure function of the string."""
     check_url(url, "the registry")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
