@@ -25,6 +25,8 @@ from toolkit.transports.docker._auth import (
     TokenCache,
     authorizer_for,
     check_realm,
+    check_url,
+    origin,
     parse_challenges,
 )
 from toolkit.transports.docker._client import RegistryClient
@@ -122,6 +124,25 @@ def test_nothing_is_sent_off_the_registry_origin(url: str) -> None:
         assert auth.header_for(url) is None
     # A bearer authorizer does not even fetch a token for such a URL (`_no_send` would raise).
     assert choose('Bearer realm="http://127.0.0.1:9/token"').header_for(url) is None
+
+
+@pytest.mark.parametrize("char", ["\x00", "\t", "\n", "\r", " ", "\x1f", "\x7f", "é"])
+def test_urls_with_characters_no_request_can_carry_are_refused(char: str) -> None:
+    url = f"http://127.0.0.1:5000/v2/a{char}b/blobs/uploads/"
+    with pytest.raises(RegistryError, match="characters a request cannot carry"):
+        check_url(url, "the registry")
+    for _ in range(2):  # a refused URL is refused every time (never remembered as good)
+        with pytest.raises(RegistryError):
+            origin(url)
+
+
+def test_origin_is_the_same_answer_each_time() -> None:
+    assert origin("HTTP://Example.COM/v2/") == ("http", "example.com", 80)
+    assert origin("HTTP://Example.COM/v2/") == ("http", "example.com", 80)
+    assert origin("https://[::1]:8443/x") == ("https", "::1", 8443)
+    check_url("http://127.0.0.1:5000/v2/a~b_c-d.e/manifests/sha256:00?n=1&last=x", "the registry")
+    with pytest.raises(RegistryError, match="invalid URL"):
+        origin("http://127.0.0.1:99999/v2/")
 
 
 def test_basic_and_static_values() -> None:
