@@ -35,15 +35,15 @@ from toolkit.policy.model import (
 )
 from toolkit.reference import NamedReference
 from toolkit.signature import Signature, Sigstore, SimpleSigning, parse_signature_blob
-from toolkit.signature.gpg import MAX_KEYRING_SIZE, ephemeral_keyring
-from toolkit.signature.simple import InvalidSignatureError, VerifiedSignature, digest_validator, verify_and_extract
 from toolkit.transports.base import ImageReference
 
 if TYPE_CHECKING:
     from toolkit.signature.sigstore import SigstoreTrustRoot
+    from toolkit.signature.simple import VerifiedSignature
 
 # The sigstore modules (and `cryptography` behind them) are imported only when a
-# `sigstoreSigned` requirement is evaluated: most commands never need them.
+# `sigstoreSigned` requirement is evaluated, and the GPG ones (python-gnupg) only when a
+# `signedBy` one is: most commands never need them (insecureAcceptAnything, reject).
 
 __all__ = [
     "SignaturePolicyContext",
@@ -177,6 +177,8 @@ def verifies_signatures(req: Requirement) -> bool:
 
 
 def _load_keys(req: PRSignedBy) -> list[tuple[bytes, str]]:
+    from toolkit.signature.gpg import MAX_KEYRING_SIZE
+
     if req.key_data is not None:
         return [(req.key_data, "keyData")]
     paths = [req.key_path] if req.key_path is not None else list(req.key_paths or ())
@@ -195,6 +197,8 @@ def _identity_check(
                 f" ({image_desc} has no Docker reference identity to compare with; use a signedIdentity "
                 "of type exactReference or exactRepository)"
             )
+        from toolkit.signature.simple import InvalidSignatureError
+
         raise InvalidSignatureError(message)
 
     return check
@@ -207,6 +211,9 @@ def _summarize(rejections: Sequence[str]) -> str:
 
 
 def _signed_by_reason(req: PRSignedBy, image: UnparsedImage) -> str | None:
+    from toolkit.signature.gpg import ephemeral_keyring
+    from toolkit.signature.simple import digest_validator, verify_and_extract
+
     if req.key_type != "GPGKeys":
         return f'Unimplemented "keyType" value "{req.key_type}"'
     blobs = image.signatures()
