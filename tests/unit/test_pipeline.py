@@ -299,7 +299,7 @@ def test_pooled_read_ahead_over_a_verified_file(blob_file: Path) -> None:
         out = bytearray()
         while chunk := ahead.read(50_000):
             out += chunk
-            assert len(pool._owned) <= pool.count
+            assert pool.owned <= pool.count
         ahead.close()
     assert bytes(out) == DATA
     assert_no_helper_threads()
