@@ -33,7 +33,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Final, Protocol
 
-from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead, has_readinto, native_readinto, pass_through, readinto_from
+from toolkit.digest import (
+    CHUNK_SIZE,
+    ReadIntoFromRead,
+    has_readinto,
+    native_readinto,
+    pass_through,
+    readinto_from,
+)
 
 __all__ = [
     "Readable",
@@ -492,11 +499,54 @@ class _Lent:
 _Item = bytes | _Lent | _Failure
 
 
+class _Room:
+    """A lease's room for the `bytes` chunks a read-ahead has made and its consumer not yet
+    used up (`size` bytes each): the first always, more while the lease grants them (else
+    `acquire` waits for the consumer to give one back). Thread-safe; after `close()`
+    giving back does nothing."""
+
+    def __init__(self, lease: Lease, size: int) -> None:
+        self._lease = lease
+        self._size = size
+        self._cond = threading.Condition()
+        self._held = 0
+
+    def acquire(self, stop: threading.Event) -> bool:
+        """Room for one more chunk; False once `stop` is set (checked every 50 ms)."""
+        with self._cond:
+            while not stop.is_set():
+                if self._lease.take(self._size, first=self._held == 0):
+                    self._held += 1
+                    return True
+                self._cond.wait(0.05)
+            return False
+
+    def release(self) -> None:
+        """One chunk used up: give its room back."""
+        with self._cond:
+            if self._held > 0:
+                self._held -= 1
+                self._lease.give(self._size)
+                self._cond.notify()
+
+    def close(self) -> None:
+        """Give back the room of every chunk still held (queued or dropped)."""
+        with self._cond:
+            held, self._held = self._held, 0
+            if held:
+                self._lease.give(held * self._size)
+
+
 def _produce(
-    stream: Readable, chunk_size: int, out: queue.Queue[_Item], stop: threading.Event, pool: BufferPool | None
+    stream: Readable,
+    chunk_size: int,
+    out: queue.Queue[_Item],
+    stop: threading.Event,
+    pool: BufferPool | None,
+    room: _Room | None = None,
 ) -> None:
     """The read-ahead thread: read `stream` until EOF, an error, or `stop` (into `pool`'s
-    buffers when it has one)."""
+    buffers when it has one, else within `room` when given)."""
 
     def put(item: _Item) -> bool:
         while not stop.is_set():
@@ -525,7 +575,16 @@ def _produce(
                     pool.release(buffer)
                     item = b""
             else:
-                item = stream.read(chunk_size)
+                if room is not None and not room.acquire(stop):
+                    return
+                try:
+                    item = stream.read(chunk_size)
+                except BaseException:
+                    if room is not None:
+                        room.release()
+                    raise
+                if not item and room is not None:
+                    room.release()  # EOF: no chunk holds it
             if not put(item) or not item:
                 return
     except BaseException as exc:  # handed over to the consumer, re-raised there
@@ -543,11 +602,13 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
     - The bytes, and the exceptions, are those of `stream`: an exception raised by
       `stream.read` in the thread is raised (the same object) by the consumer's `read`
       at the position where it happened, and again on every later `read`.
-    - Memory: at most `depth` + 2 chunks of `chunk_size` bytes are held. A `stream` that
-      fills buffers itself (`native_readinto`: a file through a verifying reader) is read
-      into a `BufferPool` of that many buffers, reused for the whole stream (no allocation
-      per chunk; `read` and `readinto` copy out of them). Another `stream` (a decoder,
-      whose output is fresh `bytes` anyway) hands its `read`'s `bytes` on with no copy.
+    - Memory: at most `depth` + 2 chunks of `chunk_size` bytes are held, and, created
+      under a `Lease`, only while the copy's budget has room beyond the first (see
+      `BufferPool`). A `stream` that fills buffers itself (`native_readinto`: a file
+      through a verifying reader) is read into a `BufferPool` of that many buffers, reused
+      for the whole stream (`readinto` copies out of them into the consumer's buffer).
+      Another `stream` (a decoder, a socket: fresh `bytes` anyway) hands its `read`'s
+      `bytes` on with no copy.
     - `stream` is read only by the thread, which starts at the first `read` (or `start()`)
       and ends at EOF, on an error or at `close()`. After `read` returned `b""` (EOF) or
       raised, the thread no longer touches `stream`, so the caller may use it again.
@@ -562,7 +623,14 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
         self._chunk_size = chunk_size
         depth = max(1, depth)
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=depth)
+        # A stream that fills buffers itself is read into pooled buffers; the `bytes` of
+        # another one (a decoder's output, a socket's reads) are handed on as they are
+        # (copying them into a pool costs a copy per chunk: measured +25% user CPU on a
+        # registry -> oci: copy), within the copy's budget all the same (`_Room`).
         self._pool = BufferPool(depth + 2, chunk_size) if native_readinto(stream) else None
+        lease = current_lease()
+        self._room = _Room(lease, chunk_size) if self._pool is None and lease is not None else None
+        self._roomed = False  # the current chunk holds room of `_room`
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._data: bytes | memoryview = b""
@@ -580,15 +648,19 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
         """The stream the thread reads."""
         return self._src
 
-    #: Its `readinto` copies out of a queued chunk: consumers do better with `read`.
-    copies_on_readinto = True
+    @property
+    def copies_on_readinto(self) -> bool:
+        """True when the chunks are a decoder's `bytes` (`read` hands them on, no copy);
+        False when they sit in pooled buffers (`read` would copy them into new `bytes`,
+        `readinto` copies into the caller's reused buffer)."""
+        return self._pool is None
 
     def start(self) -> None:
         """Start reading ahead now (before the first `read`); idempotent."""
         if self._thread is None and not self.closed:
             self._thread = threading.Thread(
                 target=_produce,
-                args=(self._src, self._chunk_size, self._queue, self._stop, self._pool),
+                args=(self._src, self._chunk_size, self._queue, self._stop, self._pool, self._room),
                 name="skopo-read-ahead",
                 daemon=True,
             )
@@ -597,6 +669,9 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
     def _give_back(self) -> None:
         if self._lent is not None and self._pool is not None:
             self._pool.release(self._lent)
+        if self._roomed and self._room is not None:
+            self._room.release()
+        self._roomed = False
         self._lent = None
         self._data, self._pos = b"", 0
 
@@ -612,6 +687,7 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
             self._data = item.buffer[: item.size]
         else:
             self._data = item
+            self._roomed = bool(item) and self._room is not None
             if not item:
                 self._eof = True
 
@@ -670,5 +746,8 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
             self._data = b""
             if self._pool is not None:
                 self._pool.close()
+            if self._room is not None:
+                self._room.close()
+            self._roomed = False
             _close(self._src)
         super().close()
