@@ -55,6 +55,7 @@ __all__ = [
     "BUFFER_SIZE",
     "COPY_BUFFER_BUDGET",
     "LAYER_RESERVE",
+    "TRANSFORM_RESERVE",
     "ChunkBuffers",
     "iter_chunks",
     "ChunkReader",
@@ -91,7 +92,11 @@ BUFFER_SIZE: Final = 256 << 10
 COPY_BUFFER_BUDGET: Final = 4 << 20
 #: Bytes reserved for a layer when it starts (`BufferBudget.admit`): the first buffer of
 #: each of its readers, which never wait for the budget (so that they cannot deadlock).
+#: A layer copied as it is has two readers of `BUFFER_SIZE` chunks at most (a read-ahead
+#: and its consumer); one that is decompressed or compressed has also the decoder's input
+#: and a read-ahead of `CHUNK_SIZE` chunks (`TRANSFORM_RESERVE`).
 LAYER_RESERVE: Final = 2 * BUFFER_SIZE
+TRANSFORM_RESERVE: Final = 2 * BUFFER_SIZE + 2 * CHUNK_SIZE
 
 
 class BufferBudget:
@@ -110,8 +115,8 @@ class BufferBudget:
     - Buffers are taken from a lease (`Lease.take`), first from its reservation, then from
       the budget's free room, never waiting: a reader that gets nothing more works with
       the buffers it already has. A reader's first buffer is always granted (from the
-      reservation, else beyond it: counted in `overdraft`), so no reader ever waits for a
-      buffer that another reader holds.
+      reservation, else from the free room, else beyond `limit`: counted in `overdraft`),
+      so no reader ever waits for a buffer that another reader holds.
     - `Lease.close()` (the layer's `finally`) gives back the reservation and every byte
       taken under it, also when its readers failed without giving their buffers back.
     - `in_use` (bytes taken, reservations included) never exceeds `limit` while no lease
@@ -131,16 +136,17 @@ class BufferBudget:
         self.peak = 0
         self.overdraft = 0
 
-    def admit(self, index: int, stop: threading.Event | None = None) -> Lease | None:
-        """Wait for layer `index`'s turn and room for its reserve (see the class contract);
-        None once `stop` is set (checked every 50 ms)."""
+    def admit(self, index: int, stop: threading.Event | None = None, *, reserve: int | None = None) -> Lease | None:
+        """Wait for layer `index`'s turn and room for its reserve (`reserve`, else the
+        budget's; see the class contract); None once `stop` is set (checked every 50 ms)."""
+        need = self.reserve if reserve is None else max(0, reserve)
         with self._cond:
             self._waiting.add(index)
             try:
                 while True:
                     if stop is not None and stop.is_set():
                         return None
-                    fits = self._leases == 0 or self.in_use + self.reserve <= self.limit
+                    fits = self._leases == 0 or self.in_use + need <= self.limit
                     if index <= self._next and fits:
                         break
                     self._cond.wait(0.05)
@@ -148,9 +154,9 @@ class BufferBudget:
                 self._waiting.discard(index)
             self._next = max(self._next, index + 1)
             self._leases += 1
-            self._add(self.reserve)
+            self._add(need)
             self._cond.notify_all()
-            return Lease(self, self.reserve)
+            return Lease(self, need)
 
     def skip(self, index: int) -> None:
         """Layer `index` needs no lease (reused, or failed before it started): the next
@@ -175,8 +181,8 @@ class BufferBudget:
 
     def _overdraw(self, size: int) -> None:
         with self._cond:
+            self.overdraft += max(0, min(size, self.in_use + size - self.limit))
             self._add(size)
-            self.overdraft += size
 
     def _give(self, size: int, *, closing: bool = False) -> None:
         with self._cond:

@@ -68,7 +68,7 @@ from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
-from toolkit.streams import BufferBudget, iter_chunks, using_lease
+from toolkit.streams import LAYER_RESERVE, TRANSFORM_RESERVE, BufferBudget, iter_chunks, using_lease
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
@@ -363,7 +363,10 @@ class _LayerCopy:
                 return reused
             if self.budget is None:
                 return self._copy(compute_diff_id)
-            lease = self.budget.admit(self.index, self.cancel)
+            plan = self.plan
+            transforms = plan.operation is not None or plan.crypto is not None or (plan.changeable and not plan.known)
+            reserve = TRANSFORM_RESERVE if transforms else LAYER_RESERVE
+            lease = self.budget.admit(self.index, self.cancel, reserve=reserve)
             if lease is None:
                 raise CopyCancelledError("copy cancelled")
             with using_lease(lease):
