@@ -19,7 +19,7 @@ import pytest
 
 import toolkit.ops.copy.blob as blob_module
 import toolkit.streams as streams
-from helpers.images import build_image, random_layer_tar, write_oci_layout
+from helpers.images import build_image, corrupt_blob, random_layer_tar, write_oci_layout
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import DigestMismatchError
 from toolkit.ops.copy import CopyOptions, copy_image
@@ -263,11 +263,7 @@ def test_a_copy_of_many_parallel_layers_stays_within_its_budget(
 
 def test_a_failed_layer_gives_the_copys_budget_back(tmp_path: Path, recorded_budgets: list[BufferBudget]) -> None:
     src, digests = many_layer_layout(tmp_path)
-    blob = src / "blobs" / "sha256" / digests[3].split(":")[1]
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    blob.chmod(0o644)
-    blob.write_bytes(bytes(data))
+    corrupt_blob(src, digests[3])
     with pytest.raises(DigestMismatchError):
         copy_image(
             InsecureAcceptAnything(),

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import toolkit.digest
-from helpers.images import build_image, random_layer_tar, write_oci_layout
+from helpers.images import build_image, corrupt_blob, random_layer_tar, write_oci_layout
 from toolkit.compression import CompressionError, decompressing_reader
 from toolkit.digest import Digest, HashingReader, HashStage, VerifyingReader, native_readinto
 from toolkit.errors import DigestMismatchError, SizeMismatchError, ToolkitError
@@ -412,14 +412,6 @@ def test_layers_reach_the_archive_in_order(tmp_path: Path, compression: LayerCom
     unique = list(dict.fromkeys(diff_ids if compression is None else blob_digests))
     assert written == unique
     assert_no_helper_threads()
-
-
-def corrupt_blob(layout: Path, digest: str) -> None:
-    blob = layout / "blobs" / "sha256" / digest.split(":")[1]
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    blob.chmod(0o644)
-    blob.write_bytes(bytes(data))
 
 
 @pytest.mark.usefixtures("background_hashing")

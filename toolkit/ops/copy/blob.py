@@ -24,6 +24,13 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
 7. **write** — `put_blob`; a compression error is reported as the source's digest or
    size mismatch, or the decrypted layer's HMAC mismatch, when that is the real cause.
 
+Memory. All layers of one copy share one `streams.BufferBudget`: a layer is admitted in
+layer order once its readers' first buffers fit (`LAYER_RESERVE`, or `TRANSFORM_RESERVE`
+for a layer that is decompressed, compressed or (de|en)crypted), and every reader it opens
+(`streams.using_lease`) takes further buffers only while the budget has room, so the
+bytes in flight stay bounded whatever `parallel_copies` and the layer sizes; the lease is
+closed in a `finally`, which gives everything back whatever failed.
+
 Trust. No consumer ever sees the end of a stream before it is verified: the source's
 verifying stream raises instead of EOF on a digest or size mismatch, the decrypting reader
 on an HMAC mismatch, the TOC verifier on a lying TOC, and "drain then EOF" reads the
