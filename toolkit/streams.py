@@ -93,10 +93,12 @@ COPY_BUFFER_BUDGET: Final = 4 << 20
 #: Bytes reserved for a layer when it starts (`BufferBudget.admit`): the first buffer of
 #: each of its readers, which never wait for the budget (so that they cannot deadlock).
 #: A layer copied as it is has two readers of `BUFFER_SIZE` chunks at most (a read-ahead
-#: and its consumer); one that is decompressed or compressed has also the decoder's input
-#: and a read-ahead of `CHUNK_SIZE` chunks (`TRANSFORM_RESERVE`).
+#: and its consumer); one that is decompressed or compressed has a read-ahead of
+#: `CHUNK_SIZE` chunks (the decoder's output) instead of the consumer's buffers, and the
+#: decoder's input (`TRANSFORM_RESERVE`). Two of those fit in the budget: the next layer
+#: of an archive is inflated while the current one is written.
 LAYER_RESERVE: Final = 2 * BUFFER_SIZE
-TRANSFORM_RESERVE: Final = 2 * BUFFER_SIZE + 2 * CHUNK_SIZE
+TRANSFORM_RESERVE: Final = 2 * BUFFER_SIZE + CHUNK_SIZE
 
 
 class BufferBudget:
@@ -387,12 +389,15 @@ class ChunkReader:
     valid until the next call (write it, do not keep it) or `bytes`; empty at the end.
     Use as a context manager (gives the buffers back). Raises what the stream raises."""
 
-    def __init__(self, stream: Readable, chunk_size: int = BUFFER_SIZE) -> None:
+    def __init__(self, stream: Readable, chunk_size: int | None = None) -> None:
         self._stream = stream
-        self._chunk_size = chunk_size
-        self._buffers = ChunkBuffers(2, chunk_size) if native_readinto(stream) else None
+        native = native_readinto(stream)
+        # Default: `BUFFER_SIZE` buffers; a `read` stream's chunks are handed on whole up to
+        # `CHUNK_SIZE` (a decoder's 1 MiB chunk read in 256 KiB pieces would be copied).
+        self._chunk_size = chunk_size or (BUFFER_SIZE if native else CHUNK_SIZE)
+        self._buffers = ChunkBuffers(2, self._chunk_size) if native else None
 
-    def read(self, n: int = BUFFER_SIZE) -> bytes | memoryview:
+    def read(self, n: int = CHUNK_SIZE) -> bytes | memoryview:
         """Up to `min(n, chunk_size)` bytes."""
         n = min(n, self._chunk_size)
         if self._buffers is None:
@@ -409,11 +414,11 @@ class ChunkReader:
             self._buffers = None
 
 
-def iter_chunks(stream: Readable, chunk_size: int = BUFFER_SIZE) -> Iterator[bytes | memoryview]:
+def iter_chunks(stream: Readable, chunk_size: int | None = None) -> Iterator[bytes | memoryview]:
     """The bytes of `stream` to its end, chunk by chunk (see `ChunkReader`: a view is valid
     until the next chunk is asked for). Raises what the stream raises."""
     with ChunkReader(stream, chunk_size) as reader:
-        while chunk := reader.read(chunk_size):
+        while chunk := reader.read():
             yield chunk
 
 
