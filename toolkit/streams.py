@@ -88,8 +88,10 @@ def read_to_end(stream: Readable, chunk_size: int = CHUNK_SIZE) -> bytes:
 #: 1 GiB, 0.44 s user either way) and pin a quarter of the memory per stream.
 BUFFER_SIZE: Final = 256 << 10
 #: Bytes of chunk buffers one copy may have lent at once, all its layer streams together
-#: (`BufferBudget`); beyond it a stream works with the buffers it has.
-COPY_BUFFER_BUDGET: Final = 4 << 20
+#: (`BufferBudget`); beyond it a stream works with the buffers it has. Room for six layers
+#: copied as they are with a read-ahead of 2 chunks each, or two transformed layers and
+#: 2 more of their 1 MiB chunks.
+COPY_BUFFER_BUDGET: Final = 6 << 20
 #: Bytes reserved for a layer when it starts (`BufferBudget.admit`): the first buffer of
 #: each of its readers, which never wait for the budget (so that they cannot deadlock).
 #: A layer copied as it is has two readers of `BUFFER_SIZE` chunks at most (a read-ahead
@@ -204,6 +206,9 @@ class Lease:
         self._spare = reserved  # of the reservation, not lent now
         self._extra = 0  # taken beyond the reservation (in `in_use`), not given back yet
         self._closed = False
+        #: False: nothing beyond the reservation (but a reader's first buffer), e.g. while
+        #: the layer waits for its turn at the destination and others need the room.
+        self.extras = True
 
     def take(self, size: int, *, first: bool) -> bool:
         """Room for one buffer of `size` bytes: True if granted (always for a reader's
@@ -214,7 +219,7 @@ class Lease:
             if size <= self._spare:
                 self._spare -= size
                 return True
-            if self._budget._take_free(size):
+            if (self.extras or first) and self._budget._take_free(size):
                 self._extra += size
                 return True
             if first:

@@ -103,6 +103,22 @@ def test_a_skipped_layer_lets_the_next_one_in_and_stop_ends_a_wait() -> None:
     assert budget.admit(5, stop) is None  # layers 2-4 never came: stopped, not stuck
 
 
+def test_a_lease_without_extras_keeps_to_its_reserve() -> None:
+    """A layer read ahead while it waits for its turn leaves the free room to the layer
+    being written; a reader's first buffer is still granted."""
+    budget = BufferBudget(limit=16 * CHUNK, reserve=2 * CHUNK)
+    lease = budget.admit(0)
+    assert lease is not None
+    lease.extras = False
+    assert lease.take(CHUNK, first=False) and lease.take(CHUNK, first=False)  # the reserve
+    assert not lease.take(CHUNK, first=False)  # free room, but not for this lease now
+    assert lease.take(CHUNK, first=True)  # a new reader's first buffer
+    lease.extras = True
+    assert lease.take(CHUNK, first=False)
+    lease.close()
+    assert budget.in_use == 0
+
+
 def test_readers_never_hold_more_than_the_budget_with_many_parallel_layers() -> None:
     """Eight layers at once, each a read-ahead over a file-like source and a consumer with
     two chunk buffers: everything lent stays within the budget, and every byte arrives."""

@@ -75,7 +75,7 @@ from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
-from toolkit.streams import LAYER_RESERVE, TRANSFORM_RESERVE, BufferBudget, iter_chunks, using_lease
+from toolkit.streams import LAYER_RESERVE, TRANSFORM_RESERVE, BufferBudget, current_lease, iter_chunks, using_lease
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
@@ -435,11 +435,18 @@ class _LayerCopy:
             # === progress
             reader = _ProgressReader(out, None, self.cancel)
             if self.turn is not None:
-                # Read ahead (bounded) while the previous layer is being written.
+                # Read ahead (bounded) while the previous layer is being written, within
+                # this layer's reserve: the budget's free room goes to the layer being
+                # written (its decoding overlaps its writing only with room for 2 chunks).
+                lease = current_lease()
+                if lease is not None:
+                    lease.extras = False
                 for ahead in (self.ahead, stream):
                     if isinstance(ahead, ReadAheadReader):
                         ahead.start()
                 self.turn()
+                if lease is not None:
+                    lease.extras = True
             # === write
             stored = self._write(reader, source)
         finally:
