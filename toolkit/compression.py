@@ -24,18 +24,13 @@ Contract:
 
 from __future__ import annotations
 
-import bz2
 import io
 import logging
-import lzma
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, Any, Final, Protocol, cast
-
-import zstandard
-from isal import igzip_lib, isal_zlib
+from typing import IO, TYPE_CHECKING, Any, Final, Protocol, cast
 
 from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead
 from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError, safe_text
@@ -50,6 +45,13 @@ from toolkit.streams import (
     readinto_from,
 )
 from toolkit.types import Compression
+
+if TYPE_CHECKING:
+    import zstandard
+
+# isal, zstandard, bz2 and lzma are imported by the first reader or writer that needs them:
+# a copy that passes blobs through as they are (most copies) never loads them (~2 MiB of
+# resident memory and their import time).
 
 __all__ = [
     "Algorithm",
@@ -239,34 +241,46 @@ class _Decompressor(Protocol):
 
     def decompress(self, data: bytes | memoryview, max_length: int = -1) -> bytes:
         """Decode `data` (plus what is buffered), returning at most `max_length` bytes;
-        raises one of `_DECODER_ERRORS` for bad data."""
+        raises one of `_decoder_errors()` for bad data."""
         ...
 
 
 def _new_gzip() -> _Decompressor:
     # isal checks the gzip header, CRC32 and ISIZE, ~2-3x faster than zlib.
+    from isal import igzip_lib
+
     return igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_GZIP, hist_bits=igzip_lib.MAX_HIST_BITS)
 
 
 def _new_bzip2() -> _Decompressor:
+    import bz2
+
     return bz2.BZ2Decompressor()
 
 
 def _new_xz() -> _Decompressor:
+    import lzma
+
     return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
 
 
-#: Exceptions the decoders raise for bad data (wrapped into CompressionError).
-# (isal's stubs declare its exception classes as instances, hence the casts.)
-_DECODER_ERRORS: Final[tuple[type[BaseException], ...]] = (
-    cast("type[BaseException]", igzip_lib.IsalError),
-    cast("type[BaseException]", isal_zlib.error),
-    zlib.error,
-    lzma.LZMAError,
-    EOFError,
-    ValueError,
-    OSError,  # bz2 reports "Invalid data stream" as OSError
-)
+def _decoder_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions the decoders raise for bad data (wrapped into CompressionError). Called
+    by `except` clauses only once an exception is raised (a decoder exists by then)."""
+    import lzma
+
+    from isal import igzip_lib, isal_zlib
+
+    # (isal's stubs declare its exception classes as instances, hence the casts.)
+    return (
+        cast("type[BaseException]", igzip_lib.IsalError),
+        cast("type[BaseException]", isal_zlib.error),
+        zlib.error,
+        lzma.LZMAError,
+        EOFError,
+        ValueError,
+        OSError,  # bz2 reports "Invalid data stream" as OSError
+    )
 
 
 class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
@@ -302,6 +316,8 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
         elif algorithm is Compression.XZ:
             self._factory = _new_xz
         elif algorithm is Compression.ZSTD:
+            import zstandard
+
             self._walker = _ZstdFrameWalker()
             tee = _TeeReader(stream, self._walker)
             # read_across_frames: a blob may hold several frames (zstd:chunked, pzstd).
@@ -391,6 +407,8 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
 
     def _read_zstd(self, n: int) -> bytes:
         assert self._zreader is not None and self._walker is not None
+        import zstandard
+
         try:
             out = self._zreader.read(n)
         except zstandard.ZstdError as exc:
@@ -424,7 +442,7 @@ class DecompressingReader(ReadIntoFromRead, io.RawIOBase):
                 chunk = b""
             try:
                 out = dec.decompress(chunk, n)
-            except _DECODER_ERRORS as exc:
+            except _decoder_errors() as exc:
                 # Only the decoder runs here, so even an OSError (bz2) means bad data.
                 raise CompressionError(f"decompressing {self._what} data: {_describe(exc)}") from exc
             if out:
@@ -717,10 +735,14 @@ def compressing_reader(stream: Readable, algorithm: Compression, *, level: int |
         )
     if algorithm is Compression.GZIP:
         if level is None:
+            from isal import isal_zlib
+
             comp: _Compressor = isal_zlib.compressobj(DEFAULT_GZIP_LEVEL, isal_zlib.DEFLATED, 31)
         else:
             comp = zlib.compressobj(level, zlib.DEFLATED, 31)
         return CompressingReader(stream, comp)
+    import zstandard
+
     cctx = zstandard.ZstdCompressor(level=DEFAULT_ZSTD_LEVEL if level is None else level, write_checksum=True)
     return CompressingReader(stream, _ZstdCompressor(cctx.compressobj()))
 
@@ -737,4 +759,6 @@ class _ZstdCompressor:
 
     def flush(self) -> bytes:
         """End the frame (with its checksum) and return the rest."""
+        import zstandard
+
         return self._obj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)

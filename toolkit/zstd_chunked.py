@@ -44,8 +44,6 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-import zstandard
-
 from toolkit.compression import CompressionError
 from toolkit.digest import ReadIntoFromRead, pass_through
 from toolkit.streams import Readable, read_to_end
@@ -533,6 +531,8 @@ class ZstdChunkedWriter(ReadIntoFromRead, io.RawIOBase):
         super().__init__()
         self._src = stream
         self._input = _Input(stream)
+        import zstandard  # imported by the copies that use it (memory, start-up)
+
         self._cctx = zstandard.ZstdCompressor(level=DEFAULT_LEVEL if level is None else level, write_checksum=True)
         self._level = DEFAULT_LEVEL if level is None else level
         self._gen = self._produce()
@@ -680,6 +680,8 @@ class ZstdChunkedWriter(ReadIntoFromRead, io.RawIOBase):
     def _trailer(self, entries: list[str]) -> Iterator[bytes]:
         toc = ('{"version":1,"entries":[' + ",".join(entries) + "]}").encode("utf-8")
         entries.clear()
+        import zstandard
+
         # The TOC is one frame of a few MiB: at level 10 that frame alone costs ~4x its size
         # in encoder tables, at level 3 nothing extra, for about the same size.
         compressed = zstandard.ZstdCompressor(level=min(self._level, _TOC_LEVEL), write_checksum=True).compress(toc)
@@ -795,6 +797,8 @@ class TOCVerifier(ReadIntoFromRead, io.RawIOBase):
         if "sha256:" + hashlib.sha256(self._toc).hexdigest() != self._checksum:
             raise self._fail("checksum mismatch")
         self._check_footer()
+        import zstandard
+
         try:
             reader = zstandard.ZstdDecompressor().stream_reader(bytes(self._toc))
             parts: list[bytes] = []

@@ -454,3 +454,13 @@ def read_oci_layout_manifest(path: Path, ref_name: str = "latest") -> dict[str, 
     entry = next(m for m in index["manifests"] if (m.get("annotations") or {}).get(OCI_REF_NAME) == ref_name)
     result: dict[str, Any] = json.loads((path / "blobs" / "sha256" / entry["digest"].split(":", 1)[1]).read_bytes())
     return result
+
+
+def corrupt_blob(layout: Path, digest: str) -> None:
+    """Flip one byte in the middle of blob `digest` of the OCI layout at `layout` (its
+    size stays the same, its digest no longer matches)."""
+    blob = layout / "blobs" / "sha256" / digest.split(":")[1]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(data))

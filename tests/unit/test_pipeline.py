@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import toolkit.digest
-from helpers.images import build_image, random_layer_tar, write_oci_layout
+from helpers.images import build_image, corrupt_blob, random_layer_tar, write_oci_layout
 from toolkit.compression import CompressionError, decompressing_reader
 from toolkit.digest import Digest, HashingReader, HashStage, VerifyingReader, native_readinto
 from toolkit.errors import DigestMismatchError, SizeMismatchError, ToolkitError
@@ -299,7 +299,7 @@ def test_pooled_read_ahead_over_a_verified_file(blob_file: Path) -> None:
         out = bytearray()
         while chunk := ahead.read(50_000):
             out += chunk
-            assert len(pool._owned) <= pool.count
+            assert pool.owned <= pool.count
         ahead.close()
     assert bytes(out) == DATA
     assert_no_helper_threads()
@@ -412,14 +412,6 @@ def test_layers_reach_the_archive_in_order(tmp_path: Path, compression: LayerCom
     unique = list(dict.fromkeys(diff_ids if compression is None else blob_digests))
     assert written == unique
     assert_no_helper_threads()
-
-
-def corrupt_blob(layout: Path, digest: str) -> None:
-    blob = layout / "blobs" / "sha256" / digest.split(":")[1]
-    data = bytearray(blob.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    blob.chmod(0o644)
-    blob.write_bytes(bytes(data))
 
 
 @pytest.mark.usefixtures("background_hashing")

@@ -24,6 +24,13 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
 7. **write** — `put_blob`; a compression error is reported as the source's digest or
    size mismatch, or the decrypted layer's HMAC mismatch, when that is the real cause.
 
+Memory. All layers of one copy share one `streams.BufferBudget`: a layer is admitted in
+layer order once its readers' first buffers fit (`LAYER_RESERVE`, or `TRANSFORM_RESERVE`
+for a layer that is decompressed, compressed or (de|en)crypted), and every reader it opens
+(`streams.using_lease`) takes further buffers only while the budget has room, so the
+bytes in flight stay bounded whatever `parallel_copies` and the layer sizes; the lease is
+closed in a `finally`, which gives everything back whatever failed.
+
 Trust. No consumer ever sees the end of a stream before it is verified: the source's
 verifying stream raises instead of EOF on a digest or size mismatch, the decrypting reader
 on an HMAC mismatch, the TOC verifier on a lying TOC, and "drain then EOF" reads the
@@ -68,7 +75,7 @@ from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
-from toolkit.streams import iter_chunks
+from toolkit.streams import LAYER_RESERVE, TRANSFORM_RESERVE, BufferBudget, current_lease, iter_chunks, using_lease
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
@@ -198,17 +205,20 @@ def copy_layers(
         for i, (layer, plan) in enumerate(zip(layers, plans, strict=True))
     ]
     cancel = threading.Event()
+    # The chunk buffers of all layers together stay within one budget (flat memory
+    # whatever the parallelism); each layer takes its share as it starts, in layer order.
+    budget = BufferBudget()
 
-    def run(job: tuple[BlobInfo, LayerPlan, Digest | None]) -> CopiedLayer:
-        layer, plan, diff_id = job
-        return _LayerCopy(copier, layer, plan, diff_id, cancel).run(compute_diff_id=compute_diff_ids)
+    def run(index: int) -> CopiedLayer:
+        layer, plan, diff_id = jobs[index]
+        return _LayerCopy(copier, layer, plan, diff_id, cancel, budget, index).run(compute_diff_id=compute_diff_ids)
 
     if in_order and len(jobs) > 1:
-        return _copy_in_order(copier, jobs, cancel, compute_diff_ids)
+        return _copy_in_order(copier, jobs, cancel, compute_diff_ids, budget)
     if parallel == 1 or not jobs or (len(jobs) == 1 and config is None):
-        return [run(job) for job in jobs]
+        return [run(i) for i in range(len(jobs))]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(jobs) + 1)) as pool:
-        futures: list[concurrent.futures.Future[Any]] = [pool.submit(run, job) for job in jobs]
+        futures: list[concurrent.futures.Future[Any]] = [pool.submit(run, i) for i in range(len(jobs))]
         if config is not None:
             futures.append(pool.submit(copy_config, copier, *config))
         try:
@@ -258,6 +268,7 @@ def _copy_in_order(
     jobs: list[tuple[BlobInfo, LayerPlan, Digest | None]],
     cancel: threading.Event,
     compute_diff_ids: bool,
+    budget: BufferBudget,
 ) -> list[CopiedLayer]:
     """Copy layers to a destination that takes one blob at a time, in layer order, with
     the next layer prepared meanwhile: its source opened and its read-ahead (reading,
@@ -278,7 +289,7 @@ def _copy_in_order(
         try:
             if not early[index]:
                 turns.wait(index)
-            copy = _LayerCopy(copier, layer, plan, diff_id, cancel)
+            copy = _LayerCopy(copier, layer, plan, diff_id, cancel, budget, index)
             if early[index]:
                 copy.turn = lambda: turns.wait(index)
             return copy.run(compute_diff_id=compute_diff_ids)
@@ -321,9 +332,19 @@ class _LayerCopy:
     """One layer through the pipeline of the module docstring; `run()` once."""
 
     def __init__(
-        self, copier: Copier, layer: BlobInfo, plan: LayerPlan, diff_id: Digest | None, cancel: threading.Event
+        self,
+        copier: Copier,
+        layer: BlobInfo,
+        plan: LayerPlan,
+        diff_id: Digest | None,
+        cancel: threading.Event,
+        budget: BufferBudget | None = None,
+        index: int = 0,
     ) -> None:
         self.copier = copier
+        #: The copy's buffer budget and this layer's place in it (None: no bound).
+        self.budget = budget
+        self.index = index
         self.layer = layer
         self.plan = plan
         self.diff_id = diff_id
@@ -339,9 +360,32 @@ class _LayerCopy:
         self.turn: Callable[[], None] | None = None
 
     def run(self, *, compute_diff_id: bool) -> CopiedLayer:
+        """Copy the layer (or reuse it at the destination); see the module docstring."""
+        lease = None
+        try:
+            if self.cancel.is_set():
+                raise CopyCancelledError("copy cancelled")
+            reused = self._reuse(compute_diff_id)
+            if reused is not None:
+                return reused
+            if self.budget is None:
+                return self._copy(compute_diff_id)
+            plan = self.plan
+            transforms = plan.operation is not None or plan.crypto is not None or (plan.changeable and not plan.known)
+            reserve = TRANSFORM_RESERVE if transforms else LAYER_RESERVE
+            lease = self.budget.admit(self.index, self.cancel, reserve=reserve)
+            if lease is None:
+                raise CopyCancelledError("copy cancelled")
+            with using_lease(lease):
+                return self._copy(compute_diff_id)
+        finally:
+            if lease is not None:
+                lease.close()  # also gives back what a failed reader did not
+            elif self.budget is not None:
+                self.budget.skip(self.index)
+
+    def _reuse(self, compute_diff_id: bool) -> CopiedLayer | None:
         layer, plan = self.layer, self.plan
-        if self.cancel.is_set():
-            raise CopyCancelledError("copy cancelled")
         if layer.digest is None:
             raise ToolkitError("a layer without a digest cannot be copied")
         # === reuse: as c/image, a blob the destination already has is used as it is even
@@ -354,6 +398,11 @@ class _LayerCopy:
             if reused is not None:
                 self.copier.reporter.blob("blob", layer.digest, layer.size).finish("skipped: already exists")
                 return CopiedLayer(replace(layer, digest=reused.digest, size=reused.size, compression=None), None)
+        return None
+
+    def _copy(self, compute_diff_id: bool) -> CopiedLayer:
+        layer, plan = self.layer, self.plan
+        assert layer.digest is not None  # checked by run()
         progress = self.copier.reporter.blob("blob", layer.digest, layer.size)
         # === source
         stream, _ = self.copier.source.get_blob(layer)
@@ -386,11 +435,18 @@ class _LayerCopy:
             # === progress
             reader = _ProgressReader(out, None, self.cancel)
             if self.turn is not None:
-                # Read ahead (bounded) while the previous layer is being written.
+                # Read ahead (bounded) while the previous layer is being written, within
+                # this layer's reserve: the budget's free room goes to the layer being
+                # written (its decoding overlaps its writing only with room for 2 chunks).
+                lease = current_lease()
+                if lease is not None:
+                    lease.extras = False
                 for ahead in (self.ahead, stream):
                     if isinstance(ahead, ReadAheadReader):
                         ahead.start()
                 self.turn()
+                if lease is not None:
+                    lease.extras = True
             # === write
             stored = self._write(reader, source)
         finally:
