@@ -21,12 +21,10 @@ import atexit
 import contextlib
 import errno
 import gc
-import logging
 import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -47,7 +45,6 @@ from toolkit.gocompat import parse_go_duration
 __all__ = ["COMMANDS_GROUP", "build_app", "main"]
 
 COMMANDS_GROUP = "toolkit.commands"
-log = logging.getLogger("toolkit")
 
 
 def _version_callback(value: bool) -> None:
@@ -165,32 +162,16 @@ def _root(
         _arm_timeout(timeout, command_timeout)
 
 
-class _LogFormatter(logging.Formatter):
-    """`debug: ...` lines with `--debug`; warnings as the retry lines skopeo prints
-    (`Failed, retrying in 1s ...`), other levels with their name."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = safe_text(" ".join(record.getMessage().splitlines()), 4096)
-        if record.levelno == logging.WARNING and text.startswith("Failed, retrying"):
-            return text
-        prefix = "debug" if record.levelno <= logging.DEBUG else record.levelname.lower()
-        return f"{prefix}: {text}"
-
-
 def _configure_logging(debug: bool) -> None:
-    """skopo's loggers write to stderr; Python warnings (a library's `InsecureRequestWarning`,
-    deprecations) become debug lines, so they never reach a user without `--debug`."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LogFormatter())
-    root = logging.getLogger("toolkit")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    root.propagate = False
-    logging.captureWarnings(True)
-    py_warnings = logging.getLogger("py.warnings")
-    py_warnings.handlers[:] = [handler] if debug else [logging.NullHandler()]
-    py_warnings.setLevel(logging.DEBUG if debug else logging.CRITICAL)
-    py_warnings.propagate = False
+    """skopo's loggers write to stderr; Python warnings become debug lines (cli/logsetup.py):
+    at once with `--debug`, else when `logging` is first imported (most commands never are)."""
+    from toolkit.cli import logsetup
+
+    if debug:
+        logsetup.remove_hooks()
+        logsetup.configure(debug)
+    else:
+        logsetup.configure_on_import(debug)
 
 
 #: The alarm is a backstop for work that does not watch the deadline (local files): network
@@ -411,6 +392,8 @@ def _output_error(exc: OSError) -> str:
 
 def _internal_error(exc: BaseException, debug: bool) -> int:
     if debug:
+        import traceback
+
         traceback.print_exc()
     # Any other exception is a bug, but the user still gets one line.
     print_fatal(f"internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}")
@@ -429,8 +412,9 @@ def _resume_gc() -> None:
         gc.enable()
 
 
-def main() -> None:
-    """Console-script entry point.
+def main(*, gc_paused: bool = False) -> None:
+    """Run skopo with `sys.argv` and exit (the console script is `toolkit.cli.main`, which
+    pauses the GC before importing this module and says so with `gc_paused`).
 
     Start-up (imports, the command tree) makes many long-lived objects and next to no
     garbage, so the cyclic GC is paused until the command runs and those objects are then
@@ -447,7 +431,7 @@ def main() -> None:
     if conflict is not None:
         print_fatal(safe_text(conflict, 1000))
         sys.exit(1)
-    if gc.isenabled():
+    if gc_paused or gc.isenabled():
         gc.disable()
         _gc_paused_for_startup = True
     status = run(sys.argv[1:])
