@@ -195,12 +195,8 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"Warning: {safe_text(message)}\n")
 
 
-def build_app(only: str | None = None) -> typer.Typer:
-    """Build the root app with the subcommands registered in `toolkit.commands`.
-
-    With `only`, just that subcommand is loaded (`""`: none): importing every command
-    module costs a few tenths of a second that a single invocation does not need.
-    """
+def _root_app() -> typer.Typer:
+    """The root Typer app: the global flags (`_root`), no subcommand."""
     app = typer.Typer(
         name="skopo",
         help="Various operations with container images and container image registries.",
@@ -212,17 +208,32 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback(invoke_without_command=True)(_root)
+    return app
+
+
+def _load(ep: plugins.Loadable) -> Any:
+    """The object `ep` names, or None (with one warning line) if it fails to load."""
+    try:
+        return ep.load()
+    except Exception as exc:  # a broken plugin must not break the built-in commands
+        _warn(f'plugin command "{ep.name}" ({ep.value}) could not be loaded: {exc}')
+        return None
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """Build the root app with the subcommands registered in `toolkit.commands` (functions
+    and Typer apps; an already-built click command is left out: `_build_command` adds it).
+
+    With `only`, just that subcommand is loaded (`""`: none): importing every command
+    module costs a few tenths of a second that a single invocation does not need.
+    """
+    app = _root_app()
     for ep in _commands(only):
-        try:
-            obj = ep.load()
-            if isinstance(obj, typer.Typer):
-                app.add_typer(obj, name=ep.name)
-            elif callable(obj) and not hasattr(obj, "params"):
-                app.command(name=ep.name)(obj)
-            else:
-                _CLICK_COMMANDS[ep.name] = obj
-        except Exception as exc:  # a broken plugin must not break the built-in commands
-            _warn(f'plugin command "{ep.name}" ({ep.value}) could not be loaded: {exc}')
+        obj = _load(ep)
+        if isinstance(obj, typer.Typer):
+            app.add_typer(obj, name=ep.name)
+        elif callable(obj) and not hasattr(obj, "params"):
+            app.command(name=ep.name)(obj)
     return app
 
 
@@ -237,17 +248,48 @@ def _commands(only: str | None) -> list[plugins.Loadable]:
     return sorted(plugins.registered(COMMANDS_GROUP, BUILTIN).values(), key=lambda ep: ep.name)
 
 
-# Already-built click commands from plugins, added after Typer builds the group.
-_CLICK_COMMANDS: dict[str, Any] = {}
-
-
 def _build_command(only: str | None = None) -> Any:
-    _CLICK_COMMANDS.clear()
-    app = build_app(only)
-    command = typer.main.get_command(app)
-    for name, cmd in _CLICK_COMMANDS.items():
-        command.add_command(cmd, name)  # type: ignore[attr-defined]
-    return command
+    """The root click group with the subcommands `only` selects (see `build_app`)."""
+    return _add_commands(typer.main.get_command(_root_app()), only)
+
+
+def _add_commands(root: Any, only: str | None) -> Any:
+    """Add the subcommands `only` selects to the root group `root` (already built by Typer:
+    converting the root's flags costs ~25 M instructions, so it is done once per run, not
+    again once the subcommand is known). Returns `root`.
+
+    Each command is converted by Typer exactly as if it were registered on the root app
+    (`_convert`), in the order the root app would list them: functions, then Typer apps,
+    then already-built click commands, each kind sorted by name.
+    """
+    by_kind: tuple[list[tuple[str, Any]], list[tuple[str, Any]], list[tuple[str, Any]]] = ([], [], [])
+    for ep in _commands(only):
+        obj = _load(ep)
+        if isinstance(obj, typer.Typer):
+            by_kind[1].append((ep.name, obj))
+        elif callable(obj) and not hasattr(obj, "params"):
+            by_kind[0].append((ep.name, obj))
+        elif obj is not None:
+            by_kind[2].append((ep.name, obj))
+    for kind in by_kind:
+        for name, obj in kind:
+            root.add_command(_convert(name, obj), name)
+    return root
+
+
+def _convert(name: str, obj: Any) -> Any:
+    """The click command for a subcommand object: Typer converts a function or a Typer app
+    through a holder app carrying the root's settings that reach subcommands (plain help,
+    no pretty exceptions), the same conversion `app.command` / `app.add_typer` on the root
+    get; a click command is used as it is."""
+    if not isinstance(obj, typer.Typer) and hasattr(obj, "params"):
+        return obj
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+    if isinstance(obj, typer.Typer):
+        holder.add_typer(obj, name=name)
+        return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+    holder.command(name=name)(obj)
+    return typer.main.get_command(holder)  # one command and no callback: that command
 
 
 def _completing() -> bool:
@@ -270,8 +312,8 @@ def _command_for(args: Sequence[str]) -> Any:
     if name is None and args and not {"-h", "--help"} & set(args):
         return root  # e.g. --version: no command is needed
     if name and plugins.find(COMMANDS_GROUP, BUILTIN, name) is not None:
-        return _build_command(only=name)
-    return _build_command()
+        return _add_commands(root, name)
+    return _add_commands(root, None)
 
 
 def _completion_command() -> Any:
@@ -286,7 +328,7 @@ def _completion_command() -> Any:
     if name is None:  # completing the command's name: the names are enough
         command = add_command_stubs(root, names)
     else:
-        command = _build_command(only=name) if name in names else _build_command()
+        command = _add_commands(root, name if name in names else None)
     install_completion_classes()
     return command
 
