@@ -9,7 +9,7 @@ without `--debug`.
 imported; otherwise it defers the call until `logging` is first imported (most short
 commands never log anything, and `logging` with what it imports costs about 2 ms of every
 start). `configure_on_import(debug)` installs that deferral: a `sys.meta_path` finder that,
-the first time `logging` is imported, lets the normal finders find it, runs the module,
+the first time `logging` is imported, lets the other finders find it, runs the module,
 then `configure(debug)`, and removes itself.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Sequence
-from importlib.machinery import ModuleSpec, PathFinder
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 from toolkit.errors import safe_text
@@ -84,10 +84,14 @@ class _OnLoggingImport:
         if name != "logging":
             return None
         remove_hooks()
-        spec = PathFinder.find_spec(name, path)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _ThenConfigure(spec.loader, self.debug)  # type: ignore[assignment]
-        return spec
+        for finder in sys.meta_path:  # the finders that would have found it without us
+            find_spec = getattr(finder, "find_spec", None)
+            spec: ModuleSpec | None = find_spec(name, path, target) if find_spec is not None else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _ThenConfigure(spec.loader, self.debug)  # type: ignore[assignment]
+                return spec
+        return None
 
 
 def remove_hooks() -> None:
