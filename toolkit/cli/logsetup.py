@@ -102,9 +102,18 @@ def remove_hooks() -> None:
 
 
 def configure_on_import(debug: bool) -> None:
-    """`configure(debug)` now if `logging` is imported, else right after its first import."""
+    """`configure(debug)` now if `logging` is imported, else right after its first import;
+    until then Python warnings are dropped without `--debug`, as `configure` has them."""
     remove_hooks()
     if "logging" in sys.modules:
         configure(debug)
-    else:
-        sys.meta_path.insert(0, _OnLoggingImport(debug))
+        return
+    sys.meta_path.insert(0, _OnLoggingImport(debug))
+    if not debug:
+        import warnings
+
+        warnings.showwarning = _drop_warning  # configure's captureWarnings replaces it
+
+
+def _drop_warning(*args: object, **kwargs: object) -> None:
+    """A `warnings.showwarning` that shows nothing (a warning is a debug line: none without --debug)."""
