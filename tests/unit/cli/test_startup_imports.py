@@ -98,6 +98,7 @@ DEFERRED = (
         (("manifest-digest", str(DEMO_MANIFEST)), HEAVY + IMAGE_MACHINERY + DEFERRED + ("hashlib", "_hashlib")),
         (("inspect", f"oci:{DEMO}:demo"), (
             *HEAVY, *(m for m in DEFERRED if m != "toolkit.cli.common"), "toolkit.policy", "toolkit.ops.copy", "rich",
+            "toolkit.manifest.select", "toolkit.manifest.platform",  # instance selection: lists only
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), HEAVY),
     ],
