@@ -50,7 +50,8 @@ man: $(STAMP)
 fuzz: $(STAMP)
 	SKOPO_FUZZ_EXAMPLES=2000 $(VENV)/bin/pytest -q -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 
-## bench: time skopo against skopeo on a ~1 GiB local image (not part of `make test`)
+## bench: time skopo against skopeo on a ~1 GiB local image (not part of `make test`); skopo is
+## the working tree installed as a wheel in <workdir>/skopo-venv (bench/run.py --skopo to override)
 bench: $(STAMP)
 	$(PY) bench/run.py
 

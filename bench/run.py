@@ -865,7 +865,8 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
         f"Main image: {meta['layers']} gzip layers, {_mib(meta['uncompressed'])} uncompressed, "
         f"{_mib(meta['compressed'])} compressed; {meta['repeat']} runs each, medians; "
         f"{meta['cpus']} CPUs. Ratio = skopo / skopeo. Rates (one core): sha256 {_mib(rates['sha256'])}/s, "
-        f"inflate {_mib(rates['inflate'])}/s (compressed in), write+fsync {_mib(rates['write'])}/s.",
+        f"inflate {_mib(rates['inflate'])}/s (compressed in), write+fsync {_mib(rates['write'])}/s. "
+        f"skopo: {meta.get('skopo', 'unknown')}.",
         "",
         "| scenario | wall skopo | wall skopeo | ratio | CPU skopo | CPU skopeo | ratio "
         "| peak RSS skopo | peak RSS skopeo | ratio | peak extra disk skopo | skopeo | skopo of bound |",
@@ -908,6 +909,46 @@ def markdown(rows: list[Row], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def user_install(workdir: Path) -> Path:
+    """Install the working tree as a user's `pip install skopo` would: a wheel (not an
+    editable install, whose import hook costs milliseconds on every start) in a venv of its
+    own, `<workdir>/skopo-venv`, with its bytecode compiled (pip's default). Returns that
+    venv's `skopo`.
+
+    The wheel is rebuilt from the tree on every call and reinstalled without its
+    dependencies; the venv (and its dependencies, from the same package indexes the
+    developer's venv uses) is made anew only when `pyproject.toml` changed.
+    """
+    venv = workdir / "skopo-venv"
+    python = venv / "bin" / "python"
+    stamp = venv / ".pyproject-sha256"
+    wheels = workdir / "wheel"
+    remove(wheels)
+    # setuptools builds in the tree's (ignored) build/ and never prunes it: a module deleted
+    # from the tree would still ship from an earlier build's copy.
+    remove(ROOT / "build")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(wheels), str(ROOT)],
+        check=True,
+    )
+    wheel = str(next(wheels.glob("skopo-*.whl")))
+    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not python.exists() or not stamp.exists() or stamp.read_text() != key:
+        remove(venv)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", wheel], check=True)
+        stamp.write_text(key)
+    else:
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", wheel],
+            check=True,
+        )
+    remove(wheels)
+    remove(ROOT / "build")
+    return venv / "bin" / "skopo"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="cache and scratch directory")
@@ -918,7 +959,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs per tool and scenario (median reported; default 3, 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: --size 32M --repeat 1 unless given (proves the harness, no figures)")
-    parser.add_argument("--skopo", default=str(ROOT / ".venv" / "bin" / "skopo"))
+    parser.add_argument(
+        "--skopo", default=None,
+        help="the skopo binary to measure (default: the working tree installed as a wheel in "
+        "<workdir>/skopo-venv, as users install it; e.g. .venv/bin/skopo for the editable install)",
+    )
     parser.add_argument("--skopeo", default=shutil.which("skopeo") or "/usr/bin/skopeo")
     parser.add_argument("--no-podman", dest="podman", action="store_false",
                         help="skip the podman pull + save column even if podman is installed")
@@ -945,6 +990,12 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir: Path = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.skopo is None:
+        print("installing the working tree as a wheel in its own venv", flush=True)
+        args.skopo = str(user_install(workdir))
+        skopo_kind = f"{args.skopo} (the working tree as a wheel in a venv of its own, as users install it)"
+    else:
+        skopo_kind = args.skopo
     groups = set(args.group) or set(GROUPS)
     scenarios = [
         s for s in SCENARIOS
@@ -1051,6 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
+        "skopo": skopo_kind,
         "machine": platform.platform(),
         "skopeo_version": subprocess.run(
             [args.skopeo, "--version"], check=False, capture_output=True, text=True

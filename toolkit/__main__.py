@@ -1,5 +1,5 @@
 """`python -m toolkit` runs the `skopo` command."""
 
-from toolkit.cli.app import main
+from toolkit.cli import main
 
 main()

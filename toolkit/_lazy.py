@@ -12,11 +12,12 @@ the standard library at import time, which `tests/unit/test_layers.py` checks.)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Collection, Mapping
 from importlib import import_module
 from typing import Any
 
-__all__ = ["lazy_getattr"]
+__all__ = ["DebugLogger", "lazy_getattr"]
 
 
 def lazy_getattr(
@@ -36,3 +37,23 @@ def lazy_getattr(
         return value
 
     return __getattr__
+
+
+class DebugLogger:
+    """A module's logger for debug lines only, without importing `logging` at start-up.
+
+    `debug(msg, *args)` is `logging.getLogger(name).debug(msg, *args)` once `logging` has
+    been imported by anyone (skopo's `--debug` set-up, a library user's own configuration);
+    before that, no handler that shows debug records can exist (Python's last-resort
+    handler shows warnings and above only), so the line is dropped without importing it.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def debug(self, msg: str, *args: object) -> None:
+        logging = sys.modules.get("logging")
+        if logging is not None:
+            logging.getLogger(self.name).debug(msg, *args, stacklevel=2)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, cast
 
+from toolkit.compression_names import LEVELS
 from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead
 from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError, safe_text
 from toolkit.streams import (
@@ -134,16 +135,14 @@ def _not_in_manifests(name: str) -> str:
     return f"compression using {name} required, but none of the known manifest formats support it"
 
 
-#: Every algorithm skopo knows by name, as c/image's `pkg/compression` registers them.
+#: Every algorithm skopo knows by name, as c/image's `pkg/compression` registers them (names
+#: and levels: `toolkit.compression_names.LEVELS`).
 ALGORITHMS: Final[tuple[Algorithm, ...]] = (
-    Algorithm("gzip", Compression.GZIP, _GZIP_MAGIC, range(1, 10)),
-    # zstd 21-22 ("ultra") need 64-128 MiB windows on both ends and hundreds of MiB while
-    # compressing, so they are refused to keep memory bounded.
-    Algorithm("zstd", Compression.ZSTD, _ZSTD_MAGIC, range(1, 21)),
-    # zstd:chunked is zstd bytes plus a table of contents (toolkit.zstd_chunked writes it).
-    Algorithm("zstd:chunked", Compression.ZSTD, _ZSTD_MAGIC, range(1, 21)),
-    Algorithm("bzip2", Compression.BZIP2, _BZIP2_MAGIC, unwritable=_not_in_manifests("bzip2")),
-    Algorithm("xz", Compression.XZ, _XZ_MAGIC, unwritable=_not_in_manifests("xz")),
+    Algorithm("gzip", Compression.GZIP, _GZIP_MAGIC, LEVELS["gzip"]),
+    Algorithm("zstd", Compression.ZSTD, _ZSTD_MAGIC, LEVELS["zstd"]),
+    Algorithm("zstd:chunked", Compression.ZSTD, _ZSTD_MAGIC, LEVELS["zstd:chunked"]),
+    Algorithm("bzip2", Compression.BZIP2, _BZIP2_MAGIC, LEVELS["bzip2"], unwritable=_not_in_manifests("bzip2")),
+    Algorithm("xz", Compression.XZ, _XZ_MAGIC, LEVELS["xz"], unwritable=_not_in_manifests("xz")),
 )
 _BY_NAME: Final[Mapping[str, Algorithm]] = MappingProxyType({a.name: a for a in ALGORITHMS})
 #: The base algorithm of each compressed `Compression` (the one named by its value).

@@ -16,14 +16,16 @@ Contract:
 from __future__ import annotations
 
 import collections
-import hashlib
 import io
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, TypeVar
 
 from toolkit.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError, safe_text
+
+if TYPE_CHECKING:
+    import hashlib
 
 __all__ = [
     "Digest",
@@ -81,15 +83,15 @@ class Digest:
         """Digest of `data` with `algorithm` (sha256 or sha512)."""
         if algorithm not in SUPPORTED_ALGORITHMS:
             raise InvalidDigestError(f"unsupported digest algorithm {safe_text(algorithm)}")
-        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+        return cls(algorithm, _hex_of(algorithm, data))
 
     def hasher(self) -> hashlib._Hash:
         """A fresh hash object of this digest's algorithm."""
-        return hashlib.new(self.algorithm)
+        return new_hash(self.algorithm)
 
     def matches(self, data: bytes) -> bool:
         """True if `data` hashes to this digest."""
-        return hashlib.new(self.algorithm, data).hexdigest() == self.hex
+        return _hex_of(self.algorithm, data) == self.hex
 
     @property
     def encoded(self) -> str:
@@ -102,6 +104,48 @@ class Digest:
 
 def _is_lower_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
+
+
+def new_hash(algorithm: str) -> hashlib._Hash:
+    """`hashlib.new(algorithm)`: OpenSSL's implementation, the fastest on large data."""
+    import hashlib  # loads OpenSSL: ~2 ms, which a command hashing only small documents never pays
+
+    return hashlib.new(algorithm)
+
+
+#: In-memory data up to this size is hashed by the interpreter's own sha256/sha512.
+_SMALL: Final = 1 << 20
+
+
+def _hex_of(algorithm: str, data: bytes) -> str:
+    """The hex digest of `data` (`algorithm` already checked). Small data (manifests,
+    configs) is hashed by the interpreter's built-in implementation (`_sha256`/`_sha512`,
+    `_sha2` from Python 3.12), which needs no OpenSSL library loaded; the bytes are the
+    same, only the code differs. Larger data, or a Python built without them: hashlib."""
+    if len(data) <= _SMALL:
+        builtin = _builtin_hash(algorithm)
+        if builtin is not None:
+            return str(builtin(data).hexdigest())
+    hasher = new_hash(algorithm)
+    hasher.update(data)
+    return hasher.hexdigest()
+
+
+_BUILTIN: dict[str, Any] = {}
+
+
+def _builtin_hash(algorithm: str) -> Any:
+    """The built-in constructor for sha256/sha512, or None where the interpreter lacks it
+    (looked up once per algorithm)."""
+    if algorithm not in _BUILTIN:
+        _BUILTIN[algorithm] = None
+        for module in ("_sha2", f"_{algorithm}"):
+            try:
+                _BUILTIN[algorithm] = getattr(__import__(module), algorithm)
+                break
+            except (ImportError, AttributeError):
+                continue
+    return _BUILTIN[algorithm]
 
 
 class _Readable(Protocol):
@@ -281,7 +325,7 @@ class HashingReader(ReadIntoFromRead):
 
     def __init__(self, stream: BinaryIO, algorithm: str = "sha256", *, background: bool = False) -> None:
         self._stream = stream
-        self._hash = hashlib.new(algorithm)
+        self._hash = new_hash(algorithm)
         self._stage = HashStage(self._hash) if background else None
         self.algorithm = algorithm
         self.size = 0

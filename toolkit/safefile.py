@@ -29,7 +29,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import select
 import stat
 import time
@@ -73,7 +72,13 @@ def os_error(exc: OSError, what: str) -> ToolkitError:
 def temp_sibling(target: Path, kind: str = "tmp") -> Path:
     """A fresh hidden sibling name for `target`: `.<name>.<kind>-<12 hex>` (random, so a
     link planted in advance is unlikely to sit there; creation still refuses one)."""
-    return target.with_name(f".{target.name}.{kind}-{secrets.token_hex(6)}")
+    return target.with_name(f".{target.name}.{kind}-{_random_hex(6)}")
+
+
+def _random_hex(nbytes: int) -> str:
+    """`nbytes` random bytes from the OS, in hex: what `secrets.token_hex` returns, without
+    importing `secrets` (and its random, hmac, base64) on every start."""
+    return os.urandom(nbytes).hex()
 
 
 def create_new_file(path: Path | str, mode: int = 0o644, *, what: str | None = None) -> int:

@@ -578,3 +578,11 @@ def test_property_damaged_streams_only_toolkit_errors(algorithm: Compression, po
     packed[int(position * len(packed))] ^= value
     with contextlib.suppress(ToolkitError):
         decompress_all(bytes(packed), algorithm, budget=MiB)
+
+
+def test_the_names_table_is_the_algorithms_table() -> None:
+    """toolkit.compression_names (what the CLI's help reads) and ALGORITHMS cannot drift apart."""
+    from toolkit.compression_names import LEVELS
+
+    assert {a.name: a.levels for a in ALGORITHMS} == dict(LEVELS)
+    assert all(a.writable == bool(a.levels) for a in ALGORITHMS)

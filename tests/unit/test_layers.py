@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "toolkit.limits": 1,
     "toolkit.safefile": 1,
     "toolkit.compression": 1,
+    "toolkit.compression_names": 1,
     "toolkit.zstd_chunked": 1,
     "toolkit.streams": 1,
     "toolkit.gocompat": 1,

@@ -24,7 +24,7 @@ def predictable_names(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Make the random part of temp names predictable: `aaaa...`, then `bbbb...`, ..."""
     names = [c * 12 for c in "abcdef"]
     counter = itertools.count()
-    monkeypatch.setattr(safefile.secrets, "token_hex", lambda n: names[next(counter) % len(names)])
+    monkeypatch.setattr(safefile, "_random_hex", lambda n: names[next(counter) % len(names)])
     yield names
 
 

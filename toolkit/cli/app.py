@@ -15,18 +15,17 @@ Contract:
   usage errors exit 1, as skopeo does, so that 2 keeps meaning "not found".
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Typer reads `_root`'s annotations on every
+# run, and string annotations would be compiled and evaluated each time (~17 M instructions
+# for the global flags); evaluated once at definition they cost next to nothing.
 import atexit
 import contextlib
 import errno
 import gc
-import logging
 import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -38,7 +37,6 @@ import toolkit
 from toolkit import _marker, deadline, plugins
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.commands import BUILTIN
-from toolkit.cli.context import GlobalOptions
 from toolkit.cli.errorline import print_fatal
 from toolkit.cli.helpformat import HelpGroup
 from toolkit.errors import CommandTimeoutError, InvalidInputError, ToolkitError, safe_text
@@ -47,7 +45,6 @@ from toolkit.gocompat import parse_go_duration
 __all__ = ["COMMANDS_GROUP", "build_app", "main"]
 
 COMMANDS_GROUP = "toolkit.commands"
-log = logging.getLogger("toolkit")
 
 
 def _version_callback(value: bool) -> None:
@@ -144,6 +141,8 @@ def _root(
         _warn("'--tls-verify' is deprecated, please set this on the specific subcommand")
     if insecure_policy and require_signed:
         raise InvalidInputError("--insecure-policy and --require-signed are mutually exclusive")
+    from toolkit.cli.context import GlobalOptions  # not needed by --version or --help
+
     ctx.obj = GlobalOptions(
         policy_path=policy,
         insecure_policy=insecure_policy,
@@ -165,32 +164,16 @@ def _root(
         _arm_timeout(timeout, command_timeout)
 
 
-class _LogFormatter(logging.Formatter):
-    """`debug: ...` lines with `--debug`; warnings as the retry lines skopeo prints
-    (`Failed, retrying in 1s ...`), other levels with their name."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = safe_text(" ".join(record.getMessage().splitlines()), 4096)
-        if record.levelno == logging.WARNING and text.startswith("Failed, retrying"):
-            return text
-        prefix = "debug" if record.levelno <= logging.DEBUG else record.levelname.lower()
-        return f"{prefix}: {text}"
-
-
 def _configure_logging(debug: bool) -> None:
-    """skopo's loggers write to stderr; Python warnings (a library's `InsecureRequestWarning`,
-    deprecations) become debug lines, so they never reach a user without `--debug`."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LogFormatter())
-    root = logging.getLogger("toolkit")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    root.propagate = False
-    logging.captureWarnings(True)
-    py_warnings = logging.getLogger("py.warnings")
-    py_warnings.handlers[:] = [handler] if debug else [logging.NullHandler()]
-    py_warnings.setLevel(logging.DEBUG if debug else logging.CRITICAL)
-    py_warnings.propagate = False
+    """skopo's loggers write to stderr; Python warnings become debug lines (cli/logsetup.py):
+    at once with `--debug`, else when `logging` is first imported (most commands never are)."""
+    from toolkit.cli import logsetup
+
+    if debug:
+        logsetup.remove_hooks()
+        logsetup.configure(debug)
+    else:
+        logsetup.configure_on_import(debug)
 
 
 #: The alarm is a backstop for work that does not watch the deadline (local files): network
@@ -214,12 +197,8 @@ def _warn(message: str) -> None:
     sys.stderr.write(f"Warning: {safe_text(message)}\n")
 
 
-def build_app(only: str | None = None) -> typer.Typer:
-    """Build the root app with the subcommands registered in `toolkit.commands`.
-
-    With `only`, just that subcommand is loaded (`""`: none): importing every command
-    module costs a few tenths of a second that a single invocation does not need.
-    """
+def _root_app() -> typer.Typer:
+    """The root Typer app: the global flags (`_root`), no subcommand."""
     app = typer.Typer(
         name="skopo",
         help="Various operations with container images and container image registries.",
@@ -231,17 +210,32 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback(invoke_without_command=True)(_root)
+    return app
+
+
+def _load(ep: plugins.Loadable) -> Any:
+    """The object `ep` names, or None (with one warning line) if it fails to load."""
+    try:
+        return ep.load()
+    except Exception as exc:  # a broken plugin must not break the built-in commands
+        _warn(f'plugin command "{ep.name}" ({ep.value}) could not be loaded: {exc}')
+        return None
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """Build the root app with the subcommands registered in `toolkit.commands` (functions
+    and Typer apps; an already-built click command is left out: `_build_command` adds it).
+
+    With `only`, just that subcommand is loaded (`""`: none): importing every command
+    module costs a few tenths of a second that a single invocation does not need.
+    """
+    app = _root_app()
     for ep in _commands(only):
-        try:
-            obj = ep.load()
-            if isinstance(obj, typer.Typer):
-                app.add_typer(obj, name=ep.name)
-            elif callable(obj) and not hasattr(obj, "params"):
-                app.command(name=ep.name)(obj)
-            else:
-                _CLICK_COMMANDS[ep.name] = obj
-        except Exception as exc:  # a broken plugin must not break the built-in commands
-            _warn(f'plugin command "{ep.name}" ({ep.value}) could not be loaded: {exc}')
+        obj = _load(ep)
+        if isinstance(obj, typer.Typer):
+            app.add_typer(obj, name=ep.name)
+        elif callable(obj) and not hasattr(obj, "params"):
+            app.command(name=ep.name)(obj)
     return app
 
 
@@ -256,17 +250,48 @@ def _commands(only: str | None) -> list[plugins.Loadable]:
     return sorted(plugins.registered(COMMANDS_GROUP, BUILTIN).values(), key=lambda ep: ep.name)
 
 
-# Already-built click commands from plugins, added after Typer builds the group.
-_CLICK_COMMANDS: dict[str, Any] = {}
-
-
 def _build_command(only: str | None = None) -> Any:
-    _CLICK_COMMANDS.clear()
-    app = build_app(only)
-    command = typer.main.get_command(app)
-    for name, cmd in _CLICK_COMMANDS.items():
-        command.add_command(cmd, name)  # type: ignore[attr-defined]
-    return command
+    """The root click group with the subcommands `only` selects (see `build_app`)."""
+    return _add_commands(typer.main.get_command(_root_app()), only)
+
+
+def _add_commands(root: Any, only: str | None) -> Any:
+    """Add the subcommands `only` selects to the root group `root` (already built by Typer:
+    converting the root's flags costs ~25 M instructions, so it is done once per run, not
+    again once the subcommand is known). Returns `root`.
+
+    Each command is converted by Typer exactly as if it were registered on the root app
+    (`_convert`), in the order the root app would list them: functions, then Typer apps,
+    then already-built click commands, each kind sorted by name.
+    """
+    by_kind: tuple[list[tuple[str, Any]], list[tuple[str, Any]], list[tuple[str, Any]]] = ([], [], [])
+    for ep in _commands(only):
+        obj = _load(ep)
+        if isinstance(obj, typer.Typer):
+            by_kind[1].append((ep.name, obj))
+        elif callable(obj) and not hasattr(obj, "params"):
+            by_kind[0].append((ep.name, obj))
+        elif obj is not None:
+            by_kind[2].append((ep.name, obj))
+    for kind in by_kind:
+        for name, obj in kind:
+            root.add_command(_convert(name, obj), name)
+    return root
+
+
+def _convert(name: str, obj: Any) -> Any:
+    """The click command for a subcommand object: Typer converts a function or a Typer app
+    through a holder app carrying the root's settings that reach subcommands (plain help,
+    no pretty exceptions), the same conversion `app.command` / `app.add_typer` on the root
+    get; a click command is used as it is."""
+    if not isinstance(obj, typer.Typer) and hasattr(obj, "params"):
+        return obj
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+    if isinstance(obj, typer.Typer):
+        holder.add_typer(obj, name=name)
+        return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
+    holder.command(name=name)(obj)
+    return typer.main.get_command(holder)  # one command and no callback: that command
 
 
 def _completing() -> bool:
@@ -289,8 +314,8 @@ def _command_for(args: Sequence[str]) -> Any:
     if name is None and args and not {"-h", "--help"} & set(args):
         return root  # e.g. --version: no command is needed
     if name and plugins.find(COMMANDS_GROUP, BUILTIN, name) is not None:
-        return _build_command(only=name)
-    return _build_command()
+        return _add_commands(root, name)
+    return _add_commands(root, None)
 
 
 def _completion_command() -> Any:
@@ -305,7 +330,7 @@ def _completion_command() -> Any:
     if name is None:  # completing the command's name: the names are enough
         command = add_command_stubs(root, names)
     else:
-        command = _build_command(only=name) if name in names else _build_command()
+        command = _add_commands(root, name if name in names else None)
     install_completion_classes()
     return command
 
@@ -411,6 +436,8 @@ def _output_error(exc: OSError) -> str:
 
 def _internal_error(exc: BaseException, debug: bool) -> int:
     if debug:
+        import traceback
+
         traceback.print_exc()
     # Any other exception is a bug, but the user still gets one line.
     print_fatal(f"internal error: {safe_text(type(exc).__name__ + ': ' + str(exc))}")
@@ -429,8 +456,9 @@ def _resume_gc() -> None:
         gc.enable()
 
 
-def main() -> None:
-    """Console-script entry point.
+def main(*, gc_paused: bool = False) -> None:
+    """Run skopo with `sys.argv` and exit (the console script is `toolkit.cli.main`, which
+    pauses the GC before importing this module and says so with `gc_paused`).
 
     Start-up (imports, the command tree) makes many long-lived objects and next to no
     garbage, so the cyclic GC is paused until the command runs and those objects are then
@@ -447,7 +475,7 @@ def main() -> None:
     if conflict is not None:
         print_fatal(safe_text(conflict, 1000))
         sys.exit(1)
-    if gc.isenabled():
+    if gc_paused or gc.isenabled():
         gc.disable()
         _gc_paused_for_startup = True
     status = run(sys.argv[1:])

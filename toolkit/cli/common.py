@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +54,8 @@ def with_retries(flags: FlagValues, operation: Callable[[], T], log: Callable[[s
         except RetryableError as exc:
             if attempt >= times:
                 raise
+            import random  # only once a retry is due, not on every start
+
             delay = fixed_delay if fixed_delay > 0 else (2**attempt) * (1 + random.random() * 0.1)
             attempt += 1
             log(f"Failed, retrying in {delay:.1f}s ... ({attempt}/{times}). Error: {exc}")

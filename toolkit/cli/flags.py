@@ -17,7 +17,7 @@ from typing import Annotated, Any, Final, TypeVar
 
 import typer
 
-from toolkit.compression import ALGORITHMS, Algorithm
+from toolkit.compression_names import LEVELS
 from toolkit.errors import InvalidInputError
 from toolkit.types import Credentials, OptionalBool, SystemContext
 
@@ -164,12 +164,14 @@ def image_flags(prefix: str, *, with_shared_authfile: bool = False, creds_alias:
     ]
 
 
-#: The compressions a copy can write, for the help texts (toolkit/compression.py's registry).
-_WRITABLE: Final = tuple(a for a in ALGORITHMS if a.writable)
+#: The compressions a copy can write and their levels, for the help texts (the names alone:
+#: toolkit.compression, with its codecs, is imported only by commands that compress).
+_WRITABLE: Final = {name: levels for name, levels in LEVELS.items() if levels}
 
 
-def _levels(algorithm: Algorithm) -> str:
-    return f"{algorithm.name} {algorithm.levels[0]}-{algorithm.levels[-1]}"
+def _levels(name: str) -> str:
+    levels = _WRITABLE[name]
+    return f"{name} {levels[0]}-{levels[-1]}"
 
 
 def dest_flags() -> list[Flag]:
@@ -182,9 +184,9 @@ def dest_flags() -> list[Flag]:
         Flag("dest-oci-accept-uncompressed-layers", bool, False,
              "Allow uncompressed image layers when saving to an OCI image using oci transport"),
         Flag("dest-compress-format", str | None, None,
-             f"FORMAT to use for the compression ({', '.join(a.name for a in _WRITABLE)})", metavar="FORMAT"),
+             f"FORMAT to use for the compression ({', '.join(_WRITABLE)})", metavar="FORMAT"),
         Flag("dest-compress-level", int | None, None,
-             f"LEVEL to use for the compression ({', '.join(_levels(a) for a in _WRITABLE)})", metavar="LEVEL"),
+             f"LEVEL to use for the compression ({', '.join(_levels(name) for name in _WRITABLE)})", metavar="LEVEL"),
         Flag("dest-precompute-digests", bool, False,
              "Precompute digests to prevent uploading layers already on the registry using the 'docker' transport"),
         Flag("dest-force-compress-format", bool, False,

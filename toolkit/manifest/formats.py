@@ -19,14 +19,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from toolkit.digest import Digest
 from toolkit.errors import AmbiguousManifestError, ManifestError, safe_text
 from toolkit.manifest import mime
 from toolkit.manifest.gojson import GoTime, fold_equal
-from toolkit.manifest.platform import Host
-from toolkit.manifest.select import choose_from_docker_list, choose_from_oci_index
 from toolkit.manifest.strictjson import (
     INT64_MAX,
     check_keys,
@@ -41,6 +39,9 @@ from toolkit.manifest.strictjson import (
     loads_strict,
 )
 from toolkit.types import BlobInfo, Platform, SystemContext
+
+if TYPE_CHECKING:
+    from toolkit.manifest.platform import Host
 
 __all__ = [
     "MAX_MANIFEST_SIZE",
@@ -509,6 +510,8 @@ class Schema2List:
 
         Raises `NoMatchingPlatformError` ("no image found in manifest list for architecture ...").
         """
+        from toolkit.manifest.select import choose_from_docker_list  # lists only: not at import
+
         return choose_from_docker_list(self, ctx, host)
 
     def serialize(self) -> bytes:
@@ -540,6 +543,8 @@ class OCI1Index:
 
         Raises `NoMatchingPlatformError` ("no image found in image index for architecture ...").
         """
+        from toolkit.manifest.select import choose_from_oci_index  # lists only: not at import
+
         return choose_from_oci_index(self, ctx, host, prefer_gzip=prefer_gzip)
 
     def serialize(self) -> bytes:

@@ -21,6 +21,7 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -81,7 +82,10 @@ _ESCAPES: Final = {
     "\u2028": "\\u2028",
     "\u2029": "\\u2029",
 }
-_NEEDS_ESCAPE: Final = re.compile('["\\\\\x00-\x1f<>&\u2028\u2029\ud800-\udfff]')
+@functools.cache
+def _needs_escape() -> re.Pattern[str]:
+    """The characters `quote` escapes (compiled on first use: a digest never quotes)."""
+    return re.compile('["\\\\\x00-\x1f<>&\u2028\u2029\ud800-\udfff]')
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -98,7 +102,7 @@ def _escape_char(match: re.Match[str]) -> str:
 
 def quote(text: str) -> str:
     """A Go `json.Marshal` string literal (HTML-safe)."""
-    return '"' + _NEEDS_ESCAPE.sub(_escape_char, text) + '"'
+    return '"' + _needs_escape().sub(_escape_char, text) + '"'
 
 
 def _encode(value: Any, out: list[str]) -> None:
@@ -211,9 +215,10 @@ def compact(raw: bytes) -> bytes:
 
 # --- time.Time --------------------------------------------------------------------------------
 
-_RFC3339: Final = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})\Z"
-)
+@functools.cache
+def _rfc3339() -> re.Pattern[str]:
+    """An RFC 3339 time as Go parses it (compiled on first use)."""
+    return re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})\Z")
 _DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -236,7 +241,7 @@ class GoTime:
     @classmethod
     def parse(cls, text: object, *, what: str) -> GoTime:
         """Parse like Go's `Time.UnmarshalJSON` (RFC 3339); raise `ManifestError` if invalid."""
-        match = _RFC3339.match(text) if isinstance(text, str) else None
+        match = _rfc3339().match(text) if isinstance(text, str) else None
         if match is None:
             raise ManifestError(f"{what}: invalid RFC 3339 time {json.dumps(text)[:80]}")
         year, month, day, hour, minute, second = (int(match.group(k)) for k in range(1, 7))

@@ -10,10 +10,10 @@ image, it is not one.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from toolkit._lazy import DebugLogger
 from toolkit.digest import Digest
 from toolkit.errors import NoMatchingPlatformError
 from toolkit.manifest.platform import Host, matches, wanted_platforms
@@ -30,7 +30,7 @@ __all__ = [
     "REFERENCE_DIGEST_ANNOTATION",
 ]
 
-log = logging.getLogger(__name__)
+log = DebugLogger(__name__)  # debug lines only: logging is not imported for them
 
 #: c/image OCI1InstanceAnnotationCompressionZSTD: the instance uses zstd layers.
 ZSTD_ANNOTATION = "io.github.containers.compression.zstd"

@@ -31,7 +31,6 @@ Contract:
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Final, NamedTuple
 
@@ -56,8 +55,6 @@ __all__ = [
     "split_name",
     "parse_raw",
 ]
-
-logger = logging.getLogger(__name__)
 
 #: Maximum length of a repository name, domain included (`docker.io/library/busybox`), as
 #: in skopeo's copy of the package. (distribution since 2024 counts the path only.)

@@ -14,7 +14,6 @@ Contract:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -49,7 +48,6 @@ __all__ = [
     "split_docker_domain",
 ]
 
-logger = logging.getLogger(__name__)
 
 #: Docker Hub's canonical domain in normalised names.
 DEFAULT_DOMAIN: Final = "docker.io"

@@ -10,7 +10,6 @@ imports only the transports it names (no `requests` for `oci:`).
 
 from __future__ import annotations
 
-import logging
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "parse_image_name", "get_transport", "transport_names"]
 
 ENTRY_POINT_GROUP = "toolkit.transports"
-log = logging.getLogger(__name__)
 
 #: skopo's transports: name -> "module:attribute", as in `[project.entry-points."toolkit.transports"]`.
 BUILTIN: dict[str, str] = {

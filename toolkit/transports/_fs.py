@@ -12,8 +12,6 @@ Contract:
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import fcntl
 import io
 import os
@@ -88,11 +86,15 @@ _WRITE_BUFFER: Final = 64 << 10
 
 
 def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    """libc's `sync_file_range` (Linux), or None."""
+    """libc's `sync_file_range` (Linux), or None. Looked up in the symbols the process has
+    already loaded (`dlopen(NULL)`: libc is one), not with `ctypes.util.find_library`, which
+    runs `ldconfig -p` in a child process."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # ~2 ms of imports: only once a file is large enough to need the hint
+
     try:
-        func = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+        func = ctypes.CDLL(None, use_errno=True).sync_file_range
     except (OSError, AttributeError):
         return None
     func.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
@@ -100,7 +102,17 @@ def _find_sync_file_range() -> Callable[[int, int, int, int], int] | None:
     return cast("Callable[[int, int, int, int], int]", func)
 
 
-_START_WRITEBACK = _find_sync_file_range()
+_UNRESOLVED: Final = object()
+#: `_find_sync_file_range()`, looked up the first time a file needs it (`start_writeback`).
+_START_WRITEBACK: Callable[[int, int, int, int], int] | object | None = _UNRESOLVED
+
+
+def start_writeback() -> Callable[[int, int, int, int], int] | None:
+    """libc's `sync_file_range`, or None where there is none (looked up once)."""
+    global _START_WRITEBACK
+    if _START_WRITEBACK is _UNRESOLVED:
+        _START_WRITEBACK = _find_sync_file_range()
+    return cast("Callable[[int, int, int, int], int] | None", _START_WRITEBACK)
 
 
 class _WritebackFileIO(io.FileIO):
@@ -136,7 +148,7 @@ class _WritebackFileIO(io.FileIO):
         if n:
             self._written += n
             if self._written - self._kicked >= WRITEBACK_STEP:
-                start = _START_WRITEBACK
+                start = start_writeback()
                 if start is not None:
                     start(self.fileno(), self._kicked, self._written - self._kicked, _SYNC_FILE_RANGE_WRITE)
                 self._kicked = self._written

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol, Self
 
+from toolkit._lazy import DebugLogger
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
     ArchiveError,
@@ -98,7 +98,7 @@ __all__ = [
     "LayoutDestinationBase",
 ]
 
-log = logging.getLogger(__name__)
+log = DebugLogger(__name__)  # debug lines only: logging is not imported for them
 
 REF_NAME_ANNOTATION: Final = "org.opencontainers.image.ref.name"
 LAYOUT_FILE: Final = "oci-layout"

@@ -150,3 +150,16 @@ def test_conflicting_signatures() -> None:
     )
     with pytest.raises(ManifestError, match="conflicting format length"):
         manifest_digest(raw)
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
+@pytest.mark.parametrize("size", [0, 1, 4096, (1 << 20), (1 << 20) + 1])
+def test_small_and_large_data_hash_as_hashlib_does(algorithm: str, size: int) -> None:
+    """Small data takes the interpreter's built-in hash, large data OpenSSL's: same digests."""
+    import hashlib
+
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    expected = hashlib.new(algorithm, data).hexdigest()
+    assert Digest.from_bytes(data, algorithm).hex == expected
+    assert Digest(algorithm, expected).matches(data)
+    assert not Digest(algorithm, expected).matches(data + b"!")

@@ -222,8 +222,9 @@ def test_atomic_file_large_write_with_writeback_hints(tmp_path: Path, monkeypatc
 def test_sync_file_range_works_on_linux(tmp_path: Path) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("Linux only")
-    assert fs._START_WRITEBACK is not None
+    start = fs.start_writeback()
+    assert start is not None
     with (tmp_path / "f").open("wb") as f:
         f.write(b"x" * 100_000)
         f.flush()
-        assert fs._START_WRITEBACK(f.fileno(), 0, 100_000, 2) == 0
+        assert start(f.fileno(), 0, 100_000, 2) == 0

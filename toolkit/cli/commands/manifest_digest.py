@@ -1,7 +1,6 @@
 """`skopo manifest-digest FILE`: print the digest of a manifest file as skopeo does."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer evaluates string annotations on every run.
 from pathlib import Path
 from typing import Annotated
 

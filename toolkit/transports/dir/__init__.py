@@ -18,7 +18,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
-import logging
 import os
 import re
 import stat
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from toolkit._lazy import DebugLogger
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
     DestinationError,
@@ -58,7 +58,7 @@ from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
 __all__ = ["TRANSPORT", "DirTransport", "DirReference"]
 
-log = logging.getLogger(__name__)
+log = DebugLogger(__name__)  # debug lines only: logging is not imported for them
 
 VERSION_FILE = "version"
 VERSION_1_1 = "Directory Transport Version: 1.1\n"

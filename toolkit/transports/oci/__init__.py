@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import stat
 import threading
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from toolkit._lazy import DebugLogger
 from toolkit.digest import Digest
 from toolkit.errors import (
     ArchiveError,
@@ -71,7 +71,7 @@ from toolkit.types import BlobInfo, SystemContext
 
 __all__ = ["TRANSPORT", "OciTransport", "OciReference", "OciImageDestination", "DirectoryStore"]
 
-log = logging.getLogger(__name__)
+log = DebugLogger(__name__)  # debug lines only: logging is not imported for them
 
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 #: How deep `delete_image` follows indexes inside indexes (a hostile layout may loop).
