@@ -41,6 +41,8 @@ __all__ = [
     "SUPPORTED_ALGORITHMS",
     "pass_through",
     "verified_digest",
+    "short_blob_error",
+    "blob_digest_error",
 ]
 
 #: Read/write chunk size for streaming blobs (design rule 2: 1 MiB or more).
@@ -462,10 +464,7 @@ class VerifyingReader(ReadIntoFromRead):
     def _finish(self) -> None:
         if self._expected_size is not None:
             if self.bytes_read != self._expected_size:
-                raise SizeMismatchError(
-                    f"{self._what} {self._expected_digest}: got {self.bytes_read} bytes, "
-                    f"expected {self._expected_size}"
-                )
+                raise short_blob_error(self._what, self._expected_digest, self.bytes_read, self._expected_size)
             # The announced size is reached: make sure nothing follows.
             extra = self._stream.read(1)
             if extra:
@@ -475,10 +474,7 @@ class VerifyingReader(ReadIntoFromRead):
                 )
         actual = self._stage.hexdigest() if self._stage is not None else self._hash.hexdigest()
         if actual != self._expected_digest.hex:
-            raise DigestMismatchError(
-                f"Digest did not match for {self._what}, expected {self._expected_digest}, "
-                f"got {self._expected_digest.algorithm}:{actual}"
-            )
+            raise blob_digest_error(self._what, self._expected_digest, actual)
         self._verified = True
 
     def drain(self) -> None:
@@ -502,6 +498,19 @@ class VerifyingReader(ReadIntoFromRead):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def short_blob_error(what: str, expected: Digest, got: int, size: int) -> SizeMismatchError:
+    """The error for a blob `expected` that ended after `got` of its `size` bytes (the words
+    every local copy of a blob uses, streamed or not)."""
+    return SizeMismatchError(f"{what} {expected}: got {got} bytes, expected {size}")
+
+
+def blob_digest_error(what: str, expected: Digest, actual_hex: str) -> DigestMismatchError:
+    """The error for a blob whose bytes hash to `actual_hex` instead of `expected`."""
+    return DigestMismatchError(
+        f"Digest did not match for {what}, expected {expected}, got {expected.algorithm}:{actual_hex}"
+    )
 
 
 _PASS_THROUGH: set[type] = set()

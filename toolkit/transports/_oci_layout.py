@@ -62,8 +62,15 @@ from toolkit.manifest.strictjson import (
     get_str_map,
     loads_strict,
 )
+from toolkit.transports._fs import local_blob_file
 from toolkit.transports._path_scope import PathReferenceMixin, resolve_existing_path
-from toolkit.transports.base import BlobStream, DestinationCapabilities, ImageDestinationBase, ImageSourceBase
+from toolkit.transports.base import (
+    BlobStream,
+    DestinationCapabilities,
+    ImageDestinationBase,
+    ImageSourceBase,
+    LocalBlobFile,
+)
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
 __all__ = [
@@ -546,11 +553,9 @@ class LayoutImageSource(ImageSourceBase):
             if entry.ref_name in wanted
         ]
 
-    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
-        """A verifying stream of the blob `info.digest` (foreign `urls` are never fetched).
-
-        Raises `SizeMismatchError` at once if the stored size differs from `info.size`.
-        """
+    def _open_blob(self, info: BlobInfo) -> tuple[Digest, BinaryIO, int]:
+        """The stored (unverified) bytes of `info.digest` and their size; raises
+        `SizeMismatchError` at once if the stored size differs from `info.size`."""
         if info.digest is None:
             raise ToolkitError(f"{self._store.where}: a blob without a digest cannot be read")
         stream, size = self._store.open_blob(info.digest)
@@ -559,7 +564,24 @@ class LayoutImageSource(ImageSourceBase):
             raise SizeMismatchError(
                 f"{self._store.where}: blob {info.digest} has {size} bytes, expected {info.size}"
             )
-        return VerifyingReader(stream, info.digest, size, what="blob"), size
+        return info.digest, stream, size
+
+    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
+        """A verifying stream of the blob `info.digest` (foreign `urls` are never fetched).
+
+        Raises `SizeMismatchError` at once if the stored size differs from `info.size`.
+        """
+        digest, stream, size = self._open_blob(info)
+        return VerifyingReader(stream, digest, size, what="blob"), size
+
+    def get_local_blob(self, info: BlobInfo) -> LocalBlobFile | None:
+        """`LocalBlobSource`: the blob's file in a layout directory (None for a member of an
+        archive: then `get_blob`). Raises as `get_blob` does."""
+        _, stream, size = self._open_blob(info)
+        local = local_blob_file(stream, size)
+        if local is None:
+            stream.close()
+        return local
 
     def close(self) -> None:
         if self._on_close is not None:
@@ -622,6 +644,11 @@ class LayoutDestinationBase(ImageDestinationBase):
         """Store a blob; see `ImageDestination.put_blob`. The bytes are hashed while written
         and must match `info.digest`/`info.size` when given."""
         digest, size = self._store_blob(stream, info)
+        return self._stored_info(info, digest, size)
+
+    @staticmethod
+    def _stored_info(info: BlobInfo, digest: Digest, size: int) -> BlobInfo:
+        """What `put_blob` returns for the blob `info` stored as `digest`, `size`."""
         return BlobInfo(
             digest=digest,
             size=size,

@@ -13,12 +13,14 @@ Contract shared by every transport:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Protocol, Self, runtime_checkable
 
 from toolkit.digest import Digest
+from toolkit.errors import ToolkitError
 from toolkit.reference import NamedReference
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
@@ -41,6 +43,9 @@ __all__ = [
     "ReferrersSource",
     "ReferrersDestination",
     "TagListingTransport",
+    "LocalBlobFile",
+    "LocalBlobSource",
+    "FileBlobDestination",
 ]
 
 
@@ -202,6 +207,63 @@ class BlobMountHint(Protocol):
     cross-repository mounts). Called once, before any blob is written."""
 
     def set_reuse_source(self, source: NamedReference | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalBlobFile:
+    """A blob's stored bytes as `size` bytes of an open regular file from `offset` on.
+
+    The bytes are untrusted: nothing about them was verified (the one who copies them
+    hashes them). `file` is owned by whoever got the object: `close()` closes it. Read it
+    only with positional reads (`os.preadv`), which move no file position, so one file may
+    serve several readers.
+    """
+
+    file: BinaryIO
+    offset: int
+    size: int
+    #: Names the blob's location in messages ("blob", "oci-archive:/x.tar: blob").
+    what: str = "blob"
+
+    def head(self, n: int) -> bytes:
+        """The first (at most `n`) bytes of the blob; `ToolkitError` if the file cannot be read."""
+        try:
+            return os.pread(self.file.fileno(), min(n, self.size), self.offset)
+        except OSError as exc:
+            raise ToolkitError(f"reading {self.what}: {exc.strerror or exc}") from exc
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@runtime_checkable
+class LocalBlobSource(Protocol):
+    """A source whose blobs are (ranges of) local regular files, so that a destination that
+    writes local files can copy them with no stream in between (`FileBlobDestination`)."""
+
+    def get_local_blob(self, info: BlobInfo) -> LocalBlobFile | None:
+        """The stored bytes of `info.digest` as a local file range, or None when this blob
+        is not one (then use `get_blob`). Raises what `get_blob` raises when opening (a
+        missing blob; `SizeMismatchError` when the stored size differs from `info.size`)."""
+        ...
+
+
+@runtime_checkable
+class FileBlobDestination(Protocol):
+    """A destination that can store a blob straight from a `LocalBlobFile`."""
+
+    def put_blob_from_file(
+        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+    ) -> BlobInfo:
+        """Store `blob`'s bytes as the blob `info` (`info.digest` is required), as `put_blob`
+        would: the bytes are hashed as they are written (the bytes written, not a second
+        read of the source) and MUST hash to `info.digest` and number `info.size` (when
+        known) and `blob.size`, else `DigestMismatchError` / `SizeMismatchError` and no trace
+        of the blob is left. `progress(n)` is called after every chunk written, with its
+        size; whatever it raises aborts the blob the same way. `background_hash`: hash in a
+        thread of its own, overlapping the copy (worth it when fewer blobs than cores are
+        copied at once). Does not close `blob`. Returns the stored blob's info."""
+        ...
 
 
 @runtime_checkable

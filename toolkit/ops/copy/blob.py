@@ -4,6 +4,11 @@ One layer goes through a pipeline of named steps, each wrapping the stream the n
 reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
 
 1. **reuse** — the destination already has the blob: nothing is read;
+   **local file** — a layer that flows byte for byte (no decryption, encryption, TOC,
+   diffID or (de)compression) from a source that has it as a local file
+   (`LocalBlobSource`) to a destination that writes local files (`FileBlobDestination`)
+   skips the stream pipeline: the destination copies the file range, hashing what it
+   writes (the one hash of those bytes; a mismatch fails as the source's stream would);
 2. **source** — a verifying stream from the source (size and digest checked at EOF);
    **decrypt** — an encrypted layer the plan decrypts (`toolkit.crypt`, the key unwrapped
    when the plan was made): plaintext flows on, and the HMAC over the ciphertext is
@@ -55,11 +60,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from toolkit.compression import (
+    SNIFF_SIZE,
     CompressionError,
     Readable,
     ReadAheadReader,
     compressing_reader,
     decompressing_reader,
+    detect_compression,
     peek_compression,
 )
 from toolkit.crypt import (
@@ -76,6 +83,7 @@ from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
 from toolkit.streams import LAYER_RESERVE, TRANSFORM_RESERVE, BufferBudget, current_lease, iter_chunks, using_lease
+from toolkit.transports.base import FileBlobDestination, LocalBlobSource
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
@@ -209,9 +217,16 @@ def copy_layers(
     # whatever the parallelism); each layer takes its share as it starts, in layer order.
     budget = BufferBudget()
 
+    # Layers copied at once, each on a thread: fewer than the cores, and a layer copied
+    # from a local file hashes in a thread of its own too (more would only add handoffs).
+    at_once = min(parallel, len(jobs)) if not in_order else 1
+    background_hash = at_once < (os.cpu_count() or 1)
+
     def run(index: int) -> CopiedLayer:
         layer, plan, diff_id = jobs[index]
-        return _LayerCopy(copier, layer, plan, diff_id, cancel, budget, index).run(compute_diff_id=compute_diff_ids)
+        copy = _LayerCopy(copier, layer, plan, diff_id, cancel, budget, index)
+        copy.background_hash = background_hash
+        return copy.run(compute_diff_id=compute_diff_ids)
 
     if in_order and len(jobs) > 1:
         return _copy_in_order(copier, jobs, cancel, compute_diff_ids, budget)
@@ -290,6 +305,7 @@ def _copy_in_order(
             if not early[index]:
                 turns.wait(index)
             copy = _LayerCopy(copier, layer, plan, diff_id, cancel, budget, index)
+            copy.background_hash = True  # one layer is written at a time
             if early[index]:
                 copy.turn = lambda: turns.wait(index)
             return copy.run(compute_diff_id=compute_diff_ids)
@@ -358,6 +374,8 @@ class _LayerCopy:
         #: Called once the pipeline is built, before the first byte is written (see
         #: `_copy_in_order`): waits for this layer's turn at the destination.
         self.turn: Callable[[], None] | None = None
+        #: A layer copied from a local file is hashed in a thread of its own.
+        self.background_hash = False
 
     def run(self, *, compute_diff_id: bool) -> CopiedLayer:
         """Copy the layer (or reuse it at the destination); see the module docstring."""
@@ -401,6 +419,9 @@ class _LayerCopy:
         return None
 
     def _copy(self, compute_diff_id: bool) -> CopiedLayer:
+        local = self._copy_local_file(compute_diff_id)
+        if local is not None:
+            return local
         layer, plan = self.layer, self.plan
         assert layer.digest is not None  # checked by run()
         progress = self.copier.reporter.blob("blob", layer.digest, layer.size)
@@ -464,6 +485,51 @@ class _LayerCopy:
             crypto_operation=plan.crypto,
         )
         return CopiedLayer(new_info, self.tap.diff_id() if self.tap is not None else None)
+
+    def _copy_local_file(self, compute_diff_id: bool) -> CopiedLayer | None:
+        """=== local file: copy the layer as a file range (see the module docstring), or
+        None when a step of the stream pipeline is needed or either end cannot."""
+        layer, plan = self.layer, self.plan
+        source, dest = self.copier.source, self.copier.dest
+        if plan.changes or compute_diff_id or toc_annotations(layer.annotations) is not None:
+            return None
+        if not isinstance(source, LocalBlobSource) or not isinstance(dest, FileBlobDestination):
+            return None
+        assert layer.digest is not None  # checked by run()
+        blob = source.get_local_blob(layer)
+        if blob is None:
+            return None
+        try:
+            if plan.changeable:
+                # === detect compression: from the first bytes, as the stream pipeline does;
+                # a layer that must be (re)compressed takes the stream pipeline.
+                compression = detect_compression(blob.head(SNIFF_SIZE))
+                if target_compression(self.copier, compression, chunked_source=_is_chunked(layer)) is not None:
+                    return None
+            progress = self.copier.reporter.blob("blob", layer.digest, layer.size)
+            cancel = self.cancel
+
+            def advance(n: int) -> None:
+                progress.advance(n)
+                if cancel.is_set():
+                    raise CopyCancelledError("copy cancelled")
+
+            if self.turn is not None:
+                self.turn()
+            stored = dest.put_blob_from_file(blob, layer, progress=advance, background_hash=self.background_hash)
+        finally:
+            blob.close()
+        progress.finish("done")
+        new_info = BlobInfo(
+            digest=stored.digest,
+            size=stored.size,
+            media_type=layer.media_type,
+            urls=layer.urls,
+            annotations=dict(layer.annotations),
+            compression=None,
+            crypto_operation=None,
+        )
+        return CopiedLayer(new_info, None)
 
     def _annotations(self) -> dict[str, str]:
         annotations = dict(self.layer.annotations)

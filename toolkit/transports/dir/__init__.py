@@ -21,7 +21,8 @@ import fcntl
 import os
 import re
 import stat
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,8 +41,11 @@ from toolkit.manifest import guess_mime_type
 from toolkit.safefile import make_temp_dir, refuse_dangling_link
 from toolkit.transports._fs import (
     AtomicFile,
+    BlobCopy,
     copy_hashing,
+    copy_local_blob,
     fsync_dir,
+    local_blob_file,
     open_regular_file,
     remove_tree_quietly,
     temp_name,
@@ -53,6 +57,7 @@ from toolkit.transports.base import (
     DestinationCapabilities,
     ImageDestinationBase,
     ImageSourceBase,
+    LocalBlobFile,
 )
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
@@ -151,13 +156,24 @@ class DirImageSource(ImageSourceBase):
             raise ToolkitError(f"manifest {safe_text(str(path))} does not match digest {instance_digest}")
         return raw, guess_mime_type(raw)
 
-    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
+    def _open_blob(self, info: BlobInfo) -> tuple[Digest, BinaryIO, int]:
         if info.digest is None:
             raise ToolkitError("dir: a blob without a digest cannot be read")
         path = self._dir / _blob_name(info.digest)
         f = open_regular_file(path, "blob", missing_is_not_found=False)
-        size = os.fstat(f.fileno()).st_size
-        return VerifyingReader(f, info.digest, size, what="blob"), size
+        return info.digest, f, os.fstat(f.fileno()).st_size
+
+    def get_blob(self, info: BlobInfo) -> tuple[BlobStream, int]:
+        digest, f, size = self._open_blob(info)
+        return VerifyingReader(f, digest, size, what="blob"), size
+
+    def get_local_blob(self, info: BlobInfo) -> LocalBlobFile | None:
+        """`LocalBlobSource`: the blob's file (always a regular file, see `get_blob`)."""
+        _, f, size = self._open_blob(info)
+        local = local_blob_file(f, size)
+        if local is None:
+            f.close()
+        return local
 
     def get_signatures(self, instance_digest: Digest | None = None) -> list[bytes]:
         signatures: list[bytes] = []
@@ -339,9 +355,22 @@ class DirImageDestination(ImageDestinationBase):
         return None
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
-        tmp = AtomicFile(self._staging / f"blob-{os.getpid()}-{id(stream)}")
+        return self._put_with(info, lambda write: copy_hashing(stream, write, info))
+
+    def put_blob_from_file(
+        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+    ) -> BlobInfo:
+        """`FileBlobDestination`: store `blob`'s bytes as `put_blob` stores a stream's."""
+        return self._put_with(
+            info, lambda write: copy_local_blob(blob, write, info, progress=progress, background=background_hash)
+        )
+
+    def _put_with(self, info: BlobInfo, copy: BlobCopy) -> BlobInfo:
+        """Stage the blob `copy(write)` writes and hashes (returning digest and size) under its
+        digest's name; nothing is left if `copy` raises."""
+        tmp = AtomicFile(self._staging / f"blob-{os.getpid()}-{threading.get_ident()}")
         with tmp as f:
-            digest, size = copy_hashing(stream, f.write, info)
+            digest, size = copy(f.write)
             tmp.target = self._staging / _blob_name(digest)
         if digest.algorithm != "sha256":
             self._uses_non_sha256 = True

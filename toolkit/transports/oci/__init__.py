@@ -25,7 +25,7 @@ import os
 import stat
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -44,7 +44,15 @@ from toolkit.limits import MAX_INDEX_JSON_SIZE
 from toolkit.manifest import mime
 from toolkit.manifest.formats import parse_list, parse_manifest
 from toolkit.safefile import make_dirs, refuse_dangling_link
-from toolkit.transports._fs import AtomicFile, atomic_write_bytes, copy_hashing, remove_stale_temps, wrap_os_error
+from toolkit.transports._fs import (
+    AtomicFile,
+    BlobCopy,
+    atomic_write_bytes,
+    copy_hashing,
+    copy_local_blob,
+    remove_stale_temps,
+    wrap_os_error,
+)
 from toolkit.transports._oci_layout import (
     BLOBS_DIR,
     INDEX_FILE,
@@ -67,6 +75,7 @@ from toolkit.transports._oci_layout import (
     serialize_index,
 )
 from toolkit.transports._path_scope import validate_path_scope
+from toolkit.transports.base import LocalBlobFile
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = ["TRANSPORT", "OciTransport", "OciReference", "OciImageDestination", "DirectoryStore"]
@@ -308,12 +317,26 @@ class OciImageDestination(LayoutDestinationBase):
         )
 
     def _store_blob(self, stream: BinaryIO, info: BlobInfo) -> tuple[Digest, int]:
+        return self._store_with(info, lambda write: copy_hashing(stream, write, info))
+
+    def put_blob_from_file(
+        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+    ) -> BlobInfo:
+        """`FileBlobDestination`: store `blob`'s bytes as `put_blob` stores a stream's."""
+        digest, size = self._store_with(
+            info, lambda write: copy_local_blob(blob, write, info, progress=progress, background=background_hash)
+        )
+        return self._stored_info(info, digest, size)
+
+    def _store_with(self, info: BlobInfo, copy: BlobCopy) -> tuple[Digest, int]:
+        """Store the blob `copy(write)` writes (and hashes: it returns digest and size) in a temp
+        file, renamed to its digest once `copy` returned; nothing is left if it raises."""
         algorithm = info.digest.algorithm if info.digest is not None else "sha256"
         alg_dir = self._alg_dir(algorithm)
         # The final name is known only once the bytes are hashed; AtomicFile renames at exit.
         tmp = AtomicFile(alg_dir / "put-blob")
         with tmp as f:
-            digest, size = copy_hashing(stream, f.write, info)
+            digest, size = copy(f.write)
             tmp.target = alg_dir / digest.hex
             existed = os.path.lexists(tmp.target)
         self._remember(digest)
