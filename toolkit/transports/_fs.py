@@ -77,8 +77,11 @@ def fsync_dir(path: Path) -> None:
 wrap_os_error = os_error
 
 
-#: `_WritebackFileIO` asks the kernel to start writing back after this many bytes.
-WRITEBACK_STEP: Final = 32 << 20
+#: `_WritebackFileIO` asks the kernel to start writing back after this many bytes. Small
+#: enough that the disk starts on a layer's first megabytes (the disk is what a local
+#: pass-through copy waits for: `oci:` -> `oci:` of 411 MiB in 6 layers, 7 alternating runs,
+#: wall 417 ms with 32 MiB steps, 357 with 8, 366 with 4; the same CPU).
+WRITEBACK_STEP: Final = 8 << 20
 #: Largest single write(2). With 1 MiB writes the kernel backs the page cache with 1 MiB
 #: folios, and where fresh memory is costly to touch (measured in a VM whose freed memory
 #: goes back to the host) a 411 MiB copy spent twice the system time: 256 KiB writes
