@@ -1,0 +1,148 @@
+"""The copy engine's local-file step: a layer that flows unchanged between local files is
+copied as a file range (`LocalBlobSource` -> `FileBlobDestination`), with the same result and
+the same errors as through the stream pipeline, which every other case still takes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers.images import build_image, write_dir, write_oci_layout
+from helpers.trees import leftovers
+from toolkit.errors import DigestMismatchError
+from toolkit.ops.copy import CopyOptions, copy_image
+from toolkit.policy import InsecureAcceptAnything
+from toolkit.transports import parse_image_name
+from toolkit.transports._oci_layout import LayoutImageSource
+from toolkit.transports.dir import DirImageDestination, DirImageSource
+from toolkit.transports.oci import OciImageDestination
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        h.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records `background_hash` of every `put_blob_from_file` call of oci: and dir:."""
+    calls: list[bool] = []
+    for cls in (OciImageDestination, DirImageDestination):
+        original = cls.put_blob_from_file
+
+        def spy(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            calls.append(kwargs["background_hash"])
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "put_blob_from_file", spy)
+    return calls
+
+
+def no_local_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources that never offer a file: every layer takes the stream pipeline."""
+    for cls in (LayoutImageSource, DirImageSource):
+        monkeypatch.setattr(cls, "get_local_blob", lambda self, info: None)
+
+
+def _copy(src: str, dest: str, **options: Any) -> None:
+    copy_image(InsecureAcceptAnything(), parse_image_name(dest), parse_image_name(src),
+               options=CopyOptions(**options))
+
+
+def _source(tmp_path: Path, kind: str, **image: Any) -> str:
+    built = build_image(fmt="oci" if kind == "oci" else "docker", seed=31, **image)
+    if kind == "oci":
+        return f"oci:{write_oci_layout(built, tmp_path / 'src-layout', 'x')}:x"
+    return f"dir:{write_dir(built, tmp_path / 'src-dir')}"
+
+
+@pytest.mark.parametrize(("src_kind", "dest_kind"), [("oci", "oci"), ("dir", "dir"), ("dir", "oci"), ("oci", "dir")])
+def test_same_bytes_as_the_stream_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool], src_kind: str, dest_kind: str
+) -> None:
+    src = _source(tmp_path, src_kind, layer_count=3, layer_size=300 << 10)
+    dest = {"oci": "oci:{}:y", "dir": "dir:{}"}[dest_kind]
+    _copy(src, dest.format(tmp_path / "fast"))
+    assert len(fast_calls) == 3
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        _copy(src, dest.format(tmp_path / "streamed"))
+    assert len(fast_calls) == 3
+    assert tree_digest(tmp_path / "fast") == tree_digest(tmp_path / "streamed")
+    assert leftovers(tmp_path) == []
+
+
+def test_hashes_in_a_thread_only_with_fewer_layers_than_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    src = _source(tmp_path, "oci", layer_count=3)
+    _copy(src, f"oci:{tmp_path / 'a'}:y")
+    assert fast_calls == [False] * 3
+    fast_calls.clear()
+    _copy(src, f"oci:{tmp_path / 'b'}:y", parallel_copies=1)
+    assert fast_calls == [True] * 3
+
+
+def test_a_layer_to_compress_takes_the_stream_pipeline(tmp_path: Path, fast_calls: list[bool]) -> None:
+    # oci: wants compressed layers: an uncompressed one is gzipped on the way.
+    src = _source(tmp_path, "dir", layer_count=2, compression="none")
+    _copy(src, f"oci:{tmp_path / 'out'}:y")
+    assert fast_calls == []
+    blobs = [p for p in (tmp_path / "out" / "blobs" / "sha256").iterdir() if p.read_bytes()[:2] == b"\x1f\x8b"]
+    assert len(blobs) == 2
+    assert all(gzip.decompress(p.read_bytes()) for p in blobs)
+    # Into dir: (which keeps layers as they are) the same layers are copied as files.
+    _copy(src, f"dir:{tmp_path / 'kept'}")
+    assert len(fast_calls) == 2
+
+
+def test_an_archive_member_takes_the_stream_pipeline(tmp_path: Path, fast_calls: list[bool]) -> None:
+    src = _source(tmp_path, "oci", layer_count=2)
+    _copy(src, f"oci-archive:{tmp_path / 'a.tar'}:x")
+    _copy(f"oci-archive:{tmp_path / 'a.tar'}:x", f"oci:{tmp_path / 'out'}:y")
+    assert fast_calls == []
+    _copy(f"oci:{tmp_path / 'out'}:y", f"oci:{tmp_path / 'again'}:y")
+    assert len(fast_calls) == 2
+
+
+@pytest.mark.parametrize("dest_kind", ["oci", "dir"])
+def test_a_corrupted_layer_fails_as_in_the_stream_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool], dest_kind: str
+) -> None:
+    src = _source(tmp_path, "dir", layer_count=3, layer_size=300 << 10)
+    src_dir = Path(src.removeprefix("dir:"))
+    victim = max((p for p in src_dir.iterdir() if len(p.name) == 64), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    # An existing destination, which must stay as it is.
+    existing = build_image(fmt="oci", layer_count=1, seed=32)
+    if dest_kind == "oci":
+        write_oci_layout(existing, tmp_path / "dest", "old")
+        dest = f"oci:{tmp_path / 'dest'}:new"
+    else:
+        write_dir(existing, tmp_path / "dest")
+        dest = f"dir:{tmp_path / 'dest'}"
+    before = tree_digest(tmp_path / "dest")
+    with pytest.raises(DigestMismatchError) as fast:
+        _copy(src, dest)
+    assert fast_calls, "the corrupted layer must have been copied as a file"
+    assert tree_digest(tmp_path / "dest") == before
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        with pytest.raises(DigestMismatchError) as streamed:
+            _copy(src, dest)
+    assert str(fast.value) == str(streamed.value)
+    assert f"expected sha256:{victim.name}" in str(fast.value)
+    assert tree_digest(tmp_path / "dest") == before
+    assert leftovers(tmp_path) == []
