@@ -26,14 +26,16 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, cast
 
 from toolkit.compression import (
+    SNIFF_SIZE,
     CompressionError,
     Readable,
     decompressing_reader,
+    detect_compression,
     peek_compression,
 )
 from toolkit.digest import CHUNK_SIZE, SUPPORTED_ALGORITHMS, Digest, HashingReader, VerifyingReader, verified_digest
@@ -55,10 +57,16 @@ from toolkit.manifest import mime
 from toolkit.manifest.gojson import GoStruct, RawJSON, marshal, quote
 from toolkit.manifest.strictjson import check_keys, loads_strict
 from toolkit.reference import NamedReference, parse_normalized_named
-from toolkit.transports._fs import wrap_os_error
+from toolkit.transports._fs import copy_local_blob, wrap_os_error
 from toolkit.transports._tar import MemberNotFoundError, TarIndex, TarStreamWriter, clean_member_name
 from toolkit.transports._tar.reader import spool_limit
-from toolkit.transports.base import BlobStream, DestinationCapabilities, ImageDestinationBase, ImageSourceBase
+from toolkit.transports.base import (
+    BlobStream,
+    DestinationCapabilities,
+    ImageDestinationBase,
+    ImageSourceBase,
+    LocalBlobFile,
+)
 from toolkit.types import BlobInfo, Compression, LayerCompression, SystemContext
 
 __all__ = [
@@ -698,6 +706,34 @@ class ArchiveWriter:
                 self._broken = True
                 raise
 
+    def put_layer_from_file(
+        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+    ) -> BlobInfo:
+        """Store the layer `info` (digest required) from `blob`, as `put_blob` stores a
+        stream of it: the entry is written while `copy_local_blob` hashes its bytes, and a
+        mismatch breaks the writer before the entry is complete."""
+        with self._lock:
+            self._check_usable()
+            if info.digest is not None and info.digest in self._blobs:
+                found = self._blobs[info.digest]
+                return BlobInfo(digest=found.digest, size=found.size)
+            try:
+                kind = detect_compression(blob.head(SNIFF_SIZE))
+                digest = info.digest
+                if digest is None:
+                    raise ArchiveError("a layer copied from a local file needs its digest")
+                name = layer_file_name(digest)
+                self._tar.add_file_written_by(
+                    name,
+                    blob.size,
+                    lambda write: copy_local_blob(blob, write, info, progress=progress, background=background_hash)[1],
+                )
+            except BaseException:
+                self._broken = True
+                raise
+            self._blobs[digest] = _Written(digest, blob.size, name)
+            return BlobInfo(digest=digest, size=blob.size, compression=kind)
+
     def _check_usable(self) -> None:
         if self._finished or self._broken:
             raise ArchiveError("docker-archive writer is finished or unusable after an earlier error")
@@ -921,6 +957,12 @@ class ArchiveImageDestination(ImageDestinationBase):
 
     def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
         return self._writer.put_blob(stream, info, is_config=is_config)
+
+    def put_blob_from_file(
+        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+    ) -> BlobInfo:
+        """`FileBlobDestination`: a layer's entry written straight from `blob`."""
+        return self._writer.put_layer_from_file(blob, info, progress=progress, background_hash=background_hash)
 
     def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
         if instance_digest is not None:

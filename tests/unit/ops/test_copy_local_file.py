@@ -16,11 +16,14 @@ from helpers.images import build_image, write_dir, write_oci_layout
 from helpers.trees import leftovers
 from toolkit.errors import DigestMismatchError
 from toolkit.ops.copy import CopyOptions, copy_image
+from toolkit.ops.report import CallbackReporter, ProgressEvent
 from toolkit.policy import InsecureAcceptAnything
 from toolkit.transports import parse_image_name
+from toolkit.transports._docker_tar import ArchiveImageDestination
 from toolkit.transports._oci_layout import LayoutImageSource
 from toolkit.transports.dir import DirImageDestination, DirImageSource
 from toolkit.transports.oci import OciImageDestination
+from toolkit.types import LayerCompression
 
 
 def tree_digest(root: Path) -> str:
@@ -36,7 +39,7 @@ def tree_digest(root: Path) -> str:
 def fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Records `background_hash` of every `put_blob_from_file` call of oci: and dir:."""
     calls: list[bool] = []
-    for cls in (OciImageDestination, DirImageDestination):
+    for cls in (OciImageDestination, DirImageDestination, ArchiveImageDestination):
         original = cls.put_blob_from_file
 
         def spy(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -145,4 +148,74 @@ def test_a_corrupted_layer_fails_as_in_the_stream_pipeline(
     assert str(fast.value) == str(streamed.value)
     assert f"expected sha256:{victim.name}" in str(fast.value)
     assert tree_digest(tmp_path / "dest") == before
+    assert leftovers(tmp_path) == []
+
+
+def test_docker_archive_with_compressed_layers_writes_the_same_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
+) -> None:
+    src = _source(tmp_path, "oci", layer_count=3, layer_size=300 << 10)
+    compress = LayerCompression.COMPRESS
+    _copy(src, f"docker-archive:{tmp_path / 'fast.tar'}:x/y:z", layer_compression=compress)
+    assert fast_calls == [True] * 3  # one layer is written at a time: hashed in a thread
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        _copy(src, f"docker-archive:{tmp_path / 'streamed.tar'}:x/y:z", layer_compression=compress)
+    assert (tmp_path / "fast.tar").read_bytes() == (tmp_path / "streamed.tar").read_bytes()
+    # Without --dest-compress the layers are decompressed: the stream pipeline.
+    fast_calls.clear()
+    _copy(src, f"docker-archive:{tmp_path / 'plain.tar'}:x/y:z")
+    assert fast_calls == []
+
+
+def test_a_corrupted_layer_breaks_the_archive_as_in_the_stream_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
+) -> None:
+    src = _source(tmp_path, "dir", layer_count=3, layer_size=300 << 10)
+    src_dir = Path(src.removeprefix("dir:"))
+    victim = max((p for p in src_dir.iterdir() if len(p.name) == 64), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[-100] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    compress = LayerCompression.COMPRESS
+    with pytest.raises(DigestMismatchError) as fast:
+        _copy(src, f"docker-archive:{tmp_path / 'fast.tar'}:x/y:z", layer_compression=compress)
+    assert fast_calls
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        with pytest.raises(DigestMismatchError) as streamed:
+            _copy(src, f"docker-archive:{tmp_path / 'streamed.tar'}:x/y:z", layer_compression=compress)
+    assert str(fast.value) == str(streamed.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src-dir"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("dest_kind", ["oci", "dir", "docker-archive"])
+@pytest.mark.parametrize("parallel", [1, 6])
+def test_an_interrupt_mid_layer_leaves_the_destination_as_it_was(
+    tmp_path: Path, fast_calls: list[bool], dest_kind: str, parallel: int
+) -> None:
+    """Ctrl-C reaches a copy as KeyboardInterrupt (here raised by the progress callback in
+    the middle of a layer copied as a file): nothing of the copy stays behind."""
+    src = _source(tmp_path, "oci", layer_count=3, layer_size=1 << 20)
+    existing = build_image(fmt="oci", layer_count=1, seed=33)
+    write_oci_layout(existing, tmp_path / "dest", "old")
+    write_dir(existing, tmp_path / "dest-dir")
+    dest = {
+        "oci": f"oci:{tmp_path / 'dest'}:new",
+        "dir": f"dir:{tmp_path / 'dest-dir'}",
+        "docker-archive": f"docker-archive:{tmp_path / 'new.tar'}:x/y:z",
+    }[dest_kind]
+    before = tree_digest(tmp_path)
+
+    def interrupt(event: ProgressEvent) -> None:
+        if event.event == "advance" and event.blob == "blob" and event.copied > 0:
+            raise KeyboardInterrupt
+
+    options = CopyOptions(parallel_copies=parallel, reporter=CallbackReporter(interrupt),
+                          layer_compression=LayerCompression.COMPRESS if dest_kind == "docker-archive" else None)
+    with pytest.raises(KeyboardInterrupt):
+        copy_image(InsecureAcceptAnything(), parse_image_name(dest), parse_image_name(src), options=options)
+    assert fast_calls
+    assert tree_digest(tmp_path) == before
     assert leftovers(tmp_path) == []

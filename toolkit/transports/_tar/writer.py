@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from toolkit.compression import Readable
 from toolkit.digest import CHUNK_SIZE
@@ -166,6 +166,25 @@ class TarStreamWriter:
         with self._entry():
             self._write(header)
             self._copy_exact(name, stream, size)
+            self._write(bytes(_round_up(size) - size))
+
+    def add_file_written_by(
+        self, name: str, size: int, copy: Callable[[Callable[[Any], object]], int], *, mode: int = 0o444, mtime: int = 0
+    ) -> None:
+        """Add a regular file of exactly `size` bytes that `copy(write)` writes (through
+        `write`, in order; it returns how many bytes it wrote): for a copier that reads its
+        source itself. Raises `SizeMismatchError` if it wrote another count, and what `copy`
+        raises; either breaks the writer as a failed `add_file` does."""
+        if size < 0:
+            raise InvalidInputError(f"invalid size {size} for tar entry {_name_for_message(name)}")
+        header = self._header(name, b"0", size, mode, mtime)
+        with self._entry():
+            self._write(header)
+            written = copy(self._write)
+            if written != size:
+                raise SizeMismatchError(
+                    f"writing {_name_for_message(name)} to the archive: got {written} bytes, expected {size}"
+                )
             self._write(bytes(_round_up(size) - size))
 
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o444, mtime: int = 0) -> None:
