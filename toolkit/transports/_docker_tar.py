@@ -57,7 +57,7 @@ from toolkit.manifest import mime
 from toolkit.manifest.gojson import GoStruct, RawJSON, marshal, quote
 from toolkit.manifest.strictjson import check_keys, loads_strict
 from toolkit.reference import NamedReference, parse_normalized_named
-from toolkit.transports._fs import copy_local_blob, wrap_os_error
+from toolkit.transports._fs import FileRegionWriter, copy_local_blob, wrap_os_error
 from toolkit.transports._tar import MemberNotFoundError, TarIndex, TarStreamWriter, clean_member_name
 from toolkit.transports._tar.reader import spool_limit
 from toolkit.transports.base import (
@@ -671,6 +671,7 @@ class ArchiveWriter:
     """
 
     def __init__(self, out: BinaryIO, *, seekable: bool, ctx: SystemContext) -> None:
+        self._out = out
         self._tar = TarStreamWriter(out)
         self._can_patch = seekable and self._tar.can_patch_sizes
         self._ctx = ctx
@@ -707,32 +708,63 @@ class ArchiveWriter:
                 raise
 
     def put_layer_from_file(
-        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+        self,
+        blob: LocalBlobFile,
+        info: BlobInfo,
+        *,
+        progress: Callable[[int], None],
+        background_hash: bool,
+        placed: Callable[[], None] | None = None,
     ) -> BlobInfo:
         """Store the layer `info` (digest required) from `blob`, as `put_blob` stores a
         stream of it: the entry is written while `copy_local_blob` hashes its bytes, and a
-        mismatch breaks the writer before the entry is complete."""
+        mismatch breaks the writer (the archive is incomplete: the caller discards it).
+
+        Into a regular file the entry is reserved (header written, its data's place kept)
+        and the data written there with positional writes outside the writer's lock, so
+        that the next layer's entry can be written meanwhile: `placed()` is called once the
+        entry's place is fixed (at once for a layer already stored). On a pipe the entry is
+        written in the stream, under the lock."""
+        digest = info.digest
+        if digest is None:
+            raise ArchiveError("a layer copied from a local file needs its digest")
+        name = layer_file_name(digest)
+
+        def copy(write: Callable[[Any], object]) -> int:
+            return copy_local_blob(blob, write, info, progress=progress, background=background_hash)[1]
+
         with self._lock:
             self._check_usable()
-            if info.digest is not None and info.digest in self._blobs:
-                found = self._blobs[info.digest]
+            found = self._blobs.get(digest)
+            if found is not None:
+                if placed is not None:
+                    placed()
                 return BlobInfo(digest=found.digest, size=found.size)
             try:
                 kind = detect_compression(blob.head(SNIFF_SIZE))
-                digest = info.digest
-                if digest is None:
-                    raise ArchiveError("a layer copied from a local file needs its digest")
-                name = layer_file_name(digest)
-                self._tar.add_file_written_by(
-                    name,
-                    blob.size,
-                    lambda write: copy_local_blob(blob, write, info, progress=progress, background=background_hash)[1],
-                )
+                if not self._can_patch:
+                    self._tar.add_file_written_by(name, blob.size, copy)
+                    self._blobs[digest] = _Written(digest, blob.size, name)
+                    return BlobInfo(digest=digest, size=blob.size, compression=kind)
+                offset = self._tar.reserve_file(name, blob.size)
+                # Known from now on (a later layer with this digest reuses it): if the copy
+                # below fails, the writer is broken and the archive discarded anyway.
+                self._blobs[digest] = _Written(digest, blob.size, name)
             except BaseException:
                 self._broken = True
                 raise
-            self._blobs[digest] = _Written(digest, blob.size, name)
-            return BlobInfo(digest=digest, size=blob.size, compression=kind)
+        if placed is not None:
+            placed()
+        region = FileRegionWriter(self._out.fileno(), offset, blob.size, f"layer {digest} to the archive")
+        try:
+            written = copy(region.write)
+            if written != blob.size:  # copy_local_blob copies exactly blob.size bytes or raises
+                raise SizeMismatchError(f"layer {digest}: got {written} bytes, expected {blob.size}")
+        except BaseException:
+            with self._lock:
+                self._broken = True
+            raise
+        return BlobInfo(digest=digest, size=blob.size, compression=kind)
 
     def _check_usable(self) -> None:
         if self._finished or self._broken:
@@ -959,10 +991,19 @@ class ArchiveImageDestination(ImageDestinationBase):
         return self._writer.put_blob(stream, info, is_config=is_config)
 
     def put_blob_from_file(
-        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+        self,
+        blob: LocalBlobFile,
+        info: BlobInfo,
+        *,
+        progress: Callable[[int], None],
+        background_hash: bool,
+        placed: Callable[[], None] | None = None,
     ) -> BlobInfo:
-        """`FileBlobDestination`: a layer's entry written straight from `blob`."""
-        return self._writer.put_layer_from_file(blob, info, progress=progress, background_hash=background_hash)
+        """`FileBlobDestination`: a layer's entry written straight from `blob` (see
+        `ArchiveWriter.put_layer_from_file`)."""
+        return self._writer.put_layer_from_file(
+            blob, info, progress=progress, background_hash=background_hash, placed=placed
+        )
 
     def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
         if instance_digest is not None:

@@ -49,6 +49,7 @@ __all__ = [
     "local_blob_file",
     "copy_local_blob",
     "BlobCopy",
+    "FileRegionWriter",
     "big_files_temp_dir",
     "remove_tree_quietly",
     "wrap_os_error",
@@ -159,6 +160,44 @@ class _WritebackFileIO(io.FileIO):
                 if start is not None:
                     start(self.fileno(), self._kicked, self._written - self._kicked, _SYNC_FILE_RANGE_WRITE)
                 self._kicked = self._written
+        return n
+
+
+class FileRegionWriter:
+    """Writes `size` bytes of the open file `fd` from `offset` on, in order, with positional
+    writes (`os.pwrite`: the file position is not used, so other writers of the same file,
+    at other offsets, can run meanwhile). Pieces of at most `WRITE_PIECE` bytes; the
+    kernel's writeback is started every `WRITEBACK_STEP` bytes, as `AtomicFile`'s writes do.
+    `write` refuses to go beyond the region (`ToolkitError`: an internal error); OSErrors
+    become one-line `ToolkitError`s naming `what`."""
+
+    def __init__(self, fd: int, offset: int, size: int, what: str) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._size = size
+        self._what = what
+        self.written = 0
+        self._kicked = 0
+
+    def write(self, data: Any, /) -> int:
+        view = memoryview(data).cast("B")
+        if self.written + view.nbytes > self._size:
+            raise ToolkitError(f"internal error: writing beyond the {self._size} bytes reserved for {self._what}")
+        n = 0
+        try:
+            while n < view.nbytes:
+                done = os.pwrite(self._fd, view[n : n + WRITE_PIECE], self._offset + self.written + n)
+                if not done:
+                    raise ToolkitError(f"writing {self._what}: no progress")
+                n += done
+        except OSError as exc:
+            raise wrap_os_error(exc, f"writing {self._what}") from exc
+        self.written += n
+        if self.written - self._kicked >= WRITEBACK_STEP:
+            start = start_writeback()
+            if start is not None:
+                start(self._fd, self._offset + self._kicked, self.written - self._kicked, _SYNC_FILE_RANGE_WRITE)
+            self._kicked = self.written
         return n
 
 

@@ -253,7 +253,13 @@ class FileBlobDestination(Protocol):
     """A destination that can store a blob straight from a `LocalBlobFile`."""
 
     def put_blob_from_file(
-        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+        self,
+        blob: LocalBlobFile,
+        info: BlobInfo,
+        *,
+        progress: Callable[[int], None],
+        background_hash: bool,
+        placed: Callable[[], None] | None = None,
     ) -> BlobInfo:
         """Store `blob`'s bytes as the blob `info` (`info.digest` is required), as `put_blob`
         would: the bytes are hashed as they are written (the bytes written, not a second
@@ -262,7 +268,11 @@ class FileBlobDestination(Protocol):
         of the blob is left. `progress(n)` is called after every chunk written, with its
         size; whatever it raises aborts the blob the same way. `background_hash`: hash in a
         thread of its own, overlapping the copy (worth it when fewer blobs than cores are
-        copied at once). Does not close `blob`. Returns the stored blob's info."""
+        copied at once). `placed()`, if given, is called once the blob's place at the
+        destination is fixed, before its bytes are all written: a destination that stores
+        blobs in order (an archive) may then take the next blob while this one is written;
+        one without an order calls it at once. Does not close `blob`. Returns the stored
+        blob's info."""
         ...
 
 

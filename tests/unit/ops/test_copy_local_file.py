@@ -219,3 +219,33 @@ def test_an_interrupt_mid_layer_leaves_the_destination_as_it_was(
     assert fast_calls
     assert tree_digest(tmp_path) == before
     assert leftovers(tmp_path) == []
+
+
+def test_docker_archive_takes_the_next_layer_while_one_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
+) -> None:
+    """Into a regular file, a layer's entry is reserved, then written while the next layer
+    is copied (two at a time): the first layer's copy waits, mid-way, until the second
+    one has written some; the archive is the one the stream pipeline writes."""
+    import threading
+
+    image = build_image(fmt="oci", seed=34, layer_count=3, layer_size=600 << 10)
+    src = f"oci:{write_oci_layout(image, tmp_path / 'src', 'x')}:x"
+    first, second = image.layers[0].digest, image.layers[1].digest
+    second_started = threading.Event()
+    overlapped: list[bool] = []
+
+    def callback(event: ProgressEvent) -> None:
+        if event.event == "advance" and str(event.digest) == second:
+            second_started.set()  # its bytes are being written
+        if event.event == "advance" and str(event.digest) == first and not overlapped:
+            overlapped.append(second_started.wait(10))
+
+    options = CopyOptions(reporter=CallbackReporter(callback), layer_compression=LayerCompression.COMPRESS)
+    copy_image(InsecureAcceptAnything(), parse_image_name(f"docker-archive:{tmp_path / 'fast.tar'}:x/y:z"),
+               parse_image_name(src), options=options)
+    assert overlapped == [True]
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        _copy(src, f"docker-archive:{tmp_path / 'streamed.tar'}:x/y:z", layer_compression=LayerCompression.COMPRESS)
+    assert (tmp_path / "fast.tar").read_bytes() == (tmp_path / "streamed.tar").read_bytes()

@@ -195,3 +195,43 @@ def test_sources_offer_their_files(tmp_path: Path) -> None:
             if name.startswith("oci:"):  # the size is checked as get_blob checks it
                 with pytest.raises(SizeMismatchError):
                     src.get_local_blob(BlobInfo(digest=info.digest, size=info.size + 1))
+
+
+# ------------------------------------------------------------- tar entries written in place
+
+
+def test_a_reserved_tar_entry_gives_the_same_archive_as_a_streamed_one(tmp_path: Path) -> None:
+    from toolkit.transports._fs import FileRegionWriter
+    from toolkit.transports._tar import TarStreamWriter
+
+    payload = DATA[:1000]  # not a multiple of the block size: padding follows
+    with open(tmp_path / "streamed.tar", "w+b") as f:
+        tar = TarStreamWriter(f)
+        tar.add_bytes("a", b"x")
+        tar.add_file("b", io.BytesIO(payload), len(payload))
+        tar.add_bytes("c", b"yy")
+        tar.close()
+    with open(tmp_path / "reserved.tar", "w+b") as f:
+        tar = TarStreamWriter(f)
+        tar.add_bytes("a", b"x")
+        offset = tar.reserve_file("b", len(payload))
+        tar.add_bytes("c", b"yy")  # written before the reserved data, as a next layer is
+        region = FileRegionWriter(f.fileno(), offset, len(payload), "b")
+        region.write(payload[:300])
+        region.write(payload[300:])
+        with pytest.raises(ToolkitError, match="beyond"):
+            region.write(b"z")
+        tar.close()
+    assert (tmp_path / "reserved.tar").read_bytes() == (tmp_path / "streamed.tar").read_bytes()
+
+
+def test_a_tar_entry_cannot_be_reserved_in_a_pipe() -> None:
+    from toolkit.errors import NotSupportedError
+    from toolkit.transports._tar import TarStreamWriter
+
+    class Pipe(io.BytesIO):
+        def seekable(self) -> bool:
+            return False
+
+    with pytest.raises(NotSupportedError):
+        TarStreamWriter(Pipe()).reserve_file("b", 10)

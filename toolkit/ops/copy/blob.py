@@ -305,7 +305,10 @@ def _copy_in_order(
             if not early[index]:
                 turns.wait(index)
             copy = _LayerCopy(copier, layer, plan, diff_id, cancel, budget, index)
-            copy.background_hash = True  # one layer is written at a time
+            copy.background_hash = True  # at most two layers are copied at a time
+            # A layer copied from a file frees the destination for the next one once its
+            # place there is fixed (an archive entry reserved), not when it is all written.
+            copy.placed = lambda: turns.done(index)
             if early[index]:
                 copy.turn = lambda: turns.wait(index)
             return copy.run(compute_diff_id=compute_diff_ids)
@@ -376,6 +379,9 @@ class _LayerCopy:
         self.turn: Callable[[], None] | None = None
         #: A layer copied from a local file is hashed in a thread of its own.
         self.background_hash = False
+        #: Called once a layer copied from a local file has its place at the destination
+        #: (see `FileBlobDestination.put_blob_from_file`).
+        self.placed: Callable[[], None] | None = None
 
     def run(self, *, compute_diff_id: bool) -> CopiedLayer:
         """Copy the layer (or reuse it at the destination); see the module docstring."""
@@ -516,7 +522,9 @@ class _LayerCopy:
 
             if self.turn is not None:
                 self.turn()
-            stored = dest.put_blob_from_file(blob, layer, progress=advance, background_hash=self.background_hash)
+            stored = dest.put_blob_from_file(
+                blob, layer, progress=advance, background_hash=self.background_hash, placed=self.placed
+            )
         finally:
             blob.close()
         progress.finish("done")

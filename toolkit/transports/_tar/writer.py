@@ -187,6 +187,24 @@ class TarStreamWriter:
                 )
             self._write(bytes(_round_up(size) - size))
 
+    def reserve_file(self, name: str, size: int, *, mode: int = 0o444, mtime: int = 0) -> int:
+        """Add a regular file of exactly `size` bytes whose data the caller writes itself,
+        later and from any thread, at the returned offset of the output (positional writes,
+        e.g. `os.pwrite`); the next entries follow its padding. Needs `can_patch_sizes`
+        (else `NotSupportedError`). The padding is a hole, which reads as zeros. A caller that
+        fails to write the data MUST discard the archive (the entry is incomplete)."""
+        if not self.can_patch_sizes:
+            raise NotSupportedError("reserving a tar entry needs a seekable output")
+        if size < 0:
+            raise InvalidInputError(f"invalid size {size} for tar entry {_name_for_message(name)}")
+        seekable = cast(_SeekableWritable, self._f)
+        header = self._header(name, b"0", size, mode, mtime)
+        with self._entry():
+            self._write(header)
+            start = seekable.tell()
+            seekable.seek(start + _round_up(size))  # a buffered writer flushes the header first
+        return start
+
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o444, mtime: int = 0) -> None:
         """Add a regular file holding `data`."""
         header = self._header(name, b"0", len(data), mode, mtime)

@@ -358,9 +358,18 @@ class DirImageDestination(ImageDestinationBase):
         return self._put_with(info, lambda write: copy_hashing(stream, write, info))
 
     def put_blob_from_file(
-        self, blob: LocalBlobFile, info: BlobInfo, *, progress: Callable[[int], None], background_hash: bool
+        self,
+        blob: LocalBlobFile,
+        info: BlobInfo,
+        *,
+        progress: Callable[[int], None],
+        background_hash: bool,
+        placed: Callable[[], None] | None = None,
     ) -> BlobInfo:
-        """`FileBlobDestination`: store `blob`'s bytes as `put_blob` stores a stream's."""
+        """`FileBlobDestination`: store `blob`'s bytes as `put_blob` stores a stream's (blobs
+        have no order here: `placed` is called at once)."""
+        if placed is not None:
+            placed()
         return self._put_with(
             info, lambda write: copy_local_blob(blob, write, info, progress=progress, background=background_hash)
         )
