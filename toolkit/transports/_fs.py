@@ -50,6 +50,7 @@ __all__ = [
     "copy_local_blob",
     "BlobCopy",
     "FileRegionWriter",
+    "FileBlobsMixin",
     "big_files_temp_dir",
     "remove_tree_quietly",
     "wrap_os_error",
@@ -474,6 +475,33 @@ def copy_local_blob(
     if actual != expected.hex:
         raise blob_digest_error(blob.what, expected, actual)
     return expected, done
+
+
+class FileBlobsMixin:
+    """`FileBlobDestination.put_blob_from_file` for destinations that store each blob in a
+    file of its own (`oci:`, `dir:`): subclasses implement `_put_with(info, copy)`, which
+    stores what `copy(write)` writes (it hashes it and returns digest and size) as
+    `put_blob` stores a stream, and returns the stored blob's info. Such blobs have no
+    order: `placed` is called at once."""
+
+    def _put_with(self, info: BlobInfo, copy: BlobCopy) -> BlobInfo:
+        raise NotImplementedError
+
+    def put_blob_from_file(
+        self,
+        blob: LocalBlobFile,
+        info: BlobInfo,
+        *,
+        progress: Callable[[int], None],
+        background_hash: bool,
+        placed: Callable[[], None] | None = None,
+    ) -> BlobInfo:
+        """Store `blob`'s bytes as the blob `info` (see `FileBlobDestination`)."""
+        if placed is not None:
+            placed()
+        return self._put_with(
+            info, lambda write: copy_local_blob(blob, write, info, progress=progress, background=background_hash)
+        )
 
 
 def big_files_temp_dir(ctx: SystemContext) -> str:

@@ -5,7 +5,6 @@ the same errors as through the stream pipeline, which every other case still tak
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from helpers.images import build_image, write_dir, write_oci_layout
-from helpers.trees import leftovers
+from helpers.trees import leftovers, snapshot
 from toolkit.errors import DigestMismatchError
 from toolkit.ops.copy import CopyOptions, copy_image
 from toolkit.ops.report import CallbackReporter, ProgressEvent
@@ -24,15 +23,6 @@ from toolkit.transports._oci_layout import LayoutImageSource
 from toolkit.transports.dir import DirImageDestination, DirImageSource
 from toolkit.transports.oci import OciImageDestination
 from toolkit.types import LayerCompression
-
-
-def tree_digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        h.update(str(path.relative_to(root)).encode())
-        if path.is_file():
-            h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 @pytest.fixture
@@ -80,7 +70,7 @@ def test_same_bytes_as_the_stream_pipeline(
         no_local_files(m)
         _copy(src, dest.format(tmp_path / "streamed"))
     assert len(fast_calls) == 3
-    assert tree_digest(tmp_path / "fast") == tree_digest(tmp_path / "streamed")
+    assert snapshot(tmp_path / "fast") == snapshot(tmp_path / "streamed")
     assert leftovers(tmp_path) == []
 
 
@@ -136,18 +126,18 @@ def test_a_corrupted_layer_fails_as_in_the_stream_pipeline(
     else:
         write_dir(existing, tmp_path / "dest")
         dest = f"dir:{tmp_path / 'dest'}"
-    before = tree_digest(tmp_path / "dest")
+    before = snapshot(tmp_path / "dest")
     with pytest.raises(DigestMismatchError) as fast:
         _copy(src, dest)
     assert fast_calls, "the corrupted layer must have been copied as a file"
-    assert tree_digest(tmp_path / "dest") == before
+    assert snapshot(tmp_path / "dest") == before
     with monkeypatch.context() as m:
         no_local_files(m)
         with pytest.raises(DigestMismatchError) as streamed:
             _copy(src, dest)
     assert str(fast.value) == str(streamed.value)
     assert f"expected sha256:{victim.name}" in str(fast.value)
-    assert tree_digest(tmp_path / "dest") == before
+    assert snapshot(tmp_path / "dest") == before
     assert leftovers(tmp_path) == []
 
 
@@ -206,7 +196,7 @@ def test_an_interrupt_mid_layer_leaves_the_destination_as_it_was(
         "dir": f"dir:{tmp_path / 'dest-dir'}",
         "docker-archive": f"docker-archive:{tmp_path / 'new.tar'}:x/y:z",
     }[dest_kind]
-    before = tree_digest(tmp_path)
+    before = snapshot(tmp_path)
 
     def interrupt(event: ProgressEvent) -> None:
         if event.event == "advance" and event.blob == "blob" and event.copied > 0:
@@ -217,7 +207,7 @@ def test_an_interrupt_mid_layer_leaves_the_destination_as_it_was(
     with pytest.raises(KeyboardInterrupt):
         copy_image(InsecureAcceptAnything(), parse_image_name(dest), parse_image_name(src), options=options)
     assert fast_calls
-    assert tree_digest(tmp_path) == before
+    assert snapshot(tmp_path) == before
     assert leftovers(tmp_path) == []
 
 

@@ -481,6 +481,11 @@ class _LayerCopy:
                 self.ahead.close()  # stops the thread before the source is closed under it
             stream.close()
         progress.finish("done")
+        return self._result(stored)
+
+    def _result(self, stored: BlobInfo) -> CopiedLayer:
+        """The copied layer, stored at the destination as `stored`."""
+        layer = self.layer
         new_info = BlobInfo(
             digest=stored.digest,
             size=stored.size,
@@ -488,7 +493,7 @@ class _LayerCopy:
             urls=layer.urls,
             annotations=self._annotations(),
             compression=self.operation,
-            crypto_operation=plan.crypto,
+            crypto_operation=self.plan.crypto,
         )
         return CopiedLayer(new_info, self.tap.diff_id() if self.tap is not None else None)
 
@@ -528,16 +533,7 @@ class _LayerCopy:
         finally:
             blob.close()
         progress.finish("done")
-        new_info = BlobInfo(
-            digest=stored.digest,
-            size=stored.size,
-            media_type=layer.media_type,
-            urls=layer.urls,
-            annotations=dict(layer.annotations),
-            compression=None,
-            crypto_operation=None,
-        )
-        return CopiedLayer(new_info, None)
+        return self._result(stored)  # nothing was transformed: the source's annotations
 
     def _annotations(self) -> dict[str, str]:
         annotations = dict(self.layer.annotations)

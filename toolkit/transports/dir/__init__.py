@@ -22,7 +22,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,8 +42,8 @@ from toolkit.safefile import make_temp_dir, refuse_dangling_link
 from toolkit.transports._fs import (
     AtomicFile,
     BlobCopy,
+    FileBlobsMixin,
     copy_hashing,
-    copy_local_blob,
     fsync_dir,
     local_blob_file,
     open_regular_file,
@@ -270,7 +270,7 @@ def _remove_stale_staging(target: Path) -> None:
             _unlock(fd)
 
 
-class DirImageDestination(ImageDestinationBase):
+class DirImageDestination(FileBlobsMixin, ImageDestinationBase):
     """Writes an image directory through a staging directory swapped in at commit."""
 
     def __init__(self, ref: DirReference) -> None:
@@ -357,26 +357,9 @@ class DirImageDestination(ImageDestinationBase):
     def put_blob(self, stream: BinaryIO, info: BlobInfo, *, is_config: bool = False) -> BlobInfo:
         return self._put_with(info, lambda write: copy_hashing(stream, write, info))
 
-    def put_blob_from_file(
-        self,
-        blob: LocalBlobFile,
-        info: BlobInfo,
-        *,
-        progress: Callable[[int], None],
-        background_hash: bool,
-        placed: Callable[[], None] | None = None,
-    ) -> BlobInfo:
-        """`FileBlobDestination`: store `blob`'s bytes as `put_blob` stores a stream's (blobs
-        have no order here: `placed` is called at once)."""
-        if placed is not None:
-            placed()
-        return self._put_with(
-            info, lambda write: copy_local_blob(blob, write, info, progress=progress, background=background_hash)
-        )
-
     def _put_with(self, info: BlobInfo, copy: BlobCopy) -> BlobInfo:
         """Stage the blob `copy(write)` writes and hashes (returning digest and size) under its
-        digest's name; nothing is left if `copy` raises."""
+        digest's name; nothing is left if `copy` raises (also `FileBlobsMixin`'s hook)."""
         tmp = AtomicFile(self._staging / f"blob-{os.getpid()}-{threading.get_ident()}")
         with tmp as f:
             digest, size = copy(f.write)

@@ -25,7 +25,7 @@ import os
 import stat
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -47,9 +47,9 @@ from toolkit.safefile import make_dirs, refuse_dangling_link
 from toolkit.transports._fs import (
     AtomicFile,
     BlobCopy,
+    FileBlobsMixin,
     atomic_write_bytes,
     copy_hashing,
-    copy_local_blob,
     remove_stale_temps,
     wrap_os_error,
 )
@@ -75,7 +75,6 @@ from toolkit.transports._oci_layout import (
     serialize_index,
 )
 from toolkit.transports._path_scope import validate_path_scope
-from toolkit.transports.base import LocalBlobFile
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = ["TRANSPORT", "OciTransport", "OciReference", "OciImageDestination", "DirectoryStore"]
@@ -252,7 +251,7 @@ def _ensure_real_dir(path: Path, *, parents: bool = False) -> None:
 # --- destination -------------------------------------------------------------------------------
 
 
-class OciImageDestination(LayoutDestinationBase):
+class OciImageDestination(FileBlobsMixin, LayoutDestinationBase):
     """Writes into an OCI layout directory (created, with its parents' last component, on
     first write). Nothing becomes visible through `index.json` before `commit()`. An aborted
     copy removes the blobs it created that no index entry uses (under the index lock), and
@@ -319,23 +318,9 @@ class OciImageDestination(LayoutDestinationBase):
     def _store_blob(self, stream: BinaryIO, info: BlobInfo) -> tuple[Digest, int]:
         return self._store_with(info, lambda write: copy_hashing(stream, write, info))
 
-    def put_blob_from_file(
-        self,
-        blob: LocalBlobFile,
-        info: BlobInfo,
-        *,
-        progress: Callable[[int], None],
-        background_hash: bool,
-        placed: Callable[[], None] | None = None,
-    ) -> BlobInfo:
-        """`FileBlobDestination`: store `blob`'s bytes as `put_blob` stores a stream's (blobs
-        have no order here: `placed` is called at once)."""
-        if placed is not None:
-            placed()
-        digest, size = self._store_with(
-            info, lambda write: copy_local_blob(blob, write, info, progress=progress, background=background_hash)
-        )
-        return self._stored_info(info, digest, size)
+    def _put_with(self, info: BlobInfo, copy: BlobCopy) -> BlobInfo:
+        """`FileBlobsMixin`: the blob `copy` writes, stored as `put_blob` stores a stream."""
+        return self._stored_info(info, *self._store_with(info, copy))
 
     def _store_with(self, info: BlobInfo, copy: BlobCopy) -> tuple[Digest, int]:
         """Store the blob `copy(write)` writes (and hashes: it returns digest and size) in a temp
