@@ -22,6 +22,7 @@ from toolkit.transports._docker_tar import ArchiveImageDestination
 from toolkit.transports._oci_layout import LayoutImageSource
 from toolkit.transports.dir import DirImageDestination, DirImageSource
 from toolkit.transports.oci import OciImageDestination
+from toolkit.transports.oci_archive import OciArchiveDestination
 from toolkit.types import LayerCompression
 
 
@@ -29,7 +30,7 @@ from toolkit.types import LayerCompression
 def fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Records `background_hash` of every `put_blob_from_file` call of oci: and dir:."""
     calls: list[bool] = []
-    for cls in (OciImageDestination, DirImageDestination, ArchiveImageDestination):
+    for cls in (OciImageDestination, DirImageDestination, ArchiveImageDestination, OciArchiveDestination):
         original = cls.put_blob_from_file
 
         def spy(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -101,7 +102,9 @@ def test_a_layer_to_compress_takes_the_stream_pipeline(tmp_path: Path, fast_call
 
 def test_an_archive_member_takes_the_stream_pipeline(tmp_path: Path, fast_calls: list[bool]) -> None:
     src = _source(tmp_path, "oci", layer_count=2)
-    _copy(src, f"oci-archive:{tmp_path / 'a.tar'}:x")
+    with pytest.MonkeyPatch.context() as m:
+        no_local_files(m)
+        _copy(src, f"oci-archive:{tmp_path / 'a.tar'}:x")
     _copy(f"oci-archive:{tmp_path / 'a.tar'}:x", f"oci:{tmp_path / 'out'}:y")
     assert fast_calls == []
     _copy(f"oci:{tmp_path / 'out'}:y", f"oci:{tmp_path / 'again'}:y")
@@ -239,3 +242,36 @@ def test_docker_archive_takes_the_next_layer_while_one_is_written(
         no_local_files(m)
         _copy(src, f"docker-archive:{tmp_path / 'streamed.tar'}:x/y:z", layer_compression=LayerCompression.COMPRESS)
     assert (tmp_path / "fast.tar").read_bytes() == (tmp_path / "streamed.tar").read_bytes()
+
+
+def test_oci_archive_from_files_is_the_same_archive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
+) -> None:
+    src = _source(tmp_path, "oci", layer_count=3, layer_size=300 << 10)
+    _copy(src, f"oci-archive:{tmp_path / 'fast.tar'}:x")
+    assert len(fast_calls) == 3
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        _copy(src, f"oci-archive:{tmp_path / 'streamed.tar'}:x")
+    assert (tmp_path / "fast.tar").read_bytes() == (tmp_path / "streamed.tar").read_bytes()
+
+
+def test_a_corrupted_layer_into_oci_archive_fails_as_in_the_stream_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
+) -> None:
+    src = _source(tmp_path, "dir", layer_count=3, layer_size=300 << 10)
+    src_dir = Path(src.removeprefix("dir:"))
+    victim = max((p for p in src_dir.iterdir() if len(p.name) == 64), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[7] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(DigestMismatchError) as fast:
+        _copy(src, f"oci-archive:{tmp_path / 'out.tar'}:x")
+    assert fast_calls
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        with pytest.raises(DigestMismatchError) as streamed:
+            _copy(src, f"oci-archive:{tmp_path / 'out.tar'}:x")
+    assert str(fast.value) == str(streamed.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src-dir"]
+    assert leftovers(tmp_path) == []

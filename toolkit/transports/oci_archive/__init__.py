@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from toolkit.digest import Digest, HashingReader
 from toolkit.errors import (
@@ -38,7 +38,7 @@ from toolkit.errors import (
     safe_text,
 )
 from toolkit.safefile import open_special_for_writing, refuse_dangling_link, write_all
-from toolkit.transports._fs import AtomicFile, copy_hashing, wrap_os_error
+from toolkit.transports._fs import AtomicFile, copy_hashing, copy_local_blob, wrap_os_error
 from toolkit.transports._oci_layout import (
     BLOBS_DIR,
     INDEX_FILE,
@@ -54,6 +54,7 @@ from toolkit.transports._oci_layout import (
 )
 from toolkit.transports._path_scope import validate_path_scope
 from toolkit.transports._tar import MemberNotFoundError, TarIndex, TarStreamWriter
+from toolkit.transports.base import LocalBlobFile
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = ["TRANSPORT", "OciArchiveTransport", "OciArchiveReference", "OciArchiveDestination", "TarStore"]
@@ -246,6 +247,39 @@ class OciArchiveDestination(LayoutDestinationBase):
                 # Already in the archive: consume and check the stream, write nothing.
                 return copy_hashing(stream, lambda _chunk: None, info)
             return self._store_streamed(stream, info.digest, info.size)
+
+    def put_blob_from_file(
+        self,
+        blob: LocalBlobFile,
+        info: BlobInfo,
+        *,
+        progress: Callable[[int], None],
+        background_hash: bool,
+        placed: Callable[[], None] | None = None,
+    ) -> BlobInfo:
+        """`FileBlobDestination`: the blob's entry written straight from `blob` by
+        `copy_local_blob`, which hashes what it writes (the one hash of these bytes; the
+        stream path hashes them again here). A failed entry is cut out of the temporary
+        archive, as in `put_blob`. Entries are written one at a time: `placed` is called
+        once this one is complete."""
+        digest = info.digest
+        if digest is None:
+            raise ToolkitError("a blob copied from a local file needs its digest")
+
+        def copy(write: Callable[[Any], object]) -> int:
+            return copy_local_blob(blob, write, info, progress=progress, background=background_hash)[1]
+
+        with self._lock:
+            if digest not in self._written:
+                self._ensure_dirs(digest)
+                name = blob_member_name(digest)
+                self._add_entry(name, lambda w: w.add_file_written_by(name, blob.size, copy, mode=_FILE_MODE))
+                self._written[digest] = blob.size
+            else:  # already in the archive: check the bytes, write nothing
+                copy(lambda _chunk: None)
+        if placed is not None:
+            placed()
+        return self._stored_info(info, digest, blob.size)
 
     def _store_streamed(self, stream: BinaryIO, digest: Digest, size: int) -> tuple[Digest, int]:
         self._ensure_dirs(digest)
