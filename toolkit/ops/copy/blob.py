@@ -305,7 +305,9 @@ def _copy_in_order(
             if not early[index]:
                 turns.wait(index)
             copy = _LayerCopy(copier, layer, plan, diff_id, cancel, budget, index)
-            copy.background_hash = True  # at most two layers are copied at a time
+            # Two layers are copied at a time, each using a core, but for the last one, which
+            # ends alone: it hashes in a thread of its own.
+            copy.background_hash = index == len(jobs) - 1
             # A layer copied from a file frees the destination for the next one once its
             # place there is fixed (an archive entry reserved), not when it is all written.
             copy.placed = lambda: turns.done(index)
