@@ -724,7 +724,7 @@ class ArchiveWriter:
         and the data written there with positional writes outside the writer's lock, so
         that the next layer's entry can be written meanwhile: `placed()` is called once the
         entry's place is fixed (at once for a layer already stored). On a pipe the entry is
-        written in the stream, under the lock."""
+        written in the stream, under the lock, and `placed()` called once it is complete."""
         digest = info.digest
         if digest is None:
             raise ArchiveError("a layer copied from a local file needs its digest")
@@ -745,6 +745,8 @@ class ArchiveWriter:
                 if not self._can_patch:
                     self._tar.add_file_written_by(name, blob.size, copy)
                     self._blobs[digest] = _Written(digest, blob.size, name)
+                    if placed is not None:
+                        placed()
                     return BlobInfo(digest=digest, size=blob.size, compression=kind)
                 offset = self._tar.reserve_file(name, blob.size)
                 # Known from now on (a later layer with this digest reuses it): if the copy

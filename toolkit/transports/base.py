@@ -268,11 +268,12 @@ class FileBlobDestination(Protocol):
         of the blob is left. `progress(n)` is called after every chunk written, with its
         size; whatever it raises aborts the blob the same way. `background_hash`: hash in a
         thread of its own, overlapping the copy (worth it when fewer blobs than cores are
-        copied at once). `placed()`, if given, is called once the blob's place at the
-        destination is fixed, before its bytes are all written: a destination that stores
-        blobs in order (an archive) may then take the next blob while this one is written;
-        one without an order calls it at once. Does not close `blob`. Returns the stored
-        blob's info."""
+        copied at once). `placed()`, if given, is called once (unless this raises first)
+        when the blob's place at the destination is fixed: a destination that stores blobs
+        in order (an archive file) calls it before the bytes are written and may then take
+        the next blob meanwhile; one without an order calls it at once; one that cannot
+        (a pipe) once the blob is complete. Does not close `blob`. Returns the stored blob's
+        info."""
         ...
 
 
