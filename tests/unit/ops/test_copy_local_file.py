@@ -59,6 +59,18 @@ def _source(tmp_path: Path, kind: str, **image: Any) -> str:
     return f"dir:{write_dir(built, tmp_path / 'src-dir')}"
 
 
+def _corrupted_dir_source(tmp_path: Path, at: int) -> tuple[str, Path]:
+    """A `dir:` source of 3 layers whose largest layer has the byte at `at` flipped (same
+    size): (its name, the corrupted blob)."""
+    src = _source(tmp_path, "dir", layer_count=3, layer_size=300 << 10)
+    src_dir = Path(src.removeprefix("dir:"))
+    victim = max((p for p in src_dir.iterdir() if len(p.name) == 64), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[at] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    return src, victim
+
+
 @pytest.mark.parametrize(("src_kind", "dest_kind"), [("oci", "oci"), ("dir", "dir"), ("dir", "oci"), ("oci", "dir")])
 def test_same_bytes_as_the_stream_pipeline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool], src_kind: str, dest_kind: str
@@ -115,12 +127,7 @@ def test_an_archive_member_takes_the_stream_pipeline(tmp_path: Path, fast_calls:
 def test_a_corrupted_layer_fails_as_in_the_stream_pipeline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool], dest_kind: str
 ) -> None:
-    src = _source(tmp_path, "dir", layer_count=3, layer_size=300 << 10)
-    src_dir = Path(src.removeprefix("dir:"))
-    victim = max((p for p in src_dir.iterdir() if len(p.name) == 64), key=lambda p: p.stat().st_size)
-    data = bytearray(victim.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    victim.write_bytes(bytes(data))
+    src, victim = _corrupted_dir_source(tmp_path, 150 << 10)
     # An existing destination, which must stay as it is.
     existing = build_image(fmt="oci", layer_count=1, seed=32)
     if dest_kind == "oci":
@@ -164,12 +171,7 @@ def test_docker_archive_with_compressed_layers_writes_the_same_archive(
 def test_a_corrupted_layer_breaks_the_archive_as_in_the_stream_pipeline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
 ) -> None:
-    src = _source(tmp_path, "dir", layer_count=3, layer_size=300 << 10)
-    src_dir = Path(src.removeprefix("dir:"))
-    victim = max((p for p in src_dir.iterdir() if len(p.name) == 64), key=lambda p: p.stat().st_size)
-    data = bytearray(victim.read_bytes())
-    data[-100] ^= 0xFF
-    victim.write_bytes(bytes(data))
+    src, _ = _corrupted_dir_source(tmp_path, -100)
     compress = LayerCompression.COMPRESS
     with pytest.raises(DigestMismatchError) as fast:
         _copy(src, f"docker-archive:{tmp_path / 'fast.tar'}:x/y:z", layer_compression=compress)
@@ -259,12 +261,7 @@ def test_oci_archive_from_files_is_the_same_archive(
 def test_a_corrupted_layer_into_oci_archive_fails_as_in_the_stream_pipeline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
 ) -> None:
-    src = _source(tmp_path, "dir", layer_count=3, layer_size=300 << 10)
-    src_dir = Path(src.removeprefix("dir:"))
-    victim = max((p for p in src_dir.iterdir() if len(p.name) == 64), key=lambda p: p.stat().st_size)
-    data = bytearray(victim.read_bytes())
-    data[7] ^= 0xFF
-    victim.write_bytes(bytes(data))
+    src, _ = _corrupted_dir_source(tmp_path, 7)
     with pytest.raises(DigestMismatchError) as fast:
         _copy(src, f"oci-archive:{tmp_path / 'out.tar'}:x")
     assert fast_calls
