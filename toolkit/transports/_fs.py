@@ -35,7 +35,7 @@ from toolkit.errors import (
 )
 from toolkit.safefile import create_temp_file, os_error, temp_sibling
 from toolkit.streams import ChunkBuffers, iter_chunks
-from toolkit.transports.base import LocalBlobFile
+from toolkit.transports.base import FileRangeReader, LocalBlobFile
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = [
@@ -388,8 +388,21 @@ def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobI
 
 def local_blob_file(stream: BinaryIO, size: int, what: str = "blob") -> LocalBlobFile | None:
     """`stream` as a `LocalBlobFile` of all its `size` bytes, if it is an unbuffered file
-    (`io.FileIO`) open on a regular file of that size; else None (`stream` stays open, the
-    caller's). The `LocalBlobFile` owns `stream` from then on."""
+    (`io.FileIO`) open on a regular file of that size, or a `FileRangeReader` (a member of
+    an archive file: its range, through a duplicate of the archive's descriptor, and
+    `stream` is closed); else None (`stream` stays open, the caller's). The `LocalBlobFile`
+    owns `stream` from then on."""
+    if isinstance(stream, FileRangeReader):
+        found = stream.file_range()
+        if found is None:
+            return None
+        fd, offset = found
+        try:
+            dup = os.dup(fd)
+        except OSError:
+            return None
+        stream.close()
+        return LocalBlobFile(os.fdopen(dup, "rb", buffering=0), offset, size, what)
     if not isinstance(stream, io.FileIO):
         return None
     try:

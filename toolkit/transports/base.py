@@ -45,6 +45,7 @@ __all__ = [
     "TagListingTransport",
     "LocalBlobFile",
     "LocalBlobSource",
+    "FileRangeReader",
     "FileBlobDestination",
 ]
 
@@ -234,6 +235,15 @@ class LocalBlobFile:
 
     def close(self) -> None:
         self.file.close()
+
+
+@runtime_checkable
+class FileRangeReader(Protocol):
+    """A reader whose bytes are a range of a regular file it reads with positional reads
+    (a member of a tar archive): `file_range()` is (descriptor, offset), or None when not
+    (then read it as a stream). The descriptor stays the reader's owner's."""
+
+    def file_range(self) -> tuple[int, int] | None: ...
 
 
 @runtime_checkable

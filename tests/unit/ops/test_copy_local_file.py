@@ -112,15 +112,35 @@ def test_a_layer_to_compress_takes_the_stream_pipeline(tmp_path: Path, fast_call
     assert len(fast_calls) == 2
 
 
-def test_an_archive_member_takes_the_stream_pipeline(tmp_path: Path, fast_calls: list[bool]) -> None:
-    src = _source(tmp_path, "oci", layer_count=2)
-    with pytest.MonkeyPatch.context() as m:
+def test_an_archive_member_is_copied_from_the_archive_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_calls: list[bool]
+) -> None:
+    src = _source(tmp_path, "oci", layer_count=2, layer_size=300 << 10)
+    with monkeypatch.context() as m:
         no_local_files(m)
         _copy(src, f"oci-archive:{tmp_path / 'a.tar'}:x")
-    _copy(f"oci-archive:{tmp_path / 'a.tar'}:x", f"oci:{tmp_path / 'out'}:y")
     assert fast_calls == []
-    _copy(f"oci:{tmp_path / 'out'}:y", f"oci:{tmp_path / 'again'}:y")
-    assert len(fast_calls) == 2
+    _copy(f"oci-archive:{tmp_path / 'a.tar'}:x", f"oci:{tmp_path / 'fast'}:y")
+    assert len(fast_calls) == 2  # the members' ranges of a.tar
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        _copy(f"oci-archive:{tmp_path / 'a.tar'}:x", f"oci:{tmp_path / 'streamed'}:y")
+    assert snapshot(tmp_path / "fast") == snapshot(tmp_path / "streamed")
+    # A member that does not match its digest fails as in the stream pipeline.
+    data = bytearray((tmp_path / "a.tar").read_bytes())
+    first_layer = data.find(b"\x1f\x8b", 2048)  # the first gzip member's data
+    assert first_layer > 0
+    data[first_layer + 1000] ^= 0xFF
+    (tmp_path / "a.tar").write_bytes(bytes(data))
+    with pytest.raises(DigestMismatchError) as fast:
+        _copy(f"oci-archive:{tmp_path / 'a.tar'}:x", f"oci:{tmp_path / 'fast2'}:y")
+    with monkeypatch.context() as m:
+        no_local_files(m)
+        with pytest.raises(DigestMismatchError) as streamed:
+            _copy(f"oci-archive:{tmp_path / 'a.tar'}:x", f"oci:{tmp_path / 'streamed2'}:y")
+    assert str(fast.value) == str(streamed.value)
+    assert not (tmp_path / "fast2").exists() and not (tmp_path / "streamed2").exists()
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("dest_kind", ["oci", "dir"])

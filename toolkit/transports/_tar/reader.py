@@ -125,6 +125,11 @@ class _RandomAccess:
         except (AttributeError, OSError, ValueError):
             self._fd = None  # io.UnsupportedOperation is both OSError and ValueError
 
+    @property
+    def fd(self) -> int | None:
+        """The file's descriptor if it is read with `os.pread` (None: seek and read)."""
+        return self._fd
+
     def size(self) -> int:
         if self._fd is not None:
             return os.fstat(self._fd).st_size
@@ -213,6 +218,20 @@ class TarMemberReader(ReadIntoFromRead, io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def file_range(self) -> tuple[int, int] | None:
+        """(descriptor, offset) of the member's data in the archive file, when the archive
+        is a regular file read with positional reads (else None); `size` bytes long. The
+        descriptor belongs to the index: duplicate it to keep it."""
+        fd = self._ra.fd
+        if fd is None:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+        except OSError:
+            return None
+        return fd, self._offset
 
     def read(self, n: int | None = -1, /) -> bytes:
         remaining = self.size - self._pos
