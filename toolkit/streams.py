@@ -19,7 +19,9 @@ Contract of every reader here:
   until its next call on the reader (a `VerifyingReader` below may still be hashing it).
 - `BufferBudget` / `Lease`: one copy's bound on the bytes of those buffers, all its layer
   streams together; a stream's readers take their buffers from its layer's lease
-  (`using_lease`), so memory stays flat whatever the parallelism and the layer sizes.
+  (`using_lease`), so memory stays flat whatever the parallelism and the layer sizes. A
+  lease also tells whether the copy's layers keep every core busy (`Lease.crowded`): a
+  stage then gains nothing from a thread of its own, only the cost of handing chunks over.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import contextlib
 import contextvars
 import io
 import mmap
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -124,6 +127,9 @@ class BufferBudget:
       taken under it, also when its readers failed without giving their buffers back.
     - `in_use` (bytes taken, reservations included) never exceeds `limit` while no lease
       overdraws; `peak` is the most it reached. Thread-safe.
+    - `working()` counts the open leases whose layer is being copied now (not waiting for
+      its turn at the destination: `Lease.extras` False); `Lease.crowded()` compares it
+      with the CPUs this process may use. Both are hints for scheduling, never for bounds.
     """
 
     def __init__(self, limit: int = COPY_BUFFER_BUDGET, reserve: int = LAYER_RESERVE) -> None:
@@ -135,6 +141,7 @@ class BufferBudget:
         self._next = 0  # the layer index whose admission is due
         self._waiting: set[int] = set()
         self._leases = 0
+        self._open: list[Lease] = []
         self.in_use = 0
         self.peak = 0
         self.overdraft = 0
@@ -159,7 +166,14 @@ class BufferBudget:
             self._leases += 1
             self._add(need)
             self._cond.notify_all()
-            return Lease(self, need)
+            lease = Lease(self, need)
+            self._open = [*self._open, lease]  # replaced, never changed in place: see `working`
+            return lease
+
+    def working(self) -> int:
+        """How many open leases' layers are being copied now (see the class contract)."""
+        # No lock: the list is replaced on every change, so this reads one consistent list.
+        return sum(1 for lease in self._open if lease.extras)
 
     def skip(self, index: int) -> None:
         """Layer `index` needs no lease (reused, or failed before it started): the next
@@ -187,11 +201,12 @@ class BufferBudget:
             self.overdraft += max(0, min(size, self.in_use + size - self.limit))
             self._add(size)
 
-    def _give(self, size: int, *, closing: bool = False) -> None:
+    def _give(self, size: int, *, closing: Lease | None = None) -> None:
         with self._cond:
             self.in_use -= size
-            if closing:
+            if closing is not None:
                 self._leases -= 1
+                self._open = [lease for lease in self._open if lease is not closing]
             self._cond.notify_all()
 
 
@@ -246,8 +261,24 @@ class Lease:
                 return
             self._closed = True
             total = self._reserved + self._extra
-        self._budget._give(total, closing=True)
+        self._budget._give(total, closing=self)
 
+    def crowded(self) -> bool:
+        """True while at least as many of the copy's layers are being copied as this process
+        has CPUs (`BufferBudget.working`): their threads keep every core busy, so work that
+        could go to a thread of its own (hashing) costs least done where it is."""
+        return not self._closed and self._budget.working() >= _CPUS
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+#: CPUs this process may run on (fixed at start-up).
+_CPUS: Final = _usable_cpus()
 
 _LEASE: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("skopo_buffer_lease", default=None)
 

@@ -119,6 +119,28 @@ def test_a_lease_without_extras_keeps_to_its_reserve() -> None:
     assert budget.in_use == 0
 
 
+def test_working_counts_the_layers_under_way_and_crowded_compares_them_with_the_cpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A layer waiting for its turn (no extras) is not under way; a closed lease no longer
+    counts, and a closed lease is never crowded."""
+    monkeypatch.setattr(streams, "_CPUS", 2)
+    budget = BufferBudget(limit=16 * CHUNK, reserve=CHUNK)
+    first = budget.admit(0)
+    assert first is not None
+    assert budget.working() == 1 and not first.crowded()
+    second = budget.admit(1)
+    assert second is not None
+    assert budget.working() == 2 and first.crowded() and second.crowded()
+    second.extras = False  # waiting for its turn at the destination
+    assert budget.working() == 1 and not first.crowded()
+    second.extras = True
+    first.close()
+    assert budget.working() == 1 and not second.crowded() and not first.crowded()
+    second.close()
+    assert budget.working() == 0
+
+
 def test_readers_never_hold_more_than_the_budget_with_many_parallel_layers() -> None:
     """Eight layers at once, each a read-ahead over a file-like source and a consumer with
     two chunk buffers: everything lent stays within the budget, and every byte arrives."""
