@@ -33,9 +33,10 @@ import mmap
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol
 
+from toolkit import digest as _digest
 from toolkit.digest import (
     CHUNK_SIZE,
     ReadIntoFromRead,
@@ -296,6 +297,15 @@ def using_lease(lease: Lease | None) -> Iterator[None]:
 def current_lease() -> Lease | None:
     """The lease readers created now take their buffers from (None: no bound)."""
     return _LEASE.get()
+
+
+def _lease_inline_policy() -> Callable[[], bool] | None:
+    """`digest.VerifyingReader`'s default hashing policy: its copy's `Lease.crowded`."""
+    lease = _LEASE.get()
+    return lease.crowded if lease is not None else None
+
+
+_digest.default_inline = _lease_inline_policy
 
 
 def _new_buffer(size: int) -> mmap.mmap:

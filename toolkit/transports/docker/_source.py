@@ -10,8 +10,8 @@ after broken connections (`ResumableBody`). The consumer's thread receives each 
 straight into its own buffer (`readinto`) and writes or uploads it; the socket's kernel
 buffer is the read-ahead (no thread of ours copies chunks on). The hash runs in a
 `HashStage` thread while the copy has fewer layers under way than CPUs, and in the
-consumer's thread once its layers keep every core busy (`Lease.crowded`): a thread then
-adds only handovers. Foreign `urls` are never fetched.
+consumer's thread once its layers keep every core busy (`Lease.crowded`, the verifying
+reader's default policy under a copy): a thread then adds only handovers. Foreign `urls` are never fetched.
 
 Referrers (`referrers`, `digest_tags`: `ReferrersSource`) come from `_referrers`.
 
@@ -44,7 +44,6 @@ from toolkit.errors import (
 from toolkit.limits import MAX_MANIFEST_SIZE
 from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference
-from toolkit.streams import current_lease
 from toolkit.transports.base import BlobStream, ImageReference, ImageSourceBase
 from toolkit.transports.docker._body import ResumableBody
 from toolkit.transports.docker._client import RegistryClient, scope_for
@@ -272,9 +271,9 @@ class DockerImageSource(ImageSourceBase):
         body = ResumableBody(
             resp, reopen, total=size, what=what, sleep=self._client.sleep, read_timeout=self._client.read_timeout
         )
-        lease = current_lease()  # the copy's, when a copy reads this blob
-        inline = lease.crowded if lease is not None else None
-        return VerifyingReader(body, digest, size if size >= 0 else None, what=what, inline=inline), size  # type: ignore[arg-type]
+        # Under a copy, hashed inline while the copy's layers keep every core busy (the
+        # verifying reader's default policy: `Lease.crowded`).
+        return VerifyingReader(body, digest, size if size >= 0 else None, what=what), size  # type: ignore[arg-type]
 
     def _manifest_digest(self, instance_digest: Digest | None) -> Digest:
         if instance_digest is not None:
