@@ -662,9 +662,9 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
       under a `Lease`, only while the copy's budget has room beyond the first (see
       `BufferPool`). A `stream` that fills buffers itself (`native_readinto`: a file
       through a verifying reader) is read into a `BufferPool` of that many buffers, reused
-      for the whole stream (`readinto` copies out of them into the consumer's buffer).
-      Another `stream` (a decoder, a socket: fresh `bytes` anyway) hands its `read`'s
-      `bytes` on with no copy.
+      for the whole stream (`readinto` copies out of them into the consumer's buffer),
+      unless `by_read`. Another `stream` (a decoder, a socket: fresh `bytes` anyway), or
+      any with `by_read`, hands its `read`'s `bytes` on with no copy.
     - `stream` is read only by the thread, which starts at the first `read` (or `start()`)
       and ends at EOF, on an error or at `close()`. After `read` returned `b""` (EOF) or
       raised, the thread no longer touches `stream`, so the caller may use it again.
@@ -673,7 +673,9 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
     - One consumer (not thread-safe itself).
     """
 
-    def __init__(self, stream: Readable, *, chunk_size: int = CHUNK_SIZE, depth: int = READ_AHEAD_DEPTH) -> None:
+    def __init__(
+        self, stream: Readable, *, chunk_size: int = CHUNK_SIZE, depth: int = READ_AHEAD_DEPTH, by_read: bool = False
+    ) -> None:
         super().__init__()
         self._src = stream
         self._chunk_size = chunk_size
@@ -683,7 +685,9 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
         # another one (a decoder's output, a socket's reads) are handed on as they are
         # (copying them into a pool costs a copy per chunk: measured +25% user CPU on a
         # registry -> oci: copy), within the copy's budget all the same (`_Room`).
-        self._pool = BufferPool(depth + 2, chunk_size) if native_readinto(stream) else None
+        # `by_read`: `read`'s `bytes` even from a stream that could fill buffers (a socket
+        # whose consumer, a decoder, takes `bytes` as they are: no copy out of a pool).
+        self._pool = BufferPool(depth + 2, chunk_size) if native_readinto(stream) and not by_read else None
         lease = current_lease()
         self._room = _Room(lease, chunk_size) if self._pool is None and lease is not None else None
         self._roomed = False  # the current chunk holds room of `_room`

@@ -209,6 +209,7 @@ class DockerImageSource(ImageSourceBase):
     """Reads one image from a registry (or a registries.conf mirror of it)."""
 
     has_thread_safe_get_blob = True
+    receives_blobs_over_network = True
 
     def __init__(self, ref: RegistryImageReference, ctx: SystemContext) -> None:
         self._ref = ref
