@@ -14,8 +14,8 @@ digest covers the whole stream across reconnections.
 
 `readinto(buffer)` receives straight into the caller's buffer (no `bytes` per chunk): for a
 length-delimited, undecoded body it reads the connection's socket file (`readinto1`, one
-receive at a time, until the buffer is full, the body ends or the command's deadline
-passes), keeping http.client's and urllib3's byte counts as their own reads would, so the
+receive at a time, until the buffer is full, the body ends, 50 ms passed or the command's
+deadline did), keeping http.client's and urllib3's byte counts as their own reads would, so the
 end of the body still returns the connection to the pool. Any other body (chunked framing,
 TLS or not) goes through urllib3's `read1` and a copy. A failed resume raises
 `TransientRegistryError`, so `--retry-times` can re-run the copy from the start (the
@@ -52,6 +52,8 @@ RECONNECT_DELAY = 1.0
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)")
 
 _T = TypeVar("_T", bytes, int)
+#: `readinto` keeps receiving into a buffer at most this long before returning what it has.
+_FILL_SECONDS = 0.05
 
 _READ_ERRORS: tuple[type[BaseException], ...] = (
     urllib3.exceptions.HTTPError,
@@ -174,15 +176,17 @@ class ResumableBody:
             return len(data)
         want = min(len(view), left)
         got = 0
+        started = time.monotonic()
         try:
             while got < want:
-                # One receive each; more while the socket has data at once (a TLS record is
-                # at most 16 KiB), never past the command's deadline (checked by the caller).
+                # One receive each, more while they come fast (a TLS record is at most 16
+                # KiB): never longer than `_FILL_SECONDS` (a slow link's progress still shows),
+                # nor past the command's deadline (which the caller then raises).
                 k = sockfile.readinto1(view[got:want])
                 if not k:
                     break
                 got += k
-                if deadline.expired():
+                if deadline.expired() or time.monotonic() - started > _FILL_SECONDS:
                     break
         finally:
             # The counts http.client and urllib3 keep, as their own reads would leave them:
