@@ -1061,8 +1061,10 @@ def main(argv: list[str] | None = None) -> int:
                 if scenario.podman and podman_ok:
                     order.append("podman")
                 for tool in order:
+                    # An `oci:` source is the scenario's image (the mid-sized push too, not the main one).
+                    scenario_src = f"oci:{image_dirs[scenario.image]}:bench" if scenario.image in image_dirs else src
                     run_src, run_dest, cleanup = endpoints(
-                        scenario, tool, repeat, src, out_dir, registries, src_encrypted
+                        scenario, tool, repeat, scenario_src, out_dir, registries, src_encrypted
                     )
                     # No writeback of an earlier run's output may slow this one down.
                     os.sync()

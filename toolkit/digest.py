@@ -26,6 +26,7 @@ from toolkit.errors import DigestMismatchError, InvalidDigestError, SizeMismatch
 
 if TYPE_CHECKING:
     import hashlib
+    from collections.abc import Callable
 
 __all__ = [
     "Digest",
@@ -374,6 +375,16 @@ class HashingReader(ReadIntoFromRead):
         self._stream.close()
 
 
+def _no_inline_policy() -> Callable[[], bool] | None:
+    return None
+
+
+#: The `inline` policy of a `VerifyingReader` created without one. `toolkit.streams` sets
+#: it when imported: the `crowded` of the copy lease current in the creating thread (None
+#: outside a copy: hash large streams in a thread).
+default_inline: Callable[[], Callable[[], bool] | None] = _no_inline_policy
+
+
 class VerifyingReader(ReadIntoFromRead):
     """A stream that checks size and digest of what it yields.
 
@@ -386,11 +397,21 @@ class VerifyingReader(ReadIntoFromRead):
       `HashStage` thread, overlapping its consumer. `readinto(buffer)` fills the caller's
       buffer straight from the stream (no copy): the caller must not change it until it
       passes the same buffer to `readinto` again (which first waits for its hash) or closes.
+    - `inline`, if given (else `default_inline()`: under a copy, its lease's `crowded`), is
+      asked before each chunk of such a stream is hashed: True means hash it in the reading
+      thread (the cores are busy anyway, a handover would only cost), after the chunks
+      already queued; the thread starts only for a chunk it gets.
     - `close()` stops the hash thread (always close a reader, also after an error).
     """
 
     def __init__(
-        self, stream: BinaryIO, expected_digest: Digest, expected_size: int | None, what: str = "blob"
+        self,
+        stream: BinaryIO,
+        expected_digest: Digest,
+        expected_size: int | None,
+        what: str = "blob",
+        *,
+        inline: Callable[[], bool] | None = None,
     ) -> None:
         self._stream = stream
         self._expected_digest = expected_digest
@@ -398,6 +419,7 @@ class VerifyingReader(ReadIntoFromRead):
         self._hash = expected_digest.hasher()
         large = self._expected_size is None or self._expected_size >= BACKGROUND_HASH_MIN
         self._stage: HashStage | None = HashStage(self._hash) if large else None
+        self._inline = (inline if inline is not None else default_inline()) if large else None
         self._what = what
         self.bytes_read = 0
         self._verified = False
@@ -455,9 +477,12 @@ class VerifyingReader(ReadIntoFromRead):
         return got
 
     def _update(self, data: Any) -> None:
-        if self._stage is not None:
-            self._stage.update(data)
+        stage = self._stage
+        if stage is not None and (self._inline is None or not self._inline()):
+            stage.update(data)
         else:
+            if stage is not None:
+                stage.wait()  # the chunks before this one first (the hash thread is then idle)
             self._hash.update(data)
         self.bytes_read += len(data)
 

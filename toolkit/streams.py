@@ -19,7 +19,9 @@ Contract of every reader here:
   until its next call on the reader (a `VerifyingReader` below may still be hashing it).
 - `BufferBudget` / `Lease`: one copy's bound on the bytes of those buffers, all its layer
   streams together; a stream's readers take their buffers from its layer's lease
-  (`using_lease`), so memory stays flat whatever the parallelism and the layer sizes.
+  (`using_lease`), so memory stays flat whatever the parallelism and the layer sizes. A
+  lease also tells whether the copy's layers keep every core busy (`Lease.crowded`): a
+  stage then gains nothing from a thread of its own, only the cost of handing chunks over.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ import contextlib
 import contextvars
 import io
 import mmap
+import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol
 
+from toolkit import digest as _digest
 from toolkit.digest import (
     CHUNK_SIZE,
     ReadIntoFromRead,
@@ -124,6 +128,9 @@ class BufferBudget:
       taken under it, also when its readers failed without giving their buffers back.
     - `in_use` (bytes taken, reservations included) never exceeds `limit` while no lease
       overdraws; `peak` is the most it reached. Thread-safe.
+    - `working()` counts the open leases whose layer is being copied now (not waiting for
+      its turn at the destination: `Lease.extras` False); `Lease.crowded()` compares it
+      with the CPUs this process may use. Both are hints for scheduling, never for bounds.
     """
 
     def __init__(self, limit: int = COPY_BUFFER_BUDGET, reserve: int = LAYER_RESERVE) -> None:
@@ -135,6 +142,7 @@ class BufferBudget:
         self._next = 0  # the layer index whose admission is due
         self._waiting: set[int] = set()
         self._leases = 0
+        self._open: list[Lease] = []
         self.in_use = 0
         self.peak = 0
         self.overdraft = 0
@@ -159,7 +167,14 @@ class BufferBudget:
             self._leases += 1
             self._add(need)
             self._cond.notify_all()
-            return Lease(self, need)
+            lease = Lease(self, need)
+            self._open = [*self._open, lease]  # replaced, never changed in place: see `working`
+            return lease
+
+    def working(self) -> int:
+        """How many open leases' layers are being copied now (see the class contract)."""
+        # No lock: the list is replaced on every change, so this reads one consistent list.
+        return sum(1 for lease in self._open if lease.extras)
 
     def skip(self, index: int) -> None:
         """Layer `index` needs no lease (reused, or failed before it started): the next
@@ -187,11 +202,12 @@ class BufferBudget:
             self.overdraft += max(0, min(size, self.in_use + size - self.limit))
             self._add(size)
 
-    def _give(self, size: int, *, closing: bool = False) -> None:
+    def _give(self, size: int, *, closing: Lease | None = None) -> None:
         with self._cond:
             self.in_use -= size
-            if closing:
+            if closing is not None:
                 self._leases -= 1
+                self._open = [lease for lease in self._open if lease is not closing]
             self._cond.notify_all()
 
 
@@ -246,8 +262,24 @@ class Lease:
                 return
             self._closed = True
             total = self._reserved + self._extra
-        self._budget._give(total, closing=True)
+        self._budget._give(total, closing=self)
 
+    def crowded(self) -> bool:
+        """True while at least as many of the copy's layers are being copied as this process
+        has CPUs (`BufferBudget.working`): their threads keep every core busy, so work that
+        could go to a thread of its own (hashing) costs least done where it is."""
+        return not self._closed and self._budget.working() >= _CPUS
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+#: CPUs this process may run on (fixed at start-up).
+_CPUS: Final = _usable_cpus()
 
 _LEASE: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("skopo_buffer_lease", default=None)
 
@@ -265,6 +297,15 @@ def using_lease(lease: Lease | None) -> Iterator[None]:
 def current_lease() -> Lease | None:
     """The lease readers created now take their buffers from (None: no bound)."""
     return _LEASE.get()
+
+
+def _lease_inline_policy() -> Callable[[], bool] | None:
+    """`digest.VerifyingReader`'s default hashing policy: its copy's `Lease.crowded`."""
+    lease = _LEASE.get()
+    return lease.crowded if lease is not None else None
+
+
+_digest.default_inline = _lease_inline_policy
 
 
 def _new_buffer(size: int) -> mmap.mmap:
@@ -621,9 +662,9 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
       under a `Lease`, only while the copy's budget has room beyond the first (see
       `BufferPool`). A `stream` that fills buffers itself (`native_readinto`: a file
       through a verifying reader) is read into a `BufferPool` of that many buffers, reused
-      for the whole stream (`readinto` copies out of them into the consumer's buffer).
-      Another `stream` (a decoder, a socket: fresh `bytes` anyway) hands its `read`'s
-      `bytes` on with no copy.
+      for the whole stream (`readinto` copies out of them into the consumer's buffer),
+      unless `by_read`. Another `stream` (a decoder, a socket: fresh `bytes` anyway), or
+      any with `by_read`, hands its `read`'s `bytes` on with no copy.
     - `stream` is read only by the thread, which starts at the first `read` (or `start()`)
       and ends at EOF, on an error or at `close()`. After `read` returned `b""` (EOF) or
       raised, the thread no longer touches `stream`, so the caller may use it again.
@@ -632,7 +673,9 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
     - One consumer (not thread-safe itself).
     """
 
-    def __init__(self, stream: Readable, *, chunk_size: int = CHUNK_SIZE, depth: int = READ_AHEAD_DEPTH) -> None:
+    def __init__(
+        self, stream: Readable, *, chunk_size: int = CHUNK_SIZE, depth: int = READ_AHEAD_DEPTH, by_read: bool = False
+    ) -> None:
         super().__init__()
         self._src = stream
         self._chunk_size = chunk_size
@@ -642,7 +685,9 @@ class ReadAheadReader(ReadIntoFromRead, io.RawIOBase):
         # another one (a decoder's output, a socket's reads) are handed on as they are
         # (copying them into a pool costs a copy per chunk: measured +25% user CPU on a
         # registry -> oci: copy), within the copy's budget all the same (`_Room`).
-        self._pool = BufferPool(depth + 2, chunk_size) if native_readinto(stream) else None
+        # `by_read`: `read`'s `bytes` even from a stream that could fill buffers (a socket
+        # whose consumer, a decoder, takes `bytes` as they are: no copy out of a pool).
+        self._pool = BufferPool(depth + 2, chunk_size) if native_readinto(stream) and not by_read else None
         lease = current_lease()
         self._room = _Room(lease, chunk_size) if self._pool is None and lease is not None else None
         self._roomed = False  # the current chunk holds room of `_room`

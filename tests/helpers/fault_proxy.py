@@ -126,7 +126,7 @@ class FaultProxy:
             names = {k.lower() for k, _ in action.headers}
             for k, v in action.headers:
                 h.send_header(k, v)
-            if "content-length" not in names:
+            if "content-length" not in names and "transfer-encoding" not in names:  # a framed body has none
                 h.send_header("Content-Length", str(len(action.body)))
             h.end_headers()
             if h.command != "HEAD":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,8 @@ import pytest
 import requests
 
 from helpers import RegistryFactory, RegistryServer, Skopeo, SkopoRunner, assert_clean_error, describe_result
-from helpers.fault_proxy import FaultProxy, ProxyRequest, Reply
-from helpers.images import build_image, build_multiarch, write_dir
+from helpers.fault_proxy import FaultProxy, Forward, ProxyRequest, Reply
+from helpers.images import BuiltImage, build_image, build_multiarch, write_dir
 from helpers.registry import get_manifest, push_image
 from helpers.token_issuer import TokenIssuer, start_token_issuer
 
@@ -385,3 +386,91 @@ def test_token_shared_by_the_images_of_one_sync_but_not_across_credentials(
         assert resp.status_code == 200
         resp.close()
     assert [r.account for r in token_issuer.requests] == ["bob", None]
+
+
+
+_REMOTE_ADDR = re.compile(r'http\.request\.remoteaddr="?([0-9.:\[\]a-f]+)')
+
+
+def _read_blobs(source: object, image: BuiltImage, sizes: tuple[int, ...] = (70_001, 4096, 1 << 20)) -> list[bytes]:
+    """Each layer of `image` read through `source.get_blob` with `readinto` (one buffer
+    size per layer)."""
+    from toolkit.digest import Digest
+    from toolkit.types import BlobInfo
+
+    out = []
+    for layer, size in zip(image.layers, sizes, strict=False):
+        info = BlobInfo(digest=Digest.parse(layer.digest), size=layer.size, media_type=layer.media_type)
+        stream, announced = source.get_blob(info)  # type: ignore[attr-defined]
+        assert announced == layer.size
+        got, buffer = bytearray(), bytearray(size)
+        try:
+            while n := stream.readinto(buffer):
+                got += buffer[:n]
+        finally:
+            stream.close()
+        out.append(bytes(got))
+    return out
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_blob_reads_fill_the_callers_buffers_and_give_the_connection_back(
+    tmp_path: Path, registry_factory: RegistryFactory, run_skopo: SkopoRunner, tls: bool
+) -> None:
+    """A registry blob read with `readinto` (odd buffer sizes, over TLS too) yields its exact
+    bytes; read to its end, it leaves its connection in the pool: the next blob comes over
+    the same one."""
+    from toolkit.transports import parse_image_name
+    from toolkit.types import OptionalBool, SystemContext
+
+    reg = registry_factory(tls=tls)
+    image = build_image(fmt="oci", layer_count=3, layer_size=300_000, seed=61)
+    where = ["--dest-cert-dir", str(reg.cert_dir)] if tls else ["--dest-tls-verify=false"]
+    skopo_copy(run_skopo, *where, f"dir:{write_dir(image, tmp_path / 'src')}", f"docker://{reg.host}/reads/img:v1")
+    ctx = SystemContext(cert_dir=reg.cert_dir) if tls else SystemContext(tls_verify=OptionalBool.FALSE)
+    source = parse_image_name(f"docker://{reg.host}/reads/img:v1").new_image_source(ctx)
+    mark = reg.log_path.stat().st_size
+    try:
+        assert _read_blobs(source, image) == [layer.data for layer in image.layers]
+    finally:
+        source.close()
+    text = reg.log_path.read_bytes()[mark:].decode("utf-8", errors="replace")
+    assert len(set(_REMOTE_ADDR.findall(text))) == 1, text[-3000:]
+
+
+def test_blob_reads_of_a_chunked_or_tampered_body(registry_server: RegistryServer) -> None:
+    """A body in chunked framing (read through urllib3, not the socket) yields the same
+    bytes; a body with one byte changed fails its digest check at its end."""
+    from toolkit.errors import DigestMismatchError
+    from toolkit.transports import parse_image_name
+    from toolkit.types import OptionalBool, SystemContext
+
+    image = build_image(fmt="oci", layer_count=2, layer_size=200_000, seed=62, compression="none")
+    push_image(registry_server, "reads/framing", "v1", image)
+    chunked, tampered = image.layers
+
+    def framed(data: bytes) -> bytes:
+        pieces = [data[i : i + 50_000] for i in range(0, len(data), 50_000)]
+        return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+    def flip(data: bytes) -> bytes:
+        return data[:1000] + bytes([data[1000] ^ 1]) + data[1001:]
+
+    def rule(r: ProxyRequest) -> Forward | Reply | None:
+        if r.method == "GET" and chunked.digest in r.path:
+            headers = [("Transfer-Encoding", "chunked"), ("Content-Type", "application/octet-stream")]
+            return Reply(200, headers=headers, body=framed(chunked.data))
+        if r.method == "GET" and tampered.digest in r.path:
+            return Forward(body_transform=flip)
+        return None
+
+    with FaultProxy(registry_server.url) as proxy:
+        proxy.rule = rule
+        ctx = SystemContext(tls_verify=OptionalBool.FALSE)
+        source = parse_image_name(f"docker://{proxy.host}/reads/framing:v1").new_image_source(ctx)
+        try:
+            assert _read_blobs(source, image, (65_536,)) == [chunked.data]
+            with pytest.raises(DigestMismatchError, match="Digest did not match"):
+                _read_blobs(source, image, (1 << 20, 1 << 20))
+        finally:
+            source.close()

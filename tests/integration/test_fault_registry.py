@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,44 @@ def test_digest_pinned_manifest_must_match(
         result = pull(run_skopo, proxy.host, f"fault/pin@{image.manifest_digest}", tmp_path / "out")
     assert_clean_error(result, match="does not match")
 
+
+
+@pytest.mark.parametrize("fault", ["cut", "tampered"])
+def test_decompressed_layer_resumes_and_is_verified(
+    tmp_path: Path, registry_server: RegistryServer, run_skopo: SkopoRunner, fault: str
+) -> None:
+    """A gzip layer decompressed into docker-archive: (received in a thread of its own,
+    decoded in another): a cut connection resumes where it broke and the archive holds the
+    layer's exact tar; a changed byte fails the copy with the digest error, no archive left."""
+    image = build_image(fmt="docker", layer_count=2, layer_size=3_000_000, seed=33)
+    push_image(registry_server, "fault/gz", "v1", image)
+    layer = image.layers[1]
+    gets: list[int] = []
+
+    def rule(r: ProxyRequest) -> Forward | None:
+        if r.method != "GET" or layer.digest not in r.path:
+            return None
+        gets.append(1)
+        if fault == "cut" and len(gets) == 1:
+            return Forward(cut_after=layer.size // 2)
+        if fault == "tampered":
+            return Forward(body_transform=lambda b: b[:-100] + bytes([b[-100] ^ 1]) + b[-99:])
+        return None
+
+    out = tmp_path / "out.tar"
+    with FaultProxy(registry_server.url) as proxy:
+        proxy.rule = rule
+        result = run_skopo("--insecure-policy", "copy", "-q", PLAIN, f"docker://{proxy.host}/fault/gz:v1",
+                           f"docker-archive:{out}:x/y:z")
+    if fault == "tampered":
+        assert_clean_error(result, match="Digest did not match")
+        assert not out.exists()
+        return
+    assert result.returncode == 0, describe_result(result)
+    with tarfile.open(out) as archive:
+        members = {m.name: m for m in archive.getmembers()}
+        wanted = layer.diff_id.split(":")[1]
+        name = next(n for n in members if wanted in n)
+        extracted = archive.extractfile(members[name])
+        assert extracted is not None
+        assert extracted.read() == gzip.decompress(layer.data)

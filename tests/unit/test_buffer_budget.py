@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import toolkit.digest
 import toolkit.ops.copy.blob as blob_module
 import toolkit.streams as streams
 from helpers.images import build_image, corrupt_blob, random_layer_tar, write_oci_layout
@@ -117,6 +118,58 @@ def test_a_lease_without_extras_keeps_to_its_reserve() -> None:
     assert lease.take(CHUNK, first=False)
     lease.close()
     assert budget.in_use == 0
+
+
+def test_working_counts_the_layers_under_way_and_crowded_compares_them_with_the_cpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A layer waiting for its turn (no extras) is not under way; a closed lease no longer
+    counts, and a closed lease is never crowded."""
+    monkeypatch.setattr(streams, "_CPUS", 2)
+    budget = BufferBudget(limit=16 * CHUNK, reserve=CHUNK)
+    first = budget.admit(0)
+    assert first is not None
+    assert budget.working() == 1 and not first.crowded()
+    second = budget.admit(1)
+    assert second is not None
+    assert budget.working() == 2 and first.crowded() and second.crowded()
+    second.extras = False  # waiting for its turn at the destination
+    assert budget.working() == 1 and not first.crowded()
+    second.extras = True
+    first.close()
+    assert budget.working() == 1 and not second.crowded() and not first.crowded()
+    second.close()
+    assert budget.working() == 0
+
+
+def test_a_verifying_reader_made_under_a_crowded_lease_hashes_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Created under a copy's lease (and no `inline` of its own), a large stream is hashed
+    in its reader's thread while the copy's layers keep every core busy, in a thread of its
+    own once they do not; outside a copy, always in its own thread."""
+    monkeypatch.setattr(streams, "_CPUS", 2)
+    monkeypatch.setattr(toolkit.digest, "BACKGROUND_HASH_MIN", 0)
+    data = os.urandom(64 * CHUNK)
+
+    def hashed_in_a_thread(crowd: int) -> bool:
+        budget = BufferBudget(limit=64 * CHUNK, reserve=CHUNK)
+        leases = [budget.admit(i) for i in range(crowd)]
+        with using_lease(leases[0]):
+            reader = verifying(data)
+        seen = False
+        for _ in iter_chunks(reader, CHUNK):
+            seen = seen or any(t.name == "skopo-hash" for t in threading.enumerate())
+        assert reader.verified
+        reader.close()
+        for lease in leases:
+            assert lease is not None
+            lease.close()
+        return seen
+
+    assert not hashed_in_a_thread(2)
+    assert hashed_in_a_thread(1)
+    reader = verifying(data)
+    assert reader._inline is None  # no copy: no policy, the hash thread as before
+    reader.close()
 
 
 def test_readers_never_hold_more_than_the_budget_with_many_parallel_layers() -> None:

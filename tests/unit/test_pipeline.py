@@ -275,6 +275,42 @@ def test_verifying_readinto_stops_a_longer_stream_at_once(tmp_path: Path) -> Non
     assert_no_helper_threads()
 
 
+@pytest.mark.usefixtures("background_hashing")
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_verifying_readinto_switching_between_inline_and_thread_hashing(tmp_path: Path, corrupt: bool) -> None:
+    """`inline` answered differently chunk by chunk: every byte is hashed once, in order
+    (the digest matches, a corrupt byte is caught) wherever each chunk was hashed."""
+    data = bytearray(DATA)
+    if corrupt:
+        data[len(data) // 3] ^= 1
+    path = tmp_path / "blob"
+    path.write_bytes(bytes(data))
+    answers = iter([False, False, True, False, True, True] * 100)
+    with open(path, "rb", buffering=0) as f:
+        reader = VerifyingReader(f, digest_of(DATA), len(DATA), inline=lambda: next(answers))  # type: ignore[arg-type]
+        out = bytearray()
+        if corrupt:
+            with pytest.raises(DigestMismatchError):
+                for chunk in iter_chunks(reader, 100_000):
+                    out += chunk
+        else:
+            for chunk in iter_chunks(reader, 100_000):
+                out += chunk
+            assert reader.verified and bytes(out) == DATA
+        reader.close()
+    assert_no_helper_threads()
+
+
+@pytest.mark.usefixtures("background_hashing")
+def test_verifying_reader_always_inline_starts_no_hash_thread(blob_file: Path) -> None:
+    with open(blob_file, "rb", buffering=0) as f:
+        reader = VerifyingReader(f, digest_of(DATA), len(DATA), inline=lambda: True)  # type: ignore[arg-type]
+        for _ in iter_chunks(reader, 100_000):
+            assert skopo_threads() == []
+        assert reader.verified
+        reader.close()
+
+
 def test_background_hashing_reader_digest_and_stop(blob_file: Path) -> None:
     with open(blob_file, "rb", buffering=0) as f:
         hashing = HashingReader(f, background=True)  # type: ignore[arg-type]

@@ -358,6 +358,9 @@ class ImageSourceBase:
     """Mixin with the context-manager plumbing and defaults for sources."""
 
     has_thread_safe_get_blob: bool = True
+    #: Blob streams come over the network (their reads wait for a peer): a copy that decodes
+    #: a layer receives it in a thread of its own, so the decoder's thread only decodes.
+    receives_blobs_over_network: bool = False
 
     def layer_infos_for_copy(self, instance_digest: Digest | None = None) -> list[BlobInfo] | None:
         return None

@@ -82,7 +82,15 @@ from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
 from toolkit.ops.copy.copier import Copier
 from toolkit.ops.report import BlobProgress
-from toolkit.streams import LAYER_RESERVE, TRANSFORM_RESERVE, BufferBudget, current_lease, iter_chunks, using_lease
+from toolkit.streams import (
+    BUFFER_SIZE,
+    LAYER_RESERVE,
+    TRANSFORM_RESERVE,
+    BufferBudget,
+    current_lease,
+    iter_chunks,
+    using_lease,
+)
 from toolkit.transports.base import FileBlobDestination, LocalBlobSource
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
@@ -436,6 +444,12 @@ class _LayerCopy:
         progress = self.copier.reporter.blob("blob", layer.digest, layer.size)
         # === source
         stream, _ = self.copier.source.get_blob(layer)
+        plan_transforms = plan.changes or (plan.changeable and not plan.known)
+        if plan_transforms and getattr(self.copier.source, "receives_blobs_over_network", False):
+            # A layer (de|en)coded or (de|en)crypted on the way is received (and verified) in
+            # a thread of its own, so the transforming thread, the slowest stage, only
+            # transforms (measured: registry -> docker-archive 4% slower without).
+            stream = ReadAheadReader(stream, chunk_size=BUFFER_SIZE, depth=4, by_read=True)
         try:
             # The bar counts the bytes read from the source, against the size it announced
             # (the blob as the registry stores it), as skopeo counts: not what is written.

@@ -10,7 +10,14 @@ Rules (security.md §3):
   size when known). A `200`, a second `Content-Range`, or any other mismatch aborts:
   bytes are never spliced from a response we cannot place exactly.
 The reader does not verify content: the caller wraps it in a `VerifyingReader`, whose
-digest covers the whole stream across reconnections. A failed resume raises
+digest covers the whole stream across reconnections.
+
+`readinto(buffer)` receives straight into the caller's buffer (no `bytes` per chunk): for a
+length-delimited, undecoded body it reads the connection's socket file (`readinto1`, one
+receive at a time, until the buffer is full, the body ends, 50 ms passed or the command's
+deadline did), keeping http.client's and urllib3's byte counts as their own reads would, so the
+end of the body still returns the connection to the pool. Any other body (chunked framing,
+TLS or not) goes through urllib3's `read1` and a copy. A failed resume raises
 `TransientRegistryError`, so `--retry-times` can re-run the copy from the start (the
 destination has not committed anything at that point). Past the command's deadline
 (`toolkit.deadline`) a read raises `CommandTimeoutError` and never reconnects.
@@ -18,11 +25,13 @@ destination has not committed anything at that point). Past the command's deadli
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import re
 import time
 from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -41,6 +50,10 @@ MIN_PROGRESS = 1 << 20
 RETRY_AFTER_SECONDS = 60.0
 RECONNECT_DELAY = 1.0
 _CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)")
+
+_T = TypeVar("_T", bytes, int)
+#: `readinto` keeps receiving into a buffer at most this long before returning what it has.
+_FILL_SECONDS = 0.05
 
 _READ_ERRORS: tuple[type[BaseException], ...] = (
     urllib3.exceptions.HTTPError,
@@ -90,26 +103,48 @@ class ResumableBody:
         self.reconnections = 0
 
     def read(self, n: int = -1, /) -> bytes:
+        """Up to `n` bytes (1 MiB for `n` < 0): what one receive brings; `b""` at the end."""
         if n is None or n < 0:
             n = 1 << 20
+        return self._resuming(lambda at_end: self._read_raw(n, at_end=at_end), len)
+
+    def readinto(self, buffer: Any) -> int:
+        """Like `read(len(buffer))`, into `buffer` (see the module docstring); 0 at the end."""
+        view = memoryview(buffer).cast("B")
+        if not view:
+            return 0
+
+        def receive(at_end: bool) -> int:
+            if at_end:  # the probe for bytes beyond the announced length
+                data = self._read_raw(len(view), at_end=True)
+                view[: len(data)] = data
+                return len(data)
+            return self._receive_into(view)
+
+        return self._resuming(receive, int)
+
+    def _resuming(self, receive: Callable[[bool], _T], count: Callable[[_T], int]) -> _T:
+        """`receive(at_end)`, reconnecting on a broken connection or an early EOF (the rules
+        of the module docstring); the offset advances by `count` of what it returned."""
         # A trickling server never trips the idle timeout: the command's deadline still holds.
         deadline.check(self._what)
         while True:
             if self._total >= 0 and self.offset >= self._total:
                 # Everything announced has arrived: probe for extra bytes once.
-                return self._read_raw(n, at_end=True)
+                return receive(True)
             try:
-                data = self._read_raw(n, at_end=False)
+                got = receive(False)
             except _READ_ERRORS as exc:
                 if deadline.expired():
                     raise deadline.timeout_error(self._what) from exc
                 self._reconnect(exc)
                 continue
-            if not data and self._total >= 0 and self.offset < self._total:
+            size = count(got)
+            if not size and self._total >= 0 and self.offset < self._total:
                 self._reconnect(EOFError("unexpected EOF"))
                 continue
-            self.offset += len(data)
-            return data
+            self.offset += size
+            return got
 
     def _read_raw(self, n: int, *, at_end: bool) -> bytes:
         if at_end:
@@ -120,6 +155,46 @@ class ResumableBody:
         # read1: what one receive brings (at most n), not "n bytes, however long that takes",
         # so that a trickling server meets the deadline check of every `read`.
         return self._resp.raw.read1(n, decode_content=False)
+
+    def _receive_into(self, view: memoryview) -> int:
+        """Receive into `view` (at least one byte unless the body ended): straight from the
+        socket file of a plain length-delimited body, else `read1` and a copy."""
+        raw = self._resp.raw
+        inner = getattr(raw, "_original_response", None)  # urllib3's http.client response
+        sockfile = getattr(inner, "fp", None)
+        left = getattr(inner, "length", None)
+        if (
+            not isinstance(inner, http.client.HTTPResponse)
+            or sockfile is None
+            or inner.chunked
+            or not isinstance(left, int)
+            or not hasattr(sockfile, "readinto1")
+            or getattr(raw, "length_remaining", None) != left
+        ):
+            data = self._read_raw(len(view), at_end=False)
+            view[: len(data)] = data
+            return len(data)
+        want = min(len(view), left)
+        got = 0
+        started = time.monotonic()
+        try:
+            while got < want:
+                # One receive each, more while they come fast (a TLS record is at most 16
+                # KiB): never longer than `_FILL_SECONDS` (a slow link's progress still shows),
+                # nor past the command's deadline (which the caller then raises).
+                k = sockfile.readinto1(view[got:want])
+                if not k:
+                    break
+                got += k
+                if deadline.expired() or time.monotonic() - started > _FILL_SECONDS:
+                    break
+        finally:
+            # The counts http.client and urllib3 keep, as their own reads would leave them:
+            # at the end (length 0), their next read closes the response and urllib3 puts
+            # the connection back in its pool.
+            inner.length = left - got
+            raw.length_remaining = left - got
+        return got
 
     def _describe(self, exc: BaseException) -> str:
         """What broke, in words (`_neterr`), never the library's repr."""

@@ -6,10 +6,12 @@ order and then the primary location; the endpoint that served it serves every bl
 Manifests are capped at 4 MiB and, when fetched by digest, checked on the exact bytes
 (`fetch_manifest`); `head_manifest` answers "which manifest is there" from headers that
 are untrusted and only ever compared. Blobs are verified (`VerifyingReader`) and resume
-after broken connections (`ResumableBody`); a `ReadAheadReader` thread keeps downloading
-and verifying (at most `_SOCKET_DEPTH` chunks of `_SOCKET_CHUNK` ahead; the hash in a
-thread of its own) while the destination writes or uploads: ~10% off the wall time of a
-registry-to-registry copy. Foreign `urls` are never fetched.
+after broken connections (`ResumableBody`). The consumer's thread receives each chunk
+straight into its own buffer (`readinto`) and writes or uploads it; the socket's kernel
+buffer is the read-ahead (no thread of ours copies chunks on). The hash runs in a
+`HashStage` thread while the copy has fewer layers under way than CPUs, and in the
+consumer's thread once its layers keep every core busy (`Lease.crowded`, the verifying
+reader's default policy under a copy): a thread then adds only handovers. Foreign `urls` are never fetched.
 
 Referrers (`referrers`, `digest_tags`: `ReferrersSource`) come from `_referrers`.
 
@@ -42,7 +44,6 @@ from toolkit.errors import (
 from toolkit.limits import MAX_MANIFEST_SIZE
 from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference
-from toolkit.streams import ReadAheadReader
 from toolkit.transports.base import BlobStream, ImageReference, ImageSourceBase
 from toolkit.transports.docker._body import ResumableBody
 from toolkit.transports.docker._client import RegistryClient, scope_for
@@ -76,12 +77,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: A blob body is read in pieces of this size (each a fresh `bytes` from urllib3): small
-#: enough that the allocator reuses them, and the bytes in flight per layer stay near 1 MiB
-#: (with six layers at once: ~9 MiB, not the 36 MiB of 1 MiB chunks four deep).
-_SOCKET_CHUNK = 256 << 10
-_SOCKET_DEPTH = 4
 
 MANIFEST_ACCEPT = ", ".join(mime.DEFAULT_ACCEPT)
 _NOT_FOUND_CODES = frozenset({"MANIFEST_UNKNOWN", "NAME_UNKNOWN"})
@@ -214,6 +209,7 @@ class DockerImageSource(ImageSourceBase):
     """Reads one image from a registry (or a registries.conf mirror of it)."""
 
     has_thread_safe_get_blob = True
+    receives_blobs_over_network = True
 
     def __init__(self, ref: RegistryImageReference, ctx: SystemContext) -> None:
         self._ref = ref
@@ -276,8 +272,9 @@ class DockerImageSource(ImageSourceBase):
         body = ResumableBody(
             resp, reopen, total=size, what=what, sleep=self._client.sleep, read_timeout=self._client.read_timeout
         )
-        verified = VerifyingReader(body, digest, size if size >= 0 else None, what=what)  # type: ignore[arg-type]
-        return ReadAheadReader(verified, chunk_size=_SOCKET_CHUNK, depth=_SOCKET_DEPTH), size
+        # Under a copy, hashed inline while the copy's layers keep every core busy (the
+        # verifying reader's default policy: `Lease.crowded`).
+        return VerifyingReader(body, digest, size if size >= 0 else None, what=what), size  # type: ignore[arg-type]
 
     def _manifest_digest(self, instance_digest: Digest | None) -> Digest:
         if instance_digest is not None:
