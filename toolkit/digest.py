@@ -19,9 +19,9 @@ import collections
 import io
 import re
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, TypeVar
 
+from toolkit._record import record
 from toolkit.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError, safe_text
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ SUPPORTED_ALGORITHMS: Final = {"sha256": 64, "sha512": 128}
 _DIGEST_RE: Final = re.compile(r"(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128})")
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class Digest:
     """A validated content digest. Construct with `Digest.parse` or `Digest.from_bytes`."""
 

@@ -26,9 +26,9 @@ import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Final
 
+from toolkit._record import record
 from toolkit.errors import ManifestError
 
 __all__ = [
@@ -157,7 +157,7 @@ def marshal(value: Any) -> bytes:
     return "".join(out).encode("utf-8", "surrogateescape")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RawJSON:
     """A `json.RawMessage`: already-valid JSON bytes, compacted on output."""
 
@@ -222,7 +222,7 @@ def _rfc3339() -> re.Pattern[str]:
 _DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GoTime:
     """A `time.Time` as far as JSON is concerned: wall-clock fields plus the zone offset.
 

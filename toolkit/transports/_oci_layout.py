@@ -30,10 +30,10 @@ import contextlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol, Self
 
 from toolkit._lazy import DebugLogger
+from toolkit._record import record
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
     ArchiveError,
@@ -135,7 +135,7 @@ def validate_image_name(image: str) -> None:
         raise InvalidImageNameError(f"Invalid image {safe_text(image)}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayoutRefParts:
     """The pieces of a `path[:image]` / `path:@N` reference (already validated)."""
 
@@ -166,7 +166,7 @@ def parse_layout_reference(reference: str, *, allow_source_index: bool) -> Layou
     return LayoutRefParts(path, resolve_existing_path(path), image, source_index)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayoutReferenceBase(PathReferenceMixin):
     """What `oci:` and `oci-archive:` references share; subclasses add the transport and the
     source/destination constructors.
@@ -191,7 +191,7 @@ class LayoutReferenceBase(PathReferenceMixin):
 # --- index.json --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IndexEntry:
     """One validated `manifests[]` descriptor of index.json, with the JSON object as read
     (`raw`) so that it can be written back unchanged."""
@@ -203,7 +203,7 @@ class IndexEntry:
     raw: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayoutIndex:
     """A parsed index.json: the top-level object as read (`raw`, for write-back) and its
     validated entries."""

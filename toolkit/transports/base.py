@@ -14,10 +14,10 @@ Contract shared by every transport:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Protocol, Self, runtime_checkable
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.reference import NamedReference
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
@@ -129,7 +129,7 @@ class ImageSource(Protocol):
     ) -> None: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class DestinationCapabilities:
     """What a destination accepts; consulted by the copy engine before writing.
 
