@@ -25,7 +25,8 @@ type checkers see it (`typing.dataclass_transform`):
 
 What differs, deliberately: `__init__` reads its arguments generically (a few hundred
 nanoseconds more per instance), so `inspect.signature` of the class shows
-`(*args, **kwargs)`; and `repr` has no guard against a record that contains itself (a
+`(*args, **kwargs)`; a class without a docstring gets none (not one made of its
+signature); and `repr` has no guard against a record that contains itself (a
 frozen record cannot). Standard library only.
 """
 
@@ -42,6 +43,16 @@ _MISSING: Any = dataclasses.MISSING
 #: The marker `dataclasses.fields()` keeps (its other kinds are ClassVar and InitVar).
 _FIELD_KIND: Any = getattr(dataclasses, "_FIELD")  # noqa: B009 (private name, read once)
 _setattr = object.__setattr__
+
+
+def _params(*, kw_only: bool, order: bool) -> Any:
+    """`__dataclass_params__`, which `@dataclass` reads on a base class (its arguments differ
+    between Python versions: those this one takes are given)."""
+    make: Any = getattr(dataclasses, "_DataclassParams")  # noqa: B009 (private name)
+    code = make.__init__.__code__
+    values = {"init": True, "repr": True, "eq": True, "order": order, "unsafe_hash": False, "frozen": True,
+              "match_args": True, "kw_only": kw_only, "slots": True, "weakref_slot": False}
+    return make(**{name: values[name] for name in code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]})
 
 
 @overload
@@ -85,6 +96,7 @@ def _build(cls: Any, *, kw_only: bool, order: bool) -> Any:
     namespace.pop("__weakref__", None)
     namespace["__slots__"] = tuple(own)
     namespace["__dataclass_fields__"] = fields
+    namespace["__dataclass_params__"] = _params(kw_only=kw_only, order=order)
     namespace["__match_args__"] = tuple(n for n, f in fields.items() if f.init and not f.kw_only)
     namespace["__qualname__"] = cls.__qualname__
     table = _Table(cls.__qualname__, fields)
