@@ -106,8 +106,16 @@ def _is_lower_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 
 
-def new_hash(algorithm: str) -> hashlib._Hash:
-    """`hashlib.new(algorithm)`: OpenSSL's implementation, the fastest on large data."""
+def new_hash(algorithm: str, size: int | None = None) -> hashlib._Hash:
+    """A fresh hash object for `algorithm`: `hashlib.new(algorithm)`, OpenSSL's
+    implementation, the fastest on large data; for data known to be small (`size` bytes, at
+    most `_SMALL`: a manifest or config read through a verifying reader) the interpreter's
+    built-in one, as `_hex_of` does (same digests, no OpenSSL library to load)."""
+    if size is not None and 0 <= size <= _SMALL:
+        builtin = _builtin_hash(algorithm)
+        if builtin is not None:
+            small: hashlib._Hash = builtin()
+            return small
     import hashlib  # loads OpenSSL: ~2 ms, which a command hashing only small documents never pays
 
     return hashlib.new(algorithm)
@@ -393,7 +401,9 @@ class VerifyingReader(ReadIntoFromRead):
         self._stream = stream
         self._expected_digest = expected_digest
         self._expected_size = expected_size if expected_size is not None and expected_size >= 0 else None
-        self._hash = expected_digest.hasher()
+        small = self._expected_size is not None and self._expected_size <= _SMALL
+        # A small blob (a config) is hashed by the interpreter's own sha256: no OpenSSL to load.
+        self._hash = new_hash(expected_digest.algorithm, self._expected_size) if small else expected_digest.hasher()
         large = self._expected_size is None or self._expected_size >= BACKGROUND_HASH_MIN
         self._stage: HashStage | None = HashStage(self._hash) if large else None
         self._what = what

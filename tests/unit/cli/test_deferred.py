@@ -1,0 +1,81 @@
+"""cli/_deferred.py: standard modules loaded on first use behave as the real ones.
+
+Each check runs in a fresh interpreter (pytest itself has imported both modules long ago).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None:
+    out = _run("""
+        import sys, types
+        from toolkit.cli import _deferred
+        assert "subprocess" not in sys.modules and "platform" not in sys.modules
+        _deferred.defer()
+        assert _deferred.pending() == ["platform", "subprocess"]
+        import subprocess
+        assert _deferred.pending() == ["platform", "subprocess"]  # binding the name loads nothing
+        done = subprocess.run([sys.executable, "-c", "print('child')"], capture_output=True, text=True, check=True)
+        assert done.stdout == "child\\n"
+        real = sys.modules["subprocess"]
+        assert type(real) is types.ModuleType and real is not subprocess
+        assert subprocess.Popen is real.Popen and subprocess.__file__ == real.__file__
+        from subprocess import PIPE
+        assert PIPE is real.PIPE
+        try:
+            subprocess.no_such_name
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError("no AttributeError")
+        print(_deferred.pending())
+    """)
+    assert out == "['platform']\n"
+
+
+def test_threads_that_touch_a_stand_in_together_load_it_once() -> None:
+    out = _run("""
+        import sys, threading
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        import platform
+        loads = []
+        real_import = _deferred.importlib.import_module
+        _deferred.importlib.import_module = lambda name: loads.append(name) or real_import(name)
+        barrier = threading.Barrier(8)
+        seen = []
+        def touch():
+            barrier.wait()
+            seen.append(platform.system())
+        threads = [threading.Thread(target=touch) for _ in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        import os
+        assert seen == [os.uname().sysname] * 8, seen
+        print(loads)
+    """)
+    assert out == "['platform']\n"
+
+
+def test_a_module_already_imported_is_left_alone() -> None:
+    out = _run("""
+        import sys, subprocess
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        _deferred.defer()
+        assert sys.modules["subprocess"] is subprocess
+        print(_deferred.pending())
+    """)
+    assert out == "['platform']\n"
