@@ -8,10 +8,14 @@ then binds the stand-in, and the first attribute read from it imports the real m
 copies its namespace into the stand-in (so later reads are plain attribute reads), and
 leaves the real module in `sys.modules`.
 
+`uuid`, which typer imports too, calls `platform.system()` at import time: the `platform`
+stand-in answers that one call itself on Linux (the value is `os.uname().sysname` there,
+exactly as `platform.system()` computes it), and loads `platform` for it anywhere else.
+
 Contract:
 - Only names not yet imported are deferred; `defer()` is idempotent and never imports.
 - Reading any attribute that a module does not have in its stand-in (everything but
-  `__name__`, `__doc__` and friends) loads it; the value is the real module's. Loading is
+  `__name__`, `__doc__` and friends, and `platform.system`) loads it; the value is the real module's. Loading is
   serialised by a lock, so threads that touch a stand-in together load it once.
 - `pending()` lists the names still deferred (for the start-up tests): reading it never
   loads anything.
@@ -20,9 +24,11 @@ Contract:
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 import types
+from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = ["DEFERRED", "defer", "pending"]
@@ -54,12 +60,31 @@ def _load(stand_in: _DeferredModule) -> types.ModuleType:
         return sys.modules[name]
 
 
+def _platform_system(stand_in: _DeferredModule) -> Callable[[], str]:
+    def system() -> str:
+        """`platform.system()`: on Linux `os.uname().sysname` (what platform.uname() keeps
+        of it there); elsewhere the real function, which maps some systems' names."""
+        sysname = os.uname().sysname
+        return sysname if sysname == "Linux" else str(_load(stand_in).system())
+
+    return system
+
+
+#: Attributes a stand-in provides without loading its module (replaced by the real ones
+#: when it loads).
+_ANSWERS: Final[dict[str, dict[str, Callable[[_DeferredModule], Any]]]] = {
+    "platform": {"system": _platform_system},
+}
+
+
 def defer(names: tuple[str, ...] = DEFERRED) -> None:
     """Put a stand-in in `sys.modules` for each of `names` not imported yet."""
     for name in names:
         if name not in sys.modules:
             stand_in = _DeferredModule(name)
             stand_in.__dict__["__deferred__"] = True
+            for attribute, make in _ANSWERS.get(name, {}).items():
+                stand_in.__dict__[attribute] = make(stand_in)
             sys.modules[name] = stand_in
 
 

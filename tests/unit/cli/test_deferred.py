@@ -58,12 +58,12 @@ def test_threads_that_touch_a_stand_in_together_load_it_once() -> None:
         seen = []
         def touch():
             barrier.wait()
-            seen.append(platform.system())
+            seen.append(platform.machine())
         threads = [threading.Thread(target=touch) for _ in range(8)]
         for t in threads: t.start()
         for t in threads: t.join()
         import os
-        assert seen == [os.uname().sysname] * 8, seen
+        assert seen == [os.uname().machine] * 8, seen
         print(loads)
     """)
     assert out == "['platform']\n"
@@ -79,3 +79,21 @@ def test_a_module_already_imported_is_left_alone() -> None:
         print(_deferred.pending())
     """)
     assert out == "['platform']\n"
+
+
+def test_the_platform_stand_in_answers_system_as_platform_does() -> None:
+    """uuid (imported by typer) calls platform.system() at import: answered without loading."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        import uuid
+        assert _deferred.pending() == ["platform", "subprocess"]
+        answer = sys.modules["platform"].system()
+        assert _deferred.pending() == ["platform", "subprocess"]
+        import platform
+        machine = platform.machine()  # any other attribute loads the module
+        assert _deferred.pending() == ["subprocess"] and machine
+        print(answer == platform.system() == sys.modules["platform"].system(), uuid.uuid4().version)
+    """)
+    assert out == "True 4\n"

@@ -90,7 +90,7 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 #: imports but skopo seldom uses (cli/_deferred.py). (typer itself imports traceback, bz2 and lzma.)
 DEFERRED = (
     "logging", "ctypes", "secrets", "random", "tempfile", "toolkit.compression", "isal", "zstandard",
-    "toolkit.cli.common", "hashlib", "_hashlib", "subprocess",
+    "toolkit.cli.common", "hashlib", "_hashlib", "subprocess", "platform",
 )
 
 
