@@ -1,22 +1,29 @@
 """Standard modules that typer imports at start but this program rarely uses: loaded on first use.
 
-typer's modules import `platform` (to launch a browser on macOS/BSD) and `subprocess` (to
-launch one, and to ask a shell about completion) at import time; together they cost ~23 M
-instructions, a tenth of `skopo --version`. `defer()`, called before typer is imported,
-puts a stand-in module under each such name in `sys.modules`; `import platform` anywhere
-then binds the stand-in, and the first attribute read from it imports the real module and
+typer's modules import, at import time, `platform` and `subprocess` (to launch a browser,
+to ask a shell about completion), `shutil` (for `get_terminal_size`, when help is
+formatted), `gettext` (its `gettext`, for help and error texts) and `difflib` (its
+`get_close_matches`, for a mistyped command name): ~35 M instructions together, a sixth of
+`skopo --version`, which uses none of them. `defer()`, called before typer is imported,
+puts a stand-in module under each such name in `sys.modules`; `import shutil` anywhere then
+binds the stand-in, and the first attribute read from it imports the real module and
 copies its namespace into the stand-in (so later reads are plain attribute reads), and
 leaves the real module in `sys.modules`.
 
-`uuid`, which typer imports too, calls `platform.system()` at import time: the `platform`
-stand-in answers that one call itself on Linux (the value is `os.uname().sysname` there,
-exactly as `platform.system()` computes it), and loads `platform` for it anywhere else.
+A stand-in also holds, from the start, the few functions that typer takes out of these
+modules at import time (`from shutil import get_terminal_size`): each is a forwarder that
+loads the module when first called and then calls the real function with the same
+arguments. And `uuid`, which typer imports too, calls `platform.system()` at import time:
+the `platform` stand-in answers that call itself on Linux (the value is
+`os.uname().sysname` there, exactly as `platform.system()` computes it) and loads
+`platform` for it anywhere else.
 
 Contract:
 - Only names not yet imported are deferred; `defer()` is idempotent and never imports.
-- Reading any attribute that a module does not have in its stand-in (everything but
-  `__name__`, `__doc__` and friends, and `platform.system`) loads it; the value is the real module's. Loading is
-  serialised by a lock, so threads that touch a stand-in together load it once.
+- Reading any attribute that a stand-in does not hold (everything but `__name__`,
+  `__doc__` and friends and the forwarders) loads its module; the value is the real
+  module's. Loading is serialised by a lock, so threads that touch a stand-in together
+  load it once; a failed load (not expected of the standard library) propagates.
 - `pending()` lists the names still deferred (for the start-up tests): reading it never
   loads anything.
 """
@@ -28,14 +35,21 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 __all__ = ["DEFERRED", "defer", "pending"]
 
-#: Imported by typer at start, used by skopo only for a few commands (gpg, containers-storage,
-#: the host's CPU variant), each of which loads the module when it first reads from it.
-DEFERRED: Final = ("platform", "subprocess")
+#: Module -> the functions its stand-in forwards (those typer binds at import time).
+#: skopo's own code uses these modules in a few commands only (gpg, containers-storage, the
+#: host's CPU variant, help, temporary trees), each of which loads one on first use.
+DEFERRED: Final[dict[str, tuple[str, ...]]] = {
+    "platform": (),
+    "subprocess": (),
+    "shutil": ("get_terminal_size",),
+    "gettext": ("gettext",),
+    "difflib": ("get_close_matches",),
+}
 
 _LOCK = threading.Lock()
 
@@ -44,20 +58,38 @@ class _DeferredModule(types.ModuleType):
     """The stand-in: `__getattr__` runs only for attributes it does not hold yet."""
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__path__":  # what `from X import y` asks first; no deferred module is a package
+            raise AttributeError(name)
         return getattr(_load(self), name)
 
 
 def _load(stand_in: _DeferredModule) -> types.ModuleType:
     """The real module `stand_in` stands for, imported on first use."""
+    name = stand_in.__dict__["__name__"]
+    if not stand_in.__dict__["__deferred__"]:  # loaded: no lock needed
+        return _real(name)
     with _LOCK:
-        name = stand_in.__dict__["__name__"]
-        if stand_in.__dict__.get("__deferred__"):
+        if stand_in.__dict__["__deferred__"]:
             if sys.modules.get(name) is stand_in:
                 del sys.modules[name]
             real = importlib.import_module(name)
             stand_in.__dict__.update(real.__dict__)
             stand_in.__dict__["__deferred__"] = False
-        return sys.modules[name]
+        return _real(name)
+
+
+def _real(name: str) -> types.ModuleType:
+    module = sys.modules.get(name)
+    return module if module is not None else importlib.import_module(name)
+
+
+def _forwarder(stand_in: _DeferredModule, attribute: str) -> Callable[..., Any]:
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        return getattr(_load(stand_in), attribute)(*args, **kwargs)
+
+    forward.__name__ = forward.__qualname__ = attribute
+    forward.__doc__ = f"`{stand_in.__name__}.{attribute}`, its module loaded on first call."
+    return forward
 
 
 def _platform_system(stand_in: _DeferredModule) -> Callable[[], str]:
@@ -70,22 +102,19 @@ def _platform_system(stand_in: _DeferredModule) -> Callable[[], str]:
     return system
 
 
-#: Attributes a stand-in provides without loading its module (replaced by the real ones
-#: when it loads).
-_ANSWERS: Final[dict[str, dict[str, Callable[[_DeferredModule], Any]]]] = {
-    "platform": {"system": _platform_system},
-}
-
-
-def defer(names: tuple[str, ...] = DEFERRED) -> None:
-    """Put a stand-in in `sys.modules` for each of `names` not imported yet."""
-    for name in names:
-        if name not in sys.modules:
-            stand_in = _DeferredModule(name)
-            stand_in.__dict__["__deferred__"] = True
-            for attribute, make in _ANSWERS.get(name, {}).items():
-                stand_in.__dict__[attribute] = make(stand_in)
-            sys.modules[name] = stand_in
+def defer(names: Sequence[str] | None = None) -> None:
+    """Put a stand-in in `sys.modules` for each of `names` (default: all of `DEFERRED`)
+    not imported yet."""
+    for name in DEFERRED if names is None else names:
+        if name in sys.modules:
+            continue
+        stand_in = _DeferredModule(name)
+        stand_in.__dict__["__deferred__"] = True
+        for attribute in DEFERRED.get(name, ()):
+            stand_in.__dict__[attribute] = _forwarder(stand_in, attribute)
+        if name == "platform":
+            stand_in.__dict__["system"] = _platform_system(stand_in)
+        sys.modules[name] = stand_in
 
 
 def pending() -> list[str]:

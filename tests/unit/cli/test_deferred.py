@@ -22,11 +22,12 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None
     out = _run("""
         import sys, types
         from toolkit.cli import _deferred
-        assert "subprocess" not in sys.modules and "platform" not in sys.modules
+        assert not {"subprocess", "platform", "shutil", "gettext", "difflib"} & set(sys.modules)
         _deferred.defer()
-        assert _deferred.pending() == ["platform", "subprocess"]
+        everything = ["difflib", "gettext", "platform", "shutil", "subprocess"]
+        assert _deferred.pending() == everything
         import subprocess
-        assert _deferred.pending() == ["platform", "subprocess"]  # binding the name loads nothing
+        assert _deferred.pending() == everything  # binding the name loads nothing
         done = subprocess.run([sys.executable, "-c", "print('child')"], capture_output=True, text=True, check=True)
         assert done.stdout == "child\\n"
         real = sys.modules["subprocess"]
@@ -42,14 +43,14 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None
             raise AssertionError("no AttributeError")
         print(_deferred.pending())
     """)
-    assert out == "['platform']\n"
+    assert out == "['difflib', 'gettext', 'platform', 'shutil']\n"
 
 
 def test_threads_that_touch_a_stand_in_together_load_it_once() -> None:
     out = _run("""
         import sys, threading
         from toolkit.cli import _deferred
-        _deferred.defer()
+        _deferred.defer(["platform"])
         import platform
         loads = []
         real_import = _deferred.importlib.import_module
@@ -73,8 +74,8 @@ def test_a_module_already_imported_is_left_alone() -> None:
     out = _run("""
         import sys, subprocess
         from toolkit.cli import _deferred
-        _deferred.defer()
-        _deferred.defer()
+        _deferred.defer(["subprocess", "platform"])
+        _deferred.defer(["subprocess", "platform"])
         assert sys.modules["subprocess"] is subprocess
         print(_deferred.pending())
     """)
@@ -86,7 +87,7 @@ def test_the_platform_stand_in_answers_system_as_platform_does() -> None:
     out = _run("""
         import sys
         from toolkit.cli import _deferred
-        _deferred.defer()
+        _deferred.defer(["platform", "subprocess"])
         import uuid
         assert _deferred.pending() == ["platform", "subprocess"]
         answer = sys.modules["platform"].system()
@@ -97,3 +98,22 @@ def test_the_platform_stand_in_answers_system_as_platform_does() -> None:
         print(answer == platform.system() == sys.modules["platform"].system(), uuid.uuid4().version)
     """)
     assert out == "True 4\n"
+
+
+def test_the_functions_typer_binds_at_import_forward_to_the_real_ones() -> None:
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        from shutil import get_terminal_size
+        from gettext import gettext as _
+        from difflib import get_close_matches
+        assert _deferred.pending() == ["difflib", "gettext", "platform", "shutil", "subprocess"]
+        size = get_terminal_size((91, 17))
+        assert _deferred.pending() == ["difflib", "gettext", "platform", "subprocess"]
+        import shutil
+        assert size == shutil.get_terminal_size((91, 17)) and shutil.get_terminal_size is not get_terminal_size
+        assert sys.modules["shutil"].get_terminal_size is shutil.get_terminal_size
+        print(_("Usage:"), get_close_matches("cpy", ["copy", "sync"]), _deferred.pending())
+    """)
+    assert out == "Usage: ['copy'] ['platform', 'subprocess']\n"

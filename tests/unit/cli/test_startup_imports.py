@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from toolkit import plugins
+from toolkit.cli import _deferred
 from toolkit.cli.commands import BUILTIN as BUILTIN_COMMANDS
 from toolkit.transports import BUILTIN as BUILTIN_TRANSPORTS
 
@@ -90,7 +91,7 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 #: imports but skopo seldom uses (cli/_deferred.py). (typer itself imports traceback, bz2 and lzma.)
 DEFERRED = (
     "logging", "ctypes", "secrets", "random", "tempfile", "toolkit.compression", "isal", "zstandard",
-    "toolkit.cli.common", "hashlib", "_hashlib", "subprocess", "platform",
+    "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED,
 )
 
 
