@@ -1,18 +1,26 @@
 """cli/_deferred.py: standard modules loaded on first use behave as the real ones.
 
-Each check runs in a fresh interpreter (pytest itself has imported both modules long ago).
+Each check runs in a fresh interpreter without `site` (pytest has imported these modules
+long ago, and a `.pth` file, such as an editable install's, may import some of them too),
+with the working tree on its path.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _run(code: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-S", "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, check=False,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -22,9 +30,9 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None
     out = _run("""
         import sys, types
         from toolkit.cli import _deferred
-        assert not {"subprocess", "platform", "shutil", "gettext", "difflib"} & set(sys.modules)
+        assert not {"subprocess", "platform", "shutil", "gettext", "difflib", "ipaddress"} & set(sys.modules)
         _deferred.defer()
-        everything = ["difflib", "gettext", "platform", "shutil", "subprocess"]
+        everything = ["difflib", "gettext", "ipaddress", "platform", "shutil", "subprocess"]
         assert _deferred.pending() == everything
         import subprocess
         assert _deferred.pending() == everything  # binding the name loads nothing
@@ -43,7 +51,7 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None
             raise AssertionError("no AttributeError")
         print(_deferred.pending())
     """)
-    assert out == "['difflib', 'gettext', 'platform', 'shutil']\n"
+    assert out == "['difflib', 'gettext', 'ipaddress', 'platform', 'shutil']\n"
 
 
 def test_threads_that_touch_a_stand_in_together_load_it_once() -> None:
@@ -108,12 +116,24 @@ def test_the_functions_typer_binds_at_import_forward_to_the_real_ones() -> None:
         from shutil import get_terminal_size
         from gettext import gettext as _
         from difflib import get_close_matches
-        assert _deferred.pending() == ["difflib", "gettext", "platform", "shutil", "subprocess"]
+        assert _deferred.pending() == ["difflib", "gettext", "ipaddress", "platform", "shutil", "subprocess"]
         size = get_terminal_size((91, 17))
-        assert _deferred.pending() == ["difflib", "gettext", "platform", "subprocess"]
+        assert _deferred.pending() == ["difflib", "gettext", "ipaddress", "platform", "subprocess"]
         import shutil
         assert size == shutil.get_terminal_size((91, 17)) and shutil.get_terminal_size is not get_terminal_size
         assert sys.modules["shutil"].get_terminal_size is shutil.get_terminal_size
         print(_("Usage:"), get_close_matches("cpy", ["copy", "sync"]), _deferred.pending())
     """)
-    assert out == "Usage: ['copy'] ['platform', 'subprocess']\n"
+    assert out == "Usage: ['copy'] ['ipaddress', 'platform', 'subprocess']\n"
+
+
+def test_urls_with_a_bracketed_host_still_parse() -> None:
+    out = _run("""
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        from pathlib import Path
+        from urllib.parse import urlsplit
+        assert "ipaddress" in _deferred.pending()
+        print(urlsplit("https://[::1]:5000/v2/").hostname, Path("/a b").as_uri(), _deferred.pending())
+    """)
+    assert out == "::1 file:///a%20b ['difflib', 'gettext', 'platform', 'shutil', 'subprocess']\n"
