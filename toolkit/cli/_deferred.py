@@ -3,8 +3,9 @@
 typer's modules import, at import time, `platform` and `subprocess` (to launch a browser,
 to ask a shell about completion), `shutil` (for `get_terminal_size`, when help is
 formatted), `gettext` (its `gettext`, for help and error texts) and `difflib` (its
-`get_close_matches`, for a mistyped command name), and pathlib's `urllib.parse` imports
-`ipaddress` (for URLs with a bracketed IPv6 host): ~40 M instructions together, a fifth of
+`get_close_matches`, for a mistyped command name), pathlib's `urllib.parse` imports
+`ipaddress` (for URLs with a bracketed IPv6 host), `inspect` and `linecache` import
+`tokenize` (to read source files): ~45 M instructions together, a fifth of
 `skopo --version`, which uses none of them. `defer()`, called before typer is imported,
 puts a stand-in module under each such name in `sys.modules`; `import shutil` anywhere then
 binds the stand-in, and the first attribute read from it imports the real module and
@@ -52,6 +53,8 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     "difflib": ("get_close_matches",),
     # urllib.parse (imported by pathlib) checks bracketed hosts with it: `docker://[::1]:5000/...`.
     "ipaddress": (),
+    # inspect and linecache (imported by typer) read source files with it: tracebacks only.
+    "tokenize": (),
 }
 
 _LOCK = threading.Lock()

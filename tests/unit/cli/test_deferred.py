@@ -30,9 +30,9 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None
     out = _run("""
         import sys, types
         from toolkit.cli import _deferred
-        assert not {"subprocess", "platform", "shutil", "gettext", "difflib", "ipaddress"} & set(sys.modules)
+        assert not {*_deferred.DEFERRED} & set(sys.modules)
         _deferred.defer()
-        everything = ["difflib", "gettext", "ipaddress", "platform", "shutil", "subprocess"]
+        everything = ["difflib", "gettext", "ipaddress", "platform", "shutil", "subprocess", "tokenize"]
         assert _deferred.pending() == everything
         import subprocess
         assert _deferred.pending() == everything  # binding the name loads nothing
@@ -51,7 +51,7 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None
             raise AssertionError("no AttributeError")
         print(_deferred.pending())
     """)
-    assert out == "['difflib', 'gettext', 'ipaddress', 'platform', 'shutil']\n"
+    assert out == "['difflib', 'gettext', 'ipaddress', 'platform', 'shutil', 'tokenize']\n"
 
 
 def test_threads_that_touch_a_stand_in_together_load_it_once() -> None:
@@ -116,15 +116,16 @@ def test_the_functions_typer_binds_at_import_forward_to_the_real_ones() -> None:
         from shutil import get_terminal_size
         from gettext import gettext as _
         from difflib import get_close_matches
-        assert _deferred.pending() == ["difflib", "gettext", "ipaddress", "platform", "shutil", "subprocess"]
+        everything = ["difflib", "gettext", "ipaddress", "platform", "shutil", "subprocess", "tokenize"]
+        assert _deferred.pending() == everything
         size = get_terminal_size((91, 17))
-        assert _deferred.pending() == ["difflib", "gettext", "ipaddress", "platform", "subprocess"]
+        assert _deferred.pending() == ["difflib", "gettext", "ipaddress", "platform", "subprocess", "tokenize"]
         import shutil
         assert size == shutil.get_terminal_size((91, 17)) and shutil.get_terminal_size is not get_terminal_size
         assert sys.modules["shutil"].get_terminal_size is shutil.get_terminal_size
         print(_("Usage:"), get_close_matches("cpy", ["copy", "sync"]), _deferred.pending())
     """)
-    assert out == "Usage: ['copy'] ['ipaddress', 'platform', 'subprocess']\n"
+    assert out == "Usage: ['copy'] ['ipaddress', 'platform', 'subprocess', 'tokenize']\n"
 
 
 def test_urls_with_a_bracketed_host_still_parse() -> None:
@@ -136,4 +137,20 @@ def test_urls_with_a_bracketed_host_still_parse() -> None:
         assert "ipaddress" in _deferred.pending()
         print(urlsplit("https://[::1]:5000/v2/").hostname, Path("/a b").as_uri(), _deferred.pending())
     """)
-    assert out == "::1 file:///a%20b ['difflib', 'gettext', 'platform', 'shutil', 'subprocess']\n"
+    assert out == "::1 file:///a%20b ['difflib', 'gettext', 'platform', 'shutil', 'subprocess', 'tokenize']\n"
+
+
+def test_a_traceback_still_shows_source_lines() -> None:
+    out = _run("""
+        import traceback
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        import inspect, json
+        try:
+            json.loads("{")
+        except ValueError:
+            text = traceback.format_exc()
+        source = inspect.getsource(_deferred.pending)
+        print("return _default_decoder.decode(s)" in text, source.startswith("def pending"))
+    """)
+    assert out == "True True\n"
