@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import collections
 import io
-import re
 import threading
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, TypeVar
 
+from toolkit._lazy import lazy_pattern
 from toolkit._record import record
 from toolkit.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError, safe_text
 
@@ -47,7 +47,7 @@ __all__ = [
 CHUNK_SIZE: Final = 1 << 20
 
 SUPPORTED_ALGORITHMS: Final = {"sha256": 64, "sha512": 128}
-_DIGEST_RE: Final = re.compile(r"(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128})")
+_DIGEST_RE: Final = lazy_pattern(r"(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128})")
 
 
 @record(order=True)
@@ -67,7 +67,7 @@ class Digest:
         """Validate an untrusted digest string; raise `InvalidDigestError` if malformed."""
         if not isinstance(text, str):
             raise InvalidDigestError(f"invalid digest {safe_text(repr(text))}: not a string")
-        match = _DIGEST_RE.fullmatch(text)
+        match = _DIGEST_RE().fullmatch(text)
         if match is None:
             if ":" in text and text.split(":", 1)[0] not in SUPPORTED_ALGORITHMS:
                 raise InvalidDigestError(

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, BinaryIO, Final, Protocol, Self
 
-from toolkit._lazy import DebugLogger
+from toolkit._lazy import DebugLogger, lazy_pattern
 from toolkit._record import record
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
@@ -114,7 +113,7 @@ SIGNATURES_UNSUPPORTED: Final = "Pushing signatures for OCI images is not suppor
 _SEPARATOR = r"(?:[-._:@+]|--)"
 _ALPHANUM = r"[A-Za-z0-9]+"
 _COMPONENT = rf"{_ALPHANUM}(?:{_SEPARATOR}{_ALPHANUM})*"
-_REF_RE: Final = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_REF_RE: Final = lazy_pattern(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 
 # Media types an entry may have to be selected by ref name (c/image getManifestDescriptor).
 _NAMED_TYPES: Final = frozenset({mime.OCI_MANIFEST, mime.OCI_INDEX, mime.DOCKER_V2S2, mime.DOCKER_V2LIST})
@@ -131,7 +130,7 @@ _DESCRIPTOR_KEYS: Final = frozenset(
 
 def validate_image_name(image: str) -> None:
     """c/image `ValidateImageName`: "" or the ref.name grammar; else `InvalidImageNameError`."""
-    if image and _REF_RE.fullmatch(image) is None:
+    if image and _REF_RE().fullmatch(image) is None:
         raise InvalidImageNameError(f"Invalid image {safe_text(image)}")
 
 

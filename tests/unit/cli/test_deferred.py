@@ -154,3 +154,4 @@ def test_a_traceback_still_shows_source_lines() -> None:
         print("return _default_decoder.decode(s)" in text, source.startswith("def pending"))
     """)
     assert out == "True True\n"
+
