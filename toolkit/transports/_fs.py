@@ -34,7 +34,6 @@ from toolkit.errors import (
     safe_text,
 )
 from toolkit.safefile import create_temp_file, os_error, temp_sibling
-from toolkit.streams import iter_chunks
 from toolkit.types import BlobInfo, SystemContext
 
 __all__ = [
@@ -319,6 +318,10 @@ def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobI
     `VerifyingReader`, see `toolkit.digest.verified_digest`) is not hashed a second time: it
     raises before EOF if the bytes are wrong.
     """
+    # The buffer machinery (queue, mmap, contextvars) is imported by the commands that write
+    # blobs only, not by those that read a layout (`inspect oci:`).
+    from toolkit.streams import iter_chunks
+
     algorithm = info.digest.algorithm if info.digest is not None else "sha256"
     checked_by_stream = info.digest is not None and verified_digest(stream) == info.digest
     hasher = None if checked_by_stream else Digest.from_bytes(b"", algorithm).hasher()

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol, Self, runtime_checkable
 
 from toolkit._record import record
 from toolkit.digest import Digest
-from toolkit.reference import NamedReference
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: a command on a local layout never loads the reference grammar
     from toolkit.manifest.formats import Descriptor
+    from toolkit.reference import NamedReference
 
 __all__ = [
     "Transport",

@@ -105,6 +105,8 @@ DEFERRED = (
         (("inspect", f"oci:{DEMO}:demo"), (
             *HEAVY, *(m for m in DEFERRED if m != "toolkit.cli.common"), "toolkit.policy", "toolkit.ops.copy", "rich",
             "toolkit.manifest.select", "toolkit.manifest.platform",  # instance selection: lists only
+            "toolkit.streams",  # buffer pools and read-ahead: only commands that write blobs
+            "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), HEAVY),
     ],
