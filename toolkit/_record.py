@@ -139,27 +139,31 @@ class _Table:
 
 
 def _init_for(t: _Table, *, post_init: bool) -> Callable[..., None]:
+    # Per field, in order: (name, default or _MISSING, factory or None, may be passed).
+    plan = tuple((name, t.defaults.get(name, _MISSING), t.factories.get(name), name in t.keyword) for name in t.all)
+
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
-        if len(args) > len(t.positional):
-            raise TypeError(
-                f"{t.name}.__init__() takes {len(t.positional) + 1} positional arguments but {len(args) + 1} were given"
-            )
-        for name in kwargs:
-            if name not in t.keyword:
-                raise TypeError(f"{t.name}.__init__() got an unexpected keyword argument '{name}'")
-        given = dict(zip(t.positional, args, strict=False))
-        for name, value in kwargs.items():
-            if name in given:
-                raise TypeError(f"{t.name}.__init__() got multiple values for argument '{name}'")
-            given[name] = value
-        for name in t.all:
-            if name in given:
-                value = given[name]
-            elif name in t.defaults:
-                value = t.defaults[name]
-            elif name in t.factories:
-                value = t.factories[name]()
-            elif name in t.keyword:
+        if args:
+            if len(args) > len(t.positional):
+                raise TypeError(
+                    f"{t.name}.__init__() takes {len(t.positional) + 1} positional arguments "
+                    f"but {len(args) + 1} were given"
+                )
+            for name, value in zip(t.positional, args, strict=False):
+                if name in kwargs:
+                    raise TypeError(f"{t.name}.__init__() got multiple values for argument '{name}'")
+                kwargs[name] = value  # a fresh dict of this call's own
+        if not kwargs.keys() <= t.keyword:
+            unexpected = next(name for name in kwargs if name not in t.keyword)
+            raise TypeError(f"{t.name}.__init__() got an unexpected keyword argument '{unexpected}'")
+        for name, default, factory, passable in plan:
+            if passable and name in kwargs:
+                value = kwargs[name]
+            elif default is not _MISSING:
+                value = default
+            elif factory is not None:
+                value = factory()
+            elif passable:
                 raise TypeError(f"{t.name}.__init__() missing required argument: '{name}'")
             else:
                 continue  # init=False and no default: unset, as a dataclass leaves it
