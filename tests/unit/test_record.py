@@ -21,50 +21,43 @@ from toolkit.digest import Digest
 from toolkit.types import BlobInfo, SystemContext
 
 
-@record(kw_only=True)
-class KwRecord:
-    """A keyword-only record."""
-
-    counter: ClassVar[int] = 0
-    name: str
-    size: int = -1
-    tags: tuple[str, ...] = field(default_factory=tuple)
-    raw: bytes = field(default=b"", repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KwData:
-    """A keyword-only record."""
-
-    counter: ClassVar[int] = 0
-    name: str
-    size: int = -1
-    tags: tuple[str, ...] = field(default_factory=tuple)
-    raw: bytes = field(default=b"", repr=False, compare=False)
+def _kw_namespace() -> dict[str, Any]:
+    """A keyword-only class's body (made afresh for each twin: a decorator takes its fields over)."""
+    return {
+        "__doc__": "A keyword-only record.",
+        "__annotations__": {"counter": ClassVar[int], "name": "str", "size": "int", "tags": "tuple[str, ...]",
+                            "raw": "bytes"},
+        "counter": 0,
+        "size": -1,
+        "tags": field(default_factory=tuple),
+        "raw": field(default=b"", repr=False, compare=False),
+    }
 
 
-@record(order=True)
-class PosRecord:
-    """A positional record."""
-
-    algorithm: str
-    hex: str = "0"
-
-    def __post_init__(self) -> None:
-        if not self.algorithm:
-            raise ValueError("empty")
+def _check_algorithm(self: Any) -> None:
+    if not self.algorithm:
+        raise ValueError("empty")
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class PosData:
-    """A positional record."""
+def _pos_namespace() -> dict[str, Any]:
+    """A positional class's body, with a `__post_init__`."""
+    return {
+        "__doc__": "A positional record.",
+        "__annotations__": {"algorithm": "str", "hex": "str"},
+        "hex": "0",
+        "__post_init__": _check_algorithm,
+    }
 
-    algorithm: str
-    hex: str = "0"
 
-    def __post_init__(self) -> None:
-        if not self.algorithm:
-            raise ValueError("empty")
+def _class(name: str, namespace: dict[str, Any]) -> type:
+    """A module-level class (so that pickle finds it by name)."""
+    return type(name, (), {"__module__": __name__, "__qualname__": name, **namespace})
+
+
+KwRecord: Any = record(kw_only=True)(_class("KwRecord", _kw_namespace()))
+KwData: Any = dataclass(frozen=True, slots=True, kw_only=True)(_class("KwData", _kw_namespace()))
+PosRecord: Any = record(order=True)(_class("PosRecord", _pos_namespace()))
+PosData: Any = dataclass(frozen=True, slots=True, order=True)(_class("PosData", _pos_namespace()))
 
 
 PAIRS = [(KwRecord, KwData), (PosRecord, PosData)]
