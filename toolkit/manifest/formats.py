@@ -13,8 +13,6 @@ Contract:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import field
@@ -164,6 +162,9 @@ def _parse_descriptor(value: Any, what: str, *, fields: frozenset[str] = _DESCRI
     platform, features = _parse_platform(get_dict(obj, "platform", what=what), f"{what} platform")
     data = get_str(obj, "data", what=what) if "data" in fields else ""
     if data:
+        import base64  # embedded data is rare: base64 (with struct) is not imported by every command
+        import binascii
+
         try:
             base64.b64decode(data.replace("\r", "").replace("\n", ""), validate=True)
         except (binascii.Error, ValueError):
