@@ -88,11 +88,11 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 #: secrets and random (temp names use os.urandom; retry jitter), the compression codecs (the
 #: CLI's help needs only their names), OpenSSL's hashlib (small documents are hashed by the
 #: interpreter's own sha256, also through a verifying reader), the standard modules typer
-#: imports but skopo seldom uses (cli/_deferred.py), base64 (embedded data, schema1 signatures). (typer itself imports traceback, bz2 and lzma.)
+#: imports but skopo seldom uses (cli/_deferred.py: shutil, and with it bz2 and lzma, ...),
+#: base64 (embedded data, schema1 signatures). (typer itself imports traceback.)
 DEFERRED = (
     "logging", "ctypes", "secrets", "random", "tempfile", "toolkit.compression", "isal", "zstandard",
-    "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED,
-    "base64",  # embedded descriptor data and schema1 signatures only
+    "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED, "bz2", "lzma", "base64",
 )
 
 
