@@ -3,10 +3,10 @@
 typer's modules import, at import time, `platform` and `subprocess` (to launch a browser,
 to ask a shell about completion), `shutil` (for `get_terminal_size`, when help is
 formatted), `gettext` (its `gettext`, for help and error texts) and `difflib` (its
-`get_close_matches`, for a mistyped command name), pathlib's `urllib.parse` imports
-`ipaddress` (for URLs with a bracketed IPv6 host), `inspect` and `linecache` import
-`tokenize` (to read source files): ~45 M instructions together, a fifth of
-`skopo --version`, which uses none of them. `defer()`, called before typer is imported,
+`get_close_matches`, for a mistyped command name); pathlib imports `urllib.parse` (for
+`Path.as_uri`), which imports `ipaddress` (for URLs with a bracketed IPv6 host); inspect
+and linecache import `tokenize` (to read source files). That is ~50 M instructions, a
+fifth of `skopo --version`, which uses none of them. `defer()`, called before typer is imported,
 puts a stand-in module under each such name in `sys.modules`; `import shutil` anywhere then
 binds the stand-in, and the first attribute read from it imports the real module and
 copies its namespace into the stand-in (so later reads are plain attribute reads), and
@@ -21,7 +21,9 @@ the `platform` stand-in answers that call itself on Linux (the value is
 `platform` for it anywhere else.
 
 Contract:
-- Only names not yet imported are deferred; `defer()` is idempotent and never imports.
+- Only names not yet imported are deferred; `defer()` is idempotent and imports nothing
+  but the package of a deferred submodule (`urllib`, an empty `__init__`), whose attribute
+  is set to the stand-in as an import would set it to the module.
 - Reading any attribute that a stand-in does not hold (everything but `__name__`,
   `__doc__` and friends and the forwarders) loads its module; the value is the real
   module's. Loading is serialised by a lock, so threads that touch a stand-in together
@@ -55,6 +57,8 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     "ipaddress": (),
     # inspect and linecache (imported by typer) read source files with it: tracebacks only.
     "tokenize": (),
+    # pathlib takes quote_from_bytes (for Path.as_uri) out of it; URLs are the network's.
+    "urllib.parse": ("quote_from_bytes",),
 }
 
 _LOCK = threading.Lock()
@@ -121,6 +125,9 @@ def defer(names: Sequence[str] | None = None) -> None:
         if name == "platform":
             stand_in.__dict__["system"] = _platform_system(stand_in)
         sys.modules[name] = stand_in
+        package, _, child = name.rpartition(".")
+        if package:  # `import urllib.parse; urllib.parse.x`: the package's attribute too
+            setattr(importlib.import_module(package), child, stand_in)
 
 
 def pending() -> list[str]:
