@@ -61,7 +61,8 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     "urllib.parse": ("quote_from_bytes",),
 }
 
-_LOCK = threading.Lock()
+#: Re-entrant: loading one deferred module may load another (urllib.parse imports ipaddress).
+_LOCK = threading.RLock()
 
 
 class _DeferredModule(types.ModuleType):

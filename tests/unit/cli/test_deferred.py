@@ -174,3 +174,16 @@ def test_a_traceback_still_shows_source_lines() -> None:
     """)
     assert out == "True True\n"
 
+
+
+def test_loading_one_stand_in_may_load_another() -> None:
+    """inspect reads dis.COMPILER_FLAG_NAMES while it is imported: both deferred, no deadlock."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        assert "inspect" not in sys.modules and "dis" not in sys.modules
+        _deferred.defer(["inspect", "dis"])
+        import inspect
+        print(inspect.signature(lambda a, b=1: None), _deferred.pending())
+    """)
+    assert out == "(a, b=1) []\n"
