@@ -102,8 +102,11 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
 
+_LOWER_HEX: Final = frozenset("0123456789abcdef")
+
+
 def _is_lower_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
+    return _LOWER_HEX.issuperset(text)  # in C: every Digest made checks its 64 or 128 characters
 
 
 def new_hash(algorithm: str, size: int | None = None) -> hashlib._Hash:
