@@ -23,11 +23,12 @@ type checkers see it (`typing.dataclass_transform`):
 - `dataclasses.fields`, `replace`, `asdict`, `astuple` and `is_dataclass` work on them
   (`__dataclass_fields__`), as do `copy`, `pickle` and `match` (`__match_args__`).
 
-What differs, deliberately: `__init__` reads its arguments generically (a few hundred
-nanoseconds more per instance), so `inspect.signature` of the class shows
-`(*args, **kwargs)`; a class without a docstring gets none (not one made of its
-signature); and `repr` has no guard against a record that contains itself (a
-frozen record cannot). Standard library only.
+What differs, deliberately: `__init__` reads its arguments generically, so the class
+carries its signature as `__signature__` (made on first use: `inspect.signature(cls)`
+and `help()` show what a dataclass's would), while `inspect.signature(cls.__init__)`
+shows `(self, *args, **kwargs)`; wrong arguments raise `TypeError` with other words; a
+class without a docstring gets none (not one made of its signature); and `repr` has no
+guard against a record that contains itself (a frozen record cannot). Standard library only.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def _build(cls: Any, *, kw_only: bool, order: bool) -> Any:
     namespace["__qualname__"] = cls.__qualname__
     table = _Table(cls.__qualname__, fields)
     namespace["__init__"] = _init_for(table, post_init=hasattr(cls, "__post_init__"))
+    namespace["__signature__"] = _LazySignature(table, fields)
     namespace["__repr__"] = _repr_for(table)
     namespace["__eq__"], namespace["__hash__"] = _eq_hash_for(table)
     namespace["__setattr__"], namespace["__delattr__"] = _frozen_for(table)
@@ -172,6 +174,38 @@ def _init_for(t: _Table, *, post_init: bool) -> Callable[..., None]:
             self.__post_init__()
 
     return __init__
+
+
+class _LazySignature:
+    """A record class's `__signature__`, the one its dataclass `__init__` would have (without
+    `self`), made when first read: `inspect.signature(cls)` reads it before anything else."""
+
+    __slots__ = ("fields", "made", "table")
+
+    def __init__(self, table: _Table, fields: dict[str, dataclasses.Field[Any]]) -> None:
+        self.table = table
+        self.fields = fields
+        self.made: Any = None
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if owner is not None and owner is not self.table.cls:
+            return None  # a subclass (a dataclass's own `__init__`): inspect looks further
+        if self.made is None:
+            import inspect  # typer has imported it already; a library user may never ask
+
+            factory = getattr(dataclasses, "_HAS_DEFAULT_FACTORY")  # noqa: B009 (dataclasses' own marker)
+            kinds = {False: inspect.Parameter.POSITIONAL_OR_KEYWORD, True: inspect.Parameter.KEYWORD_ONLY}
+            params = [
+                inspect.Parameter(
+                    f.name, kinds[bool(f.kw_only)], annotation=f.type,
+                    default=f.default if f.default is not _MISSING else (
+                        factory if f.default_factory is not _MISSING else inspect.Parameter.empty),
+                )
+                for kw_only in (False, True)
+                for f in self.fields.values() if f.init and bool(f.kw_only) is kw_only
+            ]
+            self.made = inspect.Signature(params, return_annotation=None)
+        return self.made
 
 
 def _repr_for(t: _Table) -> Callable[[Any], str]:

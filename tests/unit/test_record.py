@@ -153,6 +153,9 @@ def test_a_dataclass_may_subclass_a_record() -> None:
 
     sub = Sub(name="a", extra=2)
     assert [f.name for f in dataclasses.fields(sub)] == ["name", "size", "tags", "raw", "extra"]
+    import inspect
+
+    assert list(inspect.signature(Sub).parameters) == ["name", "size", "tags", "raw", "extra"]
     assert sub == Sub(name="a", extra=2) != Sub(name="a")
 
 
@@ -166,3 +169,11 @@ def test_public_types_keep_their_dataclass_face() -> None:
     assert dataclasses.replace(ctx) == ctx and dataclasses.is_dataclass(ctx)
     assert Digest("sha256", "b" * 64) < Digest("sha256", "c" * 64)
     assert BlobInfo.__doc__ and "digest" in [f.name for f in dataclasses.fields(BlobInfo)]
+
+
+@pytest.mark.parametrize(("rec", "data"), PAIRS, ids=["kw_only", "order"])
+def test_the_signature_is_the_dataclass_one(rec: Any, data: Any) -> None:
+    import inspect
+
+    assert str(inspect.signature(rec)) == str(inspect.signature(data))
+    assert str(inspect.signature(BlobInfo)).startswith("(*, digest: 'Digest | None', size: 'int' = -1,")
