@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import collections
 import io
-import re
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, TypeVar
 
+from toolkit._lazy import lazy_pattern
+from toolkit._record import record
 from toolkit.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError, safe_text
 
 if TYPE_CHECKING:
@@ -50,10 +50,10 @@ __all__ = [
 CHUNK_SIZE: Final = 1 << 20
 
 SUPPORTED_ALGORITHMS: Final = {"sha256": 64, "sha512": 128}
-_DIGEST_RE: Final = re.compile(r"(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128})")
+_DIGEST_RE: Final = lazy_pattern(r"(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128})")
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class Digest:
     """A validated content digest. Construct with `Digest.parse` or `Digest.from_bytes`."""
 
@@ -70,7 +70,7 @@ class Digest:
         """Validate an untrusted digest string; raise `InvalidDigestError` if malformed."""
         if not isinstance(text, str):
             raise InvalidDigestError(f"invalid digest {safe_text(repr(text))}: not a string")
-        match = _DIGEST_RE.fullmatch(text)
+        match = _DIGEST_RE().fullmatch(text)
         if match is None:
             if ":" in text and text.split(":", 1)[0] not in SUPPORTED_ALGORITHMS:
                 raise InvalidDigestError(
@@ -105,12 +105,23 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
 
+_LOWER_HEX: Final = frozenset("0123456789abcdef")
+
+
 def _is_lower_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
+    return _LOWER_HEX.issuperset(text)  # in C: every Digest made checks its 64 or 128 characters
 
 
-def new_hash(algorithm: str) -> hashlib._Hash:
-    """`hashlib.new(algorithm)`: OpenSSL's implementation, the fastest on large data."""
+def new_hash(algorithm: str, size: int | None = None) -> hashlib._Hash:
+    """A fresh hash object for `algorithm`: `hashlib.new(algorithm)`, OpenSSL's
+    implementation, the fastest on large data; for data known to be small (`size` bytes, at
+    most `_SMALL`: a manifest or config read through a verifying reader) the interpreter's
+    built-in one, as `_hex_of` does (same digests, no OpenSSL library to load)."""
+    if size is not None and 0 <= size <= _SMALL:
+        builtin = _builtin_hash(algorithm)
+        if builtin is not None:
+            small: hashlib._Hash = builtin()
+            return small
     import hashlib  # loads OpenSSL: ~2 ms, which a command hashing only small documents never pays
 
     return hashlib.new(algorithm)
@@ -416,7 +427,9 @@ class VerifyingReader(ReadIntoFromRead):
         self._stream = stream
         self._expected_digest = expected_digest
         self._expected_size = expected_size if expected_size is not None and expected_size >= 0 else None
-        self._hash = expected_digest.hasher()
+        small = self._expected_size is not None and self._expected_size <= _SMALL
+        # A small blob (a config) is hashed by the interpreter's own sha256: no OpenSSL to load.
+        self._hash = new_hash(expected_digest.algorithm, self._expected_size) if small else expected_digest.hasher()
         large = self._expected_size is None or self._expected_size >= BACKGROUND_HASH_MIN
         self._stage: HashStage | None = HashStage(self._hash) if large else None
         self._inline = (inline if inline is not None else default_inline()) if large else None

@@ -12,8 +12,6 @@ characters so a hostile registry or archive cannot write escape sequences to a t
 
 from __future__ import annotations
 
-import unicodedata
-
 __all__ = [
     "ToolkitError",
     "InvalidInputError",
@@ -50,8 +48,13 @@ def safe_text(text: str, limit: int = 512) -> str:
     Used for any untrusted string placed in a message (file names from archives, server
     error bodies, header values). Never raises.
     """
+    head = text[:limit]
+    if head.isascii() and head.isprintable():  # the usual case: nothing to escape
+        return head + "..." if len(text) > limit else head
+    import unicodedata  # a C extension that printable ASCII never needs
+
     out: list[str] = []
-    for ch in text[:limit]:
+    for ch in head:
         if ch in "\t" or not unicodedata.category(ch).startswith("C"):
             out.append(ch)
         else:

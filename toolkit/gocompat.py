@@ -19,9 +19,9 @@ strconv functions, whose text is Go's), or `InvalidImageNameError` from `atoi_in
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
+from toolkit._lazy import lazy_pattern
 from toolkit.errors import InvalidImageNameError, InvalidInputError, safe_text
 
 __all__ = [
@@ -104,7 +104,7 @@ def path_base(path: str) -> str:
 # --------------------------------------------------------------------------- strconv
 
 # Go's ParseInt syntax for base 10: an optional sign, then ASCII digits (no underscores).
-_DECIMAL: Final = re.compile(r"[+-]?[0-9]+")
+_DECIMAL: Final = lazy_pattern(r"[+-]?[0-9]+")
 
 
 def atoi(text: str) -> int:
@@ -114,7 +114,7 @@ def atoi(text: str) -> int:
     `... value out of range` outside `INT64_MIN..INT64_MAX`. Never hands `int()` more
     than 19 significant digits (Python refuses very long ones with ValueError).
     """
-    if _DECIMAL.fullmatch(text) is None:
+    if _DECIMAL().fullmatch(text) is None:
         raise _num_error("Atoi", text, "invalid syntax")
     negative = text.startswith("-")
     digits = text.lstrip("+-").lstrip("0") or "0"
@@ -172,7 +172,7 @@ _DURATION_UNITS: Final = {
     "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
 }
 # ASCII digits only, as Go (Python's \d would also take other scripts' digits).
-_DURATION_PART: Final = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_PART: Final = lazy_pattern(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def parse_go_duration(text: str) -> float:
@@ -186,7 +186,7 @@ def parse_go_duration(text: str) -> float:
     if not rest:
         raise InvalidInputError(f'time: invalid duration "{safe_text(text)}"')
     while rest:
-        match = _DURATION_PART.match(rest)
+        match = _DURATION_PART().match(rest)
         if match is None:
             raise InvalidInputError(f'time: invalid duration "{safe_text(text)}"')
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]

@@ -28,13 +28,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import select
 import stat
 import time
 from pathlib import Path
 from typing import Final
 
+from toolkit._lazy import lazy_pattern
 from toolkit.errors import ToolkitError, safe_text
 
 __all__ = [
@@ -59,7 +59,7 @@ _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 #: Seconds to wait for a reader to open a FIFO named for output, before failing.
 OUTPUT_WAIT: Final = 10.0
 #: Names that stand for one of this process's open descriptors.
-_DESCRIPTOR_NAME = re.compile(
+_DESCRIPTOR_NAME = lazy_pattern(
     r"^/(?:proc/(?P<pid>self|thread-self|\d+)/fd/(?P<fd>\d+)|dev/fd/(?P<devfd>\d+)|dev/(?P<std>stdout|stderr|stdin))$"
 )
 
@@ -224,7 +224,7 @@ def _our_descriptor(path: str) -> int | None:
     (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`), else None."""
     current = os.path.abspath(path)
     for _ in range(40):
-        match = _DESCRIPTOR_NAME.match(current)
+        match = _DESCRIPTOR_NAME().match(current)
         if match:
             pid = match.group("pid")
             if pid is None or pid in {"self", "thread-self", str(os.getpid())}:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 
+from toolkit._record import record
 from toolkit.digest import Digest
 
 __all__ = [
@@ -69,7 +70,7 @@ class OptionalBool(enum.Enum):
         return cls.TRUE if value else cls.FALSE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class BlobInfo:
     """A blob as described by a manifest descriptor (or learnt while copying).
 
@@ -90,7 +91,7 @@ class BlobInfo:
     crypto_operation: LayerCrypto | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Platform:
     """An OCI platform (os/architecture/variant and the optional extras)."""
 
@@ -105,7 +106,7 @@ class Platform:
         return f"{text}/{self.variant}" if self.variant else text
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Credentials:
     """A username/password pair, or an identity token (username empty).
 
@@ -120,7 +121,7 @@ class Credentials:
         return f"Credentials(username={self.username!r}, password=***)"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class TLSDetails:
     """Base TLS settings of containers-tls-details.yaml(5), already validated and resolved
     to what Python's `ssl` module takes (`toolkit.config.tls_details` builds them).
@@ -139,7 +140,7 @@ class TLSDetails:
     group: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SystemContext:
     """Everything a transport may need to know about its environment, for one image.
 

@@ -7,7 +7,8 @@
 - `flags.py` (shared flag groups), `argv.py` (Go-style argument rewriting), `context.py`
   (global options; `toolkit.global_options` for plugins), `common.py` (policy, retries,
   digest files), `copying.py` (what copy and sync share), `progress.py` (bars and plain
-  lines), `signing.py`, `gotemplate.py`, `manpages.py` (`make man`).
+  lines), `signing.py`, `gotemplate.py`, `manpages.py` (`make man`), `_deferred.py`
+  (standard modules typer imports, loaded on first use).
 """
 
 __all__ = ["main"]
@@ -21,11 +22,17 @@ def main() -> None:
     about a sixth of the imports' time. So the GC is paused before `toolkit.cli.app` is
     imported (this package holds nothing else, so importing it costs nothing), and
     `app.main` turns it back on when the command starts to run.
+
+    Standard modules that typer imports but this program seldom uses (`platform`,
+    `subprocess`) are put off until first used (`cli/_deferred.py`).
     """
     import gc
 
     paused = gc.isenabled()
     gc.disable()
+    from toolkit.cli import _deferred
+
+    _deferred.defer()
     from toolkit.cli import app
 
     app.main(gc_paused=paused)

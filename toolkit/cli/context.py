@@ -8,11 +8,12 @@ trust policy (`.policy_context()`) exactly as the built-in commands do.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+
+from toolkit._record import record
 
 if TYPE_CHECKING:
     from toolkit.policy import PolicyContext
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["GlobalOptions", "global_options"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class GlobalOptions:
     """Values of skopo's global flags (those given before the subcommand)."""
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 
 import typer
 
+from toolkit._record import record
 from toolkit.compression_names import LEVELS
 from toolkit.errors import InvalidInputError
 from toolkit.types import Credentials, OptionalBool, SystemContext
@@ -36,7 +36,7 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Flag:
     """One command-line flag: `name` without dashes (`src-creds`), python type and default."""
 

@@ -8,14 +8,18 @@ digest) the bytes MUST hash to it (CVE-2014-8179: digest and parse the same byte
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from toolkit.digest import Digest
 from toolkit.errors import DigestMismatchError, ToolkitError
 from toolkit.limits import MAX_CONFIG_SIZE, read_limited
 from toolkit.manifest import guess_mime_type, manifest_digest
 from toolkit.manifest.mime import ALL_MANIFEST_TYPES, normalize_mime
-from toolkit.reference import NamedReference
-from toolkit.transports.base import ImageReference, ImageSource
 from toolkit.types import BlobInfo
+
+if TYPE_CHECKING:  # annotations only
+    from toolkit.reference import NamedReference
+    from toolkit.transports.base import ImageReference, ImageSource
 
 __all__ = ["UnparsedImage", "read_config"]
 

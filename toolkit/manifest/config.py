@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import ManifestError, NotSupportedError
 from toolkit.manifest.gojson import GoPairs, GoStruct, GoTime, RawJSON, go_field, loads_go, marshal
@@ -49,7 +50,7 @@ MAX_CONFIG_SIZE: Final = 4 << 20
 _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class HistoryEntry:
     """One `history` item of an image config."""
 
@@ -60,7 +61,7 @@ class HistoryEntry:
     empty_layer: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ImageConfig:
     """A parsed image config. `created` is the raw RFC 3339 text (validated) or None."""
 

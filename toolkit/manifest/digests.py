@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from typing import Any
 
@@ -85,6 +83,9 @@ def _check_oci_descriptor(entry: Any) -> None:
             _go_str(value)
     data = _go_str(go_field(obj, "data"))
     if data:
+        import base64  # embedded data is rare: base64 (with struct) is not imported by every command
+        import binascii
+
         try:
             base64.b64decode(data.replace("\r", "").replace("\n", ""), validate=True)
         except (binascii.Error, ValueError):
@@ -152,6 +153,9 @@ def _jose_b64decode(text: str, what: str) -> bytes:
     if rem == 1:
         raise ManifestError(f"signed schema1 manifest: {what}: illegal base64url string")
     text += "=" * ((4 - rem) % 4)
+    import base64  # schema1 signatures only
+    import binascii
+
     try:
         return base64.b64decode(text.replace("\r", ""), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):

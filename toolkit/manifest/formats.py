@@ -13,14 +13,13 @@ Contract:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import AmbiguousManifestError, ManifestError, safe_text
 from toolkit.manifest import mime
@@ -83,7 +82,7 @@ def _frozen_map(value: Mapping[str, str] | None) -> Mapping[str, str]:
 # --- building blocks -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Descriptor:
     """An OCI / docker descriptor. `data` is the base64 text of an embedded blob (rare)."""
 
@@ -109,14 +108,14 @@ class Descriptor:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class LayerInfo(BlobInfo):
     """A layer of an image, base first. `empty_layer`: a schema1 "throwaway" layer."""
 
     empty_layer: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ListEntry:
     """One instance of a manifest list / image index."""
 
@@ -163,6 +162,9 @@ def _parse_descriptor(value: Any, what: str, *, fields: frozenset[str] = _DESCRI
     platform, features = _parse_platform(get_dict(obj, "platform", what=what), f"{what} platform")
     data = get_str(obj, "data", what=what) if "data" in fields else ""
     if data:
+        import base64  # embedded data is rare: base64 (with struct) is not imported by every command
+        import binascii
+
         try:
             base64.b64decode(data.replace("\r", "").replace("\n", ""), validate=True)
         except (binascii.Error, ValueError):
@@ -224,7 +226,7 @@ def _body_media_type(doc: dict[str, Any], what: str, expected: str, *, required:
 # --- single images -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Schema2:
     """A docker v2 schema 2 manifest."""
 
@@ -255,7 +257,7 @@ class Schema2:
         return self.raw
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class OCI1:
     """An OCI image manifest (or artifact manifest)."""
 
@@ -294,7 +296,7 @@ class OCI1:
         return self.raw
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Schema1V1Compat:
     """The fields c/image reads from one schema1 `v1Compatibility` entry."""
 
@@ -307,7 +309,7 @@ class Schema1V1Compat:
     throwaway: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Schema1:
     """A docker v2 schema 1 manifest (signed or not). Lists are top layer first, as stored,
     after c/image `fixManifestLayers` removed consecutive duplicate IDs."""
@@ -491,7 +493,7 @@ def _parse_schema1(raw: bytes, mime_type: str) -> Schema1:
 # --- lists ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Schema2List:
     """A docker manifest list."""
 
@@ -518,7 +520,7 @@ class Schema2List:
         return self.raw
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class OCI1Index:
     """An OCI image index."""
 

@@ -15,9 +15,9 @@ Pure functions, no I/O:
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
+from toolkit._lazy import lazy_pattern
 from toolkit.digest import Digest
 from toolkit.manifest import mime
 from toolkit.manifest.formats import OCI1, Descriptor, OCI1Index, parse_any
@@ -38,13 +38,13 @@ MAX_REFERRERS: Final = 1000
 MAX_DEPTH: Final = 8
 #: cosign's tag suffixes: signatures, attestations, SBOMs.
 COSIGN_SUFFIXES: Final = ("sig", "att", "sbom")
-_NOT_IN_TAG: Final = re.compile(r"[^a-zA-Z0-9._-]")
+_NOT_IN_TAG: Final = lazy_pattern(r"[^a-zA-Z0-9._-]")
 
 
 def referrers_tag(digest: Digest) -> str:
     """The referrers tag schema's tag for `digest`."""
-    algorithm = _NOT_IN_TAG.sub("-", digest.algorithm)[:32]
-    encoded = _NOT_IN_TAG.sub("-", digest.hex)[:64]
+    algorithm = _NOT_IN_TAG().sub("-", digest.algorithm)[:32]
+    encoded = _NOT_IN_TAG().sub("-", digest.hex)[:64]
     return f"{algorithm}-{encoded}"
 
 

@@ -83,7 +83,15 @@ def _parse_float(text: str) -> float:
 
 
 def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+    """True if `text` holds a lone surrogate (U+D800-U+DFFF), the one kind of code point
+    UTF-8 cannot encode (checked in C, not character by character)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _check_tree(root: Any, what: str, error_cls: _ErrCls) -> None:

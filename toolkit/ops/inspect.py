@@ -16,9 +16,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import ManifestError, NoMatchingPlatformError, NotSupportedError, ToolkitError, safe_text
 from toolkit.image import UnparsedImage, read_config
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InspectLayer:
     """One entry of `LayersData`."""
 
@@ -63,7 +64,7 @@ class InspectLayer:
     annotations: Mapping[str, str] | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class InspectInfo:
     """skopeo's `inspect` output, field for field."""
 
@@ -289,7 +290,7 @@ def list_platforms(ref: ImageReference, ctx: SystemContext) -> list[ListEntry]:
 # --------------------------------------------------------------------------- referrers
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ReferrerNode:
     """A manifest and what refers to it (`inspect --referrers`).
 

@@ -31,9 +31,9 @@ Contract:
 
 from __future__ import annotations
 
-import re
 from typing import Final, NamedTuple
 
+from toolkit._lazy import lazy_pattern
 from toolkit.errors import InvalidReferenceError
 
 __all__ = [
@@ -73,20 +73,20 @@ ERR_NAME_NOT_CANONICAL: Final = "repository name must be canonical"
 
 # One path component. Possessive quantifiers: an alphanumeric run can only be followed by
 # a separator, "/" or the end, so giving characters back can never help a match.
-_PATH_COMPONENT_RE: Final = re.compile(r"[a-z0-9]++(?:(?:[._]|__|-++)[a-z0-9]++)*+")
+_PATH_COMPONENT_RE: Final = lazy_pattern(r"[a-z0-9]++(?:(?:[._]|__|-++)[a-z0-9]++)*+")
 # A DNS-like host name, or a bracketed IPv6 address (no zone, no dotted IPv4 tail), then an
 # optional numeric port. Labels are separated by "." which no label character matches, so
 # backtracking stays linear.
 _DOMAIN_LABEL: Final = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_DOMAIN_RE: Final = re.compile(rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*+|\[[a-fA-F0-9:]++\])(?::[0-9]++)?")
-_TAG_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_DIGEST_SYNTAX_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9]*+(?:[-_+.][A-Za-z][A-Za-z0-9]*+)*+:[0-9a-fA-F]{32,}+")
-_IDENTIFIER_RE: Final = re.compile(r"[a-f0-9]{64}")
+_DOMAIN_RE: Final = lazy_pattern(rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*+|\[[a-fA-F0-9:]++\])(?::[0-9]++)?")
+_TAG_RE: Final = lazy_pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST_SYNTAX_RE: Final = lazy_pattern(r"[A-Za-z][A-Za-z0-9]*+(?:[-_+.][A-Za-z][A-Za-z0-9]*+)*+:[0-9a-fA-F]{32,}+")
+_IDENTIFIER_RE: Final = lazy_pattern(r"[a-f0-9]{64}")
 
 
 def is_valid_tag(tag: str) -> bool:
     """True if `tag` is a valid tag (`[\\w][\\w.-]{0,127}`, ASCII only). Never raises."""
-    return isinstance(tag, str) and _TAG_RE.fullmatch(tag) is not None
+    return isinstance(tag, str) and _TAG_RE().fullmatch(tag) is not None
 
 
 def is_valid_domain(domain: str) -> bool:
@@ -95,7 +95,7 @@ def is_valid_domain(domain: str) -> bool:
 
     Uppercase letters are allowed in a host. Never raises.
     """
-    return isinstance(domain, str) and _DOMAIN_RE.fullmatch(domain) is not None
+    return isinstance(domain, str) and _DOMAIN_RE().fullmatch(domain) is not None
 
 
 def is_valid_path(path: str) -> bool:
@@ -106,7 +106,7 @@ def is_valid_path(path: str) -> bool:
     if not isinstance(path, str) or not path:
         return False
     # str.split is linear; each component is then matched on its own.
-    return all(_PATH_COMPONENT_RE.fullmatch(part) is not None for part in path.split("/"))
+    return all(_PATH_COMPONENT_RE().fullmatch(part) is not None for part in path.split("/"))
 
 
 def is_valid_name(name: str) -> bool:
@@ -118,7 +118,7 @@ def is_valid_name(name: str) -> bool:
 def is_full_identifier(text: str) -> bool:
     """True if `text` is exactly 64 lowercase hex characters (an image ID without
     `sha256:`), which `parse_normalized_named` refuses as a repository name."""
-    return isinstance(text, str) and _IDENTIFIER_RE.fullmatch(text) is not None
+    return isinstance(text, str) and _IDENTIFIER_RE().fullmatch(text) is not None
 
 
 def split_name(name: str) -> tuple[str, str] | None:
@@ -131,7 +131,7 @@ def split_name(name: str) -> tuple[str, str] | None:
     (`split_docker_domain`) is a separate, later question. Never raises.
     """
     first, slash, rest = name.partition("/")
-    if slash and _DOMAIN_RE.fullmatch(first) is not None and is_valid_path(rest):
+    if slash and _DOMAIN_RE().fullmatch(first) is not None and is_valid_path(rest):
         return first, rest
     if is_valid_path(name):
         return "", name
@@ -158,7 +158,7 @@ def _split_reference(text: str) -> RawReference | None:
     name_and_tag, at, digest_text = text.partition("@")
     digest: str | None = None
     if at:
-        if _DIGEST_SYNTAX_RE.fullmatch(digest_text) is None:
+        if _DIGEST_SYNTAX_RE().fullmatch(digest_text) is None:
             return None
         digest = digest_text
     last_slash = name_and_tag.rfind("/")
@@ -167,7 +167,7 @@ def _split_reference(text: str) -> RawReference | None:
     name = name_and_tag
     if colon >= 0:
         name, tag = name_and_tag[:colon], name_and_tag[colon + 1 :]
-        if _TAG_RE.fullmatch(tag) is None:
+        if _TAG_RE().fullmatch(tag) is None:
             return None
     parts = split_name(name)
     if parts is None:

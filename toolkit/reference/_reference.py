@@ -14,9 +14,10 @@ Contract:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import InvalidReferenceError
 from toolkit.reference._grammar import (
@@ -61,7 +62,7 @@ DEFAULT_TAG: Final = "latest"
 _LOCALHOST: Final = "localhost"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NamedReference:
     """A named docker reference: `domain/path[:tag][@digest]`.
 

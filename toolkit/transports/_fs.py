@@ -34,7 +34,6 @@ from toolkit.errors import (
     safe_text,
 )
 from toolkit.safefile import create_temp_file, os_error, temp_sibling
-from toolkit.streams import ChunkBuffers, iter_chunks
 from toolkit.transports.base import FileRangeReader, LocalBlobFile
 from toolkit.types import BlobInfo, SystemContext
 
@@ -366,6 +365,10 @@ def copy_hashing(stream: BinaryIO, write: Callable[[bytes], object], info: BlobI
     `VerifyingReader`, see `toolkit.digest.verified_digest`) is not hashed a second time: it
     raises before EOF if the bytes are wrong.
     """
+    # The buffer machinery (queue, mmap, contextvars) is imported by the commands that write
+    # blobs only, not by those that read a layout (`inspect oci:`).
+    from toolkit.streams import iter_chunks
+
     algorithm = info.digest.algorithm if info.digest is not None else "sha256"
     checked_by_stream = info.digest is not None and verified_digest(stream) == info.digest
     hasher = None if checked_by_stream else Digest.from_bytes(b"", algorithm).hasher()
@@ -455,6 +458,8 @@ def copy_local_blob(
         raise ToolkitError(f"{blob.what}: a blob copied from a local file needs its digest")
     if info.size >= 0 and info.size != blob.size:
         raise SizeMismatchError(f"Size mismatch when copying {expected}, expected {info.size}, got {blob.size}")
+    from toolkit.streams import ChunkBuffers  # the buffer machinery: copies only, not inspect
+
     hasher = expected.hasher()
     stage = HashStage(hasher) if background else None
     buffers = ChunkBuffers(_BACKGROUND_BUFFERS if background else _INLINE_BUFFERS)

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol, Self
 
-from toolkit._lazy import DebugLogger
+from toolkit._lazy import DebugLogger, lazy_pattern
+from toolkit._record import record
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
     ArchiveError,
@@ -121,7 +120,7 @@ SIGNATURES_UNSUPPORTED: Final = "Pushing signatures for OCI images is not suppor
 _SEPARATOR = r"(?:[-._:@+]|--)"
 _ALPHANUM = r"[A-Za-z0-9]+"
 _COMPONENT = rf"{_ALPHANUM}(?:{_SEPARATOR}{_ALPHANUM})*"
-_REF_RE: Final = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_REF_RE: Final = lazy_pattern(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 
 # Media types an entry may have to be selected by ref name (c/image getManifestDescriptor).
 _NAMED_TYPES: Final = frozenset({mime.OCI_MANIFEST, mime.OCI_INDEX, mime.DOCKER_V2S2, mime.DOCKER_V2LIST})
@@ -138,11 +137,11 @@ _DESCRIPTOR_KEYS: Final = frozenset(
 
 def validate_image_name(image: str) -> None:
     """c/image `ValidateImageName`: "" or the ref.name grammar; else `InvalidImageNameError`."""
-    if image and _REF_RE.fullmatch(image) is None:
+    if image and _REF_RE().fullmatch(image) is None:
         raise InvalidImageNameError(f"Invalid image {safe_text(image)}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayoutRefParts:
     """The pieces of a `path[:image]` / `path:@N` reference (already validated)."""
 
@@ -173,7 +172,7 @@ def parse_layout_reference(reference: str, *, allow_source_index: bool) -> Layou
     return LayoutRefParts(path, resolve_existing_path(path), image, source_index)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayoutReferenceBase(PathReferenceMixin):
     """What `oci:` and `oci-archive:` references share; subclasses add the transport and the
     source/destination constructors.
@@ -198,7 +197,7 @@ class LayoutReferenceBase(PathReferenceMixin):
 # --- index.json --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IndexEntry:
     """One validated `manifests[]` descriptor of index.json, with the JSON object as read
     (`raw`) so that it can be written back unchanged."""
@@ -210,7 +209,7 @@ class IndexEntry:
     raw: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayoutIndex:
     """A parsed index.json: the top-level object as read (`raw`, for write-back) and its
     validated entries."""

@@ -9,10 +9,13 @@ resolve), the namespaces are its parent directories up to but excluding `/`.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from toolkit.errors import InvalidImageNameError, PolicyError, safe_text
 from toolkit.gocompat import path_clean
-from toolkit.reference import NamedReference
+
+if TYPE_CHECKING:  # annotations only
+    from toolkit.reference import NamedReference
 
 __all__ = ["resolve_existing_path", "path_namespaces", "validate_path_scope", "PathReferenceMixin"]
 

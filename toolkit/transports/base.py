@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, Protocol, Self, runtime_checkable
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import ToolkitError
-from toolkit.reference import NamedReference
 from toolkit.types import BlobInfo, LayerCompression, SystemContext
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: a command on a local layout never loads the reference grammar
     from toolkit.manifest.formats import Descriptor
+    from toolkit.reference import NamedReference
 
 __all__ = [
     "Transport",
@@ -135,7 +135,7 @@ class ImageSource(Protocol):
     ) -> None: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class DestinationCapabilities:
     """What a destination accepts; consulted by the copy engine before writing.
 
@@ -210,7 +210,7 @@ class BlobMountHint(Protocol):
     def set_reuse_source(self, source: NamedReference | None) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LocalBlobFile:
     """A blob's stored bytes as `size` bytes of an open regular file from `offset` on.
 

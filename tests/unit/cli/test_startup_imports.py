@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from toolkit import plugins
+from toolkit.cli import _deferred
 from toolkit.cli.commands import BUILTIN as BUILTIN_COMMANDS
 from toolkit.transports import BUILTIN as BUILTIN_TRANSPORTS
 
@@ -40,9 +41,13 @@ IMAGE_MACHINERY = (
 )
 
 
+#: A deferred standard module (cli/_deferred.py) not used yet is a stand-in, not an import.
 _REPORT = (
     "import atexit, sys\n"
-    "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n'))\n"
+    "def _report():\n"
+    "    deferred = sys.modules['toolkit.cli._deferred'].pending() if 'toolkit.cli._deferred' in sys.modules else []\n"
+    "    sys.stderr.write('\\nMODULES ' + ' '.join(sorted(set(sys.modules) - set(deferred))) + '\\n')\n"
+    "atexit.register(_report)\n"
 )
 
 
@@ -81,10 +86,13 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 #: Imported on first use only, and none of the three short commands below uses them: logging
 #: (configured once imported, cli/logsetup.py), ctypes (sync_file_range, for large files),
 #: secrets and random (temp names use os.urandom; retry jitter), the compression codecs (the
-#: CLI's help needs only their names). (typer itself imports traceback, bz2 and lzma.)
+#: CLI's help needs only their names), OpenSSL's hashlib (small documents are hashed by the
+#: interpreter's own sha256, also through a verifying reader), the standard modules typer
+#: imports but skopo seldom uses (cli/_deferred.py: shutil, and with it bz2 and lzma, ...),
+#: base64 (embedded data, schema1 signatures). (typer itself imports traceback.)
 DEFERRED = (
     "logging", "ctypes", "secrets", "random", "tempfile", "toolkit.compression", "isal", "zstandard",
-    "toolkit.cli.common",
+    "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED, "bz2", "lzma", "base64",
 )
 
 
@@ -94,11 +102,12 @@ DEFERRED = (
         (("--version",), HEAVY + IMAGE_MACHINERY + DEFERRED + (
             "toolkit.manifest", "toolkit.types", "toolkit.digest", "toolkit.cli.context", "toolkit.cli.commands.",
         )),
-        # A manifest's digest needs no OpenSSL: small data is hashed by the interpreter's own sha256.
-        (("manifest-digest", str(DEMO_MANIFEST)), HEAVY + IMAGE_MACHINERY + DEFERRED + ("hashlib", "_hashlib")),
+        (("manifest-digest", str(DEMO_MANIFEST)), HEAVY + IMAGE_MACHINERY + DEFERRED),
         (("inspect", f"oci:{DEMO}:demo"), (
             *HEAVY, *(m for m in DEFERRED if m != "toolkit.cli.common"), "toolkit.policy", "toolkit.ops.copy", "rich",
             "toolkit.manifest.select", "toolkit.manifest.platform",  # instance selection: lists only
+            "toolkit.streams",  # buffer pools and read-ahead: only commands that write blobs
+            "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), HEAVY),
     ],

@@ -112,3 +112,14 @@ def test_valid_oci_round_trip(
         if not annotations:
             del expected["annotations"]  # Go's omitempty
         assert json.loads(out) == expected
+
+
+@SETTINGS
+@given(st.text(max_size=30))
+def test_quote_of_any_text_is_what_the_escape_pattern_writes(text: str) -> None:
+    """The shortcut for a string with nothing to escape never changes what is written."""
+    from toolkit.manifest import gojson
+
+    assert gojson.quote(text) == '"' + gojson._needs_escape().sub(gojson._escape_char, text) + '"'
+    assert json.loads(gojson.quote(text)) == text or any("\ud800" <= ch <= "\udfff" for ch in text)
+

@@ -25,9 +25,9 @@ truncate`.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from toolkit._lazy import lazy_pattern
 from toolkit.errors import InvalidInputError, ToolkitError
 
 # The engine is imported on first use: `inspect` without `--format` does not need it.
@@ -46,13 +46,13 @@ REPORT_NAME = "skopeo inspect"
 
 # containers/common report.IsJSON; Go regexp: \s is [\t\n\f\r ], $ is the end of the text.
 _S = r"[\t\n\f\r ]"
-_JSON = re.compile(rf"{_S}*(?:json|\{{\{{{_S}*json\.?{_S}*\}}\}}){_S}*\Z")
+_JSON = lazy_pattern(rf"{_S}*(?:json|\{{\{{{_S}*json\.?{_S}*\}}\}}){_S}*\Z")
 
 
 def is_json_format(text: str) -> bool:
     """report.IsJSON: `json`, `{{json}}`, `{{ json. }}` (blanks around allowed) select the
     JSON output; `{{json .}}` is a template."""
-    return _JSON.match(text) is not None
+    return _JSON().match(text) is not None
 
 
 class TemplateError(InvalidInputError):

@@ -26,11 +26,11 @@ import stat
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
 from toolkit._lazy import DebugLogger
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import (
     ArchiveError,
@@ -86,7 +86,7 @@ _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _MAX_INDEX_DEPTH: Final = 8
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OciTransport:
     """The `oci` transport."""
 
@@ -104,7 +104,7 @@ class OciTransport:
 TRANSPORT = OciTransport()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OciReference(LayoutReferenceBase):
     """An `oci:` image location (see `LayoutReferenceBase`)."""
 

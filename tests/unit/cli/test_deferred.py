@@ -1,0 +1,189 @@
+"""cli/_deferred.py: standard modules loaded on first use behave as the real ones.
+
+Each check runs in a fresh interpreter without `site` (pytest has imported these modules
+long ago, and a `.pth` file, such as an editable install's, may import some of them too),
+with the working tree on its path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run(code: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None:
+    out = _run("""
+        import sys, types
+        from toolkit.cli import _deferred
+        assert not {*_deferred.DEFERRED} & set(sys.modules)
+        _deferred.defer()
+        everything = sorted(_deferred.DEFERRED)
+        assert _deferred.pending() == everything
+        import subprocess
+        assert _deferred.pending() == everything  # binding the name loads nothing
+        done = subprocess.run([sys.executable, "-c", "print('child')"], capture_output=True, text=True, check=True)
+        assert done.stdout == "child\\n"
+        real = sys.modules["subprocess"]
+        assert type(real) is types.ModuleType and real is not subprocess
+        assert subprocess.Popen is real.Popen and subprocess.__file__ == real.__file__
+        from subprocess import PIPE
+        assert PIPE is real.PIPE
+        try:
+            subprocess.no_such_name
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError("no AttributeError")
+        print(_deferred.pending() == [name for name in everything if name != "subprocess"])
+    """)
+    assert out == "True\n"
+
+
+def test_threads_that_touch_a_stand_in_together_load_it_once() -> None:
+    out = _run("""
+        import sys, threading
+        from toolkit.cli import _deferred
+        _deferred.defer(["platform"])
+        import platform
+        loads = []
+        real_import = _deferred.importlib.import_module
+        _deferred.importlib.import_module = lambda name: loads.append(name) or real_import(name)
+        barrier = threading.Barrier(8)
+        seen = []
+        def touch():
+            barrier.wait()
+            seen.append(platform.machine())
+        threads = [threading.Thread(target=touch) for _ in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        import os
+        assert seen == [os.uname().machine] * 8, seen
+        print(loads)
+    """)
+    assert out == "['platform']\n"
+
+
+def test_a_module_already_imported_is_left_alone() -> None:
+    out = _run("""
+        import sys, subprocess
+        from toolkit.cli import _deferred
+        _deferred.defer(["subprocess", "platform"])
+        _deferred.defer(["subprocess", "platform"])
+        assert sys.modules["subprocess"] is subprocess
+        print(_deferred.pending())
+    """)
+    assert out == "['platform']\n"
+
+
+def test_the_platform_stand_in_answers_system_as_platform_does() -> None:
+    """uuid (imported by typer) calls platform.system() at import: answered without loading."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["platform", "subprocess"])
+        import uuid
+        assert _deferred.pending() == ["platform", "subprocess"]
+        answer = sys.modules["platform"].system()
+        assert _deferred.pending() == ["platform", "subprocess"]
+        import platform
+        machine = platform.machine()  # any other attribute loads the module
+        assert _deferred.pending() == ["subprocess"] and machine
+        print(answer == platform.system() == sys.modules["platform"].system(), uuid.uuid4().version)
+    """)
+    assert out == "True 4\n"
+
+
+def test_the_functions_typer_binds_at_import_forward_to_the_real_ones() -> None:
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        from shutil import get_terminal_size
+        from gettext import gettext as _
+        from difflib import get_close_matches
+        everything = sorted(_deferred.DEFERRED)
+        assert _deferred.pending() == everything
+        size = get_terminal_size((91, 17))
+        assert _deferred.pending() == [name for name in everything if name != "shutil"]
+        import shutil
+        assert size == shutil.get_terminal_size((91, 17)) and shutil.get_terminal_size is not get_terminal_size
+        assert sys.modules["shutil"].get_terminal_size is shutil.get_terminal_size
+        left = [name for name in everything if name not in ("shutil", "gettext", "difflib")]
+        print(_("Usage:"), get_close_matches("cpy", ["copy", "sync"]), _deferred.pending() == left)
+    """)
+    assert out == "Usage: ['copy'] True\n"
+
+
+def test_urls_with_a_bracketed_host_still_parse() -> None:
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        from pathlib import Path
+        assert {"ipaddress", "urllib.parse"} <= set(_deferred.pending())
+        uri = Path("/a b").as_uri()  # pathlib's forwarder loads urllib.parse
+        assert "urllib.parse" not in _deferred.pending() and "ipaddress" in _deferred.pending()
+        import urllib.parse
+        from urllib.parse import urlsplit
+        assert urllib.parse.urlsplit is urlsplit is sys.modules["urllib.parse"].urlsplit
+        print(urlsplit("https://[::1]:5000/v2/").hostname, uri, "ipaddress" in _deferred.pending())
+    """)
+    assert out == "::1 file:///a%20b False\n"
+
+
+def test_a_deferred_submodule_is_its_package_attribute() -> None:
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        import urllib.parse
+        assert "urllib.parse" in _deferred.pending()
+        quoted, netloc = urllib.parse.quote("a b"), urllib.parse.urlsplit("http://h/p").netloc
+        print(quoted, netloc, "urllib.parse" in _deferred.pending())
+    """)
+    assert out == "a%20b h False\n"
+
+
+def test_a_traceback_still_shows_source_lines() -> None:
+    out = _run("""
+        import traceback
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        import inspect, json
+        try:
+            json.loads("{")
+        except ValueError:
+            text = traceback.format_exc()
+        source = inspect.getsource(_deferred.pending)
+        print("return _default_decoder.decode(s)" in text, source.startswith("def pending"))
+    """)
+    assert out == "True True\n"
+
+
+
+def test_loading_one_stand_in_may_load_another() -> None:
+    """inspect reads dis.COMPILER_FLAG_NAMES while it is imported: both deferred, no deadlock."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        assert "inspect" not in sys.modules and "dis" not in sys.modules
+        _deferred.defer(["inspect", "dis"])
+        import inspect
+        print(inspect.signature(lambda a, b=1: None), _deferred.pending())
+    """)
+    assert out == "(a, b=1) []\n"

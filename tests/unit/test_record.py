@@ -1,0 +1,179 @@
+"""`toolkit._record.record` behaves as `dataclass(frozen=True, slots=True, ...)` does.
+
+Each check runs on a record class and on the same class made by `@dataclass`, and expects
+the same result: construction, defaults and factories, errors, equality, hash, order,
+repr, frozenness, slots, the `dataclasses` functions, copy, pickle, `match`, subclassing.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pytest
+
+from toolkit._record import record
+from toolkit.digest import Digest
+from toolkit.types import BlobInfo, SystemContext
+
+
+def _kw_namespace() -> dict[str, Any]:
+    """A keyword-only class's body (made afresh for each twin: a decorator takes its fields over)."""
+    return {
+        "__doc__": "A keyword-only record.",
+        "__annotations__": {"counter": ClassVar[int], "name": "str", "size": "int", "tags": "tuple[str, ...]",
+                            "raw": "bytes"},
+        "counter": 0,
+        "size": -1,
+        "tags": field(default_factory=tuple),
+        "raw": field(default=b"", repr=False, compare=False),
+    }
+
+
+def _check_algorithm(self: Any) -> None:
+    if not self.algorithm:
+        raise ValueError("empty")
+
+
+def _pos_namespace() -> dict[str, Any]:
+    """A positional class's body, with a `__post_init__`."""
+    return {
+        "__doc__": "A positional record.",
+        "__annotations__": {"algorithm": "str", "hex": "str"},
+        "hex": "0",
+        "__post_init__": _check_algorithm,
+    }
+
+
+def _class(name: str, namespace: dict[str, Any]) -> type:
+    """A module-level class (so that pickle finds it by name)."""
+    return type(name, (), {"__module__": __name__, "__qualname__": name, **namespace})
+
+
+KwRecord: Any = record(kw_only=True)(_class("KwRecord", _kw_namespace()))
+KwData: Any = dataclass(frozen=True, slots=True, kw_only=True)(_class("KwData", _kw_namespace()))
+PosRecord: Any = record(order=True)(_class("PosRecord", _pos_namespace()))
+PosData: Any = dataclass(frozen=True, slots=True, order=True)(_class("PosData", _pos_namespace()))
+
+
+PAIRS = [(KwRecord, KwData), (PosRecord, PosData)]
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    """The result of `call`, or the type of the exception it raised."""
+    try:
+        return call()
+    except Exception as exc:
+        return type(exc)
+
+
+def _same(rec: Callable[[], Any], data: Callable[[], Any], *, as_text: bool = False) -> None:
+    got, expected = _outcome(rec), _outcome(data)
+    if as_text:
+        got, expected = str(got).replace("Record", "X"), str(expected).replace("Data", "X")
+    assert got == expected
+
+
+def test_keyword_only_construction_defaults_and_errors() -> None:
+    calls: list[int] = []
+
+    @record(kw_only=True)
+    class Fresh:
+        items: list[int] = field(default_factory=lambda: calls.append(1) or [])
+
+    assert Fresh().items is not Fresh().items and len(calls) == 2  # a factory runs per instance
+    _same(lambda: dataclasses.astuple(KwRecord(name="a")), lambda: dataclasses.astuple(KwData(name="a")))
+    assert KwRecord(name="a").tags == ()
+    for args, kwargs in [(("a",), {}), ((), {}), ((), {"name": "a", "nope": 1})]:
+        _same(lambda a=args, k=kwargs: KwRecord(*a, **k), lambda a=args, k=kwargs: KwData(*a, **k))
+
+
+def test_positional_construction_post_init_and_errors() -> None:
+    for args, kwargs in [(("sha256", "ab"), {}), (("sha256",), {"hex": "cd"}), (("",), {}),
+                         (("a", "b", "c"), {}), (("a",), {"algorithm": "b"}), ((), {})]:
+        _same(lambda a=args, k=kwargs: dataclasses.astuple(PosRecord(*a, **k)),
+              lambda a=args, k=kwargs: dataclasses.astuple(PosData(*a, **k)))
+    assert PosRecord.__match_args__ == PosData.__match_args__ == ("algorithm", "hex")
+    match PosRecord("x", "y"):
+        case PosRecord(algorithm, hex_value):
+            assert (algorithm, hex_value) == ("x", "y")
+        case _:
+            raise AssertionError("no match")
+
+
+@pytest.mark.parametrize(("rec", "data"), PAIRS, ids=["kw_only", "order"])
+def test_equality_hash_repr_and_order(rec: Any, data: Any) -> None:
+    def make(cls: Any) -> Any:
+        return cls(name="n") if cls in (KwRecord, KwData) else cls("n")
+
+    for cls in (rec, data):
+        assert make(cls) == make(cls)
+        assert hash(make(cls)) == hash(make(cls))
+        assert make(cls).__eq__(object()) is NotImplemented
+        assert make(cls) != make(data if cls is rec else rec)
+        assert cls.__doc__ == (rec.__doc__ or data.__doc__)
+    _same(lambda: repr(make(rec)), lambda: repr(make(data)), as_text=True)
+    assert KwRecord(name="n", raw=b"1") == KwRecord(name="n", raw=b"2")  # compare=False
+    assert sorted([PosRecord("b"), PosRecord("a", "z")]) == [PosRecord("a", "z"), PosRecord("b")]
+    _same(lambda: KwRecord(name="a") < KwRecord(name="b"), lambda: KwData(name="a") < KwData(name="b"))
+    assert (PosRecord("a") <= PosRecord("a"), PosRecord("b") > PosRecord("a")) == (True, True)
+
+
+@pytest.mark.parametrize(("rec", "data"), PAIRS, ids=["kw_only", "order"])
+def test_frozen_slotted_and_the_dataclasses_functions(rec: Any, data: Any) -> None:
+    def make(cls: Any) -> Any:
+        return cls(name="n") if cls in (KwRecord, KwData) else cls("n")
+
+    for cls in (rec, data):
+        obj = make(cls)
+        first = dataclasses.fields(obj)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, first, "x")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            delattr(obj, first)
+        assert not hasattr(obj, "__dict__")
+        assert dataclasses.is_dataclass(obj)
+        assert dataclasses.replace(obj, **{first: "m"}) == cls(**{**dataclasses.asdict(obj), first: "m"})
+        assert copy.copy(obj) == obj == copy.deepcopy(obj)
+        assert pickle.loads(pickle.dumps(obj)) == obj
+    assert rec.__slots__ == data.__slots__
+    assert [(f.name, f.type, f.repr, f.compare, f.kw_only) for f in dataclasses.fields(rec)] == [
+        (f.name, f.type, f.repr, f.compare, f.kw_only) for f in dataclasses.fields(data)
+    ]
+
+
+def test_a_dataclass_may_subclass_a_record() -> None:
+    @dataclass(frozen=True, kw_only=True)
+    class Sub(KwRecord):
+        extra: int = 0
+
+    sub = Sub(name="a", extra=2)
+    assert [f.name for f in dataclasses.fields(sub)] == ["name", "size", "tags", "raw", "extra"]
+    import inspect
+
+    assert list(inspect.signature(Sub).parameters) == ["name", "size", "tags", "raw", "extra"]
+    assert sub == Sub(name="a", extra=2) != Sub(name="a")
+
+
+def test_public_types_keep_their_dataclass_face() -> None:
+    """The API's value types are records: fields, equality, frozenness as before."""
+    info = BlobInfo(digest=Digest.parse("sha256:" + "a" * 64), size=3)
+    assert dataclasses.replace(info, size=4).size == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.size = 5  # type: ignore[misc]
+    ctx = SystemContext()
+    assert dataclasses.replace(ctx) == ctx and dataclasses.is_dataclass(ctx)
+    assert Digest("sha256", "b" * 64) < Digest("sha256", "c" * 64)
+    assert BlobInfo.__doc__ and "digest" in [f.name for f in dataclasses.fields(BlobInfo)]
+
+
+@pytest.mark.parametrize(("rec", "data"), PAIRS, ids=["kw_only", "order"])
+def test_the_signature_is_the_dataclass_one(rec: Any, data: Any) -> None:
+    import inspect
+
+    assert str(inspect.signature(rec)) == str(inspect.signature(data))
+    assert str(inspect.signature(BlobInfo)).startswith("(*, digest: 'Digest | None', size: 'int' = -1,")

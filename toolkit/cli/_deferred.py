@@ -1,0 +1,139 @@
+"""Standard modules that typer imports at start but this program rarely uses: loaded on first use.
+
+typer's modules import, at import time, `platform` and `subprocess` (to launch a browser,
+to ask a shell about completion), `shutil` (for `get_terminal_size`, when help is
+formatted), `gettext` (its `gettext`, for help and error texts) and `difflib` (its
+`get_close_matches`, for a mistyped command name); pathlib imports `urllib.parse` (for
+`Path.as_uri`), which imports `ipaddress` (for URLs with a bracketed IPv6 host); inspect
+and linecache import `tokenize` (to read source files). That is ~50 M instructions, a
+fifth of `skopo --version`, which uses none of them. `defer()`, called before typer is imported,
+puts a stand-in module under each such name in `sys.modules`; `import shutil` anywhere then
+binds the stand-in, and the first attribute read from it imports the real module and
+copies its namespace into the stand-in (so later reads are plain attribute reads), and
+leaves the real module in `sys.modules`.
+
+A stand-in also holds, from the start, the few functions that typer takes out of these
+modules at import time (`from shutil import get_terminal_size`): each is a forwarder that
+loads the module when first called and then calls the real function with the same
+arguments. And `uuid`, which typer imports too, calls `platform.system()` at import time:
+the `platform` stand-in answers that call itself on Linux (the value is
+`os.uname().sysname` there, exactly as `platform.system()` computes it) and loads
+`platform` for it anywhere else.
+
+Contract:
+- Only names not yet imported are deferred; `defer()` is idempotent and imports nothing
+  but the package of a deferred submodule (`urllib`, an empty `__init__`), whose attribute
+  is set to the stand-in as an import would set it to the module.
+- Reading any attribute that a stand-in does not hold (everything but `__name__`,
+  `__doc__` and friends and the forwarders) loads its module; the value is the real
+  module's. Loading is serialised by a lock, so threads that touch a stand-in together
+  load it once; a failed load (not expected of the standard library) propagates.
+- `pending()` lists the names still deferred (for the start-up tests): reading it never
+  loads anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import types
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+__all__ = ["DEFERRED", "defer", "pending"]
+
+#: Module -> the functions its stand-in forwards (those typer binds at import time).
+#: skopo's own code uses these modules in a few commands only (gpg, containers-storage, the
+#: host's CPU variant, help, temporary trees), each of which loads one on first use.
+DEFERRED: Final[dict[str, tuple[str, ...]]] = {
+    "platform": (),
+    "subprocess": (),
+    "shutil": ("get_terminal_size",),
+    "gettext": ("gettext",),
+    "difflib": ("get_close_matches",),
+    # urllib.parse (imported by pathlib) checks bracketed hosts with it: `docker://[::1]:5000/...`.
+    "ipaddress": (),
+    # inspect and linecache (imported by typer) read source files with it: tracebacks only.
+    "tokenize": (),
+    # pathlib takes quote_from_bytes (for Path.as_uri) out of it; URLs are the network's.
+    "urllib.parse": ("quote_from_bytes",),
+}
+
+#: Re-entrant: loading one deferred module may load another (urllib.parse imports ipaddress).
+_LOCK = threading.RLock()
+
+
+class _DeferredModule(types.ModuleType):
+    """The stand-in: `__getattr__` runs only for attributes it does not hold yet."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "__path__":  # what `from X import y` asks first; no deferred module is a package
+            raise AttributeError(name)
+        return getattr(_load(self), name)
+
+
+def _load(stand_in: _DeferredModule) -> types.ModuleType:
+    """The real module `stand_in` stands for, imported on first use."""
+    name = stand_in.__dict__["__name__"]
+    if not stand_in.__dict__["__deferred__"]:  # loaded: no lock needed
+        return _real(name)
+    with _LOCK:
+        if stand_in.__dict__["__deferred__"]:
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+            real = importlib.import_module(name)
+            stand_in.__dict__.update(real.__dict__)
+            stand_in.__dict__["__deferred__"] = False
+        return _real(name)
+
+
+def _real(name: str) -> types.ModuleType:
+    module = sys.modules.get(name)
+    return module if module is not None else importlib.import_module(name)
+
+
+def _forwarder(stand_in: _DeferredModule, attribute: str) -> Callable[..., Any]:
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        return getattr(_load(stand_in), attribute)(*args, **kwargs)
+
+    forward.__name__ = forward.__qualname__ = attribute
+    forward.__doc__ = f"`{stand_in.__name__}.{attribute}`, its module loaded on first call."
+    return forward
+
+
+def _platform_system(stand_in: _DeferredModule) -> Callable[[], str]:
+    def system() -> str:
+        """`platform.system()`: on Linux `os.uname().sysname` (what platform.uname() keeps
+        of it there); elsewhere the real function, which maps some systems' names."""
+        sysname = os.uname().sysname
+        return sysname if sysname == "Linux" else str(_load(stand_in).system())
+
+    return system
+
+
+def defer(names: Sequence[str] | None = None) -> None:
+    """Put a stand-in in `sys.modules` for each of `names` (default: all of `DEFERRED`)
+    not imported yet."""
+    for name in DEFERRED if names is None else names:
+        if name in sys.modules:
+            continue
+        stand_in = _DeferredModule(name)
+        stand_in.__dict__["__deferred__"] = True
+        for attribute in DEFERRED.get(name, ()):
+            stand_in.__dict__[attribute] = _forwarder(stand_in, attribute)
+        if name == "platform":
+            stand_in.__dict__["system"] = _platform_system(stand_in)
+        sys.modules[name] = stand_in
+        package, _, child = name.rpartition(".")
+        if package:  # `import urllib.parse; urllib.parse.x`: the package's attribute too
+            setattr(importlib.import_module(package), child, stand_in)
+
+
+def pending() -> list[str]:
+    """The names whose stand-in is still in `sys.modules` and not loaded."""
+    return sorted(
+        name for name, module in list(sys.modules.items())
+        if isinstance(module, _DeferredModule) and module.__dict__.get("__deferred__")
+    )
