@@ -91,7 +91,7 @@ from toolkit.streams import (
     iter_chunks,
     using_lease,
 )
-from toolkit.transports.base import FileBlobDestination, LocalBlobSource
+from toolkit.transports.base import FileBlobDestination, ImageSourceBase, LocalBlobSource
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
@@ -445,7 +445,8 @@ class _LayerCopy:
         # === source
         stream, _ = self.copier.source.get_blob(layer)
         plan_transforms = plan.changes or (plan.changeable and not plan.known)
-        if plan_transforms and getattr(self.copier.source, "receives_blobs_over_network", False):
+        image_source = self.copier.source
+        if plan_transforms and isinstance(image_source, ImageSourceBase) and image_source.receives_blobs_over_network:
             # A layer (de|en)coded or (de|en)crypted on the way is received (and verified) in
             # a thread of its own, so the transforming thread, the slowest stage, only
             # transforms (measured: registry -> docker-archive 4% slower without).
