@@ -44,10 +44,11 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import (
     CommandTimeoutError,
@@ -137,7 +138,7 @@ def _call(operation: Callable[[], Any]) -> Any:
     return operation()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SyncOptions:
     """How to sync. `copy` carries the per-image options (contexts, signing, `--all` as
     `multi_arch=ALL`, reporter); its `source_ctx` is the base that a YAML file's per-registry
@@ -158,7 +159,7 @@ class SyncOptions:
     events: SyncEvents = field(default_factory=NullSyncEvents)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncItem:
     """One image to copy: its source, and its destination as a transport-relative name
     (`host/repo:tag` for docker, a path for dir, `LAYOUT:REFNAME` for oci)."""
@@ -181,7 +182,7 @@ class SyncItem:
         return f"{self.dest_kind.value}:{prefix}{self.dest_name}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncPlan:
     """The images to sync, in order; `sources` counts skopeo's "sources" (repositories or
     directories); `errors` are listing failures already reported (YAML source only)."""
@@ -198,7 +199,7 @@ class ItemStatus(enum.Enum):
     WOULD_COPY = "would copy"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ItemResult:
     """What happened to one item; `digest` is the destination's top manifest digest."""
 
@@ -208,7 +209,7 @@ class ItemResult:
     error: ToolkitError | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncResult:
     """Every item's result (plan order) and the plan's listing errors."""
 
