@@ -65,7 +65,7 @@ import requests
 import requests.adapters
 import requests.structures
 import urllib3.exceptions
-from requests.utils import get_environ_proxies
+from requests.utils import get_environ_proxies, select_proxy
 
 import toolkit
 from toolkit import deadline
@@ -158,6 +158,8 @@ _DOCKER_HUB_API = "registry-1.docker.io"
 _DRAIN_LIMIT = 64 * 1024
 #: Connections kept per host: parallel images x parallel layers.
 _POOL_SIZE = 32
+#: Connection pools (origins: the registry, redirect targets) an adapter remembers.
+_MAX_POOLS = 8
 #: Seconds a ping result (scheme, auth challenges) is reused by later clients of the host.
 _PING_LIFETIME = 60.0
 _MAX_LINKS = 32
@@ -224,10 +226,50 @@ class _PooledResponse(requests.Response):
 
 
 class _PlainAdapter(requests.adapters.HTTPAdapter):
-    """The http:// adapter: no retries (ours are explicit), connections kept between requests."""
+    """The http:// adapter: no retries (ours are explicit), connections kept between requests.
+
+    The connection pool of each origin is remembered (`get_connection_with_tls_context`):
+    requests' lookup parses the URL twice and walks urllib3's pool manager at every request.
+    """
 
     def __init__(self) -> None:
-        super().__init__(pool_connections=4, pool_maxsize=_POOL_SIZE, max_retries=0)
+        self._pools: dict[tuple[str, Any, Any], Any] = {}
+        self._pools_lock = threading.Lock()
+        # The manager keeps more pools than `_pools` remembers, so it never evicts (and
+        # closes) a remembered one: see `get_connection_with_tls_context`.
+        super().__init__(pool_connections=2 * _MAX_POOLS, pool_maxsize=_POOL_SIZE, max_retries=0)
+
+    def get_connection_with_tls_context(
+        self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        """requests' pool for `request`, remembered by the URL's `scheme://netloc`, `verify`
+        and `cert` when no proxy is involved (a proxied request takes requests' own lookup,
+        in its proxy manager, every time).
+
+        A remembered pool is never one the pool manager has evicted (urllib3 2 drops it, 1.x
+        closed it; a `requests.Session` would not reuse it either): every pool the manager
+        hands out while pools are remembered is remembered, at most `_MAX_POOLS` of them
+        (all are forgotten when one more comes), and the manager holds twice as many
+        before it evicts its least recently used, so the evicted one is never among the
+        remembered, which are its most recent. `close` forgets them all."""
+        url = request.url or ""
+        if proxies and select_proxy(url, proxies):
+            return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+        netloc_end = url.find("/", url.find("//") + 2)
+        key = (url[:netloc_end] if netloc_end > 0 else url, verify, cert)
+        pool = self._pools.get(key)
+        if pool is None:
+            with self._pools_lock:
+                pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+                if len(self._pools) >= _MAX_POOLS:
+                    self._pools.clear()
+                self._pools[key] = pool
+        return pool
+
+    def close(self) -> None:
+        with self._pools_lock:
+            self._pools.clear()
+            super().close()
 
     def build_response(self, req: Any, resp: Any) -> Response:
         """requests' `build_response` without cookie extraction and charset detection: this

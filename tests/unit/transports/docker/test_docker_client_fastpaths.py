@@ -123,3 +123,95 @@ def test_only_urls_on_the_pinged_base_are_plain() -> None:
     assert client._plain_url("https://127.0.0.1:5000/v2/") is None
     assert client._plain_url("http://other:5000/v2/") is None
     assert client._plain_url("http://127.0.0.1:5000/v2/x") == "http://127.0.0.1:5000/v2/x"
+
+
+class _ForwardProxy:
+    """A plain-HTTP forward proxy stand-in on loopback: records each request line's target
+    (an absolute URL when a client uses it as a proxy) and answers as a registry would."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.targets: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                outer.targets.append(self.path)
+                body = b"{}" if self.command == "GET" else b""
+                self.send_response(200 if self.command == "GET" else 404)
+                self.send_header("Content-Length", str(len(body) if self.command == "GET" else 0))
+                self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_HEAD = _answer
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def forward_proxy() -> Any:
+    proxy = _ForwardProxy()
+    yield proxy
+    proxy.close()
+
+
+def _client_for(host: str) -> RegistryClient:
+    _client._LINKS.clear()
+    return RegistryClient(SystemContext(tls_verify=OptionalBool.FALSE), host, use_credentials=False)
+
+
+def test_http_proxy_from_the_environment_per_host(forward_proxy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY carries the requests to a registry (each one, not only the first: pools
+    are remembered for direct connections only); NO_PROXY naming the host sends them
+    direct (here: refused, nothing listens)."""
+    from toolkit.errors import ToolkitError
+
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.3")
+    client = _client_for("127.0.0.2:9")
+    for tag in ("a", "b"):
+        client.request("HEAD", f"/v2/p/manifests/{tag}").close()
+    assert forward_proxy.targets == [
+        "http://127.0.0.2:9/v2/", "http://127.0.0.2:9/v2/p/manifests/a", "http://127.0.0.2:9/v2/p/manifests/b",
+    ]
+    direct = _client_for("127.0.0.3:9")
+    with pytest.raises(ToolkitError, match="(?i)refused"):
+        direct.request("GET", "/v2/")
+    assert len(forward_proxy.targets) == 3
+
+
+def test_remembered_pools_stay_open_past_the_limit() -> None:
+    """More origins than an adapter remembers: the remembered pools are never closed
+    ones, and `close` forgets them."""
+    adapter = _client._PlainAdapter()
+    # Close what the manager evicts, as urllib3 1.x does (2.x only drops it).
+    adapter.poolmanager.pools.dispose_func = lambda pool: pool.close()
+    pools = []
+    for i in range(3 * _client._MAX_POOLS):
+        request = PreparedRequest()
+        request.prepare(method="GET", url=f"http://127.0.0.1:{1000 + i}/v2/")
+        pool = adapter.get_connection_with_tls_context(request, False)
+        assert adapter.get_connection_with_tls_context(request, False) is pool
+        assert all(p.pool is not None for p in adapter._pools.values()), i  # closed: p.pool is None
+        pools.append(pool)
+    first = PreparedRequest()
+    first.prepare(method="GET", url="http://127.0.0.1:1000/v2/x")
+    assert adapter.get_connection_with_tls_context(first, False).pool is not None
+    adapter.close()
+    assert adapter._pools == {}
