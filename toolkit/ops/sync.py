@@ -534,22 +534,25 @@ class _Runner:
         self.policy = policy
         self.options = options
         self.events = _OrderedEvents(options.events)
-        self._probes: dict[SystemContext, ManifestProbe] = {}
+        #: By the context's identity (every item of a group shares its context object):
+        #: hashing a `SystemContext` (some forty fields) twice per item cost more than
+        #: the rest of the item's own bookkeeping. The context is kept, so its id is not reused.
+        self._probes: dict[int, tuple[SystemContext, ManifestProbe]] = {}
         self._lock = threading.Lock()
         self.stop = threading.Event()
 
     def close(self) -> None:
-        for probe in self._probes.values():
+        for _, probe in self._probes.values():
             probe.close()
 
     def probe(self, ctx: SystemContext) -> ManifestProbe:
         with self._lock:
-            probe = self._probes.get(ctx)
-            if probe is None:
+            known = self._probes.get(id(ctx))
+            if known is None:
                 from toolkit.transports.docker import ManifestProbe
 
-                probe = self._probes[ctx] = ManifestProbe(ctx)
-            return probe
+                known = self._probes[id(ctx)] = (ctx, ManifestProbe(ctx))
+            return known[1]
 
     # -- digests
 
