@@ -104,3 +104,25 @@ def test_probes_share_one_connection(registry: RegistryServer, tmp_path: Path, r
     text = registry.log_path.read_bytes()[mark:].decode("utf-8", errors="replace")
     assert len(set(_REMOTE_ADDR.findall(text))) == 1, text[-3000:]
     assert text.count('"GET /v2/ ') <= 2  # an https attempt, then http
+
+
+def test_netrc_is_never_read(tmp_path: Path, registry_factory: RegistryFactory, run_skopo: SkopoRunner) -> None:
+    """containers/image has no .netrc: a registry that wants credentials gets none from
+    ~/.netrc or $NETRC (requests' Session would send them), and the right credentials
+    given the usual way work."""
+    reg = registry_factory(htpasswd=("ann", "s3cret"))
+    host = reg.host.split(":", 1)[0]
+    netrc = f"machine {host}\nlogin ann\npassword s3cret\n"
+    (run_skopo.home / ".netrc").write_text(netrc)
+    (tmp_path / "netrc").write_text(netrc)
+    (run_skopo.home / ".netrc").chmod(0o600)
+    ref = f"docker://{reg.host}/netrc/img:v1"
+    refused = run_skopo("inspect", "--tls-verify=false", ref, env={"NETRC": str(tmp_path / "netrc")})
+    assert refused.returncode != 0
+    assert b"unauthorized" in refused.stderr.lower() or b"authentication required" in refused.stderr.lower(), (
+        describe_result(refused)
+    )
+    missing = run_skopo("inspect", "--tls-verify=false", "--creds", "ann:s3cret", ref)
+    assert b"manifest unknown" in missing.stderr.lower() or b"not found" in missing.stderr.lower(), (
+        describe_result(missing)
+    )

@@ -17,6 +17,16 @@ unread rest are drained so their connection returns to the pool (`_PooledRespons
 Each request gets an `Authorizer` (`_auth.authorizer_for`, from the ping's challenges),
 which gives the `Authorization` of every hop and decides on a 401's challenges.
 
+Per request, the client skips work whose result it already knows, always with the result
+requests and `http.client` would give: a plain path under the pinged base URL is not
+parsed and re-quoted again (`_plain_url`), each origin's connection pool is remembered
+by the adapter, and response headers in the usual simple form are put in their
+`HTTPMessage` without the `email` parser. That last one replaces `http.client.parse_headers`
+for the whole process when this module is imported (`_parse_headers`: same objects, the
+standard parser for anything else). Proxies come from the environment (HTTP(S)_PROXY,
+NO_PROXY, requests' rules) once per client and origin; `.netrc` is never read (no
+`requests.Session`); trust is the SSL context's alone (see `_TLSAdapter.cert_verify`).
+
 Safety rules enforced here (security.md rows 2, 9, 11, 12, 18; corpus 34-42; the
 credential and token rules are in `_auth`):
 - redirects are followed by our own loop (`allow_redirects=False`, at most 10 hops), asking
