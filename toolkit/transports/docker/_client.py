@@ -179,7 +179,7 @@ _SHOWN_QUERY_KEYS = frozenset({"n", "last", "digest", "mount", "from", "service"
 #: The path and query of a URL on the registry that requests' URL preparation (urllib3's
 #: `parse_url` normalisation, then `requote_uri`) gives back unchanged: RFC 3986 unreserved
 #: and sub-delimiter characters, ':', '@', '/' (and '?' in the query); no '%' (nothing to
-#: re-quote), no fragment. A segment starting with '.' is excluded by `_plain_tail`.
+#: re-quote), no fragment. A segment starting with '.' is excluded by `_plain_url`.
 _PLAIN_TAIL = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@/-]*(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?")
 
 # Verification is decided per registry (`--tls-verify`, registries.conf `insecure`), and said
@@ -256,8 +256,8 @@ class _PlainAdapter(requests.adapters.HTTPAdapter):
         and `cert` when no proxy is involved (a proxied request takes requests' own lookup,
         in its proxy manager, every time).
 
-        A remembered pool is never one the pool manager has evicted (urllib3 2 drops it, 1.x
-        closed it; a `requests.Session` would not reuse it either): every pool the manager
+        A remembered pool is never one the pool manager has evicted (urllib3 2 drops it,
+        1.x closed it): every pool the manager
         hands out while pools are remembered is remembered, at most `_MAX_POOLS` of them
         (all are forgotten when one more comes), and the manager holds twice as many
         before it evicts its least recently used, so the evicted one is never among the
