@@ -44,10 +44,11 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import (
     CommandTimeoutError,
@@ -137,7 +138,7 @@ def _call(operation: Callable[[], Any]) -> Any:
     return operation()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SyncOptions:
     """How to sync. `copy` carries the per-image options (contexts, signing, `--all` as
     `multi_arch=ALL`, reporter); its `source_ctx` is the base that a YAML file's per-registry
@@ -158,7 +159,7 @@ class SyncOptions:
     events: SyncEvents = field(default_factory=NullSyncEvents)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncItem:
     """One image to copy: its source, and its destination as a transport-relative name
     (`host/repo:tag` for docker, a path for dir, `LAYOUT:REFNAME` for oci)."""
@@ -181,7 +182,7 @@ class SyncItem:
         return f"{self.dest_kind.value}:{prefix}{self.dest_name}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncPlan:
     """The images to sync, in order; `sources` counts skopeo's "sources" (repositories or
     directories); `errors` are listing failures already reported (YAML source only)."""
@@ -198,7 +199,7 @@ class ItemStatus(enum.Enum):
     WOULD_COPY = "would copy"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ItemResult:
     """What happened to one item; `digest` is the destination's top manifest digest."""
 
@@ -208,7 +209,7 @@ class ItemResult:
     error: ToolkitError | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyncResult:
     """Every item's result (plan order) and the plan's listing errors."""
 
@@ -533,22 +534,25 @@ class _Runner:
         self.policy = policy
         self.options = options
         self.events = _OrderedEvents(options.events)
-        self._probes: dict[SystemContext, ManifestProbe] = {}
+        #: By the context's identity (every item of a group shares its context object):
+        #: hashing a `SystemContext` (some forty fields) twice per item cost more than
+        #: the rest of the item's own bookkeeping. The context is kept, so its id is not reused.
+        self._probes: dict[int, tuple[SystemContext, ManifestProbe]] = {}
         self._lock = threading.Lock()
         self.stop = threading.Event()
 
     def close(self) -> None:
-        for probe in self._probes.values():
+        for _, probe in self._probes.values():
             probe.close()
 
     def probe(self, ctx: SystemContext) -> ManifestProbe:
         with self._lock:
-            probe = self._probes.get(ctx)
-            if probe is None:
+            known = self._probes.get(id(ctx))
+            if known is None:
                 from toolkit.transports.docker import ManifestProbe
 
-                probe = self._probes[ctx] = ManifestProbe(ctx)
-            return probe
+                known = self._probes[id(ctx)] = (ctx, ManifestProbe(ctx))
+            return known[1]
 
     # -- digests
 
