@@ -19,13 +19,12 @@ which gives the `Authorization` of every hop and decides on a 401's challenges.
 
 Per request, the client skips work whose result it already knows, always with the result
 requests and `http.client` would give: a plain path under the pinged base URL is not
-parsed and re-quoted again (`_plain_url`), each origin's connection pool is remembered
-by the adapter, and response headers in the usual simple form are put in their
-`HTTPMessage` without the `email` parser. That last one replaces `http.client.parse_headers`
-for the whole process when this module is imported (`_parse_headers`: same objects, the
-standard parser for anything else). Proxies come from the environment (HTTP(S)_PROXY,
-NO_PROXY, requests' rules) once per client and origin; `.netrc` is never read (no
-`requests.Session`); trust is the SSL context's alone (see `_TLSAdapter.cert_verify`).
+parsed and re-quoted again (`_plain_url`), and each origin's connection pool is
+remembered by the adapter. Proxies come from the environment (HTTP(S)_PROXY, NO_PROXY,
+requests' rules) once per client and origin; `.netrc` is never read (no
+`requests.Session`); trust is the SSL context's alone (see `_TLSAdapter.cert_verify`):
+the system store, or certifi's bundle on a Python that has no system store
+(`_system_store_missing`), plus the host's certs.d CAs.
 
 Safety rules enforced here (security.md rows 2, 9, 11, 12, 18; corpus 34-42; the
 credential and token rules are in `_auth`):
@@ -57,7 +56,6 @@ from __future__ import annotations
 import email.utils
 import functools
 import http.client
-import io
 import json
 import logging
 import os
@@ -115,41 +113,6 @@ log = logging.getLogger(__name__)
 #: beyond that, or a longer line, the request fails with a clean error naming the registry.
 MAX_RESPONSE_HEADERS = 1000
 http.client._MAXHEADERS = max(getattr(http.client, "_MAXHEADERS", 100), MAX_RESPONSE_HEADERS)  # type: ignore[attr-defined]
-
-#: A header line `email.feedparser` takes as one whole field, with nothing to report: a
-#: field name of visible characters other than ':' (its `headerRE`), a value without CR
-#: or LF (each starts a new line there), the line's own ending.
-_SIMPLE_HEADER_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r?\n")
-_stdlib_parse_headers = http.client.parse_headers
-_read_header_lines: Callable[[Any], list[bytes]] | None = getattr(http.client, "_read_headers", None)
-
-
-def _parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.HTTPMessage) -> Any:
-    """`http.client.parse_headers` with the same result, faster for the usual block.
-
-    The standard one runs the whole `email` parser over every response's headers, about a
-    seventh of a registry request's CPU here. A block of simple lines (`_SIMPLE_HEADER_LINE`,
-    ended by an empty line) into an `HTTPMessage` is built directly, as that parser would
-    under its `compat32` policy: each field `(name, value without leading blanks nor line
-    ending)`, an empty payload, no defects. Anything else (folded lines, a line that is
-    not a field, a subclass, end of input before the empty line) goes to the standard
-    parser, given the very lines read, so limits and errors are the standard ones too."""
-    assert _read_header_lines is not None
-    lines = _read_header_lines(fp)
-    if _class is http.client.HTTPMessage and lines[-1] in (b"\r\n", b"\n"):
-        fields = [line.decode("iso-8859-1") for line in lines[:-1]]
-        if all(_SIMPLE_HEADER_LINE.fullmatch(field) for field in fields):
-            message = http.client.HTTPMessage()
-            for field in fields:
-                name, value = field.split(":", 1)
-                message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
-            message.set_payload("")
-            return message
-    return _stdlib_parse_headers(io.BytesIO(b"".join(lines)), _class)
-
-
-if _read_header_lines is not None:  # the private reader this relies on: present in 3.11-3.13
-    http.client.parse_headers = _parse_headers  # type: ignore[assignment]
 
 DEFAULT_READ_TIMEOUT = 60.0
 #: Environment override of the idle-read timeout (seconds), for tests and slow links.
@@ -397,12 +360,26 @@ def _link_for(
         return link
 
 
+@functools.cache
+def _system_store_missing() -> bool:
+    """True when OpenSSL has neither a default CA file nor a CA directory (after
+    SSL_CERT_FILE / SSL_CERT_DIR), so a default context would trust no CA."""
+    paths = ssl.get_default_verify_paths()
+    return paths.cafile is None and paths.capath is None
+
+
 def _new_ssl_context(verify: bool, files: TLSFiles, details: TLSDetails | None = None) -> ssl.SSLContext:
     """TLS 1.2+ (or what `details`, --tls-details, says), the host's CA files and client
     pairs; the system CA store only when certificates are verified (it is never consulted
     otherwise)."""
     if verify:
         context = ssl.create_default_context()
+        if _system_store_missing():
+            # A Python built without a system store (python.org's macOS builds, some
+            # minimal images) would trust nothing; Go reads the OS keychain there.
+            import certifi
+
+            context.load_verify_locations(cafile=certifi.where())
     else:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False

@@ -1,12 +1,8 @@
 """The registry client's per-request shortcuts give exactly what the standard code gives:
-response headers as `http.client`'s email-based parser builds them, request URLs as
-requests prepares them. No network."""
+request URLs as requests prepares them. No network."""
 
 from __future__ import annotations
 
-import http.client
-import io
-import random
 from typing import Any
 
 import pytest
@@ -15,73 +11,6 @@ from requests.models import PreparedRequest
 from toolkit.transports.docker import _client
 from toolkit.transports.docker._client import RegistryClient
 from toolkit.types import OptionalBool, SystemContext
-
-_BLOCKS = [
-    b"Content-Length: 404\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
-    b"Docker-Content-Digest: sha256:" + b"a" * 64 + b"\r\nEtag: \"x\"\r\n\r\n",
-    b"\r\n",
-    b"\n",
-    b"A: b\nC:d\n\n",
-    b"Empty:\r\nBlank:   \r\nTabbed:\t\tv \t\r\n\r\n",
-    b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nWWW-Authenticate: Bearer realm=\"x\",service=\"y\"\r\n\r\n",
-    b"Folded: first\r\n  second\r\n\r\n",
-    b"\tleading: tab\r\n\r\n",
-    b"No colon here\r\nAfter: x\r\n\r\n",
-    b": no name\r\nX: y\r\n\r\n",
-    b"Name with space: v\r\n\r\n",
-    b"From nobody\r\nX: y\r\n\r\n",
-    b"From: someone\r\n\r\n",
-    b"Bare: a\rb\r\n\r\n",
-    b"Latin: caf\xe9 \xff\r\n\r\n",
-    b"Odd: a\x0bb\x0cc\x1cd\x85e\r\n\r\n",
-    b"Control: \x00\x01\x7f\r\n\r\n",
-    b"Trailing: a",
-    b"X: 1\r\n",
-    b"X: 1\r\nbody-ish\r\n\r\n",
-    b"",
-]
-
-
-def _parse_both(block: bytes) -> tuple[Any, Any]:
-    def run(parse: Any) -> Any:
-        fp = io.BytesIO(block + b"REST")
-        try:
-            message = parse(fp)
-        except Exception as exc:  # the exception itself is compared
-            return ("raised", type(exc), str(exc))
-        fields = dict(vars(message))
-        fields["defects"] = [(type(d), str(d)) for d in fields["defects"]]  # defects compare by identity
-        return type(message), fields, message.items(), fp.read()
-
-    return run(_client._parse_headers), run(_client._stdlib_parse_headers)
-
-
-@pytest.mark.parametrize("block", _BLOCKS)
-def test_header_blocks_parse_as_the_standard_parser_does(block: bytes) -> None:
-    ours, standard = _parse_both(block)
-    assert ours == standard
-
-
-def test_random_header_blocks_parse_as_the_standard_parser_does() -> None:
-    rng = random.Random(20261203)
-    alphabet = [b"a", b"Z", b"-", b":", b" ", b"\t", b"\r", b"\n", b"\r\n", b"\xe9", b"\x00", b"From ", b"=", b'"']
-    for _ in range(3000):
-        lines = [b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(rng.randrange(4))]
-        block = b"\r\n".join(lines) + rng.choice([b"\r\n\r\n", b"\n\n", b"\r\n", b""])
-        ours, standard = _parse_both(block)
-        assert ours == standard, block
-
-
-def test_limits_are_the_standard_ones() -> None:
-    too_many = b"".join(b"X-%d: v\r\n" % i for i in range(_client.MAX_RESPONSE_HEADERS + 1)) + b"\r\n"
-    with pytest.raises(http.client.HTTPException, match="got more than"):
-        _client._parse_headers(io.BytesIO(too_many))
-    with pytest.raises(http.client.LineTooLong):
-        _client._parse_headers(io.BytesIO(b"X: " + b"v" * 70000 + b"\r\n\r\n"))
-
-
-def test_http_client_uses_it() -> None:
-    assert http.client.parse_headers is _client._parse_headers
 
 
 def _pinged(base: str) -> RegistryClient:
@@ -215,3 +144,40 @@ def test_remembered_pools_stay_open_past_the_limit() -> None:
     assert adapter.get_connection_with_tls_context(first, False).pool is not None
     adapter.close()
     assert adapter._pools == {}
+
+
+def test_a_python_without_a_system_store_trusts_certifi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no default CA file nor directory, a verifying context gets certifi's bundle
+    (else it would trust nothing); with a system store it gets the system store only."""
+    import ssl
+
+    import certifi
+
+    from toolkit.config.certs import TLSFiles
+
+    files = TLSFiles(directory=None, ca_files=(), client_pairs=())
+    no_store = ssl.DefaultVerifyPaths(None, None, "SSL_CERT_FILE", "/nonexistent", "SSL_CERT_DIR", "/nonexistent")
+    _client._system_store_missing.cache_clear()
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: no_store)
+    loaded: list[Any] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def spy(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loaded.append(kwargs)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
+    try:
+        _client._new_ssl_context(True, files)
+        assert loaded == [{"cafile": certifi.where()}]
+        loaded.clear()
+        _client._new_ssl_context(False, files)
+        assert loaded == []
+    finally:
+        _client._system_store_missing.cache_clear()
+    monkeypatch.undo()
+    loaded.clear()
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
+    _client._new_ssl_context(True, files)
+    assert {"cafile": certifi.where()} not in loaded
+    _client._system_store_missing.cache_clear()
