@@ -22,7 +22,6 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import time
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from typing import Any, Final
 
 from toolkit._record import record
 from toolkit.errors import ManifestError
+from toolkit.manifest.jsonscan import loads
 
 __all__ = [
     "GoStruct",
@@ -252,6 +252,8 @@ class GoTime:
         """Parse like Go's `Time.UnmarshalJSON` (RFC 3339); raise `ManifestError` if invalid."""
         match = _rfc3339().match(text) if isinstance(text, str) else None
         if match is None:
+            import json  # an error message only (jsonscan: json is not imported to parse)
+
             raise ManifestError(f"{what}: invalid RFC 3339 time {json.dumps(text)[:80]}")
         year, month, day, hour, minute, second = (int(match.group(k)) for k in range(1, 7))
         frac = match.group(7) or ""
@@ -350,7 +352,7 @@ def loads_go(raw: bytes) -> Any:
         raise ManifestError("invalid character 'ï' looking for beginning of value")
     text = raw.decode("utf-8", "replace")
     try:
-        return json.loads(
+        return loads(
             text,
             object_pairs_hook=GoPairs,
             parse_constant=_reject_constant,

@@ -27,7 +27,6 @@ layout is `ArchiveError` (or `SizeLimitError`); a content mismatch is `DigestMis
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, BinaryIO, Final, Protocol, Self
 
@@ -263,6 +262,8 @@ def serialize_index(index: LayoutIndex) -> bytes:
     Compact JSON like Go's encoder (index.json is not digested, so byte equality with
     c/image is not needed; key order of what we read is preserved).
     """
+    import json  # written layouts only: reading one parses with toolkit.manifest.jsonscan
+
     doc = dict(index.raw)
     doc["manifests"] = [dict(e.raw) for e in index.entries]
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -278,6 +279,8 @@ def check_layout_file(raw: bytes, where: str) -> None:
     )
     version = get_str(doc, "imageLayoutVersion", what=what, error_cls=ArchiveError)
     if version != LAYOUT_VERSION:
+        import json  # an error message only
+
         raise ArchiveError(
             f"{what}: unsupported imageLayoutVersion {json.dumps(version)[:80]} (expected {LAYOUT_VERSION})"
         )
@@ -410,6 +413,8 @@ def resolve_position(index: LayoutIndex, image: str, source_index: int | None, w
                 if entry.media_type in _NAMED_TYPES:
                     return position
                 unsupported.append(entry.media_type)
+        import json  # error messages only
+
         if unsupported:
             raise ToolkitError(
                 f"{where}: reference {json.dumps(image)} matches unsupported manifest MIME types "
