@@ -20,9 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+#: `_json.make_scanner(context)` (typeshed types its argument as the scanner itself), or None
+#: on an interpreter without the C accelerator, where json.loads does it all.
+_c_make_scanner: Any
 try:
     from _json import make_scanner as _c_make_scanner
-except ImportError:  # an interpreter without the C accelerator: json.loads does it all
+except ImportError:
     _c_make_scanner = None
 
 __all__ = ["loads"]
