@@ -114,7 +114,11 @@ def quote(text: str) -> str:
     return '"' + _needs_escape().sub(_escape_char, text) + '"'
 
 
-def _encode(value: Any, out: list[str]) -> None:
+def _encode(value: Any, out: list[str], unit: str | None = None, depth: int = 0) -> None:
+    """Append Go's encoding of `value` to `out`: compact (`unit` None, `json.Marshal`), or
+    as `json.MarshalIndent(value, "", unit)` writes it at nesting `depth` (what `indent`
+    makes of the compact form, written directly: a non-empty object or array opens a line
+    per member, `: ` after a key, an empty one stays `{}` / `[]`)."""
     if value is None:
         out.append("null")
     elif value is True:
@@ -125,34 +129,50 @@ def _encode(value: Any, out: list[str]) -> None:
         out.append(str(value))
     elif isinstance(value, str):
         out.append(quote(value))
-    elif isinstance(value, GoStruct):
-        out.append("{")
-        for i, (key, item) in enumerate(value):
-            if i:
-                out.append(",")
-            out.append(quote(key))
-            out.append(":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, dict):
-        out.append("{")
-        # Go sorts map keys by their bytes; for str keys UTF-8 order == code point order.
-        for i, key in enumerate(sorted(value)):
-            if i:
-                out.append(",")
-            out.append(quote(key))
-            out.append(":")
-            _encode(value[key], out)
-        out.append("}")
+    elif isinstance(value, (GoStruct, dict)):
+        # A GoStruct's fields in order; a dict is a Go map, keys sorted by their bytes (for
+        # str keys UTF-8 order == code point order).
+        pairs = value if isinstance(value, GoStruct) else [(key, value[key]) for key in sorted(value)]
+        if unit is None:
+            out.append("{")
+            for i, (key, item) in enumerate(pairs):
+                if i:
+                    out.append(",")
+                out.append(quote(key))
+                out.append(":")
+                _encode(item, out)
+            out.append("}")
+        elif not pairs:
+            out.append("{}")
+        else:
+            inner = "\n" + unit * (depth + 1)
+            for i, (key, item) in enumerate(pairs):
+                out.append(("{" if i == 0 else ",") + inner)
+                out.append(quote(key))
+                out.append(": ")
+                _encode(item, out, unit, depth + 1)
+            out.append("\n" + unit * depth + "}")
     elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
+        if unit is None:
+            out.append("[")
+            for i, item in enumerate(value):
+                if i:
+                    out.append(",")
+                _encode(item, out)
+            out.append("]")
+        elif not value:
+            out.append("[]")
+        else:
+            inner = "\n" + unit * (depth + 1)
+            for i, item in enumerate(value):
+                out.append(("[" if i == 0 else ",") + inner)
+                _encode(item, out, unit, depth + 1)
+            out.append("\n" + unit * depth + "]")
     elif isinstance(value, RawJSON):
-        out.append(compact(value.raw).decode("utf-8", "surrogateescape"))
+        raw = compact(value.raw)
+        if unit is not None:
+            raw = indent(raw, unit, depth)
+        out.append(raw.decode("utf-8", "surrogateescape"))
     elif isinstance(value, GoTime):
         out.append(quote(value.format()))
     else:  # pragma: no cover - programming error
@@ -400,12 +420,12 @@ def go_field(obj: Any, name: str, default: Any = None) -> Any:
     return default if found is _MISSING else found
 
 
-def indent(compact_json: bytes, prefix_unit: str = "    ") -> bytes:
+def indent(compact_json: bytes, prefix_unit: str = "    ", depth: int = 0) -> bytes:
     """Go's `json.Indent(dst, src, "", prefix_unit)` applied to compact JSON
-    (what `json.MarshalIndent` writes): empty `{}`/`[]` stay on one line."""
+    (what `json.MarshalIndent` writes): empty `{}`/`[]` stay on one line. `depth`: the
+    nesting the text starts at (a value inside an indented document)."""
     text = compact_json.decode("utf-8", "surrogateescape")
     out: list[str] = []
-    depth = 0
     in_string = False
     escaped = False
     i = 0
@@ -445,5 +465,9 @@ def indent(compact_json: bytes, prefix_unit: str = "    ") -> bytes:
 
 
 def marshal_indent(value: Any, prefix_unit: str = "    ") -> bytes:
-    """Go `json.MarshalIndent(value, "", prefix_unit)`."""
-    return indent(marshal(value), prefix_unit)
+    """Go `json.MarshalIndent(value, "", prefix_unit)`: `indent(marshal(value), prefix_unit)`,
+    written in one pass (re-reading the compact text character by character cost as much
+    as all the rest of a short `inspect`)."""
+    out: list[str] = []
+    _encode(value, out, prefix_unit)
+    return "".join(out).encode("utf-8", "surrogateescape")
