@@ -246,8 +246,38 @@ def compact(raw: bytes) -> bytes:
 
 @functools.cache
 def _rfc3339() -> re.Pattern[str]:
-    """An RFC 3339 time as Go parses it (compiled on first use)."""
+    """An RFC 3339 time as Go parses it (compiled on first use: only for non-ASCII text)."""
     return re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})\Z")
+
+
+_DIGITS: Final = "0123456789"
+
+
+def _rfc3339_fields(text: str) -> tuple[str, ...] | None:
+    """The groups of `_rfc3339().match(text)` (the fraction "" when absent), or None when it
+    does not match. ASCII text (the times documents hold) is split without the regex, whose
+    compilation every `inspect` of an image with a creation time paid; `\\d` matches other
+    scripts' digits too, so other text still goes through the regex."""
+    if not text.isascii():
+        match = _rfc3339().match(text)
+        return None if match is None else tuple(group or "" for group in match.groups())
+    if len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+        return None
+    fields = [text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19]]
+    if not all(field.isdigit() for field in fields):  # ASCII: isdigit() is [0-9]
+        return None
+    rest = text[19:]
+    fraction = ""
+    if rest.startswith("."):
+        fraction = rest[1 : len(rest) - len(rest[1:].lstrip(_DIGITS))]
+        if not fraction:
+            return None
+        rest = rest[1 + len(fraction) :]
+    if rest != "Z" and not (
+        len(rest) == 6 and rest[0] in "+-" and rest[1:3].isdigit() and rest[3] == ":" and rest[4:6].isdigit()
+    ):
+        return None
+    return (*fields, fraction, rest)
 _DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -270,15 +300,15 @@ class GoTime:
     @classmethod
     def parse(cls, text: object, *, what: str) -> GoTime:
         """Parse like Go's `Time.UnmarshalJSON` (RFC 3339); raise `ManifestError` if invalid."""
-        match = _rfc3339().match(text) if isinstance(text, str) else None
-        if match is None:
+        fields = _rfc3339_fields(text) if isinstance(text, str) else None
+        if fields is None:
             import json  # an error message only (jsonscan: json is not imported to parse)
 
             raise ManifestError(f"{what}: invalid RFC 3339 time {json.dumps(text)[:80]}")
-        year, month, day, hour, minute, second = (int(match.group(k)) for k in range(1, 7))
-        frac = match.group(7) or ""
+        year, month, day, hour, minute, second = (int(field) for field in fields[:6])
+        frac = fields[6]
         nanos = int((frac[:9]).ljust(9, "0")) if frac else 0
-        zone = match.group(8)
+        zone = fields[7]
         offset = 0
         if zone != "Z":
             zh, zm = int(zone[1:3]), int(zone[4:6])
