@@ -5,8 +5,9 @@ to ask a shell about completion), `shutil` (for `get_terminal_size`, when help i
 formatted), `gettext` (its `gettext`, for help and error texts) and `difflib` (its
 `get_close_matches`, for a mistyped command name); pathlib imports `urllib.parse` (for
 `Path.as_uri`), which imports `ipaddress` (for URLs with a bracketed IPv6 host); inspect
-and linecache import `tokenize` (to read source files). That is ~50 M instructions, a
-fifth of `skopo --version`, which uses none of them. `defer()`, called before typer is imported,
+and linecache import `tokenize` (to read source files), traceback imports `textwrap` (to
+indent exception groups). That is ~55 M instructions, a fifth of `skopo --version`, which
+uses none of them. `defer()`, called before typer is imported,
 puts a stand-in module under each such name in `sys.modules`; `import shutil` anywhere then
 binds the stand-in, and the first attribute read from it imports the real module and
 copies its namespace into the stand-in (so later reads are plain attribute reads), and
@@ -59,6 +60,9 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     "tokenize": (),
     # pathlib takes quote_from_bytes (for Path.as_uri) out of it; URLs are the network's.
     "urllib.parse": ("quote_from_bytes",),
+    # traceback (imported by typer) indents exception groups with it; help formats with it.
+    # Its import compiles five regexes.
+    "textwrap": (),
 }
 
 #: Re-entrant: loading one deferred module may load another (urllib.parse imports ipaddress).
