@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import io
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, TypeVar
 
@@ -152,7 +153,10 @@ def _builtin_hash(algorithm: str) -> Any:
     (looked up once per algorithm)."""
     if algorithm not in _BUILTIN:
         _BUILTIN[algorithm] = None
-        for module in ("_sha2", f"_{algorithm}"):
+        # Python 3.12 has `_sha2`, 3.11 `_sha256`/`_sha512`: the other name is a failed
+        # import, a search of every path entry, so the running version's name comes first.
+        names = ("_sha2", f"_{algorithm}") if sys.version_info >= (3, 12) else (f"_{algorithm}", "_sha2")
+        for module in names:
             try:
                 _BUILTIN[algorithm] = getattr(__import__(module), algorithm)
                 break
