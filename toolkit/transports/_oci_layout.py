@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, BinaryIO, Final, Protocol, Self
+from typing import Any, BinaryIO, Final, Self
 
 from toolkit._lazy import DebugLogger
+from toolkit._protocol import Protocol
 from toolkit._record import record
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
