@@ -19,7 +19,8 @@ loads the module when first called and then calls the real function with the sam
 arguments. And `uuid`, which typer imports too, calls `platform.system()` at import time:
 the `platform` stand-in answers that call itself on Linux (the value is
 `os.uname().sysname` there, exactly as `platform.system()` computes it) and loads
-`platform` for it anywhere else.
+`platform` for it anywhere else. `inspect` subclasses `ast.NodeVisitor` at import time:
+the `ast` stand-in holds a class whose methods call the real `NodeVisitor`'s.
 
 Contract:
 - Only names not yet imported are deferred; `defer()` is idempotent and imports nothing
@@ -63,6 +64,9 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     # traceback (imported by typer) indents exception groups with it; help formats with it.
     # Its import compiles five regexes.
     "textwrap": (),
+    # inspect (imported by typer and click) parses source with it: finding a class's source,
+    # text signatures of builtins. Its import (the _ast types) is ~20 M instructions.
+    "ast": (),
 }
 
 #: Re-entrant: loading one deferred module may load another (urllib.parse imports ipaddress).
@@ -117,6 +121,26 @@ def _platform_system(stand_in: _DeferredModule) -> Callable[[], str]:
     return system
 
 
+def _node_visitor(stand_in: _DeferredModule) -> type:
+    """`ast.NodeVisitor` for classes made before `ast` is loaded: inspect subclasses it at
+    import time (`inspect._ClassFinder`, which finds a class's source). Its methods are
+    the real class's, called on the same instance (so a subclass's `visit_X` methods are
+    found as the real `visit` finds them)."""
+
+    class NodeVisitor:
+        def visit(self, node: Any) -> Any:
+            return _load(stand_in).NodeVisitor.visit(self, node)
+
+        def generic_visit(self, node: Any) -> Any:
+            return _load(stand_in).NodeVisitor.generic_visit(self, node)
+
+        def visit_Constant(self, node: Any) -> Any:  # noqa: N802 (ast's own name)
+            return _load(stand_in).NodeVisitor.visit_Constant(self, node)
+
+    NodeVisitor.__module__ = "ast"
+    return NodeVisitor
+
+
 def defer(names: Sequence[str] | None = None) -> None:
     """Put a stand-in in `sys.modules` for each of `names` (default: all of `DEFERRED`)
     not imported yet."""
@@ -129,6 +153,8 @@ def defer(names: Sequence[str] | None = None) -> None:
             stand_in.__dict__[attribute] = _forwarder(stand_in, attribute)
         if name == "platform":
             stand_in.__dict__["system"] = _platform_system(stand_in)
+        if name == "ast":
+            stand_in.__dict__["NodeVisitor"] = _node_visitor(stand_in)
         sys.modules[name] = stand_in
         package, _, child = name.rpartition(".")
         if package:  # `import urllib.parse; urllib.parse.x`: the package's attribute too

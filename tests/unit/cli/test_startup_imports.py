@@ -110,6 +110,7 @@ DEFERRED = (
             "toolkit.manifest.select", "toolkit.manifest.platform",  # instance selection: lists only
             "toolkit.streams",  # buffer pools and read-ahead: only commands that write blobs
             "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
+            "toolkit.cli.gotemplate",  # --format only
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), HEAVY),
     ],
