@@ -133,41 +133,10 @@ def _encode(value: Any, out: list[str], unit: str | None = None, depth: int = 0)
         # A GoStruct's fields in order; a dict is a Go map, keys sorted by their bytes (for
         # str keys UTF-8 order == code point order).
         pairs = value if isinstance(value, GoStruct) else [(key, value[key]) for key in sorted(value)]
-        if unit is None:
-            out.append("{")
-            for i, (key, item) in enumerate(pairs):
-                if i:
-                    out.append(",")
-                out.append(quote(key))
-                out.append(":")
-                _encode(item, out)
-            out.append("}")
-        elif not pairs:
-            out.append("{}")
-        else:
-            inner = "\n" + unit * (depth + 1)
-            for i, (key, item) in enumerate(pairs):
-                out.append(("{" if i == 0 else ",") + inner)
-                out.append(quote(key))
-                out.append(": ")
-                _encode(item, out, unit, depth + 1)
-            out.append("\n" + unit * depth + "}")
+        colon = ":" if unit is None else ": "
+        _encode_members([(quote(key) + colon, item) for key, item in pairs], "{}", out, unit, depth)
     elif isinstance(value, (list, tuple)):
-        if unit is None:
-            out.append("[")
-            for i, item in enumerate(value):
-                if i:
-                    out.append(",")
-                _encode(item, out)
-            out.append("]")
-        elif not value:
-            out.append("[]")
-        else:
-            inner = "\n" + unit * (depth + 1)
-            for i, item in enumerate(value):
-                out.append(("[" if i == 0 else ",") + inner)
-                _encode(item, out, unit, depth + 1)
-            out.append("\n" + unit * depth + "]")
+        _encode_members([("", item) for item in value], "[]", out, unit, depth)
     elif isinstance(value, RawJSON):
         raw = compact(value.raw)
         if unit is not None:
@@ -177,6 +146,21 @@ def _encode(value: Any, out: list[str], unit: str | None = None, depth: int = 0)
         out.append(quote(value.format()))
     else:  # pragma: no cover - programming error
         raise TypeError(f"cannot marshal {type(value).__name__}")
+
+
+def _encode_members(
+    members: list[tuple[str, Any]], brackets: str, out: list[str], unit: str | None, depth: int
+) -> None:
+    """An object's or an array's members (each a prefix, the quoted key and colon or "",
+    and a value) between `brackets`, compact or indented as `_encode` writes them."""
+    if not members:
+        out.append(brackets)
+        return
+    inner = "" if unit is None else "\n" + unit * (depth + 1)
+    for i, (prefix, item) in enumerate(members):
+        out.append((brackets[0] if i == 0 else ",") + inner + prefix)
+        _encode(item, out, unit, depth + 1)
+    out.append(brackets[1] if unit is None else "\n" + unit * depth + brackets[1])
 
 
 def marshal(value: Any) -> bytes:
