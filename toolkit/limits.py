@@ -105,9 +105,6 @@ def read_named_input(
     Raises `ToolkitError` naming the file if it is missing, a directory, a socket or a block
     device, too large, or a pipe that stays silent (no writer, or no data) for `wait` seconds.
     """
-    import select
-    import time
-
     name = safe_text(str(path))
     fd = _open_without_blocking(path, what)
     try:
@@ -123,6 +120,9 @@ def read_named_input(
         if not stat.S_ISFIFO(mode):
             raise ToolkitError(f"{what} {name}: not a regular file, a character device or a pipe")
         # A pipe: wait for its writer and its data with a deadline, never forever.
+        import select  # pipes only (an extension module: a file need not load it)
+        import time
+
         chunks: list[bytes] = []
         size = 0
         poller = select.poll()

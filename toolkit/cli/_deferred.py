@@ -5,8 +5,9 @@ to ask a shell about completion), `shutil` (for `get_terminal_size`, when help i
 formatted), `gettext` (its `gettext`, for help and error texts) and `difflib` (its
 `get_close_matches`, for a mistyped command name); pathlib imports `urllib.parse` (for
 `Path.as_uri`), which imports `ipaddress` (for URLs with a bracketed IPv6 host); inspect
-and linecache import `tokenize` (to read source files). That is ~50 M instructions, a
-fifth of `skopo --version`, which uses none of them. `defer()`, called before typer is imported,
+and linecache import `tokenize` (to read source files), traceback imports `textwrap` (to
+indent exception groups). That is ~55 M instructions, a fifth of `skopo --version`, which
+uses none of them. `defer()`, called before typer is imported,
 puts a stand-in module under each such name in `sys.modules`; `import shutil` anywhere then
 binds the stand-in, and the first attribute read from it imports the real module and
 copies its namespace into the stand-in (so later reads are plain attribute reads), and
@@ -18,7 +19,8 @@ loads the module when first called and then calls the real function with the sam
 arguments. And `uuid`, which typer imports too, calls `platform.system()` at import time:
 the `platform` stand-in answers that call itself on Linux (the value is
 `os.uname().sysname` there, exactly as `platform.system()` computes it) and loads
-`platform` for it anywhere else.
+`platform` for it anywhere else. `inspect` subclasses `ast.NodeVisitor` at import time:
+the `ast` stand-in holds a class whose methods call the real `NodeVisitor`'s.
 
 Contract:
 - Only names not yet imported are deferred; `defer()` is idempotent and imports nothing
@@ -59,6 +61,12 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     "tokenize": (),
     # pathlib takes quote_from_bytes (for Path.as_uri) out of it; URLs are the network's.
     "urllib.parse": ("quote_from_bytes",),
+    # traceback (imported by typer) indents exception groups with it; help formats with it.
+    # Its import compiles five regexes.
+    "textwrap": (),
+    # inspect (imported by typer and click) parses source with it: finding a class's source,
+    # text signatures of builtins. Its import (the _ast types) is ~20 M instructions.
+    "ast": (),
 }
 
 #: Re-entrant: loading one deferred module may load another (urllib.parse imports ipaddress).
@@ -113,6 +121,26 @@ def _platform_system(stand_in: _DeferredModule) -> Callable[[], str]:
     return system
 
 
+def _node_visitor(stand_in: _DeferredModule) -> type:
+    """`ast.NodeVisitor` for classes made before `ast` is loaded: inspect subclasses it at
+    import time (`inspect._ClassFinder`, which finds a class's source). Its methods are
+    the real class's, called on the same instance (so a subclass's `visit_X` methods are
+    found as the real `visit` finds them)."""
+
+    class NodeVisitor:
+        def visit(self, node: Any) -> Any:
+            return _load(stand_in).NodeVisitor.visit(self, node)
+
+        def generic_visit(self, node: Any) -> Any:
+            return _load(stand_in).NodeVisitor.generic_visit(self, node)
+
+        def visit_Constant(self, node: Any) -> Any:  # noqa: N802 (ast's own name)
+            return _load(stand_in).NodeVisitor.visit_Constant(self, node)
+
+    NodeVisitor.__module__ = "ast"
+    return NodeVisitor
+
+
 def defer(names: Sequence[str] | None = None) -> None:
     """Put a stand-in in `sys.modules` for each of `names` (default: all of `DEFERRED`)
     not imported yet."""
@@ -125,6 +153,8 @@ def defer(names: Sequence[str] | None = None) -> None:
             stand_in.__dict__[attribute] = _forwarder(stand_in, attribute)
         if name == "platform":
             stand_in.__dict__["system"] = _platform_system(stand_in)
+        if name == "ast":
+            stand_in.__dict__["NodeVisitor"] = _node_visitor(stand_in)
         sys.modules[name] = stand_in
         package, _, child = name.rpartition(".")
         if package:  # `import urllib.parse; urllib.parse.x`: the package's attribute too

@@ -17,7 +17,10 @@ Contract:
 
 # No `from __future__ import annotations` here: Typer reads `_root`'s annotations on every
 # run, and string annotations would be compiled and evaluated each time (~17 M instructions
-# for the global flags); evaluated once at definition they cost next to nothing.
+# for the global flags); evaluated once at definition they cost next to nothing. The flags
+# are declared in Typer's default style (`name: TYPE = typer.Option(DEFAULT, ...)`), the
+# same options as `Annotated[TYPE, typer.Option(...)] = DEFAULT` with less of Typer's work
+# (no `Annotated` type per flag, one copy less of each option per read of the signature).
 import atexit
 import contextlib
 import errno
@@ -29,7 +32,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 import typer
 
@@ -55,85 +58,57 @@ def _version_callback(value: bool) -> None:
 
 def _root(
     ctx: typer.Context,
-    policy: Annotated[
-        Path | None, typer.Option("--policy", help="Path to a trust policy file", metavar="PATH")
-    ] = None,
-    insecure_policy: Annotated[
-        bool, typer.Option("--insecure-policy", help="Run the tool without any policy check")
-    ] = False,
-    registries_d: Annotated[
-        Path | None,
-        typer.Option("--registries.d", help="Use registry configuration files in DIR", metavar="DIR"),
-    ] = None,
-    registries_conf: Annotated[
-        Path | None,
-        typer.Option("--registries-conf", help="Path to registries.conf", metavar="PATH", hidden=True),
-    ] = None,
-    override_arch: Annotated[
-        str,
-        typer.Option(
-            "--override-arch", help="Use ARCH instead of the architecture of the machine", metavar="ARCH"
-        ),
-    ] = "",
-    override_os: Annotated[
-        str, typer.Option("--override-os", help="Use OS instead of the running OS", metavar="OS")
-    ] = "",
-    override_variant: Annotated[
-        str,
-        typer.Option(
-            "--override-variant",
-            help="Use VARIANT instead of the running architecture variant",
-            metavar="VARIANT",
-        ),
-    ] = "",
-    tmpdir: Annotated[
-        Path | None,
-        typer.Option("--tmpdir", help="Directory used for big temporary files", metavar="DIR"),
-    ] = None,
-    command_timeout: Annotated[
-        str,
-        typer.Option(
-            "--command-timeout",
-            help="Timeout for the command execution (e.g. 30s, 5m)",
-            metavar="DURATION",
-            show_default=False,
-        ),
-    ] = "0",
-    user_agent_prefix: Annotated[
-        str,
-        typer.Option("--user-agent-prefix", help="Prefix to add to the user agent", metavar="PREFIX"),
-    ] = "",
-    require_signed: Annotated[
-        bool, typer.Option(
-            "--require-signed",
-            help="Require any pulled image to be signed: accept it only if a policy requirement that verifies "
-            "signatures (signedBy, sigstoreSigned) accepted it",
-        )
-    ] = False,
-    tls_details: Annotated[
-        Path | None,
-        typer.Option(
-            "--tls-details",
-            help="Path to a containers-tls-details.yaml(5) file (minVersion, cipherSuites, namedGroups) for "
-            "every TLS connection; see skopo-tls-details.yaml(5)",
-            metavar="PATH",
-        ),
-    ] = None,
-    tls_verify: Annotated[
-        bool | None,
-        typer.Option(
-            "--tls-verify/--no-tls-verify",
-            help="Require HTTPS and verify certificates when accessing the registry (deprecated)",
-            hidden=True,
-        ),
-    ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Enable debug output")] = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", "-v", help="Print the version number", callback=_version_callback, is_eager=True
-        ),
-    ] = False,
+    policy: Path | None = typer.Option(None, "--policy", help="Path to a trust policy file", metavar="PATH"),
+    insecure_policy: bool = typer.Option(False, "--insecure-policy", help="Run the tool without any policy check"),
+    registries_d: Path | None = typer.Option(
+        None, "--registries.d", help="Use registry configuration files in DIR", metavar="DIR"
+    ),
+    registries_conf: Path | None = typer.Option(
+        None, "--registries-conf", help="Path to registries.conf", metavar="PATH", hidden=True
+    ),
+    override_arch: str = typer.Option(
+        "", "--override-arch", help="Use ARCH instead of the architecture of the machine", metavar="ARCH"
+    ),
+    override_os: str = typer.Option("", "--override-os", help="Use OS instead of the running OS", metavar="OS"),
+    override_variant: str = typer.Option(
+        "", "--override-variant", help="Use VARIANT instead of the running architecture variant", metavar="VARIANT"
+    ),
+    tmpdir: Path | None = typer.Option(
+        None, "--tmpdir", help="Directory used for big temporary files", metavar="DIR"
+    ),
+    command_timeout: str = typer.Option(
+        "0",
+        "--command-timeout",
+        help="Timeout for the command execution (e.g. 30s, 5m)",
+        metavar="DURATION",
+        show_default=False,
+    ),
+    user_agent_prefix: str = typer.Option(
+        "", "--user-agent-prefix", help="Prefix to add to the user agent", metavar="PREFIX"
+    ),
+    require_signed: bool = typer.Option(
+        False,
+        "--require-signed",
+        help="Require any pulled image to be signed: accept it only if a policy requirement that verifies "
+        "signatures (signedBy, sigstoreSigned) accepted it",
+    ),
+    tls_details: Path | None = typer.Option(
+        None,
+        "--tls-details",
+        help="Path to a containers-tls-details.yaml(5) file (minVersion, cipherSuites, namedGroups) for "
+        "every TLS connection; see skopo-tls-details.yaml(5)",
+        metavar="PATH",
+    ),
+    tls_verify: bool | None = typer.Option(
+        None,
+        "--tls-verify/--no-tls-verify",
+        help="Require HTTPS and verify certificates when accessing the registry (deprecated)",
+        hidden=True,
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Enable debug output"),
+    version: bool = typer.Option(
+        False, "--version", "-v", help="Print the version number", callback=_version_callback, is_eager=True
+    ),
 ) -> None:
     """Various operations with container images and container image registries."""
     timeout = parse_go_duration(command_timeout)

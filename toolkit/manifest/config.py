@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import field
@@ -281,6 +280,8 @@ def docker_config_to_oci(raw: bytes) -> bytes:
 
 def members_of_object(text: str, what: str) -> list[tuple[str, str]]:
     """Top-level (key, raw value text) pairs of a JSON object, in order (like map[string]RawMessage)."""
+    import json  # schema1 only: other documents are parsed by toolkit.manifest.jsonscan
+
     decoder = json.JSONDecoder()
     ws = re.compile(r"[ \t\n\r]*")
 

@@ -13,7 +13,6 @@ Contract:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import field
 from types import MappingProxyType
@@ -196,6 +195,8 @@ def _check_unambiguous(doc: dict[str, Any], expected_mime: str, allowed: frozens
         if any(fold_equal(key, name) and value is not None for key, value in doc.items()):
             unexpected.append(name)
     if unexpected:
+        import json  # an error message only (documents are parsed by toolkit.manifest.jsonscan)
+
         listed = ", ".join(json.dumps(n) for n in unexpected)
         raise AmbiguousManifestError(
             f"rejecting ambiguous manifest, unexpected fields []string{{{listed}}} "

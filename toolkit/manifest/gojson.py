@@ -22,7 +22,6 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import time
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from typing import Any, Final
 
 from toolkit._record import record
 from toolkit.errors import ManifestError
+from toolkit.manifest.jsonscan import loads
 
 __all__ = [
     "GoStruct",
@@ -114,7 +114,11 @@ def quote(text: str) -> str:
     return '"' + _needs_escape().sub(_escape_char, text) + '"'
 
 
-def _encode(value: Any, out: list[str]) -> None:
+def _encode(value: Any, out: list[str], unit: str | None = None, depth: int = 0) -> None:
+    """Append Go's encoding of `value` to `out`: compact (`unit` None, `json.Marshal`), or
+    as `json.MarshalIndent(value, "", unit)` writes it at nesting `depth` (what `indent`
+    makes of the compact form, written directly: a non-empty object or array opens a line
+    per member, `: ` after a key, an empty one stays `{}` / `[]`)."""
     if value is None:
         out.append("null")
     elif value is True:
@@ -125,38 +129,38 @@ def _encode(value: Any, out: list[str]) -> None:
         out.append(str(value))
     elif isinstance(value, str):
         out.append(quote(value))
-    elif isinstance(value, GoStruct):
-        out.append("{")
-        for i, (key, item) in enumerate(value):
-            if i:
-                out.append(",")
-            out.append(quote(key))
-            out.append(":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, dict):
-        out.append("{")
-        # Go sorts map keys by their bytes; for str keys UTF-8 order == code point order.
-        for i, key in enumerate(sorted(value)):
-            if i:
-                out.append(",")
-            out.append(quote(key))
-            out.append(":")
-            _encode(value[key], out)
-        out.append("}")
+    elif isinstance(value, (GoStruct, dict)):
+        # A GoStruct's fields in order; a dict is a Go map, keys sorted by their bytes (for
+        # str keys UTF-8 order == code point order).
+        pairs = value if isinstance(value, GoStruct) else [(key, value[key]) for key in sorted(value)]
+        colon = ":" if unit is None else ": "
+        _encode_members([(quote(key) + colon, item) for key, item in pairs], "{}", out, unit, depth)
     elif isinstance(value, (list, tuple)):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
+        _encode_members([("", item) for item in value], "[]", out, unit, depth)
     elif isinstance(value, RawJSON):
-        out.append(compact(value.raw).decode("utf-8", "surrogateescape"))
+        raw = compact(value.raw)
+        if unit is not None:
+            raw = indent(raw, unit, depth)
+        out.append(raw.decode("utf-8", "surrogateescape"))
     elif isinstance(value, GoTime):
         out.append(quote(value.format()))
     else:  # pragma: no cover - programming error
         raise TypeError(f"cannot marshal {type(value).__name__}")
+
+
+def _encode_members(
+    members: list[tuple[str, Any]], brackets: str, out: list[str], unit: str | None, depth: int
+) -> None:
+    """An object's or an array's members (each a prefix, the quoted key and colon or "",
+    and a value) between `brackets`, compact or indented as `_encode` writes them."""
+    if not members:
+        out.append(brackets)
+        return
+    inner = "" if unit is None else "\n" + unit * (depth + 1)
+    for i, (prefix, item) in enumerate(members):
+        out.append((brackets[0] if i == 0 else ",") + inner + prefix)
+        _encode(item, out, unit, depth + 1)
+    out.append(brackets[1] if unit is None else "\n" + unit * depth + brackets[1])
 
 
 def marshal(value: Any) -> bytes:
@@ -226,8 +230,38 @@ def compact(raw: bytes) -> bytes:
 
 @functools.cache
 def _rfc3339() -> re.Pattern[str]:
-    """An RFC 3339 time as Go parses it (compiled on first use)."""
+    """An RFC 3339 time as Go parses it (compiled on first use: only for non-ASCII text)."""
     return re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})\Z")
+
+
+_DIGITS: Final = "0123456789"
+
+
+def _rfc3339_fields(text: str) -> tuple[str, ...] | None:
+    """The groups of `_rfc3339().match(text)` (the fraction "" when absent), or None when it
+    does not match. ASCII text (the times documents hold) is split without the regex, whose
+    compilation every `inspect` of an image with a creation time paid; `\\d` matches other
+    scripts' digits too, so other text still goes through the regex."""
+    if not text.isascii():
+        match = _rfc3339().match(text)
+        return None if match is None else tuple(group or "" for group in match.groups())
+    if len(text) < 20 or text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+        return None
+    fields = [text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19]]
+    if not all(field.isdigit() for field in fields):  # ASCII: isdigit() is [0-9]
+        return None
+    rest = text[19:]
+    fraction = ""
+    if rest.startswith("."):
+        fraction = rest[1 : len(rest) - len(rest[1:].lstrip(_DIGITS))]
+        if not fraction:
+            return None
+        rest = rest[1 + len(fraction) :]
+    if rest != "Z" and not (
+        len(rest) == 6 and rest[0] in "+-" and rest[1:3].isdigit() and rest[3] == ":" and rest[4:6].isdigit()
+    ):
+        return None
+    return (*fields, fraction, rest)
 _DAYS: Final = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -250,13 +284,15 @@ class GoTime:
     @classmethod
     def parse(cls, text: object, *, what: str) -> GoTime:
         """Parse like Go's `Time.UnmarshalJSON` (RFC 3339); raise `ManifestError` if invalid."""
-        match = _rfc3339().match(text) if isinstance(text, str) else None
-        if match is None:
+        fields = _rfc3339_fields(text) if isinstance(text, str) else None
+        if fields is None:
+            import json  # an error message only (jsonscan: json is not imported to parse)
+
             raise ManifestError(f"{what}: invalid RFC 3339 time {json.dumps(text)[:80]}")
-        year, month, day, hour, minute, second = (int(match.group(k)) for k in range(1, 7))
-        frac = match.group(7) or ""
+        year, month, day, hour, minute, second = (int(field) for field in fields[:6])
+        frac = fields[6]
         nanos = int((frac[:9]).ljust(9, "0")) if frac else 0
-        zone = match.group(8)
+        zone = fields[7]
         offset = 0
         if zone != "Z":
             zh, zm = int(zone[1:3]), int(zone[4:6])
@@ -350,7 +386,7 @@ def loads_go(raw: bytes) -> Any:
         raise ManifestError("invalid character 'ï' looking for beginning of value")
     text = raw.decode("utf-8", "replace")
     try:
-        return json.loads(
+        return loads(
             text,
             object_pairs_hook=GoPairs,
             parse_constant=_reject_constant,
@@ -398,12 +434,12 @@ def go_field(obj: Any, name: str, default: Any = None) -> Any:
     return default if found is _MISSING else found
 
 
-def indent(compact_json: bytes, prefix_unit: str = "    ") -> bytes:
+def indent(compact_json: bytes, prefix_unit: str = "    ", depth: int = 0) -> bytes:
     """Go's `json.Indent(dst, src, "", prefix_unit)` applied to compact JSON
-    (what `json.MarshalIndent` writes): empty `{}`/`[]` stay on one line."""
+    (what `json.MarshalIndent` writes): empty `{}`/`[]` stay on one line. `depth`: the
+    nesting the text starts at (a value inside an indented document)."""
     text = compact_json.decode("utf-8", "surrogateescape")
     out: list[str] = []
-    depth = 0
     in_string = False
     escaped = False
     i = 0
@@ -443,5 +479,9 @@ def indent(compact_json: bytes, prefix_unit: str = "    ") -> bytes:
 
 
 def marshal_indent(value: Any, prefix_unit: str = "    ") -> bytes:
-    """Go `json.MarshalIndent(value, "", prefix_unit)`."""
-    return indent(marshal(value), prefix_unit)
+    """Go `json.MarshalIndent(value, "", prefix_unit)`: `indent(marshal(value), prefix_unit)`,
+    written in one pass (re-reading the compact text character by character cost as much
+    as all the rest of a short `inspect`)."""
+    out: list[str] = []
+    _encode(value, out, prefix_unit)
+    return "".join(out).encode("utf-8", "surrogateescape")

@@ -21,13 +21,14 @@ any type confusion (`"layers": {}`, `"size": "12"`, `"size": -1`, `"mediaType": 
 
 from __future__ import annotations
 
-import json
+import sys
 from collections.abc import Mapping
 from typing import Any, Final, NoReturn
 
 from toolkit.errors import ManifestError, SizeLimitError, ToolkitError, safe_text
 from toolkit.gocompat import INT64_MAX  # also re-exported (formats.py takes it from here)
 from toolkit.manifest.gojson import fold_equal
+from toolkit.manifest.jsonscan import loads
 
 __all__ = [
     "MAX_DEPTH",
@@ -133,7 +134,7 @@ def loads_strict(raw: bytes, *, what: str, limit: int, error_cls: _ErrCls = Mani
     except UnicodeDecodeError as exc:
         raise error_cls(f"{what}: invalid UTF-8 at byte {exc.start}") from None
     try:
-        value = json.loads(
+        value = loads(
             text,
             object_pairs_hook=_pairs_hook,
             parse_constant=_bad_constant,
@@ -144,9 +145,11 @@ def loads_strict(raw: bytes, *, what: str, limit: int, error_cls: _ErrCls = Mani
         raise error_cls(f'{what}: duplicate key "{safe_text(str(exc), 100)}" in JSON object') from None
     except RecursionError:
         raise error_cls(f"{what}: JSON nesting deeper than {MAX_DEPTH} levels") from None
-    except json.JSONDecodeError as exc:
-        raise error_cls(f"{what}: invalid JSON: {safe_text(exc.msg, 100)} at offset {exc.pos}") from None
     except ValueError as exc:
+        # A JSONDecodeError comes from json.loads, which jsonscan imports on failure only.
+        json = sys.modules.get("json")
+        if json is not None and isinstance(exc, json.JSONDecodeError):
+            raise error_cls(f"{what}: invalid JSON: {safe_text(exc.msg, 100)} at offset {exc.pos}") from None
         raise error_cls(f"{what}: invalid JSON: {safe_text(str(exc), 120)}") from None
     _check_tree(value, what, error_cls)
     return value

@@ -27,11 +27,11 @@ layout is `ArchiveError` (or `SizeLimitError`); a content mismatch is `DigestMis
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, BinaryIO, Final, Protocol, Self
+from typing import Any, BinaryIO, Final, Self
 
-from toolkit._lazy import DebugLogger, lazy_pattern
+from toolkit._lazy import DebugLogger
+from toolkit._protocol import Protocol
 from toolkit._record import record
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
@@ -117,10 +117,26 @@ MAX_LAYOUT_FILE_SIZE: Final = 64 << 10
 SIGNATURES_UNSUPPORTED: Final = "Pushing signatures for OCI images is not supported"
 
 # c/image oci/internal/oci_util.go refRegexp (image-spec ref.name grammar).
-_SEPARATOR = r"(?:[-._:@+]|--)"
-_ALPHANUM = r"[A-Za-z0-9]+"
-_COMPONENT = rf"{_ALPHANUM}(?:{_SEPARATOR}{_ALPHANUM})*"
-_REF_RE: Final = lazy_pattern(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+# The ref.name grammar of image-spec: `component(/component)*`, a component being
+# `[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*`. Checked without a regex (compiling one
+# cost more than the rest of reading a layout's index): every ASCII letter and digit maps
+# to "a", so a component is "a"-runs with one separator between each two.
+_ALNUM_AS_A: Final = str.maketrans(
+    dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "a")
+)
+_SEPARATORS: Final = frozenset({"-", ".", "_", ":", "@", "+", "--"})
+
+
+def _is_ref_name(image: str) -> bool:
+    """True if `image` matches the ref.name grammar above."""
+    for component in image.translate(_ALNUM_AS_A).split("/"):
+        between = component.split("a")
+        # Starts and ends with an alphanumeric; only separators (or nothing) in between.
+        if len(between) < 2 or between[0] or between[-1]:
+            return False
+        if any(piece and piece not in _SEPARATORS for piece in between):
+            return False
+    return True
 
 # Media types an entry may have to be selected by ref name (c/image getManifestDescriptor).
 _NAMED_TYPES: Final = frozenset({mime.OCI_MANIFEST, mime.OCI_INDEX, mime.DOCKER_V2S2, mime.DOCKER_V2LIST})
@@ -137,7 +153,7 @@ _DESCRIPTOR_KEYS: Final = frozenset(
 
 def validate_image_name(image: str) -> None:
     """c/image `ValidateImageName`: "" or the ref.name grammar; else `InvalidImageNameError`."""
-    if image and _REF_RE().fullmatch(image) is None:
+    if image and not _is_ref_name(image):
         raise InvalidImageNameError(f"Invalid image {safe_text(image)}")
 
 
@@ -263,6 +279,8 @@ def serialize_index(index: LayoutIndex) -> bytes:
     Compact JSON like Go's encoder (index.json is not digested, so byte equality with
     c/image is not needed; key order of what we read is preserved).
     """
+    import json  # written layouts only: reading one parses with toolkit.manifest.jsonscan
+
     doc = dict(index.raw)
     doc["manifests"] = [dict(e.raw) for e in index.entries]
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -278,6 +296,8 @@ def check_layout_file(raw: bytes, where: str) -> None:
     )
     version = get_str(doc, "imageLayoutVersion", what=what, error_cls=ArchiveError)
     if version != LAYOUT_VERSION:
+        import json  # an error message only
+
         raise ArchiveError(
             f"{what}: unsupported imageLayoutVersion {json.dumps(version)[:80]} (expected {LAYOUT_VERSION})"
         )
@@ -410,6 +430,8 @@ def resolve_position(index: LayoutIndex, image: str, source_index: int | None, w
                 if entry.media_type in _NAMED_TYPES:
                     return position
                 unsupported.append(entry.media_type)
+        import json  # error messages only
+
         if unsupported:
             raise ToolkitError(
                 f"{where}: reference {json.dumps(image)} matches unsupported manifest MIME types "

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Self
 
+from toolkit._protocol import Protocol, runtime_checkable
 from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import ToolkitError

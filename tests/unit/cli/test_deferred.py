@@ -187,3 +187,19 @@ def test_loading_one_stand_in_may_load_another() -> None:
         print(inspect.signature(lambda a, b=1: None), _deferred.pending())
     """)
     assert out == "(a, b=1) []\n"
+
+
+def test_inspect_finds_a_class_source_and_a_builtin_signature_through_the_ast_stand_in() -> None:
+    """inspect subclasses ast.NodeVisitor at import (its class finder): the stand-in's class
+    runs the real visitor, and everything else loads ast."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        import inspect
+        assert "ast" in _deferred.pending() and "_ast" not in sys.modules
+        source = inspect.getsource(_deferred._DeferredModule)
+        print(source.startswith("class _DeferredModule"), "ast" in _deferred.pending())
+        print(inspect.signature(divmod), type(sys.modules["ast"].NodeVisitor).__name__)
+    """)
+    assert out == "True False\n(x, y, /) type\n"

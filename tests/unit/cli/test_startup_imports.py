@@ -89,10 +89,12 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 #: CLI's help needs only their names), OpenSSL's hashlib (small documents are hashed by the
 #: interpreter's own sha256, also through a verifying reader), the standard modules typer
 #: imports but skopo seldom uses (cli/_deferred.py: shutil, and with it bz2 and lzma, ...),
-#: base64 (embedded data, schema1 signatures). (typer itself imports traceback.)
+#: base64 (embedded data, schema1 signatures), json (documents are parsed by its C scanner,
+#: toolkit.manifest.jsonscan; the package with its regexes is for errors and writing).
+#: (typer itself imports traceback.)
 DEFERRED = (
     "logging", "ctypes", "secrets", "random", "tempfile", "toolkit.compression", "isal", "zstandard",
-    "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED, "bz2", "lzma", "base64",
+    "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED, "bz2", "lzma", "base64", "json",
 )
 
 
@@ -108,6 +110,7 @@ DEFERRED = (
             "toolkit.manifest.select", "toolkit.manifest.platform",  # instance selection: lists only
             "toolkit.streams",  # buffer pools and read-ahead: only commands that write blobs
             "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
+            "toolkit.cli.gotemplate",  # --format only
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), HEAVY),
     ],

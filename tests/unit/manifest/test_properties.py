@@ -12,6 +12,7 @@ from toolkit.digest import Digest
 from toolkit.errors import ToolkitError
 from toolkit.manifest import (
     OCI1,
+    gojson,
     guess_mime_type,
     loads_strict,
     manifest_digest,
@@ -123,3 +124,22 @@ def test_quote_of_any_text_is_what_the_escape_pattern_writes(text: str) -> None:
     assert gojson.quote(text) == '"' + gojson._needs_escape().sub(gojson._escape_char, text) + '"'
     assert json.loads(gojson.quote(text)) == text or any("\ud800" <= ch <= "\udfff" for ch in text)
 
+
+
+
+go_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.sampled_from([b"{}", b"[]", b'{ "a" : [ 1 , {"b<":"x&y"} ] }', b'"s"', b"12"]).map(gojson.RawJSON),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=6), children, max_size=3)
+        | st.lists(st.tuples(st.text(max_size=6), children), max_size=3).map(gojson.GoStruct)
+    ),
+    max_leaves=12,
+)
+
+
+@given(go_values, st.sampled_from(["    ", "  ", "\t"]))
+def test_marshal_indent_is_indent_of_marshal(value: object, unit: str) -> None:
+    """The one-pass indented encoder writes what Go's Indent makes of the compact encoding."""
+    assert gojson.marshal_indent(value, unit) == gojson.indent(gojson.marshal(value), unit)

@@ -13,7 +13,6 @@ from toolkit.cli.common import base_context, log_line, with_retries
 from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
 from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
-from toolkit.cli.gotemplate import TemplateExecError, is_json_format, render_report
 from toolkit.digest import SUPPORTED_ALGORITHMS
 from toolkit.errors import InvalidInputError, safe_text
 from toolkit.manifest.gojson import indent, marshal_indent
@@ -187,10 +186,13 @@ def inspect(
 
     try:
         out.write(with_retries(flags, run, log_line))
-    except TemplateExecError as exc:
-        # skopeo has written the output up to the failure by then.
-        out.write(exc.partial.encode("utf-8", "surrogateescape"))
-        out.flush()
+    except Exception as exc:
+        # A TemplateExecError: skopeo has written the output up to the failure by then.
+        # (The template engine is loaded only by a --format, so only then can it be one.)
+        gotemplate = sys.modules.get("toolkit.cli.gotemplate")
+        if gotemplate is not None and isinstance(exc, gotemplate.TemplateExecError):
+            out.write(exc.partial.encode("utf-8", "surrogateescape"))
+            out.flush()
         raise
     out.flush()
 
@@ -224,6 +226,10 @@ def write_output(template: str | None, json_output: Callable[[], bytes], value: 
 
     Raises `TemplateError` (bad template) or `TemplateExecError` (with the partial output).
     """
-    if not template or is_json_format(template):
+    if not template:
+        return json_output()
+    from toolkit.cli.gotemplate import is_json_format, render_report  # a --format only
+
+    if is_json_format(template):
         return json_output()
     return render_report(template, value()).encode("utf-8", "surrogateescape")

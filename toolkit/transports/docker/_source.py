@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Protocol
 
+from toolkit._protocol import Protocol  # as ImageReference's (transports/base.py)
 from toolkit.config.registries_conf import PullSource, RegistriesConf, load_registries_conf
 from toolkit.digest import Digest, VerifyingReader
 from toolkit.errors import (
