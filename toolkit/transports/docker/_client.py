@@ -377,9 +377,9 @@ def _new_ssl_context(verify: bool, files: TLSFiles, details: TLSDetails | None =
         if _system_store_missing():
             # A Python built without a system store (python.org's macOS builds, some
             # minimal images) would trust nothing; Go reads the OS keychain there.
-            import certifi
+            from requests.certs import where as certifi_bundle
 
-            context.load_verify_locations(cafile=certifi.where())
+            context.load_verify_locations(cafile=certifi_bundle())
     else:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False

@@ -151,7 +151,7 @@ def test_a_python_without_a_system_store_trusts_certifi(monkeypatch: pytest.Monk
     (else it would trust nothing); with a system store it gets the system store only."""
     import ssl
 
-    import certifi
+    from requests.certs import where as certifi_bundle
 
     from toolkit.config.certs import TLSFiles
 
@@ -169,7 +169,7 @@ def test_a_python_without_a_system_store_trusts_certifi(monkeypatch: pytest.Monk
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
     try:
         _client._new_ssl_context(True, files)
-        assert loaded == [{"cafile": certifi.where()}]
+        assert loaded == [{"cafile": certifi_bundle()}]
         loaded.clear()
         _client._new_ssl_context(False, files)
         assert loaded == []
@@ -179,5 +179,5 @@ def test_a_python_without_a_system_store_trusts_certifi(monkeypatch: pytest.Monk
     loaded.clear()
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", spy)
     _client._new_ssl_context(True, files)
-    assert {"cafile": certifi.where()} not in loaded
+    assert {"cafile": certifi_bundle()} not in loaded
     _client._system_store_missing.cache_clear()
