@@ -377,7 +377,7 @@ def _new_ssl_context(verify: bool, files: TLSFiles, details: TLSDetails | None =
         if _system_store_missing():
             # A Python built without a system store (python.org's macOS builds, some
             # minimal images) would trust nothing; Go reads the OS keychain there.
-            from requests.certs import where as certifi_bundle
+            from requests.certs import where as certifi_bundle  # type: ignore[attr-defined]
 
             context.load_verify_locations(cafile=certifi_bundle())
     else:
