@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.registry import RegistryServer
 from toolkit import plugins
 from toolkit.cli import _deferred
 from toolkit.cli.commands import BUILTIN as BUILTIN_COMMANDS
@@ -39,6 +40,11 @@ IMAGE_MACHINERY = (
     "toolkit.policy", "toolkit.image", "toolkit.ops", "toolkit.transports", "toolkit.manifest.edit",
     "toolkit.manifest.formats", "toolkit.manifest.config", "toolkit.compression", "isal", "zstandard", "rich",
 )
+
+#: Not needed by a copy without `--encryption-key`/`--decryption-key` or signatures, nor
+#: (on Linux) platformdirs. (tomllib is: registries.conf drop-ins such as podman's
+#: shortnames.conf may exist on the machine.)
+PLAIN_COPY = ("toolkit.crypt", "platformdirs", "toolkit.signature")
 
 
 #: A deferred standard module (cli/_deferred.py) not used yet is a stand-in, not an import.
@@ -109,7 +115,7 @@ DEFERRED = (
             "toolkit.streams",  # buffer pools and read-ahead: only commands that write blobs
             "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
         )),
-        (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), HEAVY),
+        (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), (*HEAVY, *PLAIN_COPY)),
     ],
     ids=["--version", "manifest-digest", "inspect oci:", "copy oci: dir:"],
 )
@@ -132,6 +138,25 @@ def test_the_check_sees_the_http_stack_of_a_registry_command(tmp_path: Path, qui
     )
     assert "requests" in names and _offending(names, ("toolkit.transports.docker",))
     assert _offending(names, ("toolkit.policy", "cryptography")) == []
+
+
+@pytest.mark.parametrize("direction", ["pull", "push"])
+def test_a_plain_registry_copy_imports_no_encryption(
+    tmp_path: Path, quiet_env: dict[str, str], registry_server: RegistryServer, direction: str
+) -> None:
+    """A `docker://` copy (either way) without keys imports neither `toolkit.crypt` nor the
+    policy's signature machinery; it does import the HTTP stack (the control)."""
+    remote = f"docker://{registry_server.host}/startup-imports/demo:{direction}"
+    push = ("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"oci:{DEMO}:demo", remote)
+    if direction == "pull":
+        assert _imported(push, cwd=tmp_path, env=quiet_env)[0] == 0
+        args: tuple[str, ...] = ("--insecure-policy", "copy", "-q", "--src-tls-verify=false", remote,
+                                 f"oci:{tmp_path / 'out'}:demo")
+    else:
+        args = push
+    names = _skopo_imports(tmp_path, quiet_env, *args)
+    assert "requests" in names and "toolkit.ops.copy.single" in names
+    assert _offending(names, (*PLAIN_COPY, "cryptography", "gnupg", "yaml")) == []
 
 
 def test_logging_imported_later_is_still_configured(tmp_path: Path, quiet_env: dict[str, str]) -> None:

@@ -9,13 +9,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from toolkit.crypt import DecryptConfig, EncryptConfig
 from toolkit.digest import Digest
 from toolkit.manifest.platform import PlatformFilter
 from toolkit.ops.report import NullReporter, Reporter
 from toolkit.reference import NamedReference
 from toolkit.types import Compression, LayerCompression, SystemContext
+
+if TYPE_CHECKING:
+    # Annotations only: `toolkit.crypt` is imported by the copies that encrypt or decrypt.
+    from toolkit.crypt import DecryptConfig, EncryptConfig
 
 __all__ = ["DEFAULT_PARALLEL_COPIES", "Signer", "MultiArch", "CopyOptions", "CopyResult"]
 
