@@ -17,7 +17,6 @@ raises `ConfigError` naming the file.
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,6 +211,23 @@ def _parse_registry(table: Any, where: str) -> Registry:
 _PARSED: dict[Path, tuple[bytes, tuple[Registry, ...]]] = {}
 
 
+#: The control characters TOML allows nowhere (tab is allowed; newlines end lines).
+_CONTROLS = dict.fromkeys((*range(0x09), *range(0x0B, 0x20), 0x7F))
+
+
+def _only_comments(text: str) -> bool:
+    """True when `text` is a valid TOML document made of blank and comment lines only
+    (which `tomllib` reads as `{}`); False for anything else, which `tomllib` then judges."""
+    body = text.replace("\r\n", "\n")
+    if len(body.translate(_CONTROLS)) != len(body):
+        return False  # a lone CR or another control character: tomllib's error message
+    for line in body.split("\n"):
+        stripped = line.lstrip(" \t")
+        if stripped and stripped[0] != "#":
+            return False
+    return True
+
+
 def _parse_file(path: Path) -> tuple[Registry, ...]:
     try:
         raw = read_file_limited(path, MAX_CONFIG_FILE_SIZE, "registries.conf")
@@ -221,8 +237,16 @@ def _parse_file(path: Path) -> tuple[Registry, ...]:
     if cached is not None and cached[0] == raw:
         return cached[1]
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"loading registries configuration {safe_text(str(path))}: {safe_text(str(exc))}") from exc
+    if _only_comments(text):
+        return ()  # the distributions' default file: no tables, and no TOML parser to import
+    import tomllib  # only for a file with settings
+
+    try:
+        doc = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"loading registries configuration {safe_text(str(path))}: {safe_text(str(exc))}") from exc
     where = safe_text(str(path))
     regs = doc.get("registry", [])
