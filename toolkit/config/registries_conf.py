@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from toolkit._record import record
 from toolkit.config.paths import registries_conf_candidates
 from toolkit.debuglog import debug_once
 from toolkit.errors import ConfigError, ToolkitError, safe_text
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 _PULL_FROM_MIRROR = {"", "all", "digest-only", "tag-only"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Endpoint:
     """A location serving a registry's content (the primary or a mirror)."""
 
@@ -56,7 +57,7 @@ class Endpoint:
             raise ConfigError(f"rewriting reference to {safe_text(rewritten)}: {exc}") from exc
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PullSource:
     """One place to try when pulling: the rewritten reference and whether it is insecure."""
 
@@ -65,7 +66,7 @@ class PullSource:
     is_mirror: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Registry:
     """A `[[registry]]` table."""
 
@@ -120,7 +121,7 @@ def ref_matching_prefix(ref: str, prefix: str) -> int:
     return len(prefix) if ref[len(prefix)] in ":/@" else -1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistriesConf:
     """The parsed configuration (possibly empty)."""
 

@@ -57,9 +57,10 @@ import sys
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from toolkit._record import record
 from toolkit.compression import (
     SNIFF_SIZE,
     CompressionError,
@@ -108,7 +109,7 @@ class CopyCancelledError(ToolkitError):
     """Another layer failed, or the user interrupted the copy, while this layer was copied."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerPlan:
     """Target compression for a layer (None: keep as is).
 
@@ -135,7 +136,7 @@ class LayerPlan:
         return LayerCrypto.ENCRYPT if self.encrypt is not None else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CopiedLayer:
     """A copied layer: its info at the destination, and its diffID if it was computed."""
 

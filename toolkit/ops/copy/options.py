@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.manifest.platform import PlatformFilter
 from toolkit.ops.report import NullReporter, Reporter
@@ -44,7 +45,7 @@ class MultiArch(enum.Enum):
     PLATFORMS = "platforms"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CopyOptions:
     """How to copy. Defaults match `skopeo copy` without flags."""
 
@@ -86,7 +87,7 @@ class CopyOptions:
     decryption: DecryptConfig | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CopyResult:
     """What was written at the destination's top level."""
 
