@@ -214,18 +214,62 @@ _PARSED: dict[Path, tuple[bytes, tuple[Registry, ...]]] = {}
 
 #: The control characters TOML allows nowhere (tab is allowed; newlines end lines).
 _CONTROLS = dict.fromkeys((*range(0x09), *range(0x0B, 0x20), 0x7F))
+_BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
-def _only_comments(text: str) -> bool:
-    """True when `text` is a valid TOML document made of blank and comment lines only
-    (which `tomllib` reads as `{}`); False for anything else, which `tomllib` then judges."""
+def _simple_string(text: str) -> tuple[str, str] | None:
+    """A TOML basic string without escapes at the start of `text`: (its value, the rest)."""
+    if not text.startswith('"'):
+        return None
+    close = text.find('"', 1)
+    if close < 0 or "\\" in text[1:close]:
+        return None
+    return text[1:close], text[close + 1 :]
+
+
+def _key(text: str) -> str | None:
+    """A bare key or a quoted key without escapes, the whole of `text`; None otherwise."""
+    if text and _BARE.issuperset(text):
+        return text
+    quoted = _simple_string(text)
+    return quoted[0] if quoted is not None and not quoted[1] else None
+
+
+def _has_no_registries(text: str) -> bool:
+    """True when `text` is a valid TOML document without a top-level `registry` key, made
+    only of blank and comment lines, `[table]` headers and `key = "string"` lines (no
+    escapes): the distributions' default files (comments only) and podman's
+    shortnames.conf (`[aliases]`). False for anything else, which `tomllib` then reads or
+    rejects; this never accepts a document `tomllib` rejects (tests compare the two)."""
     body = text.replace("\r\n", "\n")
     if len(body.translate(_CONTROLS)) != len(body):
         return False  # a lone CR or another control character: tomllib's error message
+    tables: set[str] = set()
+    top: set[str] = set()
+    keys = top
     for line in body.split("\n"):
-        stripped = line.lstrip(" \t")
-        if stripped and stripped[0] != "#":
+        stripped = line.strip(" \t")
+        if not stripped or stripped[0] == "#":
+            continue
+        if stripped[0] == "[":
+            name, close, rest = stripped[1:].partition("]")
+            rest = rest.lstrip(" \t")
+            if not (close and name and _BARE.issuperset(name)) or (rest and rest[0] != "#"):
+                return False
+            if name == "registry" or name in tables or name in top:
+                return False  # registries, or a redefinition tomllib rejects
+            tables.add(name)
+            keys = set()
+            continue
+        left, equals, right = stripped.partition("=")
+        key = _key(left.rstrip(" \t"))
+        value = _simple_string(right.lstrip(" \t"))
+        if not equals or key is None or value is None or key in keys or (keys is top and key == "registry"):
             return False
+        rest = value[1].lstrip(" \t")
+        if rest and rest[0] != "#":
+            return False
+        keys.add(key)
     return True
 
 
@@ -241,8 +285,8 @@ def _parse_file(path: Path) -> tuple[Registry, ...]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"loading registries configuration {safe_text(str(path))}: {safe_text(str(exc))}") from exc
-    if _only_comments(text):
-        return ()  # the distributions' default file: no tables, and no TOML parser to import
+    if _has_no_registries(text):
+        return ()  # the usual files: no registries, and no TOML parser to import (~3 ms)
     import tomllib  # only for a file with settings
 
     try:

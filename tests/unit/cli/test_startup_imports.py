@@ -42,8 +42,8 @@ IMAGE_MACHINERY = (
 )
 
 #: Not needed by a copy without `--encryption-key`/`--decryption-key` or signatures, nor
-#: (on Linux) platformdirs. (tomllib is: registries.conf drop-ins such as podman's
-#: shortnames.conf may exist on the machine.)
+#: (on Linux) platformdirs. (tomllib may be: the machine's own registries.conf files, which
+#: these runs read, may hold settings.)
 PLAIN_COPY = ("toolkit.crypt", "platformdirs", "toolkit.signature")
 
 
