@@ -159,6 +159,41 @@ def test_a_plain_registry_copy_imports_no_encryption(
     assert _offending(names, (*PLAIN_COPY, "cryptography", "gnupg", "yaml")) == []
 
 
+#: Counts the classes made by `dataclasses.dataclass` (each costs ~4 M instructions: exec of
+#: generated code); toolkit's own classes are records (toolkit/_record.py) on this path.
+_COUNT_DATACLASSES = (
+    "import atexit, dataclasses, sys\n"
+    "made = []\n"
+    "_real = dataclasses.dataclass\n"
+    "def _counting(cls=None, /, **kwargs):\n"
+    "    def wrap(c):\n"
+    "        made.append(c.__module__ + '.' + c.__qualname__)\n"
+    "        return _real(c, **kwargs)\n"
+    "    return wrap if cls is None else wrap(cls)\n"
+    "dataclasses.dataclass = _counting\n"
+    "atexit.register(lambda: sys.stderr.write('\\nDATACLASSES ' + ' '.join(made) + '\\n'))\n"
+)
+
+
+def test_a_registry_copy_makes_no_dataclass_of_its_own(
+    tmp_path: Path, quiet_env: dict[str, str], registry_server: RegistryServer
+) -> None:
+    remote = f"docker://{registry_server.host}/startup-imports/dataclasses:1"
+    runs = [
+        ("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"oci:{DEMO}:demo", remote),
+        ("--insecure-policy", "copy", "-q", "--src-tls-verify=false", remote, f"oci:{tmp_path / 'out'}:demo"),
+    ]
+    for args in runs:
+        code = _COUNT_DATACLASSES + f"sys.argv = ['skopo', *{list(args)!r}]\nfrom toolkit.cli import main\nmain()\n"
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path, env=quiet_env,
+                                timeout=120, check=False)
+        err = result.stderr.decode(errors="replace")
+        assert result.returncode == 0, err[-3000:]
+        lines = [line for line in err.splitlines() if line.startswith("DATACLASSES")]
+        assert lines, err[-3000:]
+        assert [name for name in lines[-1].split()[1:] if name.startswith("toolkit.")] == []
+
+
 def test_logging_imported_later_is_still_configured(tmp_path: Path, quiet_env: dict[str, str]) -> None:
     """A command that imports `logging` only after start-up still gets skopo's log lines:
     warnings on stderr as `warning: ...`, no debug lines, Python warnings silenced."""
