@@ -28,10 +28,10 @@ import io
 import logging
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Final, Protocol, cast
 
+from toolkit._record import record
 from toolkit.compression_names import LEVELS
 from toolkit.digest import CHUNK_SIZE, ReadIntoFromRead
 from toolkit.errors import InvalidInputError, NotSupportedError, SizeLimitError, ToolkitError, safe_text
@@ -101,7 +101,7 @@ _BZIP2_MAGIC: Final = b"BZh"
 _XZ_MAGIC: Final = b"\xfd7zXZ\x00"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Algorithm:
     """One compression algorithm by its name (c/image `pkg/compression` `Algorithm`).
 

@@ -44,6 +44,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from toolkit._lazy import lazy_pattern
 from toolkit.compression import CompressionError
 from toolkit.digest import ReadIntoFromRead, pass_through
 from toolkit.streams import Readable, read_to_end
@@ -108,7 +109,7 @@ _TAR_TYPES: Final = {
 }
 _HEADER_ONLY: Final = frozenset({"hardlink", "symlink", "char", "block", "dir", "fifo"})
 _TOC_TYPES: Final = frozenset({*_TAR_TYPES.values(), "chunk"})
-_DIGEST_RE: Final = re.compile(r"sha256:[0-9a-f]{64}")
+_DIGEST_RE: Final = lazy_pattern(r"sha256:[0-9a-f]{64}")  # zstd:chunked TOCs only
 
 
 class ChunkedTOCError(CompressionError):
@@ -744,7 +745,7 @@ class TOCVerifier(ReadIntoFromRead, io.RawIOBase):
         if pair is None:
             raise ChunkedTOCError(f"{what}: no zstd:chunked annotations")
         checksum, position = pair
-        if not _DIGEST_RE.fullmatch(checksum):
+        if not _DIGEST_RE().fullmatch(checksum):
             raise ChunkedTOCError(f'{what}: invalid zstd:chunked manifest checksum "{checksum[:80]}"')
         self._checksum = checksum
         self._offset, self._length, self._ulength, kind = _parse_position(position)
@@ -855,7 +856,7 @@ class TOCVerifier(ReadIntoFromRead, io.RawIOBase):
                 raise self._fail(f'entry {index} ("{name[:80]}") has an invalid {key}')
         for key in ("digest", "chunkdigest"):
             value = e.get(key, "")
-            if value != "" and (not isinstance(value, str) or not _DIGEST_RE.fullmatch(value)):
+            if value != "" and (not isinstance(value, str) or not _DIGEST_RE().fullmatch(value)):
                 raise self._fail(f'entry {index} ("{name[:80]}") has an invalid {key}')
         offset, end = e.get("offset", 0), e.get("endoffset", 0)
         if offset > data_end or end > data_end or (end and offset > end):

@@ -26,14 +26,14 @@ import binascii
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit._lazy import lazy_pattern
+from toolkit._record import record
 from toolkit.config.paths import auth_file_search, primary_auth_file
 from toolkit.debuglog import debug_once
 from toolkit.errors import ConfigError, InvalidInputError, ToolkitError, safe_text
@@ -59,7 +59,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}")
+_HELPER_NAME = lazy_pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}")  # credential helpers only
 _HELPER_TIMEOUT = 30.0
 #: The username docker credential helpers use for an identity token.
 _TOKEN_USERNAME = "<token>"
@@ -115,7 +115,7 @@ def validate_key(key: str) -> bool:
     return first_slash != -1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuthLookup:
     """Where credentials came from (for `login --verbose`)."""
 
@@ -176,7 +176,7 @@ def _decode_entry(path: Path, key: str, entry: Any) -> Credentials | None:
 
 def _run_helper(name: str, registry: str, path: Path) -> Credentials | None:
     """`docker-credential-<name> get` for `registry`; None if the helper knows nothing."""
-    if not _HELPER_NAME.fullmatch(name):
+    if not _HELPER_NAME().fullmatch(name):
         raise ConfigError(f"auth file {safe_text(str(path))}: invalid credential helper name {safe_text(name)!r}")
     binary = shutil.which(f"docker-credential-{name}")
     if binary is None:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from toolkit._record import record
 from toolkit.config.paths import certs_d_candidates
 from toolkit.errors import ConfigError, safe_text
 
@@ -29,7 +30,7 @@ __all__ = ["TLSFiles", "tls_files_for_host", "read_cert_dir", "MAX_TLS_FILE_SIZE
 MAX_TLS_FILE_SIZE = 16 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TLSFiles:
     """CA files to trust in addition to the system store, and client (cert, key) pairs."""
 

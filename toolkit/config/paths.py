@@ -25,10 +25,9 @@ everything at temporary directories. Search orders follow containers/image:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
-
-import platformdirs
 
 __all__ = [
     "home_dir",
@@ -80,6 +79,12 @@ def _user_config_dir(env: Mapping[str, str] | None) -> Path:
     if xdg:
         return Path(xdg)
     if env is None:
+        if sys.platform == "linux":
+            # platformdirs' own answer on Linux, without importing it (and `tempfile`,
+            # `random` behind it) on every registry command.
+            return Path(os.path.expanduser("~/.config"))
+        import platformdirs
+
         return Path(platformdirs.user_config_dir())
     return home_dir(env) / ".config"
 

@@ -17,12 +17,12 @@ raises `ConfigError` naming the file.
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from toolkit._record import record
 from toolkit.config.paths import registries_conf_candidates
 from toolkit.debuglog import debug_once
 from toolkit.errors import ConfigError, ToolkitError, safe_text
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 _PULL_FROM_MIRROR = {"", "all", "digest-only", "tag-only"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Endpoint:
     """A location serving a registry's content (the primary or a mirror)."""
 
@@ -57,7 +57,7 @@ class Endpoint:
             raise ConfigError(f"rewriting reference to {safe_text(rewritten)}: {exc}") from exc
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PullSource:
     """One place to try when pulling: the rewritten reference and whether it is insecure."""
 
@@ -66,7 +66,7 @@ class PullSource:
     is_mirror: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Registry:
     """A `[[registry]]` table."""
 
@@ -121,7 +121,7 @@ def ref_matching_prefix(ref: str, prefix: str) -> int:
     return len(prefix) if ref[len(prefix)] in ":/@" else -1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistriesConf:
     """The parsed configuration (possibly empty)."""
 
@@ -212,6 +212,67 @@ def _parse_registry(table: Any, where: str) -> Registry:
 _PARSED: dict[Path, tuple[bytes, tuple[Registry, ...]]] = {}
 
 
+#: The control characters TOML allows nowhere (tab is allowed; newlines end lines).
+_CONTROLS = dict.fromkeys((*range(0x09), *range(0x0B, 0x20), 0x7F))
+_BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _simple_string(text: str) -> tuple[str, str] | None:
+    """A TOML basic string without escapes at the start of `text`: (its value, the rest)."""
+    if not text.startswith('"'):
+        return None
+    close = text.find('"', 1)
+    if close < 0 or "\\" in text[1:close]:
+        return None
+    return text[1:close], text[close + 1 :]
+
+
+def _key(text: str) -> str | None:
+    """A bare key or a quoted key without escapes, the whole of `text`; None otherwise."""
+    if text and _BARE.issuperset(text):
+        return text
+    quoted = _simple_string(text)
+    return quoted[0] if quoted is not None and not quoted[1] else None
+
+
+def _has_no_registries(text: str) -> bool:
+    """True when `text` is a valid TOML document without a top-level `registry` key, made
+    only of blank and comment lines, `[table]` headers and `key = "string"` lines (no
+    escapes): the distributions' default files (comments only) and podman's
+    shortnames.conf (`[aliases]`). False for anything else, which `tomllib` then reads or
+    rejects; this never accepts a document `tomllib` rejects (tests compare the two)."""
+    body = text.replace("\r\n", "\n")
+    if len(body.translate(_CONTROLS)) != len(body):
+        return False  # a lone CR or another control character: tomllib's error message
+    tables: set[str] = set()
+    top: set[str] = set()
+    keys = top
+    for line in body.split("\n"):
+        stripped = line.strip(" \t")
+        if not stripped or stripped[0] == "#":
+            continue
+        if stripped[0] == "[":
+            name, close, rest = stripped[1:].partition("]")
+            rest = rest.lstrip(" \t")
+            if not (close and name and _BARE.issuperset(name)) or (rest and rest[0] != "#"):
+                return False
+            if name == "registry" or name in tables or name in top:
+                return False  # registries, or a redefinition tomllib rejects
+            tables.add(name)
+            keys = set()
+            continue
+        left, equals, right = stripped.partition("=")
+        key = _key(left.rstrip(" \t"))
+        value = _simple_string(right.lstrip(" \t"))
+        if not equals or key is None or value is None or key in keys or (keys is top and key == "registry"):
+            return False
+        rest = value[1].lstrip(" \t")
+        if rest and rest[0] != "#":
+            return False
+        keys.add(key)
+    return True
+
+
 def _parse_file(path: Path) -> tuple[Registry, ...]:
     try:
         raw = read_file_limited(path, MAX_CONFIG_FILE_SIZE, "registries.conf")
@@ -221,8 +282,16 @@ def _parse_file(path: Path) -> tuple[Registry, ...]:
     if cached is not None and cached[0] == raw:
         return cached[1]
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"loading registries configuration {safe_text(str(path))}: {safe_text(str(exc))}") from exc
+    if _has_no_registries(text):
+        return ()  # the usual files: no registries, and no TOML parser to import (~3 ms)
+    import tomllib  # only for a file with settings
+
+    try:
+        doc = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"loading registries configuration {safe_text(str(path))}: {safe_text(str(exc))}") from exc
     where = safe_text(str(path))
     regs = doc.get("registry", [])

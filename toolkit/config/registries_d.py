@@ -28,10 +28,10 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from toolkit._record import record
 from toolkit.config.paths import default_lookaside_dir, registries_d_dir
 from toolkit.errors import ConfigError, ToolkitError, safe_text
 from toolkit.limits import MAX_CONFIG_FILE_SIZE, read_file_limited
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 _SECTION_KEYS: Final = ("lookaside", "lookaside-staging", "sigstore", "sigstore-staging", "use-sigstore-attachments")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistryNamespace:
     """One section (`default-docker` or a `docker` scope) of a registries.d file."""
 
@@ -70,7 +70,7 @@ class RegistryNamespace:
         return self.lookaside or self.sigstore
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistriesD:
     """A merged registries.d configuration.
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import (
     DigestMismatchError,
@@ -64,7 +65,7 @@ __all__ = [
     "updated_layer_media_type",
 ]
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Conversion:
     """Result of `convert`: the new manifest and, when the config blob changed, its bytes.
 
@@ -78,7 +79,7 @@ class Conversion:
     blobs: tuple[tuple[BlobInfo, bytes], ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ListUpdate:
     """New digest/size/media type of one list instance (c/image `ListUpdate`)."""
 

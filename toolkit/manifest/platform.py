@@ -20,9 +20,9 @@ import functools
 import platform as _pyplatform
 import struct
 import sys
-from dataclasses import dataclass
 from typing import Final
 
+from toolkit._record import record
 from toolkit.types import Platform, SystemContext
 
 __all__ = [
@@ -69,7 +69,7 @@ _MACHINE_TO_GOARCH: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Host:
     """The running machine in Go terms; `cpuinfo` is the text of /proc/cpuinfo ("" if unknown)."""
 
@@ -207,7 +207,7 @@ def matches(image: Platform, wanted: Platform) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlatformFilter:
     """Instances of one platform to copy from a list: `os`/`architecture` must match exactly;
     `variant` too when it is not "" (then only that variant), else every variant."""

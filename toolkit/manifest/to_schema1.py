@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.errors import ManifestError
 from toolkit.manifest import mime
@@ -54,7 +54,7 @@ _EMPTY_INFO: Final = BlobInfo(
 _ZERO_TIME: Final = "0001-01-01T00:00:00Z"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Schema1Conversion:
     """The unsigned schema1 manifest, and whether the empty layer blob must be written."""
 

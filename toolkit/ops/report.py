@@ -10,9 +10,9 @@ threads; implementations must be thread-safe.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from toolkit._record import record
 from toolkit.digest import Digest
 
 __all__ = ["Reporter", "BlobProgress", "NullReporter", "ProgressEvent", "ProgressCallback", "CallbackReporter"]
@@ -60,7 +60,7 @@ class NullReporter:
         return _NullBlob()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ProgressEvent:
     """One progress event, as a `progress` callback receives it.
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.registry import RegistryServer
 from toolkit import plugins
 from toolkit.cli import _deferred
 from toolkit.cli.commands import BUILTIN as BUILTIN_COMMANDS
@@ -39,6 +40,11 @@ IMAGE_MACHINERY = (
     "toolkit.policy", "toolkit.image", "toolkit.ops", "toolkit.transports", "toolkit.manifest.edit",
     "toolkit.manifest.formats", "toolkit.manifest.config", "toolkit.compression", "isal", "zstandard", "rich",
 )
+
+#: Not needed by a copy without `--encryption-key`/`--decryption-key` or signatures, nor
+#: (on Linux) platformdirs. (tomllib may be: the machine's own registries.conf files, which
+#: these runs read, may hold settings.)
+PLAIN_COPY = ("toolkit.crypt", "platformdirs", "toolkit.signature")
 
 
 #: A deferred standard module (cli/_deferred.py) not used yet is a stand-in, not an import.
@@ -112,7 +118,7 @@ DEFERRED = (
             "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
             "toolkit.cli.gotemplate",  # --format only
         )),
-        (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), HEAVY),
+        (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), (*HEAVY, *PLAIN_COPY)),
     ],
     ids=["--version", "manifest-digest", "inspect oci:", "copy oci: dir:"],
 )
@@ -135,6 +141,60 @@ def test_the_check_sees_the_http_stack_of_a_registry_command(tmp_path: Path, qui
     )
     assert "requests" in names and _offending(names, ("toolkit.transports.docker",))
     assert _offending(names, ("toolkit.policy", "cryptography")) == []
+
+
+@pytest.mark.parametrize("direction", ["pull", "push"])
+def test_a_plain_registry_copy_imports_no_encryption(
+    tmp_path: Path, quiet_env: dict[str, str], registry_server: RegistryServer, direction: str
+) -> None:
+    """A `docker://` copy (either way) without keys imports neither `toolkit.crypt` nor the
+    policy's signature machinery; it does import the HTTP stack (the control)."""
+    remote = f"docker://{registry_server.host}/startup-imports/demo:{direction}"
+    push = ("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"oci:{DEMO}:demo", remote)
+    if direction == "pull":
+        assert _imported(push, cwd=tmp_path, env=quiet_env)[0] == 0
+        args: tuple[str, ...] = ("--insecure-policy", "copy", "-q", "--src-tls-verify=false", remote,
+                                 f"oci:{tmp_path / 'out'}:demo")
+    else:
+        args = push
+    names = _skopo_imports(tmp_path, quiet_env, *args)
+    assert "requests" in names and "toolkit.ops.copy.single" in names
+    assert _offending(names, (*PLAIN_COPY, "cryptography", "gnupg", "yaml")) == []
+
+
+#: Counts the classes made by `dataclasses.dataclass` (each costs ~4 M instructions: exec of
+#: generated code); toolkit's own classes are records (toolkit/_record.py) on this path.
+_COUNT_DATACLASSES = (
+    "import atexit, dataclasses, sys\n"
+    "made = []\n"
+    "_real = dataclasses.dataclass\n"
+    "def _counting(cls=None, /, **kwargs):\n"
+    "    def wrap(c):\n"
+    "        made.append(c.__module__ + '.' + c.__qualname__)\n"
+    "        return _real(c, **kwargs)\n"
+    "    return wrap if cls is None else wrap(cls)\n"
+    "dataclasses.dataclass = _counting\n"
+    "atexit.register(lambda: sys.stderr.write('\\nDATACLASSES ' + ' '.join(made) + '\\n'))\n"
+)
+
+
+def test_a_registry_copy_makes_no_dataclass_of_its_own(
+    tmp_path: Path, quiet_env: dict[str, str], registry_server: RegistryServer
+) -> None:
+    remote = f"docker://{registry_server.host}/startup-imports/dataclasses:1"
+    runs = [
+        ("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"oci:{DEMO}:demo", remote),
+        ("--insecure-policy", "copy", "-q", "--src-tls-verify=false", remote, f"oci:{tmp_path / 'out'}:demo"),
+    ]
+    for args in runs:
+        code = _COUNT_DATACLASSES + f"sys.argv = ['skopo', *{list(args)!r}]\nfrom toolkit.cli import main\nmain()\n"
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path, env=quiet_env,
+                                timeout=120, check=False)
+        err = result.stderr.decode(errors="replace")
+        assert result.returncode == 0, err[-3000:]
+        lines = [line for line in err.splitlines() if line.startswith("DATACLASSES")]
+        assert lines, err[-3000:]
+        assert [name for name in lines[-1].split()[1:] if name.startswith("toolkit.")] == []
 
 
 def test_logging_imported_later_is_still_configured(tmp_path: Path, quiet_env: dict[str, str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -34,12 +34,14 @@ from toolkit.cli.flags import (
 from toolkit.cli.progress import make_reporter
 from toolkit.cli.signing import signers_from_flags
 from toolkit.compression import algorithm_by_name
-from toolkit.crypt import DecryptConfig, EncryptConfig, parse_decryption_keys, parse_encryption_keys
 from toolkit.errors import InvalidInputError, safe_text
 from toolkit.ops.copy import DEFAULT_PARALLEL_COPIES, copy_image
 from toolkit.reference import NamedReference, parse_normalized_named
 from toolkit.transports import parse_image_name
 from toolkit.types import Compression, LayerCompression, SystemContext
+
+if TYPE_CHECKING:
+    from toolkit.crypt import DecryptConfig, EncryptConfig
 
 #: For `man skopo-copy` (toolkit/cli/manpages.py): a description, then `$ ` command lines.
 EXAMPLES = [
@@ -122,6 +124,10 @@ def _parse_crypto(flags: FlagValues) -> tuple[EncryptConfig | None, tuple[int, .
         raise InvalidInputError("--encryption-key and --decryption-key cannot be specified together")
     if layers and not encryption_keys:
         raise InvalidInputError("--encrypt-layer can only be used with --encryption-key")
+    if not (encryption_keys or decryption_keys):
+        return None, None, None  # `toolkit.crypt` stays unimported on a plain copy
+    from toolkit.crypt import parse_decryption_keys, parse_encryption_keys
+
     encryption = parse_encryption_keys(encryption_keys) if encryption_keys else None
     decryption = parse_decryption_keys(decryption_keys) if decryption_keys else None
     return encryption, (tuple(layers) if layers else None), decryption

@@ -53,12 +53,14 @@ import concurrent.futures
 import hashlib
 import io
 import os
+import sys
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from toolkit._record import record
 from toolkit.compression import (
     SNIFF_SIZE,
     CompressionError,
@@ -68,13 +70,6 @@ from toolkit.compression import (
     decompressing_reader,
     detect_compression,
     peek_compression,
-)
-from toolkit.crypt import (
-    EncryptingReader,
-    LayerDecryption,
-    LayerDecryptionError,
-    LayerEncryption,
-    is_encryption_annotation,
 )
 from toolkit.digest import Digest, native_readinto, pass_through, readinto_from
 from toolkit.errors import DigestMismatchError, NotSupportedError, SizeMismatchError, ToolkitError
@@ -95,6 +90,10 @@ from toolkit.transports.base import FileBlobDestination, ImageSourceBase, LocalB
 from toolkit.types import BlobInfo, Compression, LayerCompression, LayerCrypto
 from toolkit.zstd_chunked import TOCVerifier, ZstdChunkedWriter, is_chunked_annotation, toc_annotations
 
+if TYPE_CHECKING:
+    # `toolkit.crypt` is imported by the copies that encrypt or decrypt (single.py plans them).
+    from toolkit.crypt import EncryptingReader, LayerDecryption, LayerEncryption
+
 __all__ = [
     "CopyCancelledError",
     "LayerPlan",
@@ -110,7 +109,7 @@ class CopyCancelledError(ToolkitError):
     """Another layer failed, or the user interrupted the copy, while this layer was copied."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerPlan:
     """Target compression for a layer (None: keep as is).
 
@@ -137,7 +136,7 @@ class LayerPlan:
         return LayerCrypto.ENCRYPT if self.encrypt is not None else None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CopiedLayer:
     """A copied layer: its info at the destination, and its diffID if it was computed."""
 
@@ -556,6 +555,8 @@ class _LayerCopy:
     def _annotations(self) -> dict[str, str]:
         annotations = dict(self.layer.annotations)
         if self.plan.decrypt is not None:
+            from toolkit.crypt import is_encryption_annotation  # imported already: the plan decrypts
+
             annotations = {k: v for k, v in annotations.items() if not is_encryption_annotation(k)}
         if self.operation is not None or self.plan.encrypt is not None:
             # A recompressed layer's old TOC describes other bytes (c/image drops it too);
@@ -665,10 +666,21 @@ def _raise_if_source_mismatch(stream: Readable, cause: BaseException) -> None:
     mismatch error, if any, from `cause`. Other errors while draining are ignored."""
     try:
         _drain(stream)
-    except (DigestMismatchError, SizeMismatchError, LayerDecryptionError) as mismatch:
+    except (DigestMismatchError, SizeMismatchError) as mismatch:
         raise mismatch from cause
-    except (ToolkitError, OSError, ValueError):
+    except ToolkitError as other:
+        if _is_decryption_error(other):
+            raise other from cause
         return
+    except (OSError, ValueError):
+        return
+
+
+def _is_decryption_error(exc: BaseException) -> bool:
+    """True for a decrypted layer's HMAC (or key) failure. Only a copy that decrypts can
+    raise one, and it has imported `toolkit.crypt`: a plain copy does not import it here."""
+    errors = sys.modules.get("toolkit.crypt.errors")
+    return errors is not None and isinstance(exc, errors.LayerDecryptionError)
 
 
 def _close_inner(inner: Readable) -> None:

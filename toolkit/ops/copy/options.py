@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
+from typing import TYPE_CHECKING
 
-from toolkit.crypt import DecryptConfig, EncryptConfig
+from toolkit._record import record
 from toolkit.digest import Digest
 from toolkit.manifest.platform import PlatformFilter
 from toolkit.ops.report import NullReporter, Reporter
 from toolkit.reference import NamedReference
 from toolkit.types import Compression, LayerCompression, SystemContext
+
+if TYPE_CHECKING:
+    # Annotations only: `toolkit.crypt` is imported by the copies that encrypt or decrypt.
+    from toolkit.crypt import DecryptConfig, EncryptConfig
 
 __all__ = ["DEFAULT_PARALLEL_COPIES", "Signer", "MultiArch", "CopyOptions", "CopyResult"]
 
@@ -40,7 +45,7 @@ class MultiArch(enum.Enum):
     PLATFORMS = "platforms"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CopyOptions:
     """How to copy. Defaults match `skopeo copy` without flags."""
 
@@ -82,7 +87,7 @@ class CopyOptions:
     decryption: DecryptConfig | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CopyResult:
     """What was written at the destination's top level."""
 

@@ -31,7 +31,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from toolkit.crypt import CryptError, LayerDecryptionError, open_layer, prepare_encryption
 from toolkit.digest import Digest
 from toolkit.errors import (
     DestinationError,
@@ -229,6 +228,8 @@ class _ImageCopier:
         config = self.copier.options.decryption
         if config is None:
             return plans
+        from toolkit.crypt import LayerDecryptionError, open_layer  # only copies given keys import it
+
         out = []
         for layer, plan in zip(layers, plans, strict=True):
             plain_type = mime.decrypted_layer_type(layer.media_type)
@@ -285,6 +286,8 @@ class _ImageCopier:
         config = options.encryption
         if config is None:
             return plans
+        from toolkit.crypt import CryptError, prepare_encryption  # only copies given recipients import it
+
         chosen = self._encrypted_indices(len(layers))
         out = list(plans)
         warned = False

@@ -28,13 +28,13 @@ from toolkit.errors import ImageNotFoundError, InvalidSignatureError, ManifestEr
 from toolkit.limits import MAX_CONFIG_SIZE, MAX_SIGNATURE_SIZE
 from toolkit.manifest import Descriptor, mime
 from toolkit.reference import NamedReference
-from toolkit.signature import Sigstore
 from toolkit.types import SystemContext
 
 if TYPE_CHECKING:
+    from toolkit.signature import Sigstore
     from toolkit.signature.sigstore_attachments import AttachmentBlob, AttachmentManifest
 
-# The sigstore modules (and `cryptography`) are imported only when attachments are used.
+# The signature modules (and `cryptography`) are imported only when attachments are used.
 
 __all__ = [
     "ATTACHMENTS_DISABLED",

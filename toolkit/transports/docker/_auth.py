@@ -51,14 +51,15 @@ import base64
 import functools
 import ipaddress
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from toolkit._lazy import lazy_pattern
+from toolkit._record import record
 from toolkit.errors import RegistryError, safe_text
 from toolkit.limits import MAX_AUTH_TOKEN_SIZE
 from toolkit.transports.docker._errors import UnauthorizedError
@@ -101,7 +102,7 @@ Send = Callable[[str, str, Mapping[str, str], Any, Callable[[str], str | None]],
 # ---------------------------------------------------------------- challenges (RFC 7235)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Challenge:
     """One auth challenge: `scheme` ("basic", "bearer", ...) and its parameters."""
 
@@ -215,7 +216,7 @@ def parse_challenges(values: Iterable[str]) -> list[Challenge]:
 
 
 #: What no request line can carry (checked after `isascii`): controls, space, DEL.
-_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
+_UNSENDABLE = lazy_pattern(r"[\x00-\x20\x7f]")  # token realms only
 
 
 def check_url(url: str, what: str) -> None:
@@ -228,7 +229,7 @@ def check_url(url: str, what: str) -> None:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as exc:
         raise RegistryError(f"invalid URL {safe_text(url, 200)!r} from {what}: {exc}") from exc
-    if not url.isascii() or _UNSENDABLE.search(url):
+    if not url.isascii() or _UNSENDABLE().search(url):
         raise RegistryError(f"invalid URL {safe_text(url, 200)!r} from {what}: characters a request cannot carry")
 
 
@@ -277,7 +278,7 @@ def check_realm(realm: str, registry_url: str) -> None:
 # ---------------------------------------------------------------- token cache
 
 
-@dataclass
+@record
 class _Token:
     value: str
     expires: float

@@ -28,7 +28,6 @@ from __future__ import annotations
 import http.client
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,6 +37,7 @@ import requests
 import urllib3.exceptions
 
 from toolkit import deadline
+from toolkit._lazy import lazy_pattern
 from toolkit.errors import safe_text
 from toolkit.transports.docker._errors import TransientRegistryError
 from toolkit.transports.docker._neterr import network_error
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 MIN_PROGRESS = 1 << 20
 RETRY_AFTER_SECONDS = 60.0
 RECONNECT_DELAY = 1.0
-_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)")
+_CONTENT_RANGE = lazy_pattern(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)")
 
 _T = TypeVar("_T", bytes, int)
 #: `readinto` keeps receiving into a buffer at most this long before returning what it has.
@@ -64,7 +64,7 @@ _READ_ERRORS: tuple[type[BaseException], ...] = (
 
 def parse_content_range(value: str) -> tuple[int, int, int]:
     """`(first, last, complete_length)` of a Content-Range value (-1: `*`). Raises ValueError."""
-    match = _CONTENT_RANGE.fullmatch(value.strip())
+    match = _CONTENT_RANGE().fullmatch(value.strip())
     if match is None:
         raise ValueError(f"invalid Content-Range {value!r}")
     first, last = int(match.group(1)), int(match.group(2))

@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import io
 import logging
-import tempfile
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -41,7 +40,6 @@ from toolkit.errors import (
 )
 from toolkit.manifest import Descriptor, manifest_digest, mime
 from toolkit.reference import NamedReference
-from toolkit.signature import Sigstore, parse_signature_blob
 from toolkit.streams import iter_chunks
 from toolkit.transports._fs import big_files_temp_dir, copy_hashing, wrap_os_error
 from toolkit.transports.base import DestinationCapabilities, ImageDestinationBase
@@ -288,6 +286,8 @@ class DockerImageDestination(ImageDestinationBase):
         digest is unknown (it is being (re)compressed) is written to an unnamed temporary file
         in the big-files directory first, hashing it; if the registry has that digest, nothing
         is uploaded, else the file is. The stream is read to its end (so verified) first."""
+        import tempfile  # only with --dest-precompute-digests
+
         directory = big_files_temp_dir(self._ctx)
         try:
             spool = tempfile.TemporaryFile(dir=directory, prefix="container_images_stream-blob")  # noqa: SIM115
@@ -395,6 +395,8 @@ class DockerImageDestination(ImageDestinationBase):
         digest = instance_digest if instance_digest is not None else self._top_digest
         if digest is None:
             raise ToolkitError("docker: signatures need the manifest digest; write the manifest first")
+        from toolkit.signature import Sigstore, parse_signature_blob  # only a copy with signatures
+
         # containers/image: sigstore signatures go to attachments only, the others to the lookaside.
         sigstore: list[Sigstore] = []
         others: list[bytes] = []

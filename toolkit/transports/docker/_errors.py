@@ -8,8 +8,8 @@ hostile registry cannot write control sequences to a terminal.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
+from toolkit._record import record
 from toolkit.errors import ImageNotFoundError, ManifestTypeRejectedError, RegistryError, RetryableError, safe_text
 
 __all__ = [
@@ -42,7 +42,7 @@ class RegistryNotFoundError(ImageNotFoundError):
     """MANIFEST_UNKNOWN / NAME_UNKNOWN / 404 for a manifest (exit 2)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ErrorEntry:
     """One entry of `{"errors": [...]}`."""
 

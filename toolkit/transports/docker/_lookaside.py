@@ -36,7 +36,6 @@ from toolkit.digest import Digest
 from toolkit.errors import ConfigError, NotSupportedError, SignatureError, ToolkitError, safe_text
 from toolkit.limits import MAX_SIGNATURE_SIZE, MAX_SIGNATURES, read_limited
 from toolkit.reference import NamedReference
-from toolkit.signature import SimpleSigning, parse_signature_blob
 from toolkit.transports.docker._response import read_limited_body
 from toolkit.types import SystemContext
 
@@ -166,6 +165,8 @@ def write_file_lookaside(base_url: str, ref: NamedReference, digest: Digest, sig
     then `signature-N+1`, `N+2`, ... are deleted until one is missing, as containers/image
     does. Only simple-signing signatures can live in a lookaside (`SignatureError`).
     """
+    from toolkit.signature import SimpleSigning, parse_signature_blob  # only when signatures are written
+
     raw: list[bytes] = []
     for number, blob in enumerate(signatures, start=1):
         parsed = parse_signature_blob(blob)

@@ -25,9 +25,9 @@ policy decision about one, costs no network imports.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from toolkit._record import record
 from toolkit.errors import InvalidImageNameError, InvalidReferenceError, NotSupportedError, PolicyError, safe_text
 from toolkit.reference import NamedReference, parse_normalized_named, policy_namespaces, tag_name_only
 from toolkit.types import SystemContext
@@ -49,7 +49,7 @@ __all__ = [
 UNKNOWN_DIGEST_SUFFIX = "@@unknown-digest@@"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DockerTransport:
     """The `docker` transport."""
 
@@ -112,7 +112,7 @@ def _quote(text: str) -> str:
     return json.dumps(text)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DockerReference:
     """A registry image: a normalised reference with exactly one of tag and digest, or
     (`unknown_digest`) a bare repository name to push to by digest."""

@@ -13,7 +13,6 @@ the other's module for them. Everything here treats the response as untrusted:
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 import requests
@@ -34,7 +33,6 @@ __all__ = ["Response", "read_limited_body", "error_from_response", "check_conten
 
 Response = requests.Response
 
-_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
 
 
 def read_limited_body(resp: Response, limit: int, what: str) -> bytes:
@@ -94,7 +92,7 @@ def check_content_length(resp: Response) -> int:
     for value in values:
         for part in value.split(","):
             part = part.strip()
-            if not _CONTENT_LENGTH.fullmatch(part):
+            if not (0 < len(part) <= 19 and part.isascii() and part.isdigit()):  # [0-9]{1,19}, no regex
                 raise RegistryError(f"invalid Content-Length {safe_text(part, 40)!r} from registry")
             parsed.add(int(part))
     if len(parsed) > 1:
