@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
-from helpers.images import build_image, build_multiarch, write_dir
+from helpers.images import build_image, build_multiarch, random_layer_tar, write_dir
 from toolkit.errors import PolicyRejectedError, ToolkitError
 from toolkit.image import UnparsedImage
 from toolkit.ops.copy import CopyOptions, MultiArch, copy_image
@@ -129,6 +130,34 @@ def test_parallel_copies_flag_is_respected(tmp_path: Path, src: Path) -> None:
                         parse_image_name(f"dir:{src}"), options=CopyOptions(parallel_copies=1))
     assert os.path.exists(tmp_path / "seq" / "manifest.json")
     assert result.manifest == (src / "manifest.json").read_bytes()
+
+
+def test_pool_starts_largest_layers_first_and_keeps_layer_order(tmp_path: Path) -> None:
+    """With fewer workers than layers, the largest layers start first; the manifest keeps
+    the source's layer order, and the buffer budget's admission follows the start order
+    (admitting by layer index would leave a started layer waiting for a queued one)."""
+    sizes = [2048, 96 * 1024, 8192, 48 * 1024]
+    image = build_image(layer_tars=[random_layer_tar(40 + i, n, prefix=f"l{i}") for i, n in enumerate(sizes)])
+    src = write_dir(image, tmp_path / "src")
+    events: list[ProgressEvent] = []
+    result: list[object] = []
+
+    def copy() -> None:
+        result.append(copy_image(
+            InsecureAcceptAnything(), parse_image_name(f"dir:{tmp_path / 'dest'}"), parse_image_name(f"dir:{src}"),
+            options=CopyOptions(parallel_copies=2, reporter=CallbackReporter(events.append)),
+        ))
+
+    worker = threading.Thread(target=copy, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the copy did not finish (layer admission deadlock?)"
+    assert result and result[0].manifest == (src / "manifest.json").read_bytes()  # type: ignore[attr-defined]
+    layers = [str(layer.digest) for layer in image.layers]
+    by_size = [layers[i] for i in sorted(range(len(sizes)), key=lambda i: -image.layers[i].size)]
+    started = [str(e.digest) for e in events if e.event == "start" and e.blob == "blob"]
+    assert set(started[:2]) == set(by_size[:2]), (started, by_size)
+    assert sorted(started) == sorted(layers)
 
 
 class _RefusingOCIDestination:

@@ -30,11 +30,12 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
    size mismatch, or the decrypted layer's HMAC mismatch, when that is the real cause.
 
 Memory. All layers of one copy share one `streams.BufferBudget`: a layer is admitted in
-layer order once its readers' first buffers fit (`LAYER_RESERVE`, or `TRANSFORM_RESERVE`
-for a layer that is decompressed, compressed or (de|en)crypted), and every reader it opens
-(`streams.using_lease`) takes further buffers only while the budget has room, so the
-bytes in flight stay bounded whatever `parallel_copies` and the layer sizes; the lease is
-closed in a `finally`, which gives everything back whatever failed.
+the order layers start (largest first in a pool) once its readers' first buffers fit
+(`LAYER_RESERVE`, or `TRANSFORM_RESERVE` for a layer that is decompressed, compressed or
+(de|en)crypted), and every reader it opens (`streams.using_lease`) takes further buffers
+only while the budget has room, so the bytes in flight stay bounded whatever
+`parallel_copies` and the layer sizes; the lease is closed in a `finally`, which gives
+everything back whatever failed.
 
 Trust. No consumer ever sees the end of a stream before it is verified: the source's
 verifying stream raises instead of EOF on a digest or size mismatch, the decrypting reader
@@ -230,18 +231,28 @@ def copy_layers(
     at_once = min(parallel, len(jobs)) if not in_order else 1
     background_hash = at_once < (os.cpu_count() or 1)
 
-    def run(index: int) -> CopiedLayer:
+    def run(index: int, turn: int) -> CopiedLayer:
+        # `turn`: the layer's place in the order the budget admits layers (their start order).
         layer, plan, diff_id = jobs[index]
-        copy = _LayerCopy(copier, layer, plan, diff_id, cancel, budget, index)
+        copy = _LayerCopy(copier, layer, plan, diff_id, cancel, budget, turn)
         copy.background_hash = background_hash
         return copy.run(compute_diff_id=compute_diff_ids)
 
     if in_order and len(jobs) > 1:
         return _copy_in_order(copier, jobs, cancel, compute_diff_ids, budget)
     if parallel == 1 or not jobs or (len(jobs) == 1 and config is None):
-        return [run(i) for i in range(len(jobs))]
+        return [run(i, i) for i in range(len(jobs))]
+    # Largest layers start first (results, so the manifest, stay in layer order): a registry
+    # receives and hashes each upload in one stream, so the largest layer's upload is the
+    # copy's critical path (measured, 300 MB 3-layer push: its 102 MB layer's PUT is still
+    # running 0.27 s after the others end), and with more layers than workers a large layer
+    # left for last would run alone at the end. The budget admits layers in this same order:
+    # admitting by layer index would make a started layer wait for a smaller, earlier one
+    # still queued behind it for a worker (a deadlock once the pool is full).
+    order = sorted(range(len(jobs)), key=lambda i: -max(jobs[i][0].size, 0))
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(parallel, len(jobs) + 1)) as pool:
-        futures: list[concurrent.futures.Future[Any]] = [pool.submit(run, i) for i in range(len(jobs))]
+        started = {index: pool.submit(run, index, turn) for turn, index in enumerate(order)}
+        futures: list[concurrent.futures.Future[Any]] = [started[i] for i in range(len(jobs))]
         if config is not None:
             futures.append(pool.submit(copy_config, copier, *config))
         try:
