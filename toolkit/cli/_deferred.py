@@ -67,6 +67,10 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     # inspect (imported by typer and click) parses source with it: finding a class's source,
     # text signatures of builtins. Its import (the _ast types) is ~20 M instructions.
     "ast": (),
+    # urllib3 (under requests) takes `version` out of it at import time, for its opt-in
+    # HTTP/2 support; its import (zipfile, csv, email) is ~5 ms of every registry command.
+    # The command table reads entry points only for a name that is not built in.
+    "importlib.metadata": ("version",),
 }
 
 #: Re-entrant: loading one deferred module may load another (urllib.parse imports ipaddress).
@@ -77,7 +81,7 @@ class _DeferredModule(types.ModuleType):
     """The stand-in: `__getattr__` runs only for attributes it does not hold yet."""
 
     def __getattr__(self, name: str) -> Any:
-        if name == "__path__":  # what `from X import y` asks first; no deferred module is a package
+        if name == "__path__":  # what `from X import y` asks first: its names are attributes
             raise AttributeError(name)
         return getattr(_load(self), name)
 

@@ -203,3 +203,30 @@ def test_inspect_finds_a_class_source_and_a_builtin_signature_through_the_ast_st
         print(inspect.signature(divmod), type(sys.modules["ast"].NodeVisitor).__name__)
     """)
     assert out == "True False\n(x, y, /) type\n"
+
+
+def test_importlib_metadata_is_a_package_that_loads_when_used() -> None:
+    """urllib3 takes `version` out of importlib.metadata at import time: the forwarder is
+    taken without loading; the first call loads the real package, after which its
+    submodules and every other name are the real ones."""
+    code = textwrap.dedent("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["importlib.metadata"])
+        import importlib
+        from importlib.metadata import version
+        assert _deferred.pending() == ["importlib.metadata"] and "zipfile" not in sys.modules
+        assert importlib.metadata is sys.modules["importlib.metadata"]
+        wanted = version("typer")
+        assert _deferred.pending() == []
+        import importlib.metadata._meta
+        from importlib.metadata import entry_points, packages_distributions
+        real = sys.modules["importlib.metadata"]
+        print(wanted == real.version("typer"), entry_points is real.entry_points, bool(packages_distributions()))
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "True True True\n"

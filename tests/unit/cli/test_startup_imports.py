@@ -42,9 +42,10 @@ IMAGE_MACHINERY = (
 )
 
 #: Not needed by a copy without `--encryption-key`/`--decryption-key` or signatures, nor
-#: (on Linux) platformdirs. (tomllib may be: the machine's own registries.conf files, which
-#: these runs read, may hold settings.)
-PLAIN_COPY = ("toolkit.crypt", "platformdirs", "toolkit.signature")
+#: (on Linux) platformdirs, nor installed-distribution metadata (urllib3 imports it).
+#: (tomllib may be: the machine's own registries.conf files, which these runs read, may
+#: hold settings.)
+PLAIN_COPY = ("toolkit.crypt", "platformdirs", "toolkit.signature", "importlib.metadata")
 
 
 #: A deferred standard module (cli/_deferred.py) not used yet is a stand-in, not an import.
