@@ -72,7 +72,7 @@ from toolkit.compression import (
     detect_compression,
     peek_compression,
 )
-from toolkit.digest import Digest, native_readinto, pass_through, readinto_from
+from toolkit.digest import CHUNK_SIZE, Digest, native_readinto, pass_through, readinto_from
 from toolkit.errors import DigestMismatchError, NotSupportedError, SizeMismatchError, ToolkitError
 from toolkit.manifest import mime
 from toolkit.manifest.formats import ImageManifest
@@ -643,7 +643,7 @@ class _LayerCopy:
         elif operation is not Compression.NONE:
             out = compressing_reader(out, operation, level=options.compression_level)
         # (De)compress in a thread, overlapping the destination's hashing and writing.
-        out = self.ahead = ReadAheadReader(out)
+        out = self.ahead = ReadAheadReader(out, chunk_size=BUFFER_SIZE if self.sized else CHUNK_SIZE)
         # The destination must not see EOF before the source bytes are verified.
         out = _DrainThenEOF(out, stream)
         expected = self.diff_id if operation is Compression.NONE and self.plan.encrypt is None else None
