@@ -742,12 +742,9 @@ class ArchiveWriter:
             return copy_local_blob(blob, write, info, progress=progress, background=background_hash)[1]
 
         with self._lock:
-            self._check_usable()
-            found = self._blobs.get(digest)
-            if found is not None:
-                if placed is not None:
-                    placed()
-                return BlobInfo(digest=found.digest, size=found.size)
+            stored = self._stored_already(digest, placed)
+            if stored is not None:
+                return stored
             try:
                 kind = detect_compression(blob.head(SNIFF_SIZE))
                 if not self._can_patch:
@@ -794,12 +791,9 @@ class ArchiveWriter:
         kind, prefixed = peek_compression(stream)
         name = layer_file_name(digest)
         with self._lock:
-            self._check_usable()
-            found = self._blobs.get(digest)
-            if found is not None:
-                if placed is not None:
-                    placed()
-                return BlobInfo(digest=found.digest, size=found.size)
+            stored = self._stored_already(digest, placed)
+            if stored is not None:
+                return stored
             try:
                 offset = self._tar.reserve_file(name, size, patchable=True)
                 self._blobs[digest] = _Written(digest, size, name)
@@ -851,6 +845,17 @@ class ArchiveWriter:
             self._configs = dict(configs)
             self._broken = False
             self._missed = False
+
+    def _stored_already(self, digest: Digest, placed: Callable[[], None] | None) -> BlobInfo | None:
+        """Under the lock: the info of `digest` if it is stored already (then `placed()` is
+        called: its place is fixed); `_check_usable` first."""
+        self._check_usable()
+        found = self._blobs.get(digest)
+        if found is None:
+            return None
+        if placed is not None:
+            placed()
+        return BlobInfo(digest=found.digest, size=found.size)
 
     def _check_usable(self) -> None:
         if self._missed:

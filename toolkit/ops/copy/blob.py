@@ -28,6 +28,12 @@ reads (as c/image's `copyBlobFromStream` reassigns `stream.reader`):
 6. **progress** — counts the source's bytes (as read), and stops the copy once it is cancelled;
 7. **write** — `put_blob`; a compression error is reported as the source's digest or
    size mismatch, or the decrypted layer's HMAC mismatch, when that is the real cause.
+   **sized** — a gzip layer inflated from a local file into a destination that stores
+   blobs in order in a file (`SizedLayerDestination`: a docker-archive file) is stored in
+   an entry reserved from the size its gzip trailer announces (`put_layer_sized`), so
+   that the next layer is inflated and written at once (`_copy_in_order`); the trailer is
+   untrusted: a wrong size rewinds the destination and the layers are copied again in
+   order, the same bytes as the stream path in every case.
 
 Memory. All layers of one copy share one `streams.BufferBudget`: a layer is admitted in
 the order layers start (largest first in a pool) once its readers' first buffers fit
