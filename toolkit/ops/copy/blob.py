@@ -648,7 +648,9 @@ class _LayerCopy:
             out = self.chunked = ZstdChunkedWriter(out, level=options.compression_level)
         elif operation is not Compression.NONE:
             out = compressing_reader(out, operation, level=options.compression_level)
-        # (De)compress in a thread, overlapping the destination's hashing and writing.
+        # (De)compress in a thread, overlapping the destination's hashing and writing. When
+        # two layers inflate at once (`sized`), in 256 KiB chunks: with 1 MiB ones glibc keeps
+        # the freed chunks of both threads' arenas (measured: peak RSS +5 MiB, 1 GiB image).
         out = self.ahead = ReadAheadReader(out, chunk_size=BUFFER_SIZE if self.sized else CHUNK_SIZE)
         # The destination must not see EOF before the source bytes are verified.
         out = _DrainThenEOF(out, stream)
