@@ -46,6 +46,10 @@ IMAGE_MACHINERY = (
 #: (tomllib may be: the machine's own registries.conf files, which these runs read, may
 #: hold settings.)
 PLAIN_COPY = ("toolkit.crypt", "platformdirs", "toolkit.signature", "importlib.metadata")
+#: What requests imports at start but the registry client never uses (cli/_deferred.py):
+#: character-set guessing, IDNA host names, CA bundles inside zip archives (and with
+#: zipfile the bz2 and lzma codecs).
+UNUSED_BY_THE_REGISTRY_CLIENT = ("charset_normalizer", "idna", "zipfile", "bz2", "lzma")
 
 
 #: A deferred standard module (cli/_deferred.py) not used yet is a stand-in, not an import.
@@ -161,6 +165,7 @@ def test_a_plain_registry_copy_imports_no_encryption(
     names = _skopo_imports(tmp_path, quiet_env, *args)
     assert "requests" in names and "toolkit.ops.copy.single" in names
     assert _offending(names, (*PLAIN_COPY, "cryptography", "gnupg", "yaml")) == []
+    assert _offending(names, UNUSED_BY_THE_REGISTRY_CLIENT) == []
 
 
 #: Counts the classes made by `dataclasses.dataclass` (each costs ~4 M instructions: exec of
