@@ -18,7 +18,7 @@ from toolkit.cli.common import (
 )
 from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
-from toolkit.cli.copying import selection_flags, shared_copy_options
+from toolkit.cli.copying import limit_malloc_arenas, selection_flags, shared_copy_options
 from toolkit.cli.flags import (
     Flag,
     FlagValues,
@@ -254,6 +254,7 @@ def copy(
         encrypt_layers=encrypt_layers,
         decryption=decryption,
     )
+    limit_malloc_arenas()  # before the copy's threads start
     try:
         result = with_retries(
             flags,
