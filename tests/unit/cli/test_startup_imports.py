@@ -102,6 +102,7 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 DEFERRED = (
     "logging", "ctypes", "secrets", "random", "tempfile", "toolkit.compression", "isal", "zstandard",
     "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED, "bz2", "lzma", "base64", "json",
+    "dataclasses",  # records are made without it (toolkit/_record.py); `dataclasses.fields()` & co load it
 )
 
 
