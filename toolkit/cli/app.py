@@ -26,15 +26,22 @@ import contextlib
 import errno
 import gc
 import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import typer
+
+if TYPE_CHECKING:
+    import signal
+else:
+    # The C module, with the same functions and the signal numbers as ints: `signal` makes
+    # its enums (`Signals`, `Handlers`, `Sigmasks`) at import, ~3 M instructions on every
+    # run; it is imported only to name the signal that stopped a command.
+    import _signal as signal
 
 import toolkit
 from toolkit import _marker, deadline, plugins
@@ -316,7 +323,7 @@ _SIGNAL_RECEIVED: list[int] = []
 #: Signals that clean up like Ctrl-C: `timeout`, systemd, CI cancellation and `kill` send
 #: SIGTERM, a closed terminal SIGHUP. Each unwinds the command (temp files and staging
 #: directories removed, destinations intact), then the exit status is 128+N.
-_CLEANUP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_CLEANUP_SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -344,7 +351,12 @@ def _watch_signals() -> threading.Event:
 def _interrupted_status() -> int:
     """One line and the shell's status for the signal that stopped us (128+N)."""
     signum = _SIGNAL_RECEIVED[0] if _SIGNAL_RECEIVED else signal.SIGINT
-    name = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+    if signum == signal.SIGINT:
+        name = "interrupted"
+    else:
+        import signal as names  # the `Signals` enum: SIGTERM, SIGHUP
+
+        name = f"terminated by {names.Signals(signum).name}"
     print_fatal(name)
     return 128 + signum
 
