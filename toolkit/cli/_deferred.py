@@ -19,7 +19,8 @@ loads the module when first called and then calls the real function with the sam
 arguments. And `uuid`, which typer imports too, calls `platform.system()` at import time:
 the `platform` stand-in answers that call itself on Linux (the value is
 `os.uname().sysname` there, exactly as `platform.system()` computes it) and loads
-`platform` for it anywhere else. `inspect` subclasses `ast.NodeVisitor` at import time:
+`platform` for it anywhere else. `inspect` reads `dis.COMPILER_FLAG_NAMES` at import
+time: the `dis` stand-in holds a copy of that table. `inspect` subclasses `ast.NodeVisitor` at import time:
 the `ast` stand-in holds a class whose methods call the real `NodeVisitor`'s.
 
 Contract:
@@ -67,10 +68,21 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     # inspect (imported by typer and click) parses source with it: finding a class's source,
     # text signatures of builtins. Its import (the _ast types) is ~20 M instructions.
     "ast": (),
+    # inspect (imported by typer) reads its CO_* flag names from dis at import time (the
+    # stand-in holds that table) and uses dis for bytecode positions in tracebacks only;
+    # dis and opcode cost ~5 M instructions to import.
+    "dis": (),
     # urllib3 (under requests) takes `version` out of it at import time, for its opt-in
     # HTTP/2 support; its import (zipfile, csv, email) is ~5 ms of every registry command.
     # The command table reads entry points only for a name that is not built in.
     "importlib.metadata": ("version",),
+}
+
+#: `dis.COMPILER_FLAG_NAMES` (the code object flags `inspect` names `CO_*`), as every Python
+#: since 3.6 has it; tests/unit/cli compares it with the real table.
+COMPILER_FLAG_NAMES: Final[dict[int, str]] = {
+    1: "OPTIMIZED", 2: "NEWLOCALS", 4: "VARARGS", 8: "VARKEYWORDS", 16: "NESTED", 32: "GENERATOR",
+    64: "NOFREE", 128: "COROUTINE", 256: "ITERABLE_COROUTINE", 512: "ASYNC_GENERATOR",
 }
 
 #: Re-entrant: loading one deferred module may load another (urllib.parse imports ipaddress).
@@ -159,6 +171,8 @@ def defer(names: Sequence[str] | None = None) -> None:
             stand_in.__dict__["system"] = _platform_system(stand_in)
         if name == "ast":
             stand_in.__dict__["NodeVisitor"] = _node_visitor(stand_in)
+        if name == "dis":
+            stand_in.__dict__["COMPILER_FLAG_NAMES"] = dict(COMPILER_FLAG_NAMES)
         sys.modules[name] = stand_in
         package, _, child = name.rpartition(".")
         if package:  # `import urllib.parse; urllib.parse.x`: the package's attribute too

@@ -177,16 +177,39 @@ def test_a_traceback_still_shows_source_lines() -> None:
 
 
 def test_loading_one_stand_in_may_load_another() -> None:
-    """inspect reads dis.COMPILER_FLAG_NAMES while it is imported: both deferred, no deadlock."""
+    """A module loaded for a stand-in may load another stand-in's module while it is being
+    imported (inspect reads dis.COMPILER_FLAG_NAMES at import; here without the table the
+    dis stand-in holds, so that dis must load): both deferred, no deadlock."""
     out = _run("""
         import sys
         from toolkit.cli import _deferred
         assert "inspect" not in sys.modules and "dis" not in sys.modules
         _deferred.defer(["inspect", "dis"])
+        del sys.modules["dis"].__dict__["COMPILER_FLAG_NAMES"]
         import inspect
         print(inspect.signature(lambda a, b=1: None), _deferred.pending())
     """)
     assert out == "(a, b=1) []\n"
+
+
+def test_inspect_loads_without_dis_and_names_the_same_flags() -> None:
+    """The dis stand-in holds dis.COMPILER_FLAG_NAMES (the same table as the real one), so
+    inspect imports without dis and its CO_* flags are what dis gives."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["inspect", "dis"])
+        import inspect
+        inspect.signature(lambda a: None)
+        assert _deferred.pending() == ["dis"] and "opcode" not in sys.modules
+        flags = {name: getattr(inspect, name) for name in dir(inspect) if name.startswith("CO_")}
+        import dis
+        dis.Positions  # any other attribute loads dis
+        assert _deferred.pending() == []
+        real = sys.modules["dis"].COMPILER_FLAG_NAMES
+        print(flags == {"CO_" + v: k for k, v in real.items()}, _deferred.COMPILER_FLAG_NAMES == real)
+    """)
+    assert out == "True True\n"
 
 
 def test_inspect_finds_a_class_source_and_a_builtin_signature_through_the_ast_stand_in() -> None:
