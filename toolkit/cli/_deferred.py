@@ -20,13 +20,15 @@ arguments. And `uuid`, which typer imports too, calls `platform.system()` at imp
 the `platform` stand-in answers that call itself on Linux (the value is
 `os.uname().sysname` there, exactly as `platform.system()` computes it) and loads
 `platform` for it anywhere else. `inspect` reads `dis.COMPILER_FLAG_NAMES` at import
-time: the `dis` stand-in holds a copy of that table. `inspect` subclasses `ast.NodeVisitor` at import time:
+time: the `dis` stand-in holds a copy of that table. typer and click take the `datetime`
+class out of `datetime`: its stand-in holds that class, from the C module `_datetime`
+(the very class `datetime.datetime` is). `inspect` subclasses `ast.NodeVisitor` at import time:
 the `ast` stand-in holds a class whose methods call the real `NodeVisitor`'s.
 
 Contract:
 - Only names not yet imported are deferred; `defer()` is idempotent and imports nothing
   but the package of a deferred submodule (`urllib`, an empty `__init__`), whose attribute
-  is set to the stand-in as an import would set it to the module.
+  is set to the stand-in as an import would set it to the module, and `_datetime`.
 - Reading any attribute that a stand-in does not hold (everything but `__name__`,
   `__doc__` and friends and the forwarders) loads its module; the value is the real
   module's. Loading is serialised by a lock, so threads that touch a stand-in together
@@ -72,6 +74,10 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     # stand-in holds that table) and uses dis for bytecode positions in tracebacks only;
     # dis and opcode cost ~5 M instructions to import.
     "dis": (),
+    # typer and click take the `datetime` class out of it (for `DateTime` parameters), which
+    # the stand-in holds (the C module `_datetime`'s class, the same object `datetime`
+    # gives); the module itself (and `math`, which it imports) costs ~5 M instructions.
+    "datetime": (),
     # urllib3 (under requests) takes `version` out of it at import time, for its opt-in
     # HTTP/2 support; its import (zipfile, csv, email) is ~5 ms of every registry command.
     # The command table reads entry points only for a name that is not built in.
@@ -173,6 +179,11 @@ def defer(names: Sequence[str] | None = None) -> None:
             stand_in.__dict__["NodeVisitor"] = _node_visitor(stand_in)
         if name == "dis":
             stand_in.__dict__["COMPILER_FLAG_NAMES"] = dict(COMPILER_FLAG_NAMES)
+        if name == "datetime":
+            try:
+                stand_in.__dict__["datetime"] = importlib.import_module("_datetime").datetime
+            except ImportError:  # an interpreter without the C module: not deferred
+                continue
         sys.modules[name] = stand_in
         package, _, child = name.rpartition(".")
         if package:  # `import urllib.parse; urllib.parse.x`: the package's attribute too

@@ -212,6 +212,27 @@ def test_inspect_loads_without_dis_and_names_the_same_flags() -> None:
     assert out == "True True\n"
 
 
+def test_the_datetime_class_is_the_real_one_before_datetime_loads() -> None:
+    """typer and click take `datetime.datetime` at import: the stand-in holds the real class
+    (the C module's), so `datetime` and `math` load only when something else is read."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["datetime"])
+        from datetime import datetime
+        stamp = datetime(2024, 1, 2, 3, 4, 5)
+        assert _deferred.pending() == ["datetime"] and "math" not in sys.modules
+        import datetime as module
+        delta = module.timedelta(days=1)  # any other name loads datetime
+        assert _deferred.pending() == []
+        real = sys.modules["datetime"]
+        import pickle
+        again = pickle.loads(pickle.dumps(stamp + delta))
+        print(datetime is real.datetime is module.datetime, again.isoformat(), type(again) is datetime)
+    """)
+    assert out == "True 2024-01-03T03:04:05 True\n"
+
+
 def test_inspect_finds_a_class_source_and_a_builtin_signature_through_the_ast_stand_in() -> None:
     """inspect subclasses ast.NodeVisitor at import (its class finder): the stand-in's class
     runs the real visitor, and everything else loads ast."""
