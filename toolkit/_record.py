@@ -121,15 +121,12 @@ _Spec = tuple[str, Any, Any, Any, bool, bool, bool, bool, Any]
 
 
 def _spec(name: str, annotation: Any, value: Any, kw_only: bool) -> _Spec:
-    """The field `name` from its class-body value (a default, `field(...)` or a `dataclasses.Field`)."""
+    """The field `name` from its class-body `field(...)` or `dataclasses.Field`."""
     if type(value) is _FieldArgs:
         k = value.kwargs
         return (name, annotation, k.get("default", _NO), k.get("default_factory", _NO), k.get("init", True),
                 k.get("repr", True), k.get("compare", True), k.get("kw_only", kw_only), value)
-    dataclasses = sys.modules.get("dataclasses")  # no Field can exist before it is imported
-    if dataclasses is not None and isinstance(value, dataclasses.Field):
-        return _spec_of_field(name, annotation, value, kw_only, value)
-    return (name, annotation, value, _NO, True, True, True, kw_only, value)
+    return _spec_of_field(name, annotation, value, kw_only, value)
 
 
 def _spec_of_field(name: str, annotation: Any, f: Any, kw_only: bool, source: Any) -> _Spec:
@@ -161,10 +158,15 @@ def _build(cls: Any, *, kw_only: bool, order: bool) -> Any:
     namespace = dict(cls.__dict__)
     own: list[str] = []
     declared: list[str] = []
+    dc = sys.modules.get("dataclasses")  # no Field can exist before it is imported
     for name, annotation in namespace.get("__annotations__", {}).items():
-        if _is_classvar(annotation):
-            continue
-        specs[name] = _spec(name, annotation, namespace.pop(name, _NO), kw_only)
+        if (type(annotation) is not str or "ClassVar" in annotation) and _is_classvar(annotation):
+            continue  # (most annotations are text without "ClassVar": no call for them)
+        value = namespace.pop(name, _NO)
+        if type(value) is _FieldArgs or (dc is not None and isinstance(value, dc.Field)):
+            specs[name] = _spec(name, annotation, value, kw_only)
+        else:  # a plain default, or none: the common case, made without a call
+            specs[name] = (name, annotation, value, _NO, True, True, True, kw_only, value)
         declared.append(name)
         if name not in inherited:
             own.append(name)
@@ -179,11 +181,33 @@ def _build(cls: Any, *, kw_only: bool, order: bool) -> Any:
     namespace["__match_args__"] = table.positional
     namespace["__qualname__"] = cls.__qualname__
     namespace["__signature__"] = _LazySignature(table)
-    namespace.update(_METHODS)
-    if order:
-        namespace.update(_ORDER)
+    _add_methods(cls, namespace, order=order)
     table.cls = type(cls)(cls.__name__, cls.__bases__, namespace)
     return table.cls
+
+
+def _add_methods(cls: Any, namespace: dict[str, Any], *, order: bool) -> None:
+    """Put the shared methods in `namespace`, as `@dataclass(frozen=True, slots=True)` adds
+    its own: `__init__`, `__repr__`, `__eq__` and the pickling pair only where the class
+    body defines none, `__hash__` unless the body defines one (an `__eq__` of its own
+    without a `__hash__` does not count); a body's `__setattr__`/`__delattr__`, or with
+    `order=True` a comparison method, is a `TypeError`."""
+    body = cls.__dict__
+    for name, method in _METHODS.items():
+        if name not in body:
+            namespace[name] = method
+        elif name in ("__setattr__", "__delattr__"):
+            raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+    if "__hash__" in body and not (body["__hash__"] is None and "__eq__" in body):
+        namespace["__hash__"] = body["__hash__"]  # a hash of its own is kept
+    else:
+        namespace["__hash__"] = _hash
+    if order:
+        for name, method in _ORDER.items():
+            if name in body:
+                raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}. "
+                                "Consider using functools.total_ordering")
+            namespace[name] = method
 
 
 def _is_classvar(annotation: object) -> bool:
@@ -208,14 +232,28 @@ class _Table:
         self.kw_only = kw_only
         self.order = order
         self.post_init = post_init
-        values = specs.values()
         self.all = tuple(specs)
-        self.positional = tuple(s[0] for s in values if s[4] and not s[7])
-        self.keyword = frozenset(s[0] for s in values if s[4])
-        self.shown = tuple(s[0] for s in values if s[5])
-        self.compared = tuple(s[0] for s in values if s[6])
+        positional: list[str] = []
+        keyword: list[str] = []
+        shown: list[str] = []
+        compared: list[str] = []
         # Per field, in order: (name, default or _NO, factory or None, may be passed).
-        self.plan = tuple((s[0], s[2], None if s[3] is _NO else s[3], s[4]) for s in values)
+        plan: list[tuple[str, Any, Any, bool]] = []
+        for field_name, _, default, factory, init, in_repr, in_eq, kw, _ in specs.values():
+            if init:
+                keyword.append(field_name)
+                if not kw:
+                    positional.append(field_name)
+            if in_repr:
+                shown.append(field_name)
+            if in_eq:
+                compared.append(field_name)
+            plan.append((field_name, default, None if factory is _NO else factory, init))
+        self.positional = tuple(positional)
+        self.keyword = frozenset(keyword)
+        self.shown = tuple(shown)
+        self.compared = tuple(compared)
+        self.plan = tuple(plan)
         self.fields: dict[str, dataclasses.Field[Any]] | None = None
         self.params: Any = None
         self.signature: Any = None
@@ -415,8 +453,9 @@ def _compare(op: Callable[[tuple[Any, ...], tuple[Any, ...]], bool], name: str) 
     return method
 
 
+#: (`__hash__` apart: see `_add_methods`.)
 _METHODS: dict[str, Callable[..., Any]] = {
-    "__init__": _init, "__repr__": _repr, "__eq__": _eq, "__hash__": _hash, "__setattr__": _frozen_setattr,
+    "__init__": _init, "__repr__": _repr, "__eq__": _eq, "__setattr__": _frozen_setattr,
     "__delattr__": _frozen_delattr, "__getstate__": _getstate, "__setstate__": _setstate,
 }
 _ORDER: dict[str, Callable[..., Any]] = {

@@ -242,3 +242,34 @@ def test_making_a_record_needs_no_dataclasses_module() -> None:
 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
+
+
+def test_methods_of_the_class_body_are_kept_as_a_dataclass_keeps_them() -> None:
+    """`__repr__`, `__eq__`, `__init__` and an explicit `__hash__` of the body stay (an
+    `__eq__` alone gets the record's hash); `__setattr__` or, with `order`, `__lt__` in the
+    body is a `TypeError`: each as `@dataclass(frozen=True, slots=True)` does."""
+
+    def body() -> dict[str, Any]:
+        return {
+            "__annotations__": {"name": "str", "secret": "str"},
+            "__repr__": lambda self: f"Hidden(name={self.name!r}, secret=***)",
+            "__eq__": lambda self, other: isinstance(other, type(self)) and self.name == other.name,
+        }
+
+    def made(decorate: Callable[[type], Any], extra: dict[str, Any] | None = None, **flags: Any) -> Any:
+        return _outcome(lambda: decorate(**flags)(type("Hidden", (), {**body(), **(extra or {})})))
+
+    rec, data = made(record), made(lambda **kw: dataclass(frozen=True, slots=True, **kw))
+    for cls in (rec, data):
+        one, two = cls("a", "s1"), cls("a", "s2")
+        assert repr(one) == "Hidden(name='a', secret=***)"
+        assert one == two and hash(one) != hash(two)  # the body's __eq__, the generated hash
+    hashed = {"__hash__": lambda self: 7}
+    assert hash(made(record, hashed)("a", "b")) == hash(made(lambda: dataclass(frozen=True), hashed)("a", "b")) == 7
+    for extra, flags in [({"__setattr__": lambda self, n, v: None}, {}), ({"__lt__": lambda self, o: True},
+                                                                           {"order": True})]:
+        assert made(record, extra, **flags) is TypeError
+        assert made(lambda **kw: dataclass(frozen=True, slots=True, **kw), extra, **flags) is TypeError
+    from toolkit.types import Credentials
+
+    assert "hunter2" not in repr(Credentials(username="u", password="hunter2"))
