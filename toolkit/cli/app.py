@@ -20,7 +20,8 @@ Contract:
 # for the global flags); evaluated once at definition they cost next to nothing. The flags
 # are declared in Typer's default style (`name: TYPE = typer.Option(DEFAULT, ...)`), the
 # same options as `Annotated[TYPE, typer.Option(...)] = DEFAULT` with less of Typer's work
-# (no `Annotated` type per flag, one copy less of each option per read of the signature).
+# (no `Annotated` type per flag, one copy less of each option per read of the signature),
+# each made by copying (`option`, cli/_typerinfo.py: the same object as `typer.Option`'s).
 import atexit
 import contextlib
 import errno
@@ -45,6 +46,7 @@ else:
 
 import toolkit
 from toolkit import _marker, deadline, plugins
+from toolkit.cli._typerinfo import option
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.commands import BUILTIN
 from toolkit.cli.errorline import print_fatal
@@ -65,55 +67,55 @@ def _version_callback(value: bool) -> None:
 
 def _root(
     ctx: typer.Context,
-    policy: Path | None = typer.Option(None, "--policy", help="Path to a trust policy file", metavar="PATH"),
-    insecure_policy: bool = typer.Option(False, "--insecure-policy", help="Run the tool without any policy check"),
-    registries_d: Path | None = typer.Option(
+    policy: Path | None = option(None, "--policy", help="Path to a trust policy file", metavar="PATH"),
+    insecure_policy: bool = option(False, "--insecure-policy", help="Run the tool without any policy check"),
+    registries_d: Path | None = option(
         None, "--registries.d", help="Use registry configuration files in DIR", metavar="DIR"
     ),
-    registries_conf: Path | None = typer.Option(
+    registries_conf: Path | None = option(
         None, "--registries-conf", help="Path to registries.conf", metavar="PATH", hidden=True
     ),
-    override_arch: str = typer.Option(
+    override_arch: str = option(
         "", "--override-arch", help="Use ARCH instead of the architecture of the machine", metavar="ARCH"
     ),
-    override_os: str = typer.Option("", "--override-os", help="Use OS instead of the running OS", metavar="OS"),
-    override_variant: str = typer.Option(
+    override_os: str = option("", "--override-os", help="Use OS instead of the running OS", metavar="OS"),
+    override_variant: str = option(
         "", "--override-variant", help="Use VARIANT instead of the running architecture variant", metavar="VARIANT"
     ),
-    tmpdir: Path | None = typer.Option(
+    tmpdir: Path | None = option(
         None, "--tmpdir", help="Directory used for big temporary files", metavar="DIR"
     ),
-    command_timeout: str = typer.Option(
+    command_timeout: str = option(
         "0",
         "--command-timeout",
         help="Timeout for the command execution (e.g. 30s, 5m)",
         metavar="DURATION",
         show_default=False,
     ),
-    user_agent_prefix: str = typer.Option(
+    user_agent_prefix: str = option(
         "", "--user-agent-prefix", help="Prefix to add to the user agent", metavar="PREFIX"
     ),
-    require_signed: bool = typer.Option(
+    require_signed: bool = option(
         False,
         "--require-signed",
         help="Require any pulled image to be signed: accept it only if a policy requirement that verifies "
         "signatures (signedBy, sigstoreSigned) accepted it",
     ),
-    tls_details: Path | None = typer.Option(
+    tls_details: Path | None = option(
         None,
         "--tls-details",
         help="Path to a containers-tls-details.yaml(5) file (minVersion, cipherSuites, namedGroups) for "
         "every TLS connection; see skopo-tls-details.yaml(5)",
         metavar="PATH",
     ),
-    tls_verify: bool | None = typer.Option(
+    tls_verify: bool | None = option(
         None,
         "--tls-verify/--no-tls-verify",
         help="Require HTTPS and verify certificates when accessing the registry (deprecated)",
         hidden=True,
     ),
-    debug: bool = typer.Option(False, "--debug", help="Enable debug output"),
-    version: bool = typer.Option(
+    debug: bool = option(False, "--debug", help="Enable debug output"),
+    version: bool = option(
         False, "--version", "-v", help="Print the version number", callback=_version_callback, is_eager=True
     ),
 ) -> None:

@@ -24,12 +24,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import typer
 from typer import _completion_shared
 from typer._click.shell_completion import add_completion_class, split_arg_string
 from typer._completion_classes import BashComplete
 from typer.core import TyperCommand
 
+from toolkit.cli._typerinfo import argument
 from toolkit.plugins import entry_points_of
 
 __all__ = [
@@ -94,7 +94,7 @@ def complete_image_name(incomplete: str) -> list[str]:
 
 def image_argument(metavar: str) -> Any:
     """The `typer.Argument` of an image name (`IMAGE-NAME`...), completed by `complete_image_name`."""
-    return typer.Argument(metavar=metavar, show_default=False, autocompletion=complete_image_name)
+    return argument(metavar=metavar, show_default=False, autocompletion=complete_image_name)
 
 
 # bash: the script passes the whole line; readline replaces only the text after the last

@@ -14,10 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-import typer
-from typer.models import OptionInfo
-
 from toolkit._record import record
+from toolkit.cli._typerinfo import option as cheap_option
 from toolkit.compression_names import LEVELS
 from toolkit.errors import InvalidInputError
 from toolkit.types import Credentials, OptionalBool, SystemContext
@@ -62,28 +60,17 @@ class Flag:
         """The keyword parameter Typer reads this flag from, in Typer's default style
         (`name: TYPE = typer.Option(DEFAULT, *DECLS, ...)`): the same option as
         `Annotated[TYPE, typer.Option(*DECLS, ...)] = DEFAULT`, for less of Typer's work
-        (an `Annotated` type made per flag, and one more copy of its `OptionInfo` per read)."""
+        (an `Annotated` type made per flag, and one more copy of its `OptionInfo` per read).
+        The option is made by copying (`cli/_typerinfo.py`), the same object for less work."""
         decls = [f"--{self.name}"]
         if self.tristate:
             decls = [f"--{self.name}/--no-{self.name}"]
         if self.short:
             decls.append(self.short)
-        option = typer.Option(
+        option = cheap_option(
             self.default, *decls, help=self.help, metavar=self.metavar, hidden=self.hidden, show_default=False
         )
-        option.__class__ = _CheapCopyOption
         return inspect.Parameter(self.param, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=self.type)
-
-
-class _CheapCopyOption(OptionInfo):
-    """typer's `OptionInfo` with `__copy__`: Typer copies a parameter's info each time it
-    reads a command's parameters (twice per conversion), and `copy.copy` of a plain object
-    goes through `__reduce_ex__`; this copy is the same (a new object, the same `__dict__`)."""
-
-    def __copy__(self) -> _CheapCopyOption:
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        return new
 
 
 class FlagValues:
