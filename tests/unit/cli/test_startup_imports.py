@@ -120,6 +120,7 @@ DEFERRED = (
             "toolkit.streams",  # buffer pools and read-ahead: only commands that write blobs
             "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
             "toolkit.cli.gotemplate",  # --format only
+            "fcntl", "select",  # locks and pipe waits: writers only
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), (*HEAVY, *PLAIN_COPY)),
     ],
