@@ -104,6 +104,7 @@ DEFERRED = (
     "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED, "bz2", "lzma", "base64", "json",
     "dataclasses",  # records are made without it (toolkit/_record.py); `dataclasses.fields()` & co load it
     "signal",  # its enums: cli/app.py uses the C module `_signal`, and `signal` to name a signal that came
+    "math",  # (datetime's import, deferred; a float in a manifest)
 )
 
 
