@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from toolkit._record import record
+from toolkit.cli._typerinfo import argument as cheap_argument
 from toolkit.cli._typerinfo import option as cheap_option
 from toolkit.compression_names import LEVELS
 from toolkit.errors import InvalidInputError
@@ -29,6 +30,7 @@ __all__ = [
     "retry_flags",
     "copy_shared_flags",
     "command_with_flags",
+    "image_argument",
     "system_context",
 ]
 
@@ -228,6 +230,24 @@ def copy_shared_flags() -> list[Flag]:
              metavar="MANIFEST-TYPE", short="-f"),
         Flag("preserve-digests", bool, False, "Preserve digests of images and lists"),
     ]
+
+
+def image_argument(metavar: str) -> Any:
+    """The `typer.Argument` of an image name (`IMAGE-NAME`...), completed by
+    `cli/completion.py`'s `complete_image_name`, which only a completion request loads."""
+    return cheap_argument(metavar=metavar, show_default=False, autocompletion=_complete_image_name)
+
+
+def _complete_image_name(incomplete: str) -> list[str]:
+    """`complete_image_name`, its module loaded on first call."""
+    from toolkit.cli.completion import complete_image_name
+
+    return complete_image_name(incomplete)
+
+
+# Typer reads a completion callback's signature and type hints when it converts the
+# argument, on every run: evaluated annotations spare it compiling these strings each time.
+_complete_image_name.__annotations__ = {"incomplete": str, "return": list[str]}
 
 
 def command_with_flags(*flag_groups: list[Flag]) -> Callable[[F], F]:

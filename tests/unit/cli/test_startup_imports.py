@@ -122,6 +122,7 @@ DEFERRED = (
             "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
             "toolkit.cli.gotemplate",  # --format only
             "fcntl", "select",  # locks and pipe waits: writers only
+            "toolkit.cli.completion",  # a completion request only
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), (*HEAVY, *PLAIN_COPY)),
     ],

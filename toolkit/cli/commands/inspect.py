@@ -11,9 +11,16 @@ from typing import Annotated, Any
 import typer
 
 from toolkit.cli.common import base_context, log_line, with_retries
-from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
-from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
+from toolkit.cli.flags import (
+    Flag,
+    FlagValues,
+    command_with_flags,
+    image_argument,
+    image_flags,
+    retry_flags,
+    system_context,
+)
 from toolkit.digest import SUPPORTED_ALGORITHMS
 from toolkit.errors import InvalidInputError, safe_text
 from toolkit.manifest.gojson import indent, marshal_indent
