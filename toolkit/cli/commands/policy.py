@@ -9,16 +9,9 @@ from typing import Annotated
 import typer
 
 from toolkit.cli.common import base_context, log_line, policy_context, with_retries
+from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
-from toolkit.cli.flags import (
-    Flag,
-    FlagValues,
-    command_with_flags,
-    image_argument,
-    image_flags,
-    retry_flags,
-    system_context,
-)
+from toolkit.cli.flags import Flag, FlagValues, command_with_flags, image_flags, retry_flags, system_context
 from toolkit.cli.helpformat import HelpGroup
 from toolkit.errors import InvalidInputError, safe_text
 from toolkit.ops.policy_check import PolicyCheckResult, check_policy
