@@ -19,7 +19,10 @@ loads the module when first called and then calls the real function with the sam
 arguments. And `uuid`, which typer imports too, calls `platform.system()` at import time:
 the `platform` stand-in answers that call itself on Linux (the value is
 `os.uname().sysname` there, exactly as `platform.system()` computes it) and loads
-`platform` for it anywhere else. `inspect` subclasses `ast.NodeVisitor` at import time:
+`platform` for it anywhere else. `inspect` reads `dis.COMPILER_FLAG_NAMES` at import
+time: the `dis` stand-in holds a copy of that table. typer and click take the `datetime`
+class out of `datetime`: its stand-in holds that class, from the C module `_datetime`
+(the very class `datetime.datetime` is). `inspect` subclasses `ast.NodeVisitor` at import time:
 the `ast` stand-in holds a class whose methods call the real `NodeVisitor`'s.
 
 requests imports, at import time, `charset_normalizer` (reading only its `__version__`),
@@ -31,7 +34,7 @@ by other programs is untouched.
 Contract:
 - Only names not yet imported are deferred; `defer()` is idempotent and imports nothing
   but the package of a deferred submodule (`urllib`, an empty `__init__`), whose attribute
-  is set to the stand-in as an import would set it to the module.
+  is set to the stand-in as an import would set it to the module, and `_datetime`.
 - Reading any attribute that a stand-in does not hold (everything but `__name__`,
   `__doc__` and friends and the forwarders) loads its module; the value is the real
   module's. Loading is serialised by a lock, so threads that touch a stand-in together
@@ -73,6 +76,14 @@ DEFERRED: Final[dict[str, tuple[str, ...]]] = {
     # inspect (imported by typer and click) parses source with it: finding a class's source,
     # text signatures of builtins. Its import (the _ast types) is ~20 M instructions.
     "ast": (),
+    # inspect (imported by typer) reads its CO_* flag names from dis at import time (the
+    # stand-in holds that table) and uses dis for bytecode positions in tracebacks only;
+    # dis and opcode cost ~5 M instructions to import.
+    "dis": (),
+    # typer and click take the `datetime` class out of it (for `DateTime` parameters), which
+    # the stand-in holds (the C module `_datetime`'s class, the same object `datetime`
+    # gives); the module itself (and `math`, which it imports) costs ~5 M instructions.
+    "datetime": (),
     # urllib3 (under requests) takes `version` out of it at import time, for its opt-in
     # HTTP/2 support; its import (zipfile, csv, email) is ~5 ms of every registry command.
     # The command table reads entry points only for a name that is not built in.
@@ -104,6 +115,12 @@ PACKAGES: Final[dict[str, str | None]] = {
 }
 #: Package -> its version file, for the stand-ins made by `defer()`.
 _VERSION_FILES: dict[str, str] = {}
+#: `dis.COMPILER_FLAG_NAMES` (the code object flags `inspect` names `CO_*`), as every Python
+#: since 3.6 has it; tests/unit/cli compares it with the real table.
+COMPILER_FLAG_NAMES: Final[dict[int, str]] = {
+    1: "OPTIMIZED", 2: "NEWLOCALS", 4: "VARARGS", 8: "VARKEYWORDS", 16: "NESTED", 32: "GENERATOR",
+    64: "NOFREE", 128: "COROUTINE", 256: "ITERABLE_COROUTINE", 512: "ASYNC_GENERATOR",
+}
 
 #: Re-entrant: loading one deferred module may load another (urllib.parse imports ipaddress).
 _LOCK = threading.RLock()
@@ -253,6 +270,13 @@ def defer(names: Sequence[str] | None = None) -> None:
             stand_in.__dict__["system"] = _platform_system(stand_in)
         if name == "ast":
             stand_in.__dict__["NodeVisitor"] = _node_visitor(stand_in)
+        if name == "dis":
+            stand_in.__dict__["COMPILER_FLAG_NAMES"] = dict(COMPILER_FLAG_NAMES)
+        if name == "datetime":
+            try:
+                stand_in.__dict__["datetime"] = importlib.import_module("_datetime").datetime
+            except ImportError:  # an interpreter without the C module: not deferred
+                continue
         sys.modules[name] = stand_in
         package, _, child = name.rpartition(".")
         if package:  # `import urllib.parse; urllib.parse.x`: the package's attribute too

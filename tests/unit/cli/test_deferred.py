@@ -179,16 +179,60 @@ def test_a_traceback_still_shows_source_lines() -> None:
 
 
 def test_loading_one_stand_in_may_load_another() -> None:
-    """inspect reads dis.COMPILER_FLAG_NAMES while it is imported: both deferred, no deadlock."""
+    """A module loaded for a stand-in may load another stand-in's module while it is being
+    imported (inspect reads dis.COMPILER_FLAG_NAMES at import; here without the table the
+    dis stand-in holds, so that dis must load): both deferred, no deadlock."""
     out = _run("""
         import sys
         from toolkit.cli import _deferred
         assert "inspect" not in sys.modules and "dis" not in sys.modules
         _deferred.defer(["inspect", "dis"])
+        del sys.modules["dis"].__dict__["COMPILER_FLAG_NAMES"]
         import inspect
         print(inspect.signature(lambda a, b=1: None), _deferred.pending())
     """)
     assert out == "(a, b=1) []\n"
+
+
+def test_inspect_loads_without_dis_and_names_the_same_flags() -> None:
+    """The dis stand-in holds dis.COMPILER_FLAG_NAMES (the same table as the real one), so
+    inspect imports without dis and its CO_* flags are what dis gives."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["inspect", "dis"])
+        import inspect
+        inspect.signature(lambda a: None)
+        assert _deferred.pending() == ["dis"] and "opcode" not in sys.modules
+        flags = {name: getattr(inspect, name) for name in dir(inspect) if name.startswith("CO_")}
+        import dis
+        dis.Positions  # any other attribute loads dis
+        assert _deferred.pending() == []
+        real = sys.modules["dis"].COMPILER_FLAG_NAMES
+        print(flags == {"CO_" + v: k for k, v in real.items()}, _deferred.COMPILER_FLAG_NAMES == real)
+    """)
+    assert out == "True True\n"
+
+
+def test_the_datetime_class_is_the_real_one_before_datetime_loads() -> None:
+    """typer and click take `datetime.datetime` at import: the stand-in holds the real class
+    (the C module's), so `datetime` and `math` load only when something else is read."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["datetime"])
+        from datetime import datetime
+        stamp = datetime(2024, 1, 2, 3, 4, 5)
+        assert _deferred.pending() == ["datetime"] and "math" not in sys.modules
+        import datetime as module
+        delta = module.timedelta(days=1)  # any other name loads datetime
+        assert _deferred.pending() == []
+        real = sys.modules["datetime"]
+        import pickle
+        again = pickle.loads(pickle.dumps(stamp + delta))
+        print(datetime is real.datetime is module.datetime, again.isoformat(), type(again) is datetime)
+    """)
+    assert out == "True 2024-01-03T03:04:05 True\n"
 
 
 def test_inspect_finds_a_class_source_and_a_builtin_signature_through_the_ast_stand_in() -> None:

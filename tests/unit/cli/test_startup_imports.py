@@ -106,6 +106,9 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 DEFERRED = (
     "logging", "ctypes", "secrets", "random", "tempfile", "toolkit.compression", "isal", "zstandard",
     "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED, "bz2", "lzma", "base64", "json",
+    "dataclasses",  # records are made without it (toolkit/_record.py); `dataclasses.fields()` & co load it
+    "signal",  # its enums: cli/app.py uses the C module `_signal`, and `signal` to name a signal that came
+    "math",  # (datetime's import, deferred; a float in a manifest)
 )
 
 
@@ -122,6 +125,8 @@ DEFERRED = (
             "toolkit.streams",  # buffer pools and read-ahead: only commands that write blobs
             "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
             "toolkit.cli.gotemplate",  # --format only
+            "fcntl", "select",  # locks and pipe waits: writers only
+            "toolkit.cli.completion",  # a completion request only
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), (*HEAVY, *PLAIN_COPY)),
     ],
