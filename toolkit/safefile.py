@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import select
 import stat
 import time
 from pathlib import Path
@@ -285,6 +284,8 @@ def open_special_for_writing(path: str, what: str, *, wait: float = OUTPUT_WAIT)
                 raise os_error(exc, f"opening {what} {name}") from exc
             if time.monotonic() >= deadline:
                 raise ToolkitError(f"{what} {name}: no reader opened the pipe within {wait:g} s") from exc
+            import select  # a pipe without a reader yet: seldom (a C module, ~0.5 M to load)
+
             select.select([], [], [], 0.05)
             continue
         os.set_blocking(fd, True)

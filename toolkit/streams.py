@@ -397,7 +397,13 @@ class ChunkBuffers:
     `readinto` while the previous one may still be hashed by a `VerifyingReader`'s thread
     (it waits only if the buffer it is given is still being hashed). Created under a
     `Lease`, the second and later buffers exist only while the copy's budget has room
-    (else the loop reuses the ones it has). `close()` drops them and gives the room back."""
+    (else the loop reuses the ones it has) and while the copy is not crowded
+    (`Lease.crowded`): then the readers below hash in the reading thread, so the one buffer
+    is free again by the next call, and a second would only be memory (one per layer
+    stream: 1.5 MiB of a 6-layer pull); once crowded, the spare buffers are dropped (a hash
+    thread still reading one keeps it alive until done) and their room given back. A
+    reader whose hash thread still holds the buffer makes the loop wait, never corrupts.
+    `close()` drops them and gives the room back."""
 
     def __init__(self, count: int = 2, size: int = BUFFER_SIZE) -> None:
         if count < 1 or size < 1:
@@ -411,14 +417,25 @@ class ChunkBuffers:
     def next(self) -> memoryview:
         """The next buffer (a view of all of it)."""
         views = self._views
+        if len(views) > 1 and self._lease is not None and self._lease.crowded():
+            self._drop_spares()
         if self._turn >= len(views):  # a new buffer's turn, if the budget has room
-            if len(views) < self._count and (self._lease is None or self._lease.take(self._size, first=not views)):
+            if len(views) < self._count and (not views or self._lease is None or not self._lease.crowded()) and (
+                self._lease is None or self._lease.take(self._size, first=not views)
+            ):
                 views.append(memoryview(_new_buffer(self._size)))
             else:
                 self._turn = 0
         view = views[self._turn]
         self._turn = (self._turn + 1) % self._count
         return view
+
+    def _drop_spares(self) -> None:
+        spares = len(self._views) - 1
+        del self._views[1:]
+        self._turn = 0
+        if self._lease is not None:
+            self._lease.give(spares * self._size)
 
     def close(self) -> None:
         """Drop the buffers and give their room back; the object must not be used afterwards."""

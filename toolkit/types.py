@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.digest import Digest
 
 __all__ = [

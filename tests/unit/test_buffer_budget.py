@@ -172,6 +172,54 @@ def test_a_verifying_reader_made_under_a_crowded_lease_hashes_inline(monkeypatch
     reader.close()
 
 
+def test_chunk_buffers_keep_a_single_buffer_while_the_copy_is_crowded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two buffers in turn while one layer is under way; one (the spare dropped, its room
+    given back) while the copy's layers keep every core busy; two again afterwards."""
+    monkeypatch.setattr(streams, "_CPUS", 2)
+    budget = BufferBudget(limit=64 * CHUNK, reserve=0)
+    first = budget.admit(0)
+    assert first is not None
+    with using_lease(first):
+        buffers = ChunkBuffers(2, CHUNK)
+    a, b = buffers.next(), buffers.next()
+    assert a is not b and budget.in_use == 2 * CHUNK
+    second = budget.admit(1)
+    assert second is not None and first.crowded()
+    assert [buffers.next() for _ in range(3)] == [a, a, a] and budget.in_use == CHUNK
+    second.close()
+    c, d = buffers.next(), buffers.next()
+    assert c is not a and d is a and budget.in_use == 2 * CHUNK
+    buffers.close()
+    assert budget.in_use == 0
+    first.close()
+
+
+def test_a_crowded_copy_reads_every_layer_right_through_one_buffer_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers hashing in a thread (made before the copy got crowded) with the buffers
+    reduced to one underneath: each chunk waits for its hash, and every byte is right."""
+    monkeypatch.setattr(streams, "_CPUS", 2)
+    monkeypatch.setattr(toolkit.digest, "BACKGROUND_HASH_MIN", 0)
+    budget = BufferBudget(limit=64 * CHUNK, reserve=0)
+    first = budget.admit(0)
+    assert first is not None
+    data = os.urandom(64 * CHUNK + 17)
+    digest = Digest("sha256", hashlib.sha256(data).hexdigest())
+    with using_lease(first):
+        reader = VerifyingReader(FileLike(data), digest, len(data), inline=lambda: False)
+        out = bytearray()
+        second = None
+        for chunk in iter_chunks(reader, CHUNK):
+            out += chunk
+            if second is None:
+                second = budget.admit(1)  # crowded from the second chunk on
+    assert reader.verified and bytes(out) == data
+    reader.close()
+    assert second is not None
+    second.close()
+    first.close()
+    assert budget.in_use == 0
+
+
 def test_readers_never_hold_more_than_the_budget_with_many_parallel_layers() -> None:
     """Eight layers at once, each a read-ahead over a file-like source and a consumer with
     two chunk buffers: everything lent stays within the budget, and every byte arrives."""

@@ -8,7 +8,7 @@
   (global options; `toolkit.global_options` for plugins), `common.py` (policy, retries,
   digest files), `copying.py` (what copy and sync share), `progress.py` (bars and plain
   lines), `signing.py`, `gotemplate.py`, `manpages.py` (`make man`), `_deferred.py`
-  (standard modules typer imports, loaded on first use).
+  (modules typer and requests import, loaded on first use).
 """
 
 __all__ = ["main"]

@@ -20,24 +20,33 @@ Contract:
 # for the global flags); evaluated once at definition they cost next to nothing. The flags
 # are declared in Typer's default style (`name: TYPE = typer.Option(DEFAULT, ...)`), the
 # same options as `Annotated[TYPE, typer.Option(...)] = DEFAULT` with less of Typer's work
-# (no `Annotated` type per flag, one copy less of each option per read of the signature).
+# (no `Annotated` type per flag, one copy less of each option per read of the signature),
+# each made by copying (`option`, cli/_typerinfo.py: the same object as `typer.Option`'s).
 import atexit
 import contextlib
 import errno
 import gc
 import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import typer
 
+if TYPE_CHECKING:
+    import signal
+else:
+    # The C module, with the same functions and the signal numbers as ints: `signal` makes
+    # its enums (`Signals`, `Handlers`, `Sigmasks`) at import, ~3 M instructions on every
+    # run; it is imported only to name the signal that stopped a command.
+    import _signal as signal
+
 import toolkit
 from toolkit import _marker, deadline, plugins
+from toolkit.cli._typerinfo import option
 from toolkit.cli.argv import find_subcommand_name, hoist_global_flags, rewrite_bool_flags
 from toolkit.cli.commands import BUILTIN
 from toolkit.cli.errorline import print_fatal
@@ -58,55 +67,55 @@ def _version_callback(value: bool) -> None:
 
 def _root(
     ctx: typer.Context,
-    policy: Path | None = typer.Option(None, "--policy", help="Path to a trust policy file", metavar="PATH"),
-    insecure_policy: bool = typer.Option(False, "--insecure-policy", help="Run the tool without any policy check"),
-    registries_d: Path | None = typer.Option(
+    policy: Path | None = option(None, "--policy", help="Path to a trust policy file", metavar="PATH"),
+    insecure_policy: bool = option(False, "--insecure-policy", help="Run the tool without any policy check"),
+    registries_d: Path | None = option(
         None, "--registries.d", help="Use registry configuration files in DIR", metavar="DIR"
     ),
-    registries_conf: Path | None = typer.Option(
+    registries_conf: Path | None = option(
         None, "--registries-conf", help="Path to registries.conf", metavar="PATH", hidden=True
     ),
-    override_arch: str = typer.Option(
+    override_arch: str = option(
         "", "--override-arch", help="Use ARCH instead of the architecture of the machine", metavar="ARCH"
     ),
-    override_os: str = typer.Option("", "--override-os", help="Use OS instead of the running OS", metavar="OS"),
-    override_variant: str = typer.Option(
+    override_os: str = option("", "--override-os", help="Use OS instead of the running OS", metavar="OS"),
+    override_variant: str = option(
         "", "--override-variant", help="Use VARIANT instead of the running architecture variant", metavar="VARIANT"
     ),
-    tmpdir: Path | None = typer.Option(
+    tmpdir: Path | None = option(
         None, "--tmpdir", help="Directory used for big temporary files", metavar="DIR"
     ),
-    command_timeout: str = typer.Option(
+    command_timeout: str = option(
         "0",
         "--command-timeout",
         help="Timeout for the command execution (e.g. 30s, 5m)",
         metavar="DURATION",
         show_default=False,
     ),
-    user_agent_prefix: str = typer.Option(
+    user_agent_prefix: str = option(
         "", "--user-agent-prefix", help="Prefix to add to the user agent", metavar="PREFIX"
     ),
-    require_signed: bool = typer.Option(
+    require_signed: bool = option(
         False,
         "--require-signed",
         help="Require any pulled image to be signed: accept it only if a policy requirement that verifies "
         "signatures (signedBy, sigstoreSigned) accepted it",
     ),
-    tls_details: Path | None = typer.Option(
+    tls_details: Path | None = option(
         None,
         "--tls-details",
         help="Path to a containers-tls-details.yaml(5) file (minVersion, cipherSuites, namedGroups) for "
         "every TLS connection; see skopo-tls-details.yaml(5)",
         metavar="PATH",
     ),
-    tls_verify: bool | None = typer.Option(
+    tls_verify: bool | None = option(
         None,
         "--tls-verify/--no-tls-verify",
         help="Require HTTPS and verify certificates when accessing the registry (deprecated)",
         hidden=True,
     ),
-    debug: bool = typer.Option(False, "--debug", help="Enable debug output"),
-    version: bool = typer.Option(
+    debug: bool = option(False, "--debug", help="Enable debug output"),
+    version: bool = option(
         False, "--version", "-v", help="Print the version number", callback=_version_callback, is_eager=True
     ),
 ) -> None:
@@ -316,7 +325,7 @@ _SIGNAL_RECEIVED: list[int] = []
 #: Signals that clean up like Ctrl-C: `timeout`, systemd, CI cancellation and `kill` send
 #: SIGTERM, a closed terminal SIGHUP. Each unwinds the command (temp files and staging
 #: directories removed, destinations intact), then the exit status is 128+N.
-_CLEANUP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_CLEANUP_SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -344,7 +353,12 @@ def _watch_signals() -> threading.Event:
 def _interrupted_status() -> int:
     """One line and the shell's status for the signal that stopped us (128+N)."""
     signum = _SIGNAL_RECEIVED[0] if _SIGNAL_RECEIVED else signal.SIGINT
-    name = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+    if signum == signal.SIGINT:
+        name = "interrupted"
+    else:
+        import signal as names  # the `Signals` enum: SIGTERM, SIGHUP
+
+        name = f"terminated by {names.Signals(signum).name}"
     print_fatal(name)
     return 128 + signum
 

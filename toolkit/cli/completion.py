@@ -24,7 +24,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import typer
 from typer import _completion_shared
 from typer._click.shell_completion import add_completion_class, split_arg_string
 from typer._completion_classes import BashComplete
@@ -93,8 +92,11 @@ def complete_image_name(incomplete: str) -> list[str]:
 
 
 def image_argument(metavar: str) -> Any:
-    """The `typer.Argument` of an image name (`IMAGE-NAME`...), completed by `complete_image_name`."""
-    return typer.Argument(metavar=metavar, show_default=False, autocompletion=complete_image_name)
+    """The `typer.Argument` of an image name (`IMAGE-NAME`...), completed by `complete_image_name`
+    (`toolkit.cli.flags.image_argument`, which the commands use: it does not load this module)."""
+    from toolkit.cli.flags import image_argument as argument_of_flags
+
+    return argument_of_flags(metavar)
 
 
 # bash: the script passes the whole line; readline replaces only the text after the last

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-import typer
-from typer.models import OptionInfo
-
 from toolkit._record import record
+from toolkit.cli._typerinfo import argument as cheap_argument
+from toolkit.cli._typerinfo import option as cheap_option
 from toolkit.compression_names import LEVELS
 from toolkit.errors import InvalidInputError
 from toolkit.types import Credentials, OptionalBool, SystemContext
@@ -31,6 +30,7 @@ __all__ = [
     "retry_flags",
     "copy_shared_flags",
     "command_with_flags",
+    "image_argument",
     "system_context",
 ]
 
@@ -62,28 +62,17 @@ class Flag:
         """The keyword parameter Typer reads this flag from, in Typer's default style
         (`name: TYPE = typer.Option(DEFAULT, *DECLS, ...)`): the same option as
         `Annotated[TYPE, typer.Option(*DECLS, ...)] = DEFAULT`, for less of Typer's work
-        (an `Annotated` type made per flag, and one more copy of its `OptionInfo` per read)."""
+        (an `Annotated` type made per flag, and one more copy of its `OptionInfo` per read).
+        The option is made by copying (`cli/_typerinfo.py`), the same object for less work."""
         decls = [f"--{self.name}"]
         if self.tristate:
             decls = [f"--{self.name}/--no-{self.name}"]
         if self.short:
             decls.append(self.short)
-        option = typer.Option(
+        option = cheap_option(
             self.default, *decls, help=self.help, metavar=self.metavar, hidden=self.hidden, show_default=False
         )
-        option.__class__ = _CheapCopyOption
         return inspect.Parameter(self.param, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=self.type)
-
-
-class _CheapCopyOption(OptionInfo):
-    """typer's `OptionInfo` with `__copy__`: Typer copies a parameter's info each time it
-    reads a command's parameters (twice per conversion), and `copy.copy` of a plain object
-    goes through `__reduce_ex__`; this copy is the same (a new object, the same `__dict__`)."""
-
-    def __copy__(self) -> _CheapCopyOption:
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        return new
 
 
 class FlagValues:
@@ -241,6 +230,24 @@ def copy_shared_flags() -> list[Flag]:
              metavar="MANIFEST-TYPE", short="-f"),
         Flag("preserve-digests", bool, False, "Preserve digests of images and lists"),
     ]
+
+
+def image_argument(metavar: str) -> Any:
+    """The `typer.Argument` of an image name (`IMAGE-NAME`...), completed by
+    `cli/completion.py`'s `complete_image_name`, which only a completion request loads."""
+    return cheap_argument(metavar=metavar, show_default=False, autocompletion=_complete_image_name)
+
+
+def _complete_image_name(incomplete: str) -> list[str]:
+    """`complete_image_name`, its module loaded on first call."""
+    from toolkit.cli.completion import complete_image_name
+
+    return complete_image_name(incomplete)
+
+
+# Typer reads a completion callback's signature and type hints when it converts the
+# argument, on every run: evaluated annotations spare it compiling these strings each time.
+_complete_image_name.__annotations__ = {"incomplete": str, "return": list[str]}
 
 
 def command_with_flags(*flag_groups: list[Flag]) -> Callable[[F], F]:

@@ -17,10 +17,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import field
 from pathlib import Path
 
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.config.paths import certs_d_candidates
 from toolkit.errors import ConfigError, safe_text
 

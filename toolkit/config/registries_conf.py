@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.config.paths import registries_conf_candidates
 from toolkit.debuglog import debug_once
 from toolkit.errors import ConfigError, ToolkitError, safe_text

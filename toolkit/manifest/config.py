@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.digest import Digest
 from toolkit.errors import ManifestError, NotSupportedError
 from toolkit.manifest.gojson import GoPairs, GoStruct, GoTime, RawJSON, go_field, loads_go, marshal

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from toolkit.digest import Digest
@@ -61,8 +60,11 @@ def _go_list(value: Any) -> list[Any]:
 
 def _go_interface(value: Any) -> None:
     """An `interface{}` target: numbers must fit a float64."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _GoTypeError
+    if isinstance(value, float):
+        import math  # a float in a manifest is rare: the C module is loaded when one comes
+
+        if not math.isfinite(value):
+            raise _GoTypeError
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1.7976931348623157e308:
         raise _GoTypeError
 
@@ -212,6 +214,8 @@ def schema1_payload(raw: bytes) -> bytes:
         length_value = prot_map.get("formatLength")
         if isinstance(length_value, bool) or not isinstance(length_value, (int, float)):
             raise ManifestError("signed schema1 manifest: missing formatted length")
+        import math  # (signed schema1 only)
+
         if not math.isfinite(length_value) or abs(length_value) > INT64_MAX:
             raise ManifestError("signed schema1 manifest: invalid format length")
         length = int(length_value)  # Go: int(float64) truncates toward zero

@@ -14,11 +14,10 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.digest import Digest
 from toolkit.errors import AmbiguousManifestError, ManifestError, safe_text
 from toolkit.manifest import mime

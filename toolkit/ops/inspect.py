@@ -16,10 +16,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import field
 from typing import Any
 
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.digest import Digest
 from toolkit.errors import ManifestError, NoMatchingPlatformError, NotSupportedError, ToolkitError, safe_text
 from toolkit.image import UnparsedImage, read_config

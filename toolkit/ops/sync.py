@@ -44,11 +44,11 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.digest import Digest
 from toolkit.errors import (
     CommandTimeoutError,

@@ -12,7 +12,6 @@ Contract:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import os
 import shutil
@@ -226,6 +225,8 @@ class AtomicFile:
             raise wrap_os_error(exc, f"creating {safe_text(str(self.target))}") from exc
         # Held while the file is open, dropped by the kernel when the process dies (even by
         # SIGKILL): tells `remove_stale_temps` of a later run that this file is still live.
+        import fcntl  # writers only: reading commands never load it (a C module, ~0.5 M to load)
+
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         raw = _WritebackFileIO(fd, "wb")
@@ -314,6 +315,8 @@ def remove_stale_temps(target: Path) -> None:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or now - st.st_mtime < STALE_TEMP_MIN_AGE:
                 continue
+            import fcntl  # (writers only, as in `__enter__`)
+
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.unlink(path)
         except OSError:

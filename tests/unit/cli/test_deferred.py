@@ -2,7 +2,9 @@
 
 Each check runs in a fresh interpreter without `site` (pytest has imported these modules
 long ago, and a `.pth` file, such as an editable install's, may import some of them too),
-with the working tree on its path.
+with the working tree on its path. Without `site` the third-party packages among them
+(`_deferred.PACKAGES`) are not found, so they are not deferred: their own checks run with
+`site`, as skopo does.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None
         from toolkit.cli import _deferred
         assert not {*_deferred.DEFERRED} & set(sys.modules)
         _deferred.defer()
-        everything = sorted(_deferred.DEFERRED)
+        everything = sorted(name for name in _deferred.DEFERRED if name not in _deferred.PACKAGES)
         assert _deferred.pending() == everything
         import subprocess
         assert _deferred.pending() == everything  # binding the name loads nothing
@@ -116,7 +118,7 @@ def test_the_functions_typer_binds_at_import_forward_to_the_real_ones() -> None:
         from shutil import get_terminal_size
         from gettext import gettext as _
         from difflib import get_close_matches
-        everything = sorted(_deferred.DEFERRED)
+        everything = sorted(name for name in _deferred.DEFERRED if name not in _deferred.PACKAGES)
         assert _deferred.pending() == everything
         size = get_terminal_size((91, 17))
         assert _deferred.pending() == [name for name in everything if name != "shutil"]
@@ -177,16 +179,60 @@ def test_a_traceback_still_shows_source_lines() -> None:
 
 
 def test_loading_one_stand_in_may_load_another() -> None:
-    """inspect reads dis.COMPILER_FLAG_NAMES while it is imported: both deferred, no deadlock."""
+    """A module loaded for a stand-in may load another stand-in's module while it is being
+    imported (inspect reads dis.COMPILER_FLAG_NAMES at import; here without the table the
+    dis stand-in holds, so that dis must load): both deferred, no deadlock."""
     out = _run("""
         import sys
         from toolkit.cli import _deferred
         assert "inspect" not in sys.modules and "dis" not in sys.modules
         _deferred.defer(["inspect", "dis"])
+        del sys.modules["dis"].__dict__["COMPILER_FLAG_NAMES"]
         import inspect
         print(inspect.signature(lambda a, b=1: None), _deferred.pending())
     """)
     assert out == "(a, b=1) []\n"
+
+
+def test_inspect_loads_without_dis_and_names_the_same_flags() -> None:
+    """The dis stand-in holds dis.COMPILER_FLAG_NAMES (the same table as the real one), so
+    inspect imports without dis and its CO_* flags are what dis gives."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["inspect", "dis"])
+        import inspect
+        inspect.signature(lambda a: None)
+        assert _deferred.pending() == ["dis"] and "opcode" not in sys.modules
+        flags = {name: getattr(inspect, name) for name in dir(inspect) if name.startswith("CO_")}
+        import dis
+        dis.Positions  # any other attribute loads dis
+        assert _deferred.pending() == []
+        real = sys.modules["dis"].COMPILER_FLAG_NAMES
+        print(flags == {"CO_" + v: k for k, v in real.items()}, _deferred.COMPILER_FLAG_NAMES == real)
+    """)
+    assert out == "True True\n"
+
+
+def test_the_datetime_class_is_the_real_one_before_datetime_loads() -> None:
+    """typer and click take `datetime.datetime` at import: the stand-in holds the real class
+    (the C module's), so `datetime` and `math` load only when something else is read."""
+    out = _run("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["datetime"])
+        from datetime import datetime
+        stamp = datetime(2024, 1, 2, 3, 4, 5)
+        assert _deferred.pending() == ["datetime"] and "math" not in sys.modules
+        import datetime as module
+        delta = module.timedelta(days=1)  # any other name loads datetime
+        assert _deferred.pending() == []
+        real = sys.modules["datetime"]
+        import pickle
+        again = pickle.loads(pickle.dumps(stamp + delta))
+        print(datetime is real.datetime is module.datetime, again.isoformat(), type(again) is datetime)
+    """)
+    assert out == "True 2024-01-03T03:04:05 True\n"
 
 
 def test_inspect_finds_a_class_source_and_a_builtin_signature_through_the_ast_stand_in() -> None:
@@ -230,3 +276,92 @@ def test_importlib_metadata_is_a_package_that_loads_when_used() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "True True True\n"
+
+
+def _run_with_site(code: str) -> str:
+    """`code` in a fresh interpreter with `site` (so the installed packages are found),
+    warnings as errors (requests warns when its dependencies' versions look wrong)."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60,
+        check=False, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _real_answers() -> tuple[str, str, str]:
+    """charset_normalizer's version and guess, and idna's encoding, from the real packages."""
+    out = _run_with_site("""
+        import charset_normalizer, idna, sys
+        print(charset_normalizer.__version__)
+        print(charset_normalizer.detect("Größe: fünf Blöcke".encode("latin-1")))
+        print(idna.encode("bücher.example"))
+    """)
+    version, guess, encoded = out.splitlines()
+    return version, guess, encoded
+
+
+def test_requests_imports_with_the_third_party_packages_deferred_and_they_work_when_used() -> None:
+    """requests reads charset_normalizer's `__version__` at import (from version.py alone:
+    nothing else loads) and aliases both packages under requests.packages; an encoding
+    guess (`requests.compat.chardet`, what `Response.apparent_encoding` uses) and a
+    non-ASCII host name (`idna`) load the real packages and answer as they do."""
+    version, guess, encoded = _real_answers()
+    out = _run_with_site("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer()
+        import requests, requests.compat, requests.packages
+        assert {"charset_normalizer", "idna", "zipfile"} <= set(_deferred.pending()), _deferred.pending()
+        assert "charset_normalizer.api" not in sys.modules and "idna.core" not in sys.modules
+        print(requests.charset_normalizer_version)
+        print(requests.compat.chardet.detect("Größe: fünf Blöcke".encode("latin-1")))
+        import idna
+        print(idna.encode("bücher.example"))
+        assert "charset_normalizer" not in _deferred.pending() and "idna" not in _deferred.pending()
+        response = requests.models.Response()
+        response._content, response.encoding = "Größe".encode("utf-8"), None
+        assert response.text == "Größe" and response.apparent_encoding
+    """)
+    assert out.splitlines() == [version, guess, encoded]
+
+
+def test_a_deferred_package_keeps_its_submodules_importable() -> None:
+    version, guess, _ = _real_answers()
+    out = _run_with_site("""
+        import sys
+        from toolkit.cli import _deferred
+        _deferred.defer(["charset_normalizer"])
+        import charset_normalizer.models
+        from charset_normalizer.models import CharsetMatches
+        assert CharsetMatches is sys.modules["charset_normalizer.models"].CharsetMatches
+        import charset_normalizer
+        print(charset_normalizer.__version__)
+        print(charset_normalizer.detect("Größe: fünf Blöcke".encode("latin-1")))
+    """)
+    assert out.splitlines() == [version, guess]
+
+
+def test_an_unreadable_version_file_loads_the_package() -> None:
+    version, _, _ = _real_answers()
+    out = _run_with_site("""
+        from toolkit.cli import _deferred
+        _deferred.defer(["charset_normalizer"])
+        _deferred._VERSION_FILES["charset_normalizer"] = "/nonexistent/version.py"
+        from charset_normalizer import __version__
+        print(__version__, _deferred.pending())
+    """)
+    assert out == f"{version} []\n"
+
+
+def test_a_package_that_is_not_found_is_not_deferred() -> None:
+    """Without `site` nothing is installed: `import idna` fails as it would without skopo."""
+    out = _run("""
+        from toolkit.cli import _deferred
+        _deferred.defer(list(_deferred.PACKAGES))
+        try:
+            import idna
+        except ImportError:
+            print("ImportError", _deferred.pending())
+    """)
+    assert out == "ImportError []\n"

@@ -46,6 +46,10 @@ IMAGE_MACHINERY = (
 #: (tomllib may be: the machine's own registries.conf files, which these runs read, may
 #: hold settings.)
 PLAIN_COPY = ("toolkit.crypt", "platformdirs", "toolkit.signature", "importlib.metadata")
+#: What requests imports at start but the registry client never uses (cli/_deferred.py):
+#: character-set guessing, IDNA host names, CA bundles inside zip archives (and with
+#: zipfile the bz2 and lzma codecs).
+UNUSED_BY_THE_REGISTRY_CLIENT = ("charset_normalizer", "idna", "zipfile", "bz2", "lzma")
 
 
 #: A deferred standard module (cli/_deferred.py) not used yet is a stand-in, not an import.
@@ -102,6 +106,9 @@ def _offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
 DEFERRED = (
     "logging", "ctypes", "secrets", "random", "tempfile", "toolkit.compression", "isal", "zstandard",
     "toolkit.cli.common", "hashlib", "_hashlib", *_deferred.DEFERRED, "bz2", "lzma", "base64", "json",
+    "dataclasses",  # records are made without it (toolkit/_record.py); `dataclasses.fields()` & co load it
+    "signal",  # its enums: cli/app.py uses the C module `_signal`, and `signal` to name a signal that came
+    "math",  # (datetime's import, deferred; a float in a manifest)
 )
 
 
@@ -118,6 +125,8 @@ DEFERRED = (
             "toolkit.streams",  # buffer pools and read-ahead: only commands that write blobs
             "toolkit.reference",  # the docker reference grammar: a layout's images have no docker name
             "toolkit.cli.gotemplate",  # --format only
+            "fcntl", "select",  # locks and pipe waits: writers only
+            "toolkit.cli.completion",  # a completion request only
         )),
         (("--insecure-policy", "copy", "-q", f"oci:{DEMO}:demo", "dir:{out}"), (*HEAVY, *PLAIN_COPY)),
     ],
@@ -161,6 +170,7 @@ def test_a_plain_registry_copy_imports_no_encryption(
     names = _skopo_imports(tmp_path, quiet_env, *args)
     assert "requests" in names and "toolkit.ops.copy.single" in names
     assert _offending(names, (*PLAIN_COPY, "cryptography", "gnupg", "yaml")) == []
+    assert _offending(names, UNUSED_BY_THE_REGISTRY_CLIENT) == []
 
 
 #: Counts the classes made by `dataclasses.dataclass` (each costs ~4 M instructions: exec of
@@ -280,3 +290,42 @@ def test_a_debug_logger_forwards_once_logging_is_in_use(caplog: pytest.LogCaptur
     assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
         ("toolkit.some.module", logging.DEBUG, "chose amd64")
     ]
+
+
+#: Counts the loads of the system CA store (`create_default_context` calls
+#: `load_default_certs`, which calls `set_default_verify_paths`).
+_COUNT_CA_LOADS = (
+    "import atexit, ssl, sys\n"
+    "loads = []\n"
+    "_real = ssl.SSLContext.set_default_verify_paths\n"
+    "def _counting(self):\n"
+    "    loads.append(1)\n"
+    "    return _real(self)\n"
+    "ssl.SSLContext.set_default_verify_paths = _counting\n"
+    "atexit.register(lambda: sys.stderr.write(f'\\nCA_LOADS {len(loads)}\\n'))\n"
+)
+
+
+def test_a_copy_without_tls_verification_never_loads_the_ca_store(
+    tmp_path: Path, quiet_env: dict[str, str], registry_server: RegistryServer
+) -> None:
+    """The system trust store (~2 MiB and ~20 ms) is loaded for a verifying TLS context
+    only; the control, an https registry with verification, does load it."""
+    remote = f"docker://{registry_server.host}/startup-imports/ca:1"
+    runs = [
+        (("--insecure-policy", "copy", "-q", "--dest-tls-verify=false", f"oci:{DEMO}:demo", remote), 0),
+        (("--insecure-policy", "copy", "-q", "--src-tls-verify=false", remote, f"oci:{tmp_path / 'out'}:demo"), 0),
+        # Verified: the store is loaded (then the http-only registry's TLS handshake fails).
+        (("inspect", "--retry-times", "0", remote), 1),
+    ]
+    counts = []
+    for args, status in runs:
+        code = _COUNT_CA_LOADS + f"sys.argv = ['skopo', *{list(args)!r}]\nfrom toolkit.cli import main\nmain()\n"
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path, env=quiet_env,
+                                timeout=120, check=False)
+        err = result.stderr.decode(errors="replace")
+        assert result.returncode == status, err[-3000:]
+        lines = [line for line in err.splitlines() if line.startswith("CA_LOADS ")]
+        assert lines, err[-3000:]
+        counts.append(int(lines[-1].split()[1]))
+    assert counts[:2] == [0, 0] and counts[2] >= 1

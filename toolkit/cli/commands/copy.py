@@ -16,9 +16,8 @@ from toolkit.cli.common import (
     with_retries,
     write_digest_file,
 )
-from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
-from toolkit.cli.copying import selection_flags, shared_copy_options
+from toolkit.cli.copying import limit_malloc_arenas, selection_flags, shared_copy_options
 from toolkit.cli.flags import (
     Flag,
     FlagValues,
@@ -26,6 +25,7 @@ from toolkit.cli.flags import (
     copy_shared_flags,
     deprecated_tls_verify_flag,
     dest_flags,
+    image_argument,
     image_flags,
     retry_flags,
     system_context,
@@ -254,6 +254,7 @@ def copy(
         encrypt_layers=encrypt_layers,
         decryption=decryption,
     )
+    limit_malloc_arenas()  # before the copy's threads start
     try:
         result = with_retries(
             flags,

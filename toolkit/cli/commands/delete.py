@@ -11,9 +11,8 @@ from typing import Annotated
 import typer
 
 from toolkit.cli.common import base_context, log_line, with_retries
-from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
-from toolkit.cli.flags import FlagValues, command_with_flags, image_flags, retry_flags, system_context
+from toolkit.cli.flags import FlagValues, command_with_flags, image_argument, image_flags, retry_flags, system_context
 from toolkit.transports import parse_image_name
 
 

@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 
 from toolkit.cli.common import base_context, log_line, with_retries
-from toolkit.cli.completion import image_argument
 from toolkit.cli.context import global_options
-from toolkit.cli.flags import FlagValues, auth_flags, command_with_flags, retry_flags, system_context
+from toolkit.cli.flags import FlagValues, auth_flags, command_with_flags, image_argument, retry_flags, system_context
 from toolkit.manifest.gojson import GoStruct, marshal_indent
 from toolkit.ops.tags import list_tags as list_tags_op
 

@@ -12,7 +12,7 @@ import typer
 from toolkit.cli import common
 from toolkit.cli.common import base_context, log_line, policy_context, with_retries
 from toolkit.cli.context import global_options
-from toolkit.cli.copying import selection_flags, shared_copy_options
+from toolkit.cli.copying import limit_malloc_arenas, selection_flags, shared_copy_options
 from toolkit.cli.flags import (
     Flag,
     FlagValues,
@@ -149,6 +149,8 @@ def sync(
         common.check_digest_file(digestfile)  # fails early; written (atomically) at the end
     plan = with_retries(flags, lambda: plan_sync(source, destination, sync_options), log_line)
     result: SyncResult | None = None
+    if not dry_run:
+        limit_malloc_arenas()  # before the copies' threads start
     try:
         result = run_sync(policy, plan, sync_options)
     except ToolkitError as exc:

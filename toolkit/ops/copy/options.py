@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import field
 from typing import TYPE_CHECKING
 
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.digest import Digest
 from toolkit.manifest.platform import PlatformFilter
 from toolkit.ops.report import NullReporter, Reporter

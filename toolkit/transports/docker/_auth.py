@@ -54,12 +54,11 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from toolkit._lazy import lazy_pattern
-from toolkit._record import record
+from toolkit._record import field, record
 from toolkit.errors import RegistryError, safe_text
 from toolkit.limits import MAX_AUTH_TOKEN_SIZE
 from toolkit.transports.docker._errors import UnauthorizedError

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 import threading
@@ -231,6 +230,8 @@ def _index_lock(layout_dir: Path) -> Iterator[None]:
     except OSError as exc:
         raise wrap_os_error(exc, f"locking {safe_text(str(layout_dir))}") from exc
     try:
+        import fcntl  # writers only: `inspect oci:` never loads it (a C module, ~0.5 M to load)
+
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
