@@ -57,6 +57,7 @@ from toolkit.manifest import mime
 from toolkit.manifest.gojson import GoStruct, RawJSON, marshal, quote
 from toolkit.manifest.strictjson import check_keys, loads_strict
 from toolkit.reference import NamedReference, parse_normalized_named
+from toolkit.streams import iter_chunks
 from toolkit.transports._fs import FileRegionWriter, copy_local_blob, wrap_os_error
 from toolkit.transports._tar import MemberNotFoundError, TarIndex, TarStreamWriter, clean_member_name
 from toolkit.transports._tar.reader import spool_limit
@@ -66,6 +67,7 @@ from toolkit.transports.base import (
     ImageDestinationBase,
     ImageSourceBase,
     LocalBlobFile,
+    SizeHintMissedError,
 )
 from toolkit.types import BlobInfo, Compression, LayerCompression, SystemContext
 
@@ -684,6 +686,12 @@ class ArchiveWriter:
         self._by_config: dict[Digest, int] = {}
         self._finished = False
         self._broken = False
+        self._missed = False
+
+    @property
+    def reserves_sized_layers(self) -> bool:
+        """True when `put_layer_sized`, `checkpoint` and `rewind` work (a seekable output)."""
+        return self._can_patch and callable(getattr(self._out, "truncate", None))
 
     def try_reusing_blob(self, digest: Digest) -> BlobInfo | None:
         """The stored blob's info if `digest` was already written to this archive.
@@ -734,12 +742,9 @@ class ArchiveWriter:
             return copy_local_blob(blob, write, info, progress=progress, background=background_hash)[1]
 
         with self._lock:
-            self._check_usable()
-            found = self._blobs.get(digest)
-            if found is not None:
-                if placed is not None:
-                    placed()
-                return BlobInfo(digest=found.digest, size=found.size)
+            stored = self._stored_already(digest, placed)
+            if stored is not None:
+                return stored
             try:
                 kind = detect_compression(blob.head(SNIFF_SIZE))
                 if not self._can_patch:
@@ -768,7 +773,93 @@ class ArchiveWriter:
             raise
         return BlobInfo(digest=digest, size=blob.size, compression=kind)
 
+    def put_layer_sized(
+        self, stream: Readable, info: BlobInfo, size: int, *, placed: Callable[[], None] | None = None
+    ) -> BlobInfo:
+        """Store the layer `info` (digest required) from `stream`, in an entry reserved for
+        `size` bytes: the entry `put_blob` writes for it (`add_file_unknown_size`), byte for
+        byte, when the stream holds `size` bytes. The data is written with positional writes
+        outside the writer's lock, so that the next layer's entry can be written meanwhile;
+        `placed()` is called once the entry is reserved (at once for a layer already stored).
+        The digest is verified as the data is written (a mismatch raises before the stream
+        ends, as in `put_blob`). `SizeHintMissedError` when the stream holds more bytes
+        (raised before any byte beyond the entry is written) or fewer. Every failure breaks
+        the writer (see `layer_rewind`). Needs a seekable output."""
+        digest = info.digest
+        if digest is None or not self._can_patch or size < 0:
+            raise ArchiveError("internal error: a layer in a reserved entry needs its digest and a seekable archive")
+        kind, prefixed = peek_compression(stream)
+        name = layer_file_name(digest)
+        with self._lock:
+            stored = self._stored_already(digest, placed)
+            if stored is not None:
+                return stored
+            try:
+                offset = self._tar.reserve_file(name, size, patchable=True)
+                self._blobs[digest] = _Written(digest, size, name)
+            except BaseException:
+                self._broken = True
+                raise
+        if placed is not None:
+            placed()
+        region = FileRegionWriter(self._out.fileno(), offset, size, f"layer {digest} to the archive")
+        # The source's verifying reader, passed through unchanged, checks this digest already.
+        verifier = None if verified_digest(prefixed) == digest else VerifyingReader(
+            cast(BinaryIO, prefixed), digest, None, "layer"
+        )
+        try:
+            for chunk in iter_chunks(verifier if verifier is not None else prefixed):
+                if region.written + len(chunk) > size:
+                    raise SizeHintMissedError(f"layer {digest}: more than the {size} bytes expected")
+                region.write(chunk)
+            if region.written != size:
+                raise SizeHintMissedError(f"layer {digest}: {region.written} bytes, not the {size} expected")
+        except BaseException as exc:
+            with self._lock:
+                self._broken = True
+                # Every later layer then fails with this error too (not "unusable"), so the
+                # copier knows to rewind and copy again without hints.
+                self._missed = self._missed or isinstance(exc, SizeHintMissedError)
+            raise
+        finally:
+            if verifier is not None:
+                verifier.stop()
+        return BlobInfo(digest=digest, size=size, compression=kind)
+
+    def checkpoint(self) -> tuple[int, dict[Digest, _Written], dict[Digest, bytes]]:
+        """The writer's state now, for `rewind` (needs a seekable output)."""
+        with self._lock:
+            self._check_usable()
+            return self._tar.position(), dict(self._blobs), dict(self._configs)
+
+    def rewind(self, state: tuple[int, dict[Digest, _Written], dict[Digest, bytes]]) -> None:
+        """Drop every blob stored since `checkpoint()` returned `state` (the archive is
+        truncated there) and make the writer usable again. No reserved entry may still be
+        written by anyone."""
+        offset, blobs, configs = state
+        with self._lock:
+            if self._finished:
+                raise ArchiveError("docker-archive writer is finished")
+            self._tar.rewind(offset)
+            self._blobs = dict(blobs)
+            self._configs = dict(configs)
+            self._broken = False
+            self._missed = False
+
+    def _stored_already(self, digest: Digest, placed: Callable[[], None] | None) -> BlobInfo | None:
+        """Under the lock: the info of `digest` if it is stored already (then `placed()` is
+        called: its place is fixed); `_check_usable` first."""
+        self._check_usable()
+        found = self._blobs.get(digest)
+        if found is None:
+            return None
+        if placed is not None:
+            placed()
+        return BlobInfo(digest=found.digest, size=found.size)
+
     def _check_usable(self) -> None:
+        if self._missed:
+            raise SizeHintMissedError("an earlier layer was not of its expected size")
         if self._finished or self._broken:
             raise ArchiveError("docker-archive writer is finished or unusable after an earlier error")
 
@@ -1006,6 +1097,23 @@ class ArchiveImageDestination(ImageDestinationBase):
         return self._writer.put_layer_from_file(
             blob, info, progress=progress, background_hash=background_hash, placed=placed
         )
+
+    @property
+    def reserves_sized_layers(self) -> bool:
+        """`SizedLayerDestination`: into a regular file, not a pipe."""
+        return self._writer.reserves_sized_layers
+
+    def put_layer_sized(
+        self, stream: BinaryIO, info: BlobInfo, size: int, *, placed: Callable[[], None] | None = None
+    ) -> BlobInfo:
+        """`SizedLayerDestination` (see `ArchiveWriter.put_layer_sized`)."""
+        return self._writer.put_layer_sized(stream, info, size, placed=placed)
+
+    def layer_checkpoint(self) -> object:
+        return self._writer.checkpoint()
+
+    def layer_rewind(self, token: object) -> None:
+        self._writer.rewind(cast("tuple[int, dict[Digest, _Written], dict[Digest, bytes]]", token))
 
     def put_manifest(self, raw: bytes, mime_type: str, instance_digest: Digest | None = None) -> None:
         if instance_digest is not None:

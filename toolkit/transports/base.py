@@ -48,6 +48,8 @@ __all__ = [
     "LocalBlobSource",
     "FileRangeReader",
     "FileBlobDestination",
+    "SizeHintMissedError",
+    "SizedLayerDestination",
 ]
 
 
@@ -285,6 +287,44 @@ class FileBlobDestination(Protocol):
         the next blob meanwhile; one without an order calls it at once; one that cannot
         (a pipe) once the blob is complete. Does not close `blob`. Returns the stored blob's
         info."""
+        ...
+
+
+class SizeHintMissedError(ToolkitError):
+    """A layer stored at a place reserved from a size hint (`SizedLayerDestination`) had
+    another size: the hint was wrong (it is not an error of the image). The copier rewinds
+    the destination and copies the layers again without hints."""
+
+
+@runtime_checkable
+class SizedLayerDestination(Protocol):
+    """A destination that stores blobs in order (an archive file) and can reserve a layer's
+    place from its (expected, unverified) size, so that the next layer is written while
+    this one still is; and rewind to a checkpoint when a size turned out wrong."""
+
+    @property
+    def reserves_sized_layers(self) -> bool:
+        """True when `put_layer_sized` and `layer_checkpoint` work (a seekable file)."""
+        ...
+
+    def put_layer_sized(
+        self, stream: BinaryIO, info: BlobInfo, size: int, *, placed: Callable[[], None] | None = None
+    ) -> BlobInfo:
+        """Store the layer `info` (its digest required; `info.size` unknown) from `stream`,
+        as `put_blob` would (the same bytes at the destination, the digest verified as they
+        are written), in a place reserved for `size` bytes. `placed()` is called once that
+        place is fixed, before the bytes are written. `SizeHintMissedError` when the stream
+        holds another number of bytes (nothing beyond the reserved place is ever written);
+        the destination is then unusable until `layer_rewind`."""
+        ...
+
+    def layer_checkpoint(self) -> object:
+        """A token for `layer_rewind`: the destination's state now."""
+        ...
+
+    def layer_rewind(self, token: object) -> None:
+        """Forget every blob stored since `layer_checkpoint` returned `token` (no writer of
+        one may still run), and make the destination usable again."""
         ...
 
 

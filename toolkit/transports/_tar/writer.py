@@ -187,18 +187,22 @@ class TarStreamWriter:
                 )
             self._write(bytes(_round_up(size) - size))
 
-    def reserve_file(self, name: str, size: int, *, mode: int = 0o444, mtime: int = 0) -> int:
+    def reserve_file(
+        self, name: str, size: int, *, mode: int = 0o444, mtime: int = 0, patchable: bool = False
+    ) -> int:
         """Add a regular file of exactly `size` bytes whose data the caller writes itself,
         later and from any thread, at the returned offset of the output (positional writes,
         e.g. `os.pwrite`); the next entries follow its padding. Needs `can_patch_sizes`
         (else `NotSupportedError`). The padding is a hole, which reads as zeros. A caller that
-        fails to write the data MUST discard the archive (the entry is incomplete)."""
+        fails to write the data MUST discard the archive (the entry is incomplete), or
+        `rewind` to before it. `patchable`: the header `add_file_unknown_size` writes for
+        this size (byte for byte the entry that path would have produced)."""
         if not self.can_patch_sizes:
             raise NotSupportedError("reserving a tar entry needs a seekable output")
         if size < 0:
             raise InvalidInputError(f"invalid size {size} for tar entry {_name_for_message(name)}")
         seekable = cast(_SeekableWritable, self._f)
-        header = self._header(name, b"0", size, mode, mtime)
+        header = self._header(name, b"0", size, mode, mtime, patchable=patchable)
         with self._entry():
             self._write(header)
             start = seekable.tell()
@@ -284,6 +288,30 @@ class TarStreamWriter:
             self._write(final)
             seekable.seek(end)
             return size
+
+    def position(self) -> int:
+        """Where the next entry's header goes (needs `can_patch_sizes`)."""
+        with self._lock:
+            return cast(_SeekableWritable, self._f).tell()
+
+    def rewind(self, offset: int) -> None:
+        """Drop every entry from `offset` (a `position()`) on: the output is truncated there
+        and the writer usable again, also after an error. Needs `can_patch_sizes` and
+        `truncate()`; the caller makes sure nobody still writes a reserved entry."""
+        seekable = cast(_SeekableWritable, self._f)
+        truncate = getattr(self._f, "truncate", None)
+        if truncate is None or not self.can_patch_sizes:
+            raise NotSupportedError("rewinding a tar archive needs a seekable output")
+        with self._lock:
+            if self._closed:
+                raise ArchiveError("tar writer is closed")
+            try:
+                seekable.seek(offset)
+                truncate(offset)
+            except OSError as exc:
+                self._broken = True
+                raise ArchiveError(f"writing tar archive: {exc.strerror or exc}") from exc
+            self._broken = False
 
     def close(self) -> None:
         """Write the end-of-archive marker (once). Does nothing after an earlier error."""
